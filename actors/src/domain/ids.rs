@@ -1,0 +1,47 @@
+//! Identifier newtypes so a tenant id can never be passed where a user id is expected.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($($(#[$doc:meta])* $name:ident),+ $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered (v7) id, so rows sort by creation in indexes.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )+};
+}
+
+uuid_id!(
+    /// A tenant: one business, the unit of isolation.
+    TenantId,
+    /// A person who signs in to a tenant.
+    UserId,
+    /// An integration credential of a tenant.
+    ApiKeyId,
+    /// One refresh token; each use replaces it by a new one.
+    RefreshTokenId,
+    /// The chain of refresh tokens that descend from one login.
+    RefreshFamilyId,
+    /// One audit log row.
+    AuditId,
+);

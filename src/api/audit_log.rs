@@ -1,0 +1,43 @@
+//! Reading the audit log, newest first, a page at a time.
+
+use super::views::{AuditView, Page};
+use crate::auth::extract::Authorized;
+use crate::auth::permission::ReadAudit;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use switchboard_actors::AuditId;
+use uuid::Uuid;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// The `next_cursor` of the previous page.
+    before: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadAudit>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let entries = state
+        .store
+        .audit_log(auth.caller.tenant_id(), query.before.map(AuditId), limit)
+        .await?;
+    let full_page = entries.len() == limit as usize;
+    let next_cursor = entries
+        .last()
+        .filter(|_| full_page)
+        .map(|e| e.id.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        data: entries.iter().map(AuditView::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,55 @@
+//! REST routes under `/api/v1`, and the probes at the root.
+
+mod api_keys;
+mod audit_log;
+mod auth;
+mod health;
+mod users;
+mod views;
+
+use crate::http::rate_limit::{Budget, limit_by_ip};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(|req, next| limit_by_ip(Budget::Api, req, next)))
+                .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
+                .service(
+                    web::scope("/auth")
+                        .route("/me", web::get().to(auth::me))
+                        .route("/logout", web::post().to(auth::logout))
+                        .route("/password", web::post().to(auth::change_password))
+                        .service(
+                            web::scope("")
+                                .wrap(from_fn(|req, next| limit_by_ip(Budget::SignIn, req, next)))
+                                .route("/register", web::post().to(auth::register))
+                                .route("/login", web::post().to(auth::login))
+                                .route("/refresh", web::post().to(auth::refresh))
+                                .route("/accept-invite", web::post().to(auth::accept_invite)),
+                        ),
+                )
+                .service(
+                    web::resource("/users")
+                        .route(web::get().to(users::list))
+                        .route(web::post().to(users::invite)),
+                )
+                .service(
+                    web::resource("/users/{id}")
+                        .route(web::get().to(users::get))
+                        .route(web::patch().to(users::update)),
+                )
+                .service(
+                    web::resource("/api-keys")
+                        .route(web::get().to(api_keys::list))
+                        .route(web::post().to(api_keys::create)),
+                )
+                .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
+                .route("/audit-log", web::get().to(audit_log::list)),
+        );
+}

@@ -1,0 +1,200 @@
+//! Managing the people of a tenant: list, invite, change role or name, deactivate.
+//!
+//! Hierarchy: a caller manages only users whose role (current and new) is below its
+//! own, owners excepted; nobody changes their own role or status, so a tenant cannot
+//! lock itself out by accident, and the store refuses to remove the last owner.
+
+use super::auth::display_name;
+use super::views::{Page, UserView};
+use crate::audit::{self, Event};
+use crate::auth::extract::{Authorized, Caller};
+use crate::auth::opaque::{self, Kind};
+use crate::auth::permission::{ManageUsers, ReadUsers};
+use crate::error::ApiError;
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use switchboard_actors::store::{Invitation, User, UserChange};
+use switchboard_actors::{Email, Millis, Role, UserId, UserStatus};
+use uuid::Uuid;
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadUsers>,
+) -> Result<HttpResponse, ApiError> {
+    let users = state.store.users(auth.caller.tenant_id()).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: users.iter().map(UserView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadUsers>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .store
+        .user(auth.caller.tenant_id(), UserId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    email: Email,
+    name: String,
+    role: Role,
+}
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageUsers>,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    ensure_can_manage(&auth.caller, body.role)?;
+    let tenant = auth.caller.tenant_id();
+    let now = Millis::now();
+    let user = User {
+        tenant_id: tenant,
+        id: UserId::new(),
+        email: body.email,
+        name: display_name(&body.name, "name")?,
+        role: body.role,
+        status: UserStatus::Invited,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let (token, token_hash) =
+        opaque::generate(Kind::Invitation, tenant).map_err(ApiError::internal)?;
+    let expires_at = now.plus(Duration::from_secs(state.config.auth.invite_ttl_secs));
+    state
+        .store
+        .create_user(
+            &user,
+            Some(&Invitation {
+                token_hash,
+                expires_at,
+            }),
+        )
+        .await?;
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "user.invite",
+        target: Some(("user", user.id.to_string())),
+        details: json!({ "email": user.email, "role": user.role.as_str() }),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Created().json(json!({
+        "user": UserView::from(&user),
+        "invitation": { "token": token, "expires_at": expires_at.to_rfc3339() },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    name: Option<String>,
+    role: Option<Role>,
+    status: Option<UserStatus>,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageUsers>,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let tenant = auth.caller.tenant_id();
+    let target = state
+        .store
+        .user(tenant, UserId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let changes_access = body.role.is_some_and(|r| r != target.role)
+        || body.status.is_some_and(|s| s != target.status);
+    if let Caller::User(me) = &auth.caller
+        && me.id == target.id
+        && changes_access
+    {
+        return Err(ApiError::forbidden(
+            "you cannot change your own role or status",
+        ));
+    }
+    ensure_can_manage(&auth.caller, target.role)?;
+    if let Some(role) = body.role {
+        ensure_can_manage(&auth.caller, role)?;
+    }
+    match (body.status, target.status) {
+        (Some(UserStatus::Invited), from) if from != UserStatus::Invited => {
+            return Err(ApiError::invalid(
+                "a user cannot be put back to invited; invite a new user instead",
+            ));
+        }
+        (Some(UserStatus::Active), UserStatus::Invited) => {
+            return Err(ApiError::invalid(
+                "an invited user becomes active by accepting the invitation",
+            ));
+        }
+        _ => {}
+    }
+    let change = UserChange {
+        name: body
+            .name
+            .as_deref()
+            .map(|n| display_name(n, "name"))
+            .transpose()?,
+        role: body.role,
+        status: body.status,
+    };
+    let now = Millis::now();
+    let updated = state
+        .store
+        .update_user(tenant, target.id, &change, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if changes_access {
+        // Sessions were granted under the old role or status; make the user sign in again.
+        state
+            .store
+            .revoke_user_refresh_tokens(tenant, target.id, now)
+            .await?;
+    }
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "user.update",
+        target: Some(("user", target.id.to_string())),
+        details: json!({
+            "role": { "from": target.role.as_str(), "to": updated.role.as_str() },
+            "status": { "from": target.status.as_str(), "to": updated.status.as_str() },
+            "name_changed": target.name != updated.name,
+        }),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(UserView::from(&updated)))
+}
+
+fn ensure_can_manage(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    if caller.rank().can_manage(role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} cannot manage users with the {} role",
+            caller.rank().as_str(),
+            role.as_str()
+        )))
+    }
+}

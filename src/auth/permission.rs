@@ -1,0 +1,33 @@
+//! The permission table: for each action, the least role a user needs and the scope
+//! an API key needs (none means keys may not do it at all).
+
+use switchboard_actors::{Role, Scope};
+
+pub trait Permission: 'static {
+    const ROLE: Role;
+    const SCOPE: Option<Scope>;
+    /// Completes "this needs …" in a 403 message.
+    const ACTION: &'static str;
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident => ($role:ident, $scope:expr, $action:literal);)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl Permission for $name {
+            const ROLE: Role = Role::$role;
+            const SCOPE: Option<Scope> = $scope;
+            const ACTION: &'static str = $action;
+        }
+    )+};
+}
+
+permissions! {
+    /// Anything a signed-in person of the tenant may do, whatever their role.
+    Member => (Viewer, None, "a signed-in user");
+    ReadUsers => (Manager, Some(Scope::UsersRead), "listing users");
+    ManageUsers => (Admin, Some(Scope::UsersWrite), "managing users");
+    /// Keys cannot mint keys: a leaked key must not be able to entrench itself.
+    ManageApiKeys => (Admin, None, "managing API keys");
+    ReadAudit => (Admin, Some(Scope::AuditRead), "reading the audit log");
+}

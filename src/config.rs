@@ -1,0 +1,568 @@
+//! Configuration: defaults in code, then an optional TOML file, then the environment.
+//!
+//! Environment keys are `SWITCHBOARD_<SECTION>__<KEY>` (double underscore between
+//! section and key), plus the conventional `DATABASE_URL` and `REDIS_URL`. Unknown keys,
+//! in the file or the environment, stop the server at start with a message naming
+//! them: a typo must not silently fall back to a default.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const ENV_PREFIX: &str = "SWITCHBOARD_";
+/// Read by the command line parser, not a configuration key.
+const CONFIG_PATH_VAR: &str = "SWITCHBOARD_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// A value that must never reach a log line. `Debug` and `Serialize` print nothing of it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "[redacted]"
+        } else {
+            "[unset]"
+        })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub auth: AuthConfig,
+    pub bootstrap: BootstrapConfig,
+    pub cors: CorsConfig,
+    pub rate_limit: RateLimitConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Holds the SQLite file and generated secrets.
+    pub data_dir: PathBuf,
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Take the client address from `Forwarded`/`X-Forwarded-For`. Only behind a proxy
+    /// that sets them, or clients pick their own rate-limit key.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            data_dir: PathBuf::from("./data"),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// An acknowledged write survives power loss.
+    Full,
+    /// An acknowledged write survives a crash of the process, not of the machine.
+    Normal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite at `<data_dir>/switchboard.db`. Otherwise `sqlite://PATH` or
+    /// `postgres://…`.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::default(),
+            max_connections: 10,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// Empty: the in-process bus (one node).
+    pub redis_url: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 signing key, at least 32 bytes. Empty: generated once and kept in
+    /// `<data_dir>/jwt-secret`; several nodes must share one, so set it for a cluster.
+    pub jwt_secret: Secret,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub invite_ttl_secs: u64,
+    /// Whether anyone may create a new tenant with `POST /api/v1/auth/register`.
+    pub registration_open: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: Secret::default(),
+            issuer: "switchboard".into(),
+            audience: "switchboard-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            invite_ttl_secs: 7 * 24 * 3600,
+            registration_open: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    /// Create a first tenant and owner when the database has no tenant.
+    pub enabled: bool,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub owner_email: String,
+    /// Empty: a random password, printed once at first start.
+    pub owner_password: Secret,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tenant_name: "Default".into(),
+            tenant_slug: "default".into(),
+            owner_email: "owner@switchboard.local".into(),
+            owner_password: Secret::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins (scheme://host[:port]) whose pages may call the API from a browser.
+    /// Pages served by Switchboard itself are same-origin and need no entry.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained API requests per second from one client address, and the burst above it.
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    /// Sustained API requests per second for one tenant (all its users and keys).
+    pub per_tenant_per_second: u32,
+    pub per_tenant_burst: u32,
+    /// Sign-in, registration, refresh and invitation attempts per minute from one
+    /// address: the guard against password guessing.
+    pub auth_per_ip_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 50,
+            per_ip_burst: 100,
+            per_tenant_per_second: 500,
+            per_tenant_burst: 1000,
+            auth_per_ip_per_minute: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `switchboard=debug,sqlx=warn`; `RUST_LOG`
+    /// wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+/// Where the store lives, derived from `database.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    Postgres(Secret),
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like `load`, with the environment passed in (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|err| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: err.message().to_owned(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let schema = toml::Table::try_from(Config::default()).map_err(|err| {
+            ConfigError::Invalid(format!("default configuration does not serialise: {err}"))
+        })?;
+        for (var, value) in env {
+            if let Some(path) = env_key_path(&var) {
+                overlay(&mut table, &schema, &var, &path, &value)?;
+            }
+        }
+        let config = Config::deserialize(toml::Value::Table(table)).map_err(|err| {
+            let source = file.map_or_else(
+                || "environment".to_owned(),
+                |p| format!("{} or environment", p.display()),
+            );
+            ConfigError::Invalid(format!("{err} (in {source})"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.auth.jwt_secret.is_set() && self.auth.jwt_secret.expose().len() < 32 {
+            return invalid("auth.jwt_secret must be at least 32 bytes");
+        }
+        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
+            return invalid("auth token lifetimes must be positive");
+        }
+        let limits = &self.rate_limit;
+        if [
+            limits.per_ip_per_second,
+            limits.per_ip_burst,
+            limits.per_tenant_per_second,
+            limits.per_tenant_burst,
+            limits.auth_per_ip_per_minute,
+        ]
+        .contains(&0)
+        {
+            return invalid("rate_limit values must be positive");
+        }
+        if self.server.body_limit_bytes == 0 {
+            return invalid("server.body_limit_bytes must be positive");
+        }
+        self.database_location().map(|_| ())
+    }
+
+    pub fn database_location(&self) -> Result<DatabaseLocation, ConfigError> {
+        let url = self.database.url.expose();
+        if url.is_empty() {
+            return Ok(DatabaseLocation::Sqlite(
+                self.server.data_dir.join("switchboard.db"),
+            ));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseLocation::Postgres(self.database.url.clone()));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(DatabaseLocation::Sqlite(PathBuf::from(path)));
+        }
+        Err(ConfigError::Invalid(
+            "database.url must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+/// `SWITCHBOARD_SERVER__PORT` -> `["server", "port"]`; other variables are not ours.
+fn env_key_path(var: &str) -> Option<Vec<String>> {
+    match var {
+        "DATABASE_URL" => Some(vec!["database".into(), "url".into()]),
+        "REDIS_URL" => Some(vec!["bus".into(), "redis_url".into()]),
+        CONFIG_PATH_VAR => None,
+        _ => var
+            .strip_prefix(ENV_PREFIX)
+            .map(|rest| rest.split("__").map(str::to_lowercase).collect()),
+    }
+}
+
+/// Sets `path` in `table` from an environment string, typed like the default value at
+/// the same place (so `"8080"` becomes a port and `"12345"` stays a password).
+fn overlay(
+    table: &mut toml::Table,
+    schema: &toml::Table,
+    var: &str,
+    path: &[String],
+    raw: &str,
+) -> Result<(), ConfigError> {
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_owned(),
+        message,
+    };
+    let (key, sections) = path
+        .split_last()
+        .ok_or_else(|| env_err("names no key".into()))?;
+    let mut schema_table = schema;
+    let mut target = table;
+    for section in sections {
+        schema_table = schema_table
+            .get(section)
+            .and_then(toml::Value::as_table)
+            .ok_or_else(|| env_err(format!("unknown configuration section `{section}`")))?;
+        let entry = target
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        target = entry
+            .as_table_mut()
+            .ok_or_else(|| env_err(format!("`{section}` is not a section in the config file")))?;
+    }
+    let template = schema_table
+        .get(key)
+        .ok_or_else(|| env_err(format!("unknown configuration key `{}`", path.join("."))))?;
+    let value = match template {
+        toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| env_err(format!("`{raw}` is not a whole number")))?,
+        ),
+        toml::Value::Float(_) => toml::Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| env_err(format!("`{raw}` is not a number")))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(env_err(format!("`{raw}` is not true or false"))),
+        }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        toml::Value::Table(_) => {
+            return Err(env_err("names a section; set one of its keys".into()));
+        }
+        toml::Value::Datetime(_) => return Err(env_err("dates are not configurable".into())),
+    };
+    target.insert(key.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn with_nothing_configured_the_server_listens_on_loopback_8080_with_sqlite_under_data() {
+        let config = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(
+            (config.server.host.as_str(), config.server.port),
+            ("127.0.0.1", 8080)
+        );
+        assert_eq!(
+            config.database_location().unwrap(),
+            DatabaseLocation::Sqlite(PathBuf::from("./data/switchboard.db"))
+        );
+        assert!(!config.bus.redis_url.is_set());
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+        let file =
+            write("[server]\nport = 9000\nhost = \"0.0.0.0\"\n[auth]\nregistration_open = false\n");
+        let config = Config::load_from(
+            Some(file.path()),
+            env(&[
+                ("SWITCHBOARD_SERVER__PORT", "9100"),
+                ("DATABASE_URL", "postgres://u@localhost/db"),
+                ("SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD", "12345"),
+                (
+                    "SWITCHBOARD_CORS__ALLOWED_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("SWITCHBOARD_CONFIG", "ignored.toml"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.port, 9100);
+        assert_eq!(config.server.host, "0.0.0.0");
+        assert!(!config.auth.registration_open);
+        assert_eq!(config.bootstrap.owner_password.expose(), "12345");
+        assert_eq!(
+            config.cors.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(matches!(
+            config.database_location().unwrap(),
+            DatabaseLocation::Postgres(_)
+        ));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_rejected_naming_the_key() {
+        let file = write("[server]\nprot = 9000\n");
+        let err = Config::load_from(Some(file.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_section_in_the_file_is_rejected_naming_it() {
+        let file = write("[sever]\nport = 9000\n");
+        let err = Config::load_from(Some(file.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_rejected_naming_the_variable() {
+        let err = Config::load_from(None, env(&[("SWITCHBOARD_SERVER__PROT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SWITCHBOARD_SERVER__PROT") && err.contains("server.prot"),
+            "{err}"
+        );
+        let err = Config::load_from(None, env(&[("SWITCHBOARD_NOPE__PORT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SWITCHBOARD_NOPE__PORT"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_environment_value_is_rejected() {
+        let err = Config::load_from(None, env(&[("SWITCHBOARD_SERVER__PORT", "eighty")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SWITCHBOARD_SERVER__PORT") && err.contains("eighty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                (
+                    "SWITCHBOARD_AUTH__JWT_SECRET",
+                    "a-very-long-signing-secret-0123456789",
+                ),
+                ("DATABASE_URL", "postgres://user:hunter2@db/switchboard"),
+                ("SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD", "correct horse"),
+            ]),
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["a-very-long-signing-secret", "hunter2", "correct horse"] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        let err =
+            Config::load_from(None, env(&[("SWITCHBOARD_AUTH__JWT_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("jwt_secret"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Switchboard: a real-time messaging server for customer conversations.
+//!
+//! `main.rs` is a thin shell around `Application`; everything else lives here so that
+//! integration tests start the real server in-process.
+
+pub mod api;
+mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod http;
+mod secrets;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use startup::{Application, StartError};

@@ -1,0 +1,220 @@
+//! Building and running one Switchboard node. No global state: a test process can run
+//! several `Application`s side by side.
+
+use crate::api;
+use crate::auth::{access_token::AccessTokens, password};
+use crate::bootstrap::{self, BootstrapError, FirstOwner};
+use crate::config::{Config, ConfigError, DatabaseLocation, SqliteSynchronous};
+use crate::error::ApiError;
+use crate::http::extract_errors::{json_config, path_config, query_config};
+use crate::http::observe::observe;
+use crate::http::rate_limit::{PRUNE_INTERVAL, RateLimits};
+use crate::state::AppState;
+use crate::store::{PostgresStore, SqliteStore};
+use crate::telemetry::Metrics;
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use switchboard_actors::store::Store;
+
+/// How long a browser may cache a CORS preflight answer.
+const CORS_MAX_AGE_SECS: usize = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot read or write {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    first_owner: Option<FirstOwner>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        if config.bus.redis_url.is_set() {
+            return Err(StartError::Unsupported(
+                "bus.redis_url (REDIS_URL) is set, but this build has no Redis bus yet; unset it to run one node",
+            ));
+        }
+        let store = open_store(&config).await?;
+        let jwt_secret = if config.auth.jwt_secret.is_set() {
+            config.auth.jwt_secret.expose().to_owned()
+        } else {
+            let path = config.server.data_dir.join("jwt-secret");
+            crate::secrets::load_or_create(&path).map_err(|source| StartError::Io {
+                what: path.display().to_string(),
+                source,
+            })?
+        };
+        let first_owner = bootstrap::first_start(store.as_ref(), &config.bootstrap).await?;
+        let password_decoy = password::decoy()
+            .await
+            .map_err(|err: ApiError| BootstrapError::Failed(err.message))?;
+        let state = web::Data::new(AppState {
+            tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
+            limits: RateLimits::new(&config.rate_limit),
+            metrics: Metrics::new()?,
+            store,
+            password_decoy,
+            config,
+        });
+
+        let address = format!("{}:{}", state.config.server.host, state.config.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartError::Io {
+            what: format!("address {address}"),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Io {
+                what: "the listener".into(),
+                source,
+            })?
+            .port();
+        let server = serve(state.clone(), listener)?;
+        Ok(Self {
+            port,
+            server,
+            state,
+            first_owner,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The owner created because the database was empty, if this start created one.
+    pub fn first_owner(&self) -> Option<&FirstOwner> {
+        self.first_owner.as_ref()
+    }
+
+    /// Stops the server (gracefully with `stop(true)`), as SIGTERM does.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state;
+        let prune = async move {
+            let mut tick = actix_rt::time::interval(PRUNE_INTERVAL);
+            loop {
+                tick.tick().await;
+                state.limits.prune();
+            }
+        };
+        tokio::select! {
+            result = self.server => result,
+            () = prune => Ok(()),
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store: Arc<dyn Store> = match config.database_location()? {
+        DatabaseLocation::Sqlite(path) => {
+            let full = config.database.sqlite_synchronous == SqliteSynchronous::Full;
+            Arc::new(SqliteStore::open(&path, config.database.max_connections, full).await?)
+        }
+        DatabaseLocation::Postgres(url) => {
+            Arc::new(PostgresStore::connect(url.expose(), config.database.max_connections).await?)
+        }
+    };
+    tracing::info!(backend = store.backend(), "store ready");
+    Ok(store)
+}
+
+fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, StartError> {
+    let server_config = state.config.server.clone();
+    let origins = state.config.cors.allowed_origins.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(json_config(state.config.server.body_limit_bytes))
+            .app_data(web::PayloadConfig::new(
+                state.config.server.body_limit_bytes,
+            ))
+            .app_data(path_config())
+            .app_data(query_config())
+            .configure(api::routes)
+            .default_service(web::to(|| async {
+                Err::<(), _>(ApiError::new(
+                    crate::error::ErrorCode::NotFound,
+                    "no such route",
+                ))
+            }))
+            .wrap(cors(&origins))
+            .wrap(from_fn(observe))
+            .wrap(security_headers())
+    })
+    .listen(listener)
+    .map_err(|source| StartError::Io {
+        what: "the listener".into(),
+        source,
+    })?
+    .shutdown_timeout(server_config.shutdown_timeout_secs);
+    let server = if server_config.workers > 0 {
+        server.workers(server_config.workers)
+    } else {
+        server
+    };
+    Ok(server.run())
+}
+
+/// Only the configured origins may call the API from a browser page; tokens travel in
+/// the Authorization header, never in cookies, so no credentials mode is needed.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(CORS_MAX_AGE_SECS)
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+}

@@ -1,0 +1,18 @@
+//! What every handler can reach: the store, configuration, token keys, limits, metrics.
+
+use crate::auth::access_token::AccessTokens;
+use crate::config::Config;
+use crate::http::rate_limit::RateLimits;
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use switchboard_actors::store::Store;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub tokens: AccessTokens,
+    pub limits: RateLimits,
+    pub metrics: Metrics,
+    /// Verified against when a sign-in names no known account; see `password::verify`.
+    pub password_decoy: String,
+}

@@ -1,0 +1,69 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Durability: `synchronous` is configurable and defaults to FULL, so a transaction
+//! that has committed (and so an acknowledged request) survives a process crash and a
+//! power loss. NORMAL survives a process crash but may lose the last commits on power
+//! loss, in exchange for fewer fsyncs.
+
+use super::sql::{SqlBackend, impl_sql_store};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a connection waits for a lock before SQLite reports SQLITE_BUSY. Writes
+/// queue in the one-connection writer pool, so this only covers checkpoints and
+/// outside tools holding the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqlBackend for SqliteStore {
+    type Db = sqlx::Sqlite;
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the migrations.
+    pub async fn open(
+        path: &Path,
+        readers: u32,
+        synchronous_full: bool,
+    ) -> Result<Self, sqlx::Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers.max(1))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+impl_sql_store!(SqliteStore, "sqlite");

@@ -1,0 +1,101 @@
+//! Logs and metrics.
+//!
+//! Metrics go to a Prometheus recorder owned by each `Application` rather than the
+//! process-global one, so two nodes in one test process keep separate figures.
+
+use crate::config::{LogConfig, LogFormat};
+use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use std::sync::Arc;
+use switchboard_actors::store::PoolStats;
+use tracing_subscriber::EnvFilter;
+
+/// Request latency buckets in seconds: fine below 10 ms, where a healthy API answers,
+/// coarse up to the 10 s where a client has long given up.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the global log subscriber: JSON lines by default, level from `RUST_LOG`
+/// or the configuration. Called once by `main`; tests keep the default no-op one.
+pub fn init_logs(config: &LogConfig) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    if let Err(err) = result {
+        eprintln!("logging was already initialised: {err}");
+    }
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, metrics_exporter_prometheus::BuildError> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
+            .build_recorder();
+        let metrics = Self {
+            recorder: Arc::new(recorder),
+        };
+        metrics.with(|| {
+            metrics::describe_counter!(
+                "http_requests_total",
+                "HTTP requests by route, method and status"
+            );
+            metrics::describe_histogram!(
+                "http_request_duration_seconds",
+                metrics::Unit::Seconds,
+                "HTTP request latency by route and method"
+            );
+            metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+            metrics::describe_gauge!("switchboard_build_info", "Always 1; labels name the build");
+            gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        });
+        Ok(metrics)
+    }
+
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        with_local_recorder(&*self.recorder as &dyn Recorder, f)
+    }
+
+    /// `route` is the matched pattern (`/api/v1/users/{id}`), never the raw path, so
+    /// the number of series stays bounded whatever clients request.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.with(|| {
+            let (method, route) = (method.to_owned(), route.to_owned());
+            counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+                .increment(1);
+            histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(seconds);
+        });
+    }
+
+    /// The Prometheus text exposition, with pool gauges read at scrape time.
+    pub fn render(&self, pool: PoolStats, backend: &'static str) -> String {
+        self.with(|| {
+            let active = pool.size.saturating_sub(pool.idle);
+            gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
+                .set(f64::from(pool.idle));
+            gauge!("db_pool_connections", "state" => "active", "backend" => backend)
+                .set(f64::from(active));
+        });
+        let handle = self.recorder.handle();
+        handle.run_upkeep();
+        handle.render()
+    }
+}
