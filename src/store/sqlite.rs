@@ -57,13 +57,34 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let lock = migration_lock(path).await?;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&writer).await;
+        drop(lock);
+        migrated?;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { writer, reader })
     }
+}
+
+/// sqlx's migrator takes no lock on SQLite (it does on Postgres), so two processes
+/// opening one new file would both apply the first migration and one would fail. An
+/// exclusive OS lock on a file beside the database serialises them; the lock is
+/// released when the returned file is dropped.
+async fn migration_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
+    let mut lock_path = db_path.as_os_str().to_owned();
+    lock_path.push(".migrate-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))?
+        .map_err(sqlx::Error::Io)
 }
 
 impl_sql_store!(SqliteStore, "sqlite");

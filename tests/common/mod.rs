@@ -1,0 +1,350 @@
+//! The test harness: a real server on port 0 with its own fresh database, and a small
+//! typed client. Postgres runs use `TEST_DATABASE_URL` and create (then drop) one
+//! database per test.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use switchboard::Application;
+use switchboard::config::{Config, Secret};
+
+pub const JWT_SECRET: &str = "integration-test-signing-secret-0123456789";
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "first-owner-password";
+pub const TENANT: &str = "default";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[actix_rt::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[actix_rt::test] async fn $name() {
+                if $crate::common::postgres_url().is_some() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            })+
+        }
+    };
+}
+
+/// `TEST_DATABASE_URL`, or `None` outside CI (with a note on stderr). In CI a missing
+/// URL fails the test: the Postgres suite never skips silently.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but TEST_DATABASE_URL is not set: the Postgres suite cannot run")
+        }
+        _ => {
+            eprintln!(
+                "note: TEST_DATABASE_URL is not set; skipping the Postgres variant of this test"
+            );
+            None
+        }
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let url = format!(
+                    "sqlite://{}",
+                    data_dir.path().join("switchboard.db").display()
+                );
+                TestDb {
+                    url,
+                    data_dir,
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin_url = postgres_url().expect("postgres url");
+                let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let url = with_database(&admin_url, &name);
+                TestDb {
+                    url,
+                    data_dir,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+/// Replaces the database name in a Postgres URL, keeping any query string.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside any async context we could borrow; use a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database was not dropped: {dropped:?}");
+        }
+    }
+}
+
+/// The configuration every test server starts from.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.server.workers = 1;
+    config.server.data_dir = PathBuf::from(db.data_dir.path());
+    config.database.url = Secret::new(db.url.clone());
+    config.database.max_connections = 5;
+    config.auth.jwt_secret = Secret::new(JWT_SECRET);
+    config.bootstrap.owner_email = OWNER_EMAIL.into();
+    config.bootstrap.owner_password = Secret::new(OWNER_PASSWORD);
+    // Generous limits: only the rate-limit tests tighten them.
+    config.rate_limit.per_ip_per_second = 10_000;
+    config.rate_limit.per_ip_burst = 10_000;
+    config.rate_limit.auth_per_ip_per_minute = 10_000;
+    config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    start(config, db).await
+}
+
+/// Starts a server for an existing database (a restart, a second node).
+pub async fn start(config: Config, db: TestDb) -> TestApp {
+    let app = Application::build(config).await.expect("server starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_rt::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        db,
+    }
+}
+
+/// What a call returned: status, headers and the JSON body (`Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the error envelope and returns its code.
+    pub fn error_code(&self) -> &str {
+        let error = &self.body["error"];
+        assert!(
+            error["message"].is_string(),
+            "no error envelope: {}",
+            self.body
+        );
+        assert!(
+            error["request_id"].is_string(),
+            "no request id: {}",
+            self.body
+        );
+        assert_eq!(
+            error["request_id"].as_str(),
+            self.headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
+            "body and header request ids differ"
+        );
+        error["code"].as_str().unwrap()
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        let mut request = self.http.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "tenant": tenant, "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs in as the bootstrap owner; returns (access, refresh).
+    pub async fn owner_session(&self) -> (String, String) {
+        let reply = self.login(TENANT, OWNER_EMAIL, OWNER_PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        tokens(&reply.body)
+    }
+
+    /// Registers a new tenant; returns its owner's (access, refresh).
+    pub async fn register(&self, slug: &str, email: &str) -> (String, String) {
+        let reply = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "tenant_name": slug, "tenant_slug": slug, "name": "Owner", "email": email, "password": "registered-password" }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        tokens(&reply.body["session"])
+    }
+
+    /// Invites a user with `role` as `admin_token`, accepts the invitation and returns
+    /// the new user's id and access token.
+    pub async fn user_with_role(
+        &self,
+        admin_token: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
+        let invited = self
+            .post(
+                "/api/v1/users",
+                Some(admin_token),
+                json!({ "email": email, "name": role, "role": role }),
+            )
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+        let accepted = self
+            .post(
+                "/api/v1/auth/accept-invite",
+                None,
+                json!({ "token": invited.body["invitation"]["token"], "password": "invited-password" }),
+            )
+            .await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+        (
+            invited.body["user"]["id"].as_str().unwrap().to_owned(),
+            tokens(&accepted.body).0,
+        )
+    }
+}
+
+pub fn tokens(session: &Value) -> (String, String) {
+    (
+        session["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned(),
+        session["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned(),
+    )
+}
