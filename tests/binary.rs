@@ -1,0 +1,140 @@
+//! The `switchboard` binary as a user runs it: no configuration, from an empty folder.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn switchboard(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// Lines of a child's stream, delivered through a channel so a test can wait with a timeout.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = rx
+            .recv_timeout(START_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line containing {needle}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the server did not exit after SIGTERM");
+}
+
+#[actix_rt::test]
+async fn the_binary_starts_with_nothing_configured_lets_the_printed_owner_sign_in_and_stops_on_sigterm()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = switchboard(dir.path())
+        .env("SWITCHBOARD_SERVER__PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines(child.stdout.take().unwrap());
+    let stderr = lines(child.stderr.take().unwrap());
+
+    let password = wait_for(&stdout, "password:")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    let listening: serde_json::Value =
+        serde_json::from_str(&wait_for(&stderr, "switchboard listening")).unwrap();
+    assert_eq!(listening["level"], "INFO", "logs are JSON lines");
+    let base = format!("http://127.0.0.1:{}", listening["fields"]["port"]);
+
+    let http = reqwest::Client::new();
+    for probe in ["/health", "/ready", "/metrics"] {
+        assert_eq!(
+            http.get(format!("{base}{probe}"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{probe}"
+        );
+    }
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "tenant": "default", "email": "owner@switchboard.local", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(dir.path().join("data/switchboard.db").exists());
+    assert!(dir.path().join("data/jwt-secret").exists());
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(wait_exit(&mut child).success(), "SIGTERM is a clean stop");
+    wait_for(&stderr, "switchboard stopped");
+    assert!(
+        http.get(format!("{base}/health")).send().await.is_err(),
+        "the port is closed"
+    );
+}
+
+#[test]
+fn an_unknown_configuration_key_stops_the_binary_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = switchboard(dir.path())
+        .env("SWITCHBOARD_SERVER__PROT", "9000")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SWITCHBOARD_SERVER__PROT") && stderr.contains("server.prot"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        "[server]\nport = 0\nworkerz = 2\n",
+    )
+    .unwrap();
+    let output = switchboard(dir.path())
+        .args(["--config", "switchboard.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("workerz"));
+}
