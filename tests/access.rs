@@ -231,12 +231,7 @@ async fn ids_of_another_tenant_are_404(backend: Backend) {
         assert_eq!(reply.error_code(), "not_found");
     }
     let users = app.get("/api/v1/users", Some(&intruder)).await;
-    let emails: Vec<&str> = users.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
+    let emails = common::column(&users.body, "email");
     assert_eq!(emails, vec!["eve@intruder.test"]);
     let audit = app.get("/api/v1/audit-log", Some(&intruder)).await;
     assert_eq!(
@@ -332,12 +327,7 @@ async fn api_keys_are_shown_once_act_within_their_scopes_and_stop_when_revoked(b
     assert_eq!(bad_scope.error_code(), "invalid_request");
 
     let audit = app.get("/api/v1/audit-log?limit=2", Some(&owner)).await;
-    let actions: Vec<&str> = audit.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = common::column(&audit.body, "action");
     assert_eq!(actions, vec!["api_key.revoke", "api_key.create"]);
     let cursor = audit.body["next_cursor"].as_str().unwrap();
     let older = app

@@ -69,12 +69,7 @@ async fn a_wrong_password_unknown_email_or_unknown_tenant_all_get_the_same_401(b
     }
     let (access, _) = app.owner_session().await;
     let audit = app.get("/api/v1/audit-log", Some(&access)).await;
-    let actions: Vec<&str> = audit.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = common::column(&audit.body, "action");
     assert_eq!(
         actions
             .iter()

@@ -278,21 +278,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_refresh_token(&self, token: &RefreshToken, hash: &TokenHash) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (tenant_id, id, user_id, family_id, token_hash, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(token.tenant_id.0)
-                .bind(token.id.0)
-                .bind(token.user_id.0)
-                .bind(token.family_id.0)
-                .bind(hash.0.to_vec())
-                .bind(token.created_at.0)
-                .bind(token.expires_at.0)
-                .execute(self.writer())
-                .await
-                .map_err(conflict_as("a refresh token with this hash"))?;
-                Ok(())
+                insert_refresh(self.writer(), token, hash).await
             }
 
             async fn rotate_refresh_token(
@@ -324,20 +310,7 @@ macro_rules! impl_sql_store {
                         created_at: now,
                         expires_at: next.expires_at,
                     };
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens (tenant_id, id, user_id, family_id, token_hash, created_at, expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(successor.tenant_id.0)
-                    .bind(successor.id.0)
-                    .bind(successor.user_id.0)
-                    .bind(successor.family_id.0)
-                    .bind(next.hash.0.to_vec())
-                    .bind(successor.created_at.0)
-                    .bind(successor.expires_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict_as("a refresh token with this hash"))?;
+                    insert_refresh(&mut *tx, &successor, &next.hash).await?;
                     tx.commit().await.map_err(backend)?;
                     return Ok(RefreshRotation::Rotated { user_id: successor.user_id, family_id: successor.family_id });
                 }
@@ -503,6 +476,27 @@ macro_rules! impl_sql_store {
                 .map(AuditEntry::try_from)
                 .collect()
             }
+        }
+
+        async fn insert_refresh<'c, E>(executor: E, token: &RefreshToken, hash: &TokenHash) -> Result<(), StoreError>
+        where
+            E: sqlx::Executor<'c, Database = <$store as SqlBackend>::Db>,
+        {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (tenant_id, id, user_id, family_id, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(token.tenant_id.0)
+            .bind(token.id.0)
+            .bind(token.user_id.0)
+            .bind(token.family_id.0)
+            .bind(hash.0.to_vec())
+            .bind(token.created_at.0)
+            .bind(token.expires_at.0)
+            .execute(executor)
+            .await
+            .map_err(conflict_as("a refresh token with this hash"))?;
+            Ok(())
         }
 
         async fn revoke_family<'c, E>(

@@ -336,6 +336,16 @@ impl TestApp {
     }
 }
 
+/// The string values of `field` in each item of `body["data"]`, in order.
+pub fn column(body: &Value, field: &str) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .expect("a data list")
+        .iter()
+        .map(|item| item[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn tokens(session: &Value) -> (String, String) {
     (
         session["access_token"]
