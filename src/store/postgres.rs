@@ -20,6 +20,12 @@ impl SqlBackend for PostgresStore {
     fn reader(&self) -> &PgPool {
         &self.pool
     }
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send
+    {
+        self.pool.begin()
+    }
 }
 
 impl PostgresStore {

@@ -103,14 +103,14 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_tenant(&self, tenant: &Tenant, owner: &User) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await.map_err(backend)?;
                 insert_tenant(&mut *tx, tenant).await?;
                 insert_user(&mut *tx, owner, None).await?;
                 tx.commit().await.map_err(backend)
             }
 
             async fn create_first_tenant(&self, tenant: &Tenant, owner: &User) -> Result<bool, StoreError> {
-                let mut tx = self.writer().begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await.map_err(backend)?;
                 let inserted = sqlx::query(
                     "INSERT INTO tenants (id, slug, name, created_at)
                      SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM tenants)",
@@ -198,7 +198,7 @@ macro_rules! impl_sql_store {
                 change: &UserChange,
                 at: Millis,
             ) -> Result<Option<User>, StoreError> {
-                let mut tx = self.writer().begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await.map_err(backend)?;
                 sqlx::query("UPDATE tenants SET name = name WHERE id = $1")
                     .bind(tenant.0)
                     .execute(&mut *tx)
@@ -288,7 +288,7 @@ macro_rules! impl_sql_store {
                 next: &NextRefreshToken,
                 now: Millis,
             ) -> Result<RefreshRotation, StoreError> {
-                let mut tx = self.writer().begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await.map_err(backend)?;
                 let spent: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
                     "UPDATE refresh_tokens SET used_at = $3
                      WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
@@ -338,7 +338,7 @@ macro_rules! impl_sql_store {
                 presented: &TokenHash,
                 now: Millis,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.writer().begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await.map_err(backend)?;
                 let family: Option<(uuid::Uuid,)> = sqlx::query_as(
                     "SELECT family_id FROM refresh_tokens
                      WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
@@ -530,4 +530,8 @@ pub trait SqlBackend {
     type Db: sqlx::Database;
     fn writer(&self) -> &sqlx::Pool<Self::Db>;
     fn reader(&self) -> &sqlx::Pool<Self::Db>;
+    /// Starts a transaction that will write.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
 }

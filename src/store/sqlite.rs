@@ -30,6 +30,15 @@ impl SqlBackend for SqliteStore {
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
+    /// Takes the write lock up front. A deferred transaction that read first must
+    /// upgrade its snapshot to write, and SQLite fails that at once (no busy wait) when
+    /// another process wrote in between.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send
+    {
+        self.writer.begin_with("BEGIN IMMEDIATE")
+    }
 }
 
 impl SqliteStore {
@@ -53,18 +62,19 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // Opening (journal mode, migrations) runs under an OS lock, so that processes
+        // starting together on one new file take turns instead of failing on each other.
+        let lock = open_lock(path).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        let lock = migration_lock(path).await?;
-        let migrated = sqlx::migrate!("./migrations/sqlite").run(&writer).await;
-        drop(lock);
-        migrated?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .connect_with(options.read_only(true))
             .await?;
+        drop(lock);
         Ok(Self { writer, reader })
     }
 }
@@ -73,9 +83,9 @@ impl SqliteStore {
 /// opening one new file would both apply the first migration and one would fail. An
 /// exclusive OS lock on a file beside the database serialises them; the lock is
 /// released when the returned file is dropped.
-async fn migration_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
+async fn open_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
     let mut lock_path = db_path.as_os_str().to_owned();
-    lock_path.push(".migrate-lock");
+    lock_path.push(".open-lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
