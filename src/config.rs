@@ -71,6 +71,9 @@ pub struct Config {
     pub cors: CorsConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+    pub inbox: InboxConfig,
+    pub websocket: WebSocketConfig,
+    pub sandbox: SandboxConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +228,82 @@ impl Default for RateLimitConfig {
             per_tenant_per_second: 500,
             per_tenant_burst: 1000,
             auth_per_ip_per_minute: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// A conversation with no activity for this long leaves memory (it stays stored).
+    pub conversation_idle_secs: u64,
+    /// Missed events replayed on reconnect; a client further behind gets `reset`.
+    pub max_replay: u32,
+    /// How long stream events are kept for resuming clients.
+    pub stream_retention_hours: u64,
+    /// Live events held for one connection while it replays.
+    pub catch_up_buffer: usize,
+    /// Mailbox bounds of the tenant and conversation actors.
+    pub tenant_mailbox: usize,
+    pub conversation_mailbox: usize,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            conversation_idle_secs: 300,
+            max_replay: 10_000,
+            stream_retention_hours: 168,
+            catch_up_buffer: 4096,
+            tenant_mailbox: 4096,
+            conversation_mailbox: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// The server pings this often; a client silent for `heartbeat_timeout_secs` is
+    /// closed with 4009.
+    pub heartbeat_interval_secs: u64,
+    pub heartbeat_timeout_secs: u64,
+    /// A socket opened without a token must send `auth` within this time (4001).
+    pub auth_timeout_secs: u64,
+    /// Largest frame a client may send (1009 beyond it).
+    pub max_frame_bytes: usize,
+    /// Frames queued for one client before it counts as a slow consumer (4008).
+    pub outbox_capacity: usize,
+    /// Client frames per second on one connection, and the burst above it.
+    pub frames_per_second: u32,
+    pub frames_burst: u32,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 15,
+            heartbeat_timeout_secs: 45,
+            auth_timeout_secs: 3,
+            max_frame_bytes: 64 * 1024,
+            outbox_capacity: 1024,
+            frames_per_second: 20,
+            frames_burst: 40,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Pause before each simulated delivery status (sent, delivered, read).
+    pub status_delay_ms: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            status_delay_ms: 400,
         }
     }
 }

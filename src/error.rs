@@ -50,6 +50,7 @@ error_codes! {
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited"),
     Internal => (INTERNAL_SERVER_ERROR, "internal"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready"),
+    Busy => (SERVICE_UNAVAILABLE, "busy"),
 }
 
 impl ErrorCode {
@@ -155,6 +156,22 @@ impl From<StoreError> for ApiError {
                 "the tenant must keep at least one active owner",
             ),
             StoreError::Backend(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<switchboard_actors::inbox::InboxError> for ApiError {
+    fn from(err: switchboard_actors::inbox::InboxError) -> Self {
+        use switchboard_actors::inbox::InboxError;
+        match err {
+            InboxError::NotFound(what) => ApiError::not_found(what),
+            InboxError::Busy => {
+                let mut busy =
+                    ApiError::new(ErrorCode::Busy, "the conversation is busy; retry shortly");
+                busy.retry_after = Some(1);
+                busy
+            }
+            InboxError::Store(err) => err.into(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod api;
 mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -15,5 +16,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ws;
 
 pub use startup::{Application, StartError};

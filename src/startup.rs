@@ -20,6 +20,11 @@ use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::channels::{Router, sandbox::Sandbox};
+use std::time::Duration;
+use switchboard_actors::Millis;
+use switchboard_actors::inbox::Inbox;
+use switchboard_actors::inbox::settings::InboxSettings;
 use switchboard_actors::store::Store;
 
 /// How long a browser may cache a CORS preflight answer.
@@ -72,7 +77,9 @@ impl Application {
         let password_decoy = password::decoy()
             .await
             .map_err(|err: ApiError| BootstrapError::Failed(err.message))?;
+        let inbox = build_inbox(&config, store.clone());
         let state = web::Data::new(AppState {
+            inbox,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
             metrics: Metrics::new()?,
@@ -120,9 +127,24 @@ impl Application {
         let state = self.state;
         let prune = async move {
             let mut tick = actix_rt::time::interval(PRUNE_INTERVAL);
+            let retention = Duration::from_secs(
+                state
+                    .config
+                    .inbox
+                    .stream_retention_hours
+                    .saturating_mul(3600),
+            );
             loop {
                 tick.tick().await;
                 state.limits.prune();
+                let before = Millis(
+                    Millis::now()
+                        .0
+                        .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX)),
+                );
+                if let Err(err) = state.store.prune_events(before).await {
+                    tracing::warn!(error = %err, "cannot prune old stream events");
+                }
             }
         };
         tokio::select! {
@@ -130,6 +152,20 @@ impl Application {
             () = prune => Ok(()),
         }
     }
+}
+
+fn build_inbox(config: &Config, store: Arc<dyn Store>) -> Inbox {
+    let inbox = &config.inbox;
+    let settings = InboxSettings {
+        conversation_idle: Duration::from_secs(inbox.conversation_idle_secs),
+        max_replay: i64::from(inbox.max_replay),
+        catch_up_buffer: inbox.catch_up_buffer,
+        tenant_mailbox: inbox.tenant_mailbox,
+        conversation_mailbox: inbox.conversation_mailbox,
+        ..InboxSettings::default()
+    };
+    let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));
+    Inbox::new(store, settings, |inbox| Router::new(inbox, sandbox))
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {

@@ -1,14 +1,18 @@
-//! What every handler can reach: the store, configuration, token keys, limits, metrics.
+//! What every handler can reach: the store, the live inbox, configuration, token keys,
+//! limits, metrics.
 
 use crate::auth::access_token::AccessTokens;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
+use switchboard_actors::inbox::Inbox;
 use switchboard_actors::store::Store;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The live side: conversation and tenant actors, agent connections.
+    pub inbox: Inbox,
     pub config: Config,
     pub tokens: AccessTokens,
     pub limits: RateLimits,

@@ -1,14 +1,20 @@
-//! Switchboard core: domain types and the ports that adapters implement.
+//! Switchboard core: domain types, the live-inbox actors and the ports that adapters
+//! implement.
 //!
-//! Nothing in this crate performs I/O. The server crate plugs concrete adapters
-//! (SQLite, Postgres, Redis, HTTP providers) into the traits defined here, which keeps
-//! the domain testable and lets several nodes run in one process.
+//! Nothing in this crate performs I/O of its own. The server crate plugs concrete
+//! adapters (SQLite, Postgres, Redis, HTTP providers) into the traits defined here,
+//! which keeps the domain testable and lets several nodes run in one process.
 
 pub mod domain;
+pub mod inbox;
 pub mod store;
 
 pub use domain::{
-    Email, Role, Scope, UserStatus,
-    ids::{ApiKeyId, AuditId, RefreshFamilyId, RefreshTokenId, TenantId, UserId},
+    ChannelKey, ClientMessageId, ConversationStatus, DeliveryStatus, Direction, Email,
+    InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
+    ids::{
+        ApiKeyId, AuditId, ContactId, ConversationId, MessageId, RefreshFamilyId, RefreshTokenId,
+        TenantId, UserId,
+    },
     time::Millis,
 };

@@ -5,6 +5,7 @@
 //! behind it filters on it: no method can read across tenants.
 
 use crate::domain::{Email, Role, Scope, UserStatus};
+use crate::inbox::store::InboxStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
 use async_trait::async_trait;
 
@@ -147,8 +148,9 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// Everything the server stores; the inbox part is [`InboxStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: InboxStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

@@ -3,7 +3,11 @@
 mod api_keys;
 mod audit_log;
 mod auth;
+mod contacts;
+mod conversations;
 mod health;
+mod sandbox;
+mod tags;
 mod users;
 mod views;
 
@@ -16,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
+        .route("/ws", web::get().to(crate::ws::connect))
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(|req, next| limit_by_ip(Budget::Api, req, next)))
@@ -50,6 +55,58 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(api_keys::create)),
                 )
                 .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
-                .route("/audit-log", web::get().to(audit_log::list)),
+                .route("/audit-log", web::get().to(audit_log::list))
+                .configure(inbox_routes),
+        );
+}
+
+fn inbox_routes(cfg: &mut web::ServiceConfig) {
+    use conversations as conv;
+    cfg.route("/conversations", web::get().to(conv::list))
+        .service(
+            web::resource("/conversations/{id}")
+                .route(web::get().to(conv::get))
+                .route(web::patch().to(conv::update)),
+        )
+        .route(
+            "/conversations/{id}/assignment",
+            web::put().to(conv::assign),
+        )
+        .route(
+            "/conversations/{id}/assignments",
+            web::get().to(conv::assignments),
+        )
+        .route("/conversations/{id}/tags", web::post().to(conv::add_tag))
+        .route(
+            "/conversations/{id}/tags/{tag}",
+            web::delete().to(conv::remove_tag),
+        )
+        .route("/conversations/{id}/read", web::post().to(conv::mark_read))
+        .route("/conversations/{id}/notes", web::post().to(conv::add_note))
+        .service(
+            web::resource("/conversations/{id}/messages")
+                .route(web::get().to(conv::messages))
+                .route(web::post().to(conv::send)),
+        )
+        .service(
+            web::resource("/contacts")
+                .route(web::get().to(contacts::search))
+                .route(web::post().to(contacts::create)),
+        )
+        .service(
+            web::resource("/contacts/{id}")
+                .route(web::get().to(contacts::get))
+                .route(web::patch().to(contacts::update)),
+        )
+        .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .service(
+            web::resource("/tags")
+                .route(web::get().to(tags::list))
+                .route(web::post().to(tags::create)),
+        )
+        .route("/tags/{name}", web::delete().to(tags::delete))
+        .route(
+            "/sandbox/{channel}/inbound",
+            web::post().to(sandbox::inbound),
         );
 }

@@ -73,8 +73,21 @@ impl AccessTokens {
 
     /// The user and tenant of a valid token; `None` for anything else (bad signature,
     /// expired, wrong issuer or audience, another algorithm, garbage).
-    pub fn verify(&self, token: &str) -> Option<(TenantId, UserId)> {
+    pub fn verify(&self, token: &str) -> Option<Verified> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        Some((TenantId(data.claims.tid), UserId(data.claims.sub)))
+        Some(Verified {
+            tenant: TenantId(data.claims.tid),
+            user: UserId(data.claims.sub),
+            expires_at: Millis(data.claims.exp.saturating_mul(1000)),
+        })
     }
+}
+
+/// What a valid access token says.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified {
+    pub tenant: TenantId,
+    pub user: UserId,
+    /// When the token stops being accepted (a WebSocket authenticated with it closes).
+    pub expires_at: Millis,
 }

@@ -112,16 +112,27 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
             Err(invalid())
         };
     }
+    user_from_access_token(state, token)
+        .await
+        .map(|(user, _)| Caller::User(user))
+}
+
+/// The active user an access token names: how REST calls and WebSocket connections
+/// authenticate a person.
+pub async fn user_from_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(User, Millis), ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorCode::InvalidToken,
             "the access token is invalid or expired",
         )
     };
-    let (tenant, user_id) = state.tokens.verify(token).ok_or_else(invalid)?;
+    let verified = state.tokens.verify(token).ok_or_else(invalid)?;
     let user = state
         .store
-        .user(tenant, user_id)
+        .user(verified.tenant, verified.user)
         .await?
         .ok_or_else(invalid)?;
     if user.status != UserStatus::Active {
@@ -130,7 +141,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
             "this account is not active",
         ));
     }
-    Ok(Caller::User(user))
+    Ok((user, verified.expires_at))
 }
 
 fn authorize<P: Permission>(caller: &Caller) -> Result<(), ApiError> {

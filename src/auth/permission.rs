@@ -30,4 +30,12 @@ permissions! {
     /// Keys cannot mint keys: a leaked key must not be able to entrench itself.
     ManageApiKeys => (Admin, None, "managing API keys");
     ReadAudit => (Admin, Some(Scope::AuditRead), "reading the audit log");
+    /// Viewers follow the inbox read-only.
+    ReadInbox => (Viewer, Some(Scope::ConversationsRead), "reading conversations");
+    /// Replying, notes, status, assignment, tags; also playing sandbox customers.
+    WorkInbox => (Agent, Some(Scope::ConversationsWrite), "working on conversations");
+    ManageTags => (Manager, Some(Scope::ConversationsWrite), "managing the tag list");
+    ReadContacts => (Viewer, Some(Scope::ContactsRead), "reading contacts");
+    WriteContacts => (Agent, Some(Scope::ContactsWrite), "changing contacts");
+    MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
 }

@@ -1,5 +1,7 @@
 //! Adapters for the `Store` port.
 
+mod inbox_rows;
+mod inbox_sql;
 mod postgres;
 mod rows;
 mod sql;

@@ -10,7 +10,7 @@ use switchboard_actors::{
 };
 use uuid::Uuid;
 
-fn corrupt(what: &str) -> impl Fn(InvalidValue) -> StoreError + '_ {
+pub fn corrupt(what: &str) -> impl Fn(InvalidValue) -> StoreError + '_ {
     move |err| StoreError::Backend(format!("unreadable {what} row: {err}"))
 }
 

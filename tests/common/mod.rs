@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ws;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -357,4 +359,38 @@ pub fn tokens(session: &Value) -> (String, String) {
             .expect("refresh token")
             .to_owned(),
     )
+}
+
+/// Makes every insert into `messages` fail (or work again), as a database that
+/// refuses writes would, through the test's own connection to the app's database.
+pub async fn fail_message_inserts(db: &TestDb, backend: Backend, fail: bool) {
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let sql = if fail {
+                "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            } else {
+                "DROP TRIGGER refuse_messages"
+            };
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let statements: &[&str] = if fail {
+                &[
+                    "CREATE FUNCTION refuse_messages() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_messages()",
+                ]
+            } else {
+                &[
+                    "DROP TRIGGER refuse_messages ON messages",
+                    "DROP FUNCTION refuse_messages()",
+                ]
+            };
+            for sql in statements {
+                sqlx::query(*sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
 }

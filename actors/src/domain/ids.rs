@@ -44,4 +44,10 @@ uuid_id!(
     RefreshFamilyId,
     /// One audit log row.
     AuditId,
+    /// A customer, across all the channels they write from.
+    ContactId,
+    /// One thread between a contact and the team on one channel.
+    ConversationId,
+    /// One message (or internal note) in a conversation.
+    MessageId,
 );

@@ -1,12 +1,21 @@
 //! Value types that are parsed once at the edge and trusted everywhere after.
 
+pub mod conversation;
 mod email;
 pub mod ids;
+mod label;
+pub mod message;
+mod phone;
 mod role;
 mod scope;
+pub(crate) mod text_enum;
 pub mod time;
 
+pub use conversation::{ConversationStatus, Priority};
 pub use email::Email;
+pub use label::{ChannelKey, SandboxName, TagName};
+pub use message::{ClientMessageId, DeliveryStatus, Direction, MessageKind};
+pub use phone::PhoneE164;
 pub use role::{Role, UserStatus};
 pub use scope::Scope;
 

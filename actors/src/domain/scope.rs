@@ -12,16 +12,36 @@ pub enum Scope {
     UsersWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "conversations:read")]
+    ConversationsRead,
+    #[serde(rename = "conversations:write")]
+    ConversationsWrite,
+    #[serde(rename = "contacts:read")]
+    ContactsRead,
+    #[serde(rename = "contacts:write")]
+    ContactsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::AuditRead];
+    pub const ALL: [Scope; 7] = [
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::AuditRead,
+        Scope::ConversationsRead,
+        Scope::ConversationsWrite,
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
             Scope::AuditRead => "audit:read",
+            Scope::ConversationsRead => "conversations:read",
+            Scope::ConversationsWrite => "conversations:write",
+            Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
         }
     }
 

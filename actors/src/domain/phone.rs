@@ -1,0 +1,64 @@
+use super::InvalidValue;
+use serde::{Deserialize, Serialize};
+
+/// A phone number in E.164 form (`+14155550123`), so that one number typed three
+/// ways is one contact.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneE164(String);
+
+impl PhoneE164 {
+    /// Parses an international number (a leading `+` and country code is required:
+    /// without a region there is no way to read a national number).
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let invalid = || {
+            InvalidValue(format!(
+                "'{}' is not a valid international phone number",
+                raw.trim()
+            ))
+        };
+        let number = phonenumber::parse(None, raw.trim()).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&number) {
+            return Err(invalid());
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PhoneE164 {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PhoneE164> for String {
+    fn from(value: PhoneE164) -> Self {
+        value.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_number_written_three_ways_is_one_e164_number() {
+        for raw in ["+1 415 555 0132", "+1 (415) 555-0132", "+14155550132"] {
+            assert_eq!(PhoneE164::parse(raw).unwrap().as_str(), "+14155550132");
+        }
+    }
+
+    #[test]
+    fn numbers_without_country_code_or_impossible_numbers_are_refused() {
+        assert!(PhoneE164::parse("4155550132").is_err());
+        assert!(PhoneE164::parse("+1 555").is_err());
+        assert!(PhoneE164::parse("call me").is_err());
+    }
+}

@@ -1,0 +1,408 @@
+//! `ConversationActor`: the live state of one conversation (the record, its recent
+//! messages, who is typing) and the one path through which the team changes it.
+//!
+//! Messages are handled one at a time (`AtomicResponse`), so two replies sent at
+//! once get their `seq` in the order they reached the actor. The store stays the
+//! source of truth: `seq` is assigned in the insert transaction, and the state here
+//! is a cache that is reloaded whenever it could be wrong.
+//!
+//! Failure: a store error leaves the cache in doubt (the transaction may or may not
+//! have committed), so the handler answers with the error and stops the actor; its
+//! `Supervisor` restarts it and `started` reloads the state. A panic cannot be
+//! restarted that way (the mailbox just closes); `Inbox` notices the closed mailbox
+//! and starts a fresh actor instead.
+
+use super::outbound::{Delivery, Outbound};
+use super::records::{Conversation, ConversationChange, Message, Outgoing};
+use super::settings::InboxSettings;
+use super::store::{Changed, InboxStore, Recorded, StatusUpdate};
+use super::stream::StreamEvent;
+use super::tenant::{ConversationRegistry, Ephemeral, Publish, TenantActor};
+use super::{InboxError, frames};
+use crate::{ConversationId, DeliveryStatus, Direction, MessageId, Millis, TenantId, UserId};
+use actix::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A reply or note from the team.
+#[derive(Message)]
+#[rtype(result = "Result<Recorded, InboxError>")]
+pub struct Append {
+    pub message: Outgoing,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Changed, InboxError>")]
+pub struct Change {
+    pub change: ConversationChange,
+}
+
+/// A delivery report for one of this conversation's messages.
+#[derive(Message)]
+#[rtype(result = "Result<StatusUpdate, InboxError>")]
+pub struct Report {
+    pub message: MessageId,
+    pub status: DeliveryStatus,
+    pub provider_id: Option<String>,
+}
+
+/// A message recorded outside the actor (customer messages are ingested before
+/// their conversation is known); keeps the cache current.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Observed {
+    pub recorded: Recorded,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub user: UserId,
+    pub active: bool,
+}
+
+/// The conversation with its most recent messages, oldest first.
+#[derive(Message)]
+#[rtype(result = "Result<Snapshot, InboxError>")]
+pub struct GetSnapshot;
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub conversation: Conversation,
+    pub recent: Vec<Message>,
+}
+
+pub struct ConversationActor {
+    tenant: TenantId,
+    id: ConversationId,
+    store: Arc<dyn InboxStore>,
+    settings: Arc<InboxSettings>,
+    hub: Addr<TenantActor>,
+    registry: ConversationRegistry,
+    outbound: Arc<dyn Outbound>,
+    /// `None` until loaded, and after a failure until reloaded.
+    state: Option<Snapshot>,
+    typing: HashMap<UserId, Instant>,
+    last_activity: Instant,
+}
+
+impl ConversationActor {
+    pub fn new(
+        tenant: TenantId,
+        id: ConversationId,
+        store: Arc<dyn InboxStore>,
+        settings: Arc<InboxSettings>,
+        hub: Addr<TenantActor>,
+        registry: ConversationRegistry,
+        outbound: Arc<dyn Outbound>,
+    ) -> Self {
+        Self {
+            tenant,
+            id,
+            store,
+            settings,
+            hub,
+            registry,
+            outbound,
+            state: None,
+            typing: HashMap::new(),
+            last_activity: Instant::now(),
+        }
+    }
+
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let read = read_snapshot(
+            self.store.clone(),
+            self.tenant,
+            self.id,
+            self.settings.recent_messages,
+        );
+        ctx.wait(read.into_actor(self).map(|loaded, act, _| match loaded {
+            Ok(state) => act.state = state,
+            Err(err) => {
+                // Serve without a cache; the next snapshot request loads it again.
+                tracing::warn!(conversation = %act.id, error = %err, "cannot load conversation state");
+                act.state = None;
+            }
+        }));
+    }
+
+    fn publish(&self, events: Vec<StreamEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if self.hub.try_send(Publish { events }).is_err() {
+            tracing::debug!(conversation = %self.id, "tenant mailbox full; the stream poll delivers instead");
+        }
+    }
+
+    /// Brings the cache up to date with a message, or drops the cache when the
+    /// message does not follow on (another node wrote in between).
+    fn remember(&mut self, message: &Message, conversation: &Conversation) {
+        let limit = self.settings.recent_messages;
+        match &mut self.state {
+            Some(state) if message.seq <= state.conversation.last_seq => {
+                if let Some(cached) = state.recent.iter_mut().find(|m| m.id == message.id) {
+                    *cached = message.clone();
+                }
+                state.conversation = conversation.clone();
+            }
+            Some(state) if message.seq == state.conversation.last_seq + 1 => {
+                state.conversation = conversation.clone();
+                let mut recent = VecDeque::from(std::mem::take(&mut state.recent));
+                recent.push_back(message.clone());
+                while recent.len() > limit {
+                    recent.pop_front();
+                }
+                state.recent = recent.into();
+            }
+            _ => self.state = None,
+        }
+    }
+
+    /// Ends the actor after a store failure so its supervisor restarts it with state
+    /// read back from the store.
+    fn fail(&mut self, err: crate::store::StoreError, ctx: &mut Context<Self>) -> InboxError {
+        tracing::error!(conversation = %self.id, error = %err, "store failure; restarting the conversation actor");
+        ctx.stop();
+        InboxError::Store(err)
+    }
+
+    /// Typing is not stored: a dropped indicator is harmless, so `try_send`.
+    fn announce_typing(&self, user: UserId, active: bool) {
+        let frame = frames::typing(self.id, user, active);
+        let _ = self.hub.try_send(Ephemeral {
+            conversation: self.id,
+            except: user,
+            frame,
+        });
+    }
+
+    fn touch(&mut self) {
+        self.last_activity = Instant::now();
+    }
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.settings.conversation_mailbox);
+        // Back in the registry after a restart that followed an idle stop (a caller
+        // still held the address), unless a fresh actor took the place meanwhile.
+        let me = ctx.address();
+        self.registry
+            .entry(self.id)
+            .and_modify(|addr| {
+                if !addr.connected() {
+                    *addr = me.clone();
+                }
+            })
+            .or_insert(me);
+        self.load(ctx);
+        ctx.run_interval(self.settings.typing_ttl / 2, |act, _| {
+            let ttl = act.settings.typing_ttl;
+            let expired: Vec<UserId> = act
+                .typing
+                .iter()
+                .filter(|(_, at)| at.elapsed() >= ttl)
+                .map(|(user, _)| *user)
+                .collect();
+            for user in expired {
+                act.typing.remove(&user);
+                act.announce_typing(user, false);
+            }
+        });
+        let every = (self.settings.conversation_idle / 2).max(std::time::Duration::from_millis(10));
+        ctx.run_interval(every, |act, ctx| {
+            if act.last_activity.elapsed() >= act.settings.conversation_idle
+                && act.typing.is_empty()
+            {
+                // Leave the registry first: with no address left the supervisor lets
+                // the actor end instead of restarting it.
+                let me = ctx.address();
+                act.registry.remove_if(&act.id, |_, addr| *addr == me);
+                ctx.stop();
+            }
+        });
+    }
+}
+
+impl Supervised for ConversationActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.state = None;
+        self.typing.clear();
+        self.touch();
+    }
+}
+
+/// What a store-backed handler answers.
+type Answer<T> = AtomicResponse<ConversationActor, Result<T, InboxError>>;
+
+impl ConversationActor {
+    /// Runs one store call to completion before the next message (so a
+    /// conversation's writes keep their order), then lets `done` update the cache and
+    /// publish. A store error answers the caller and restarts the actor (see `fail`).
+    fn store_call<T: 'static, R: 'static>(
+        &mut self,
+        call: impl Future<Output = Result<T, crate::store::StoreError>> + 'static,
+        done: impl FnOnce(T, &mut Self) -> Result<R, InboxError> + 'static,
+    ) -> Answer<R> {
+        self.touch();
+        AtomicResponse::new(Box::pin(call.into_actor(self).map(
+            |result, act, ctx| match result {
+                Ok(value) => done(value, act),
+                Err(err) => Err(act.fail(err, ctx)),
+            },
+        )))
+    }
+}
+
+impl Handler<Append> for ConversationActor {
+    type Result = Answer<Recorded>;
+
+    fn handle(&mut self, msg: Append, _: &mut Self::Context) -> Self::Result {
+        let (store, tenant, id) = (self.store.clone(), self.tenant, self.id);
+        let call = async move { store.append_message(tenant, id, &msg.message).await };
+        self.store_call(call, |recorded, act| {
+            let recorded = recorded.ok_or(InboxError::NotFound("conversation"))?;
+            act.remember(&recorded.message, &recorded.conversation);
+            act.publish(recorded.events.clone());
+            if let Some(author) = recorded.message.author_id {
+                act.typing.remove(&author);
+            }
+            if recorded.message.direction == Direction::Outbound && !recorded.duplicate {
+                act.outbound.dispatch(Delivery {
+                    tenant: act.tenant,
+                    channel: recorded.conversation.channel.clone(),
+                    conversation: act.id,
+                    message: recorded.message.clone(),
+                });
+            }
+            Ok(recorded)
+        })
+    }
+}
+
+impl Handler<Change> for ConversationActor {
+    type Result = Answer<Changed>;
+
+    fn handle(&mut self, msg: Change, _: &mut Self::Context) -> Self::Result {
+        let (store, tenant, id) = (self.store.clone(), self.tenant, self.id);
+        let call = async move {
+            store
+                .change_conversation(tenant, id, &msg.change, Millis::now())
+                .await
+        };
+        self.store_call(call, |changed, act| {
+            let changed = changed.ok_or(InboxError::NotFound("conversation"))?;
+            if let Some(state) = &mut act.state {
+                state.conversation = changed.conversation.clone();
+            }
+            act.publish(changed.events.clone());
+            Ok(changed)
+        })
+    }
+}
+
+impl Handler<Report> for ConversationActor {
+    type Result = Answer<StatusUpdate>;
+
+    fn handle(&mut self, msg: Report, _: &mut Self::Context) -> Self::Result {
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let call = async move {
+            store
+                .advance_message_status(
+                    tenant,
+                    msg.message,
+                    msg.status,
+                    msg.provider_id.as_deref(),
+                    Millis::now(),
+                )
+                .await
+        };
+        self.store_call(call, |update, act| {
+            if let StatusUpdate::Advanced { message, events } = &update {
+                if let Some(cached) = act
+                    .state
+                    .as_mut()
+                    .and_then(|s| s.recent.iter_mut().find(|m| m.id == message.id))
+                {
+                    *cached = message.clone();
+                }
+                act.publish(events.clone());
+            }
+            Ok(update)
+        })
+    }
+}
+
+impl Handler<Observed> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Observed, _: &mut Self::Context) {
+        self.touch();
+        self.remember(&msg.recorded.message, &msg.recorded.conversation);
+    }
+}
+
+impl Handler<Typing> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+        self.touch();
+        let changed = if msg.active {
+            self.typing.insert(msg.user, Instant::now()).is_none()
+        } else {
+            self.typing.remove(&msg.user).is_some()
+        };
+        // Repeated `typing.start` frames only refresh the timer; others hear of
+        // starts and stops, not of every keystroke.
+        if changed {
+            self.announce_typing(msg.user, msg.active);
+        }
+    }
+}
+
+impl Handler<GetSnapshot> for ConversationActor {
+    type Result = Answer<Snapshot>;
+
+    fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
+        let cached = self.state.clone();
+        let (store, tenant, id, recent) = (
+            self.store.clone(),
+            self.tenant,
+            self.id,
+            self.settings.recent_messages,
+        );
+        let call = async move {
+            match cached {
+                Some(snapshot) => Ok(Some(snapshot)),
+                None => read_snapshot(store, tenant, id, recent).await,
+            }
+        };
+        self.store_call(call, |snapshot, act| {
+            let snapshot = snapshot.ok_or(InboxError::NotFound("conversation"))?;
+            act.state = Some(snapshot.clone());
+            Ok(snapshot)
+        })
+    }
+}
+
+async fn read_snapshot(
+    store: Arc<dyn InboxStore>,
+    tenant: TenantId,
+    id: ConversationId,
+    recent: usize,
+) -> Result<Option<Snapshot>, crate::store::StoreError> {
+    let Some(conversation) = store.conversation(tenant, id).await? else {
+        return Ok(None);
+    };
+    let limit = u32::try_from(recent).unwrap_or(u32::MAX);
+    let recent = store.messages(tenant, id, None, limit).await?;
+    Ok(Some(Snapshot {
+        conversation,
+        recent,
+    }))
+}

@@ -1,0 +1,310 @@
+//! The live inbox: records and their storage port, the tenant stream, and the
+//! actors that keep conversations and agent connections live.
+//!
+//! `Inbox` is the entry point for the HTTP layer: it finds (or starts) the actor for
+//! a tenant or conversation and turns closed mailboxes into fresh actors.
+
+pub mod conversation;
+pub mod frames;
+pub mod outbound;
+pub mod records;
+pub mod session;
+pub mod settings;
+pub mod store;
+pub mod stream;
+pub mod tenant;
+pub mod views;
+
+use crate::store::StoreError;
+use crate::{ConversationId, DeliveryStatus, MessageId, TenantId, UserId};
+use actix::prelude::*;
+use conversation::{
+    Append, Change, ConversationActor, GetSnapshot, Observed, Report, Snapshot, Typing,
+};
+use dashmap::DashMap;
+use outbound::Outbound;
+use records::{ConversationChange, Inbound, Outgoing};
+use session::{Member, SessionId, Subscription};
+use settings::InboxSettings;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Changed, InboxStore, Recorded, StatusUpdate};
+use stream::{StreamEvent, StreamPosition};
+use tenant::{ConversationRegistry, Join, Leave, Publish, Resubscribe, SetPresence, TenantActor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The actor did not answer in time (its mailbox stayed full).
+    #[error("the conversation is busy; try again")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long a caller waits for a conversation actor before giving up with `Busy`.
+const ACTOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct TenantEntry {
+    addr: Addr<TenantActor>,
+    conversations: ConversationRegistry,
+}
+
+struct Shared {
+    store: Arc<dyn InboxStore>,
+    settings: Arc<InboxSettings>,
+    outbound: Arc<dyn Outbound>,
+    tenants: DashMap<TenantId, TenantEntry>,
+}
+
+/// Cheap to clone; all clones share the actors.
+#[derive(Clone)]
+pub struct Inbox(Arc<Shared>);
+
+/// An `Inbox` reference that does not keep it alive: channel adapters hold one to
+/// report delivery statuses without a reference cycle.
+#[derive(Clone)]
+pub struct WeakInbox(std::sync::Weak<Shared>);
+
+impl WeakInbox {
+    pub fn upgrade(&self) -> Option<Inbox> {
+        self.0.upgrade().map(Inbox)
+    }
+}
+
+impl Inbox {
+    /// `outbound` builds the channel adapters, which get a weak handle back.
+    pub fn new(
+        store: Arc<dyn InboxStore>,
+        settings: InboxSettings,
+        outbound: impl FnOnce(WeakInbox) -> Arc<dyn Outbound>,
+    ) -> Self {
+        Self(Arc::new_cyclic(|weak| Shared {
+            store,
+            settings: Arc::new(settings),
+            outbound: outbound(WeakInbox(weak.clone())),
+            tenants: DashMap::new(),
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<dyn InboxStore> {
+        &self.0.store
+    }
+
+    pub fn settings(&self) -> &InboxSettings {
+        &self.0.settings
+    }
+
+    fn tenant(&self, tenant: TenantId) -> TenantEntry {
+        let mut entry = self
+            .0
+            .tenants
+            .entry(tenant)
+            .or_insert_with(|| self.start_tenant(tenant));
+        if !entry.addr.connected() {
+            tracing::error!(%tenant, "tenant actor died; starting a new one");
+            *entry = self.start_tenant(tenant);
+        }
+        entry.clone()
+    }
+
+    fn start_tenant(&self, tenant: TenantId) -> TenantEntry {
+        let conversations: ConversationRegistry = Arc::default();
+        let actor = TenantActor::new(tenant, self.0.store.clone(), self.0.settings.clone());
+        TenantEntry {
+            addr: actor.start(),
+            conversations,
+        }
+    }
+
+    /// The live actor of a conversation, started (and loading from the store) when
+    /// there is none or the last one died.
+    pub fn conversation(&self, tenant: TenantId, id: ConversationId) -> Addr<ConversationActor> {
+        let entry = self.tenant(tenant);
+        let start = || {
+            let (store, settings, hub, registry, outbound) = (
+                self.0.store.clone(),
+                self.0.settings.clone(),
+                entry.addr.clone(),
+                entry.conversations.clone(),
+                self.0.outbound.clone(),
+            );
+            actix::Supervisor::start(move |_| {
+                ConversationActor::new(tenant, id, store, settings, hub, registry, outbound)
+            })
+        };
+        let mut slot = entry.conversations.entry(id).or_insert_with(start);
+        if !slot.connected() {
+            tracing::error!(conversation = %id, "conversation actor died; starting a new one");
+            *slot = start();
+        }
+        slot.clone()
+    }
+
+    /// Sends to a conversation actor, once more to a fresh actor if the first one's
+    /// mailbox turned out closed (it panicked).
+    async fn ask<M>(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        make: impl Fn() -> M,
+    ) -> Result<M::Result, InboxError>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        ConversationActor: Handler<M>,
+    {
+        for _ in 0..2 {
+            let addr = self.conversation(tenant, id);
+            match addr.send(make()).timeout(ACTOR_TIMEOUT).await {
+                Ok(result) => return Ok(result),
+                Err(MailboxError::Timeout) => return Err(InboxError::Busy),
+                Err(MailboxError::Closed) => continue,
+            }
+        }
+        Err(InboxError::Busy)
+    }
+
+    /// Records a customer message and publishes it. The caller may acknowledge the
+    /// provider once this returns: the message has committed.
+    pub async fn ingest(
+        &self,
+        tenant: TenantId,
+        inbound: &Inbound,
+    ) -> Result<Recorded, InboxError> {
+        let recorded = self.0.store.ingest(tenant, inbound).await?;
+        if !recorded.duplicate {
+            self.publish(tenant, recorded.events.clone());
+            let conversation = recorded.conversation.id;
+            if let Some(addr) = self
+                .tenant(tenant)
+                .conversations
+                .get(&conversation)
+                .map(|a| a.clone())
+            {
+                let _ = addr.try_send(Observed {
+                    recorded: recorded.clone(),
+                });
+            }
+        }
+        Ok(recorded)
+    }
+
+    pub async fn append(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        message: Outgoing,
+    ) -> Result<Recorded, InboxError> {
+        self.ask(tenant, id, || Append {
+            message: message.clone(),
+        })
+        .await?
+    }
+
+    pub async fn change(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        change: ConversationChange,
+    ) -> Result<Changed, InboxError> {
+        self.ask(tenant, id, || Change {
+            change: change.clone(),
+        })
+        .await?
+    }
+
+    pub async fn report_status(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        message: MessageId,
+        status: DeliveryStatus,
+        provider_id: Option<String>,
+    ) -> Result<StatusUpdate, InboxError> {
+        self.ask(tenant, id, || Report {
+            message,
+            status,
+            provider_id: provider_id.clone(),
+        })
+        .await?
+    }
+
+    pub async fn snapshot(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> Result<Snapshot, InboxError> {
+        self.ask(tenant, id, || GetSnapshot).await?
+    }
+
+    /// Typing indicators are best effort: dropped when the actor is busy.
+    pub fn typing(&self, tenant: TenantId, id: ConversationId, user: UserId, active: bool) {
+        let _ = self
+            .conversation(tenant, id)
+            .try_send(Typing { user, active });
+    }
+
+    /// Publishes events written outside a conversation actor (contact merges, tag
+    /// deletions). `try_send`: a full mailbox is caught up by the stream poll.
+    pub fn publish(&self, tenant: TenantId, events: Vec<StreamEvent>) {
+        if !events.is_empty() {
+            let _ = self.tenant(tenant).addr.try_send(Publish { events });
+        }
+    }
+
+    /// Registers a connection. Joining must not be dropped, so this waits for room
+    /// in the tenant's mailbox.
+    pub async fn join(
+        &self,
+        tenant: TenantId,
+        member: Member,
+        subscription: Subscription,
+        resume: Option<StreamPosition>,
+    ) -> Result<(), InboxError> {
+        self.tenant(tenant)
+            .addr
+            .send(Join {
+                member,
+                subscription,
+                resume,
+            })
+            .timeout(ACTOR_TIMEOUT)
+            .await
+            .map_err(|_| InboxError::Busy)
+    }
+
+    pub async fn resubscribe(
+        &self,
+        tenant: TenantId,
+        session: SessionId,
+        subscription: Subscription,
+    ) {
+        let _ = self
+            .tenant(tenant)
+            .addr
+            .send(Resubscribe {
+                session,
+                subscription,
+            })
+            .await;
+    }
+
+    pub fn set_presence(
+        &self,
+        tenant: TenantId,
+        session: SessionId,
+        status: frames::PresenceStatus,
+    ) {
+        let _ = self
+            .tenant(tenant)
+            .addr
+            .try_send(SetPresence { session, status });
+    }
+
+    pub async fn leave(&self, tenant: TenantId, session: SessionId) {
+        let _ = self.tenant(tenant).addr.send(Leave { session }).await;
+    }
+}

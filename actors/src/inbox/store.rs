@@ -1,0 +1,185 @@
+//! The inbox half of the storage port.
+//!
+//! Every write that an agent can see commits its rows and its stream events in one
+//! transaction, so an event is on the stream exactly when its change is in the
+//! tables. Every method takes the tenant first and every query filters on it.
+
+use super::records::{
+    Assignment, Contact, ContactChange, Conversation, ConversationChange, ConversationCursor,
+    ConversationFilter, Inbound, Message, Outgoing, Tag,
+};
+use super::stream::{StreamEvent, StreamHead};
+use crate::store::StoreError;
+use crate::{ContactId, ConversationId, DeliveryStatus, MessageId, Millis, TagName, TenantId};
+use async_trait::async_trait;
+
+/// A message that was recorded (or found, when the same message came again).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub message: Message,
+    pub conversation: Conversation,
+    /// Empty for a duplicate: the first delivery already published everything.
+    pub events: Vec<StreamEvent>,
+    pub duplicate: bool,
+}
+
+/// A conversation after a change, with the events the change produced.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub conversation: Conversation,
+    pub events: Vec<StreamEvent>,
+}
+
+/// What a delivery status report did.
+#[derive(Debug, Clone)]
+pub enum StatusUpdate {
+    Advanced {
+        message: Message,
+        events: Vec<StreamEvent>,
+    },
+    /// The message already had this status or a later one.
+    Stale(Message),
+    UnknownMessage,
+}
+
+/// A merge of two contacts: the contact that remains, and the events for the
+/// conversations that moved to it.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub contact: Contact,
+    pub events: Vec<StreamEvent>,
+}
+
+#[async_trait]
+pub trait InboxStore: Send + Sync + 'static {
+    /// The tenant's stream as committed now (created on first use).
+    async fn stream_head(&self, tenant: TenantId) -> Result<StreamHead, StoreError>;
+
+    /// Up to `limit` events with an offset above `after`, oldest first.
+    async fn events_after(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StreamEvent>, StoreError>;
+
+    /// Drops events written before `before` (all tenants); returns how many.
+    async fn prune_events(&self, before: Millis) -> Result<u64, StoreError>;
+
+    /// Records a customer message: finds or creates the contact by its channel
+    /// identity and the conversation (a resolved or snoozed one reopens, a closed one
+    /// is followed by a new one), then the message with the next `seq`. A provider id
+    /// seen before returns the stored message as a duplicate.
+    async fn ingest(&self, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError>;
+
+    /// Adds a reply or note. The same author and client id returns the stored message
+    /// as a duplicate. `None` when the conversation does not exist.
+    async fn append_message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        message: &Outgoing,
+    ) -> Result<Option<Recorded>, StoreError>;
+
+    /// Applies a delivery report, forward only (see `DeliveryStatus::advance_to`).
+    async fn advance_message_status(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+        status: DeliveryStatus,
+        provider_id: Option<&str>,
+        at: Millis,
+    ) -> Result<StatusUpdate, StoreError>;
+
+    /// `None` when the conversation does not exist.
+    async fn change_conversation(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        change: &ConversationChange,
+        at: Millis,
+    ) -> Result<Option<Changed>, StoreError>;
+
+    async fn conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StoreError>;
+
+    /// Most recent activity first.
+    async fn conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Up to `limit` messages with a `seq` below `before` (all when `None`), in `seq`
+    /// order: the newest page of the timeline first, paging backwards.
+    async fn messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    async fn message(&self, tenant: TenantId, id: MessageId)
+    -> Result<Option<Message>, StoreError>;
+
+    /// Newest first.
+    async fn assignments(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Assignment>, StoreError>;
+
+    /// Fails with `Conflict` when one of its identities belongs to another contact.
+    async fn create_contact(&self, contact: &Contact) -> Result<(), StoreError>;
+
+    async fn contact(&self, tenant: TenantId, id: ContactId)
+    -> Result<Option<Contact>, StoreError>;
+
+    async fn update_contact(
+        &self,
+        tenant: TenantId,
+        id: ContactId,
+        change: &ContactChange,
+        at: Millis,
+    ) -> Result<Option<Contact>, StoreError>;
+
+    /// Contacts (not merged away) whose name, phone or email contains `query`, newest
+    /// first, after the cursor.
+    async fn search_contacts(
+        &self,
+        tenant: TenantId,
+        query: Option<&str>,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+
+    /// Moves `absorb`'s identities, conversations, phones, emails, tags and unknown
+    /// custom fields to `keep`, and marks `absorb` as merged into it. `None` when
+    /// either is missing or already merged.
+    async fn merge_contacts(
+        &self,
+        tenant: TenantId,
+        keep: ContactId,
+        absorb: ContactId,
+        at: Millis,
+    ) -> Result<Option<Merged>, StoreError>;
+
+    async fn create_tag(&self, tenant: TenantId, tag: &Tag) -> Result<(), StoreError>;
+
+    async fn tags(&self, tenant: TenantId) -> Result<Vec<Tag>, StoreError>;
+
+    /// Removes the tag from the catalog and from every conversation, with an event
+    /// for each conversation that had it. `None` when there is no such tag.
+    async fn delete_tag(
+        &self,
+        tenant: TenantId,
+        name: &TagName,
+        at: Millis,
+    ) -> Result<Option<Vec<StreamEvent>>, StoreError>;
+}

@@ -1,0 +1,86 @@
+//! The per-tenant event stream: every change an agent can see, numbered so a client
+//! that reconnects can ask for exactly what it missed.
+//!
+//! Offsets are assigned inside the writing transaction from a per-tenant counter row,
+//! which that transaction holds locked until it commits. So offsets commit in order
+//! and without gaps: once offset N is visible, every offset below it is too, and a
+//! client resuming "after N" can never skip an event that committed late.
+
+use crate::ConversationId;
+use crate::Millis;
+use crate::UserId;
+use crate::domain::text_enum::text_enum;
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Names one numbering of a tenant's stream. Offsets are only comparable within an
+/// epoch; a client holding another epoch's offset must reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Epoch(pub Uuid);
+
+impl std::fmt::Display for Epoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A place in a tenant's stream: everything up to and including `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    pub epoch: Epoch,
+    pub offset: i64,
+}
+
+/// What the store holds of a tenant's stream right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHead {
+    pub epoch: Epoch,
+    /// The newest committed offset (0 before the first event).
+    pub last_offset: i64,
+    /// The oldest offset still kept; older ones were pruned and cannot be replayed.
+    pub first_kept: i64,
+}
+
+text_enum!(
+    EventKind, "an event type" {
+        MessageNew => "message.new",
+        MessageStatus => "message.status",
+        ConversationUpdated => "conversation.updated",
+        ConversationAssigned => "conversation.assigned",
+    }
+);
+
+/// One committed event. `data` is the JSON payload, rendered once when the event was
+/// written and sent byte for byte to every agent and every replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    pub epoch: Epoch,
+    pub offset: i64,
+    pub kind: EventKind,
+    pub conversation_id: ConversationId,
+    /// The conversation's assignee after the event, for notifications.
+    pub assignee_id: Option<UserId>,
+    pub data: String,
+    pub at: Millis,
+}
+
+/// The protocol version carried in every frame.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+impl StreamEvent {
+    /// The WebSocket frame for this event. Built once per event and shared by every
+    /// recipient (a `ByteString` clone is a reference count).
+    pub fn frame(&self) -> ByteString {
+        ByteString::from(format!(
+            r#"{{"type":"{}","v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"conversation_id":"{}","at":"{}","data":{}}}"#,
+            self.kind.as_str(),
+            self.epoch,
+            self.offset,
+            self.conversation_id,
+            self.at.to_rfc3339(),
+            self.data
+        ))
+    }
+}

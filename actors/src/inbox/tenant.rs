@@ -1,0 +1,518 @@
+//! `TenantActor`: one per tenant with live activity. It owns the tenant's live side:
+//! the connected agents and their presence, the conversation registry, and the
+//! delivery of stream events in offset order.
+//!
+//! Writers publish events right after their transaction commits, but two writers
+//! can publish in the other order than they committed. The tenant therefore delivers
+//! strictly by offset: an event that arrives ahead of a missing one waits in
+//! `pending` for a moment, then the gap is read from the store (where it must be,
+//! since offsets commit in order). The same store read picks up events whose
+//! publish was dropped because this mailbox was full.
+
+use super::conversation::ConversationActor;
+use super::frames::{self, PresenceStatus, ResetReason};
+use super::session::{Member, SessionId, Subscription};
+use super::settings::InboxSettings;
+use super::store::InboxStore;
+use super::stream::{EventKind, StreamEvent, StreamPosition};
+use crate::{ConversationId, TenantId, UserId};
+use actix::prelude::*;
+use bytestring::ByteString;
+use dashmap::DashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The live conversation actors of one tenant. It sits beside the tenant actor
+/// rather than inside it so that finding a conversation does not queue behind the
+/// tenant's fan-out.
+pub type ConversationRegistry = Arc<DashMap<ConversationId, Addr<ConversationActor>>>;
+
+/// Committed events to deliver. Sent with `try_send` right after a commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    pub events: Vec<StreamEvent>,
+}
+
+/// A connection joins the tenant. With `resume` the events after that position are
+/// replayed first; without it (or when it cannot be honoured) it gets `reset`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub member: Member,
+    pub subscription: Subscription,
+    pub resume: Option<StreamPosition>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: SessionId,
+}
+
+/// Replaces what a joined connection receives from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resubscribe {
+    pub session: SessionId,
+    pub subscription: Subscription,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    pub session: SessionId,
+    pub status: PresenceStatus,
+}
+
+/// A frame that is not stored (typing): sent to the connections that follow the
+/// conversation, except those of `except`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ephemeral {
+    pub conversation: ConversationId,
+    pub except: UserId,
+    pub frame: ByteString,
+}
+
+/// Sent by a connection's replay task when its replay is on the socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CaughtUp {
+    session: SessionId,
+}
+
+enum Phase {
+    Live,
+    /// Replaying from the store; live events wait here, in order.
+    CatchingUp(Vec<StreamEvent>),
+}
+
+struct Connection {
+    member: Member,
+    subscription: Subscription,
+    phase: Phase,
+}
+
+struct Presence {
+    status: PresenceStatus,
+    connections: usize,
+}
+
+pub struct TenantActor {
+    tenant: TenantId,
+    store: Arc<dyn InboxStore>,
+    settings: Arc<InboxSettings>,
+    /// The last offset handed to connections; `None` until read from the store.
+    delivered: Option<StreamPosition>,
+    pending: BTreeMap<i64, StreamEvent>,
+    filling: bool,
+    gap_timer: Option<SpawnHandle>,
+    connections: HashMap<SessionId, Connection>,
+    presence: HashMap<UserId, Presence>,
+}
+
+impl TenantActor {
+    pub fn new(tenant: TenantId, store: Arc<dyn InboxStore>, settings: Arc<InboxSettings>) -> Self {
+        Self {
+            tenant,
+            store,
+            settings,
+            delivered: None,
+            pending: BTreeMap::new(),
+            filling: false,
+            gap_timer: None,
+            connections: HashMap::new(),
+            presence: HashMap::new(),
+        }
+    }
+
+    /// Reads the stream head; until it is known, events wait in `pending`. Retries
+    /// while the store is down rather than stopping (which would lose the members).
+    fn load_head(&mut self, ctx: &mut Context<Self>) {
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        ctx.wait(
+            async move { store.stream_head(tenant).await }
+                .into_actor(self)
+                .map(|head, act, ctx| match head {
+                    Ok(head) => {
+                        act.delivered = Some(StreamPosition {
+                            epoch: head.epoch,
+                            offset: head.last_offset,
+                        });
+                        act.drain(ctx);
+                    }
+                    Err(err) => {
+                        tracing::warn!(tenant = %act.tenant, error = %err, "cannot read the stream head; retrying");
+                        ctx.run_later(act.settings.stream_poll, |act, ctx| act.load_head(ctx));
+                    }
+                }),
+        );
+    }
+
+    /// Delivers every pending event that follows the last delivered one, then deals
+    /// with what is left behind a gap.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut position) = self.delivered else {
+            return;
+        };
+        self.pending
+            .retain(|offset, event| *offset > position.offset && event.epoch == position.epoch);
+        while let Some(event) = self.pending.remove(&(position.offset + 1)) {
+            position.offset = event.offset;
+            self.deliver(&event);
+        }
+        self.delivered = Some(position);
+        if let Some(timer) = self.gap_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if !self.pending.is_empty() {
+            let wait = self.settings.gap_wait;
+            self.gap_timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.gap_timer = None;
+                act.fill(ctx);
+            }));
+        }
+    }
+
+    /// Reads the events after the last delivered one from the store.
+    fn fill(&mut self, ctx: &mut Context<Self>) {
+        let Some(position) = self.delivered else {
+            return;
+        };
+        if self.filling {
+            return;
+        }
+        self.filling = true;
+        let (store, tenant, page) = (self.store.clone(), self.tenant, self.settings.replay_page);
+        ctx.spawn(
+            async move { store.events_after(tenant, position.offset, page).await }
+                .into_actor(self)
+                .map(move |events, act, ctx| {
+                    act.filling = false;
+                    match events {
+                        Ok(events) => {
+                            let full_page = events.len() == page as usize;
+                            for event in events {
+                                act.pending.entry(event.offset).or_insert(event);
+                            }
+                            act.drain(ctx);
+                            if full_page {
+                                act.fill(ctx);
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(tenant = %act.tenant, error = %err, "cannot read missed events; the next poll retries");
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn deliver(&mut self, event: &StreamEvent) {
+        let frame = event.frame();
+        let mut gone = Vec::new();
+        let catch_up_limit = self.settings.catch_up_buffer;
+        for (id, connection) in &mut self.connections {
+            if !connection.subscription.includes(event.conversation_id) {
+                continue;
+            }
+            match &mut connection.phase {
+                Phase::Live => {
+                    if !connection.member.outbox.push(frame.clone()) {
+                        gone.push(*id);
+                        continue;
+                    }
+                }
+                Phase::CatchingUp(held) if held.len() < catch_up_limit => held.push(event.clone()),
+                Phase::CatchingUp(_) => {
+                    connection
+                        .member
+                        .outbox
+                        .closer
+                        .close(super::session::CloseCode::SlowConsumer);
+                    gone.push(*id);
+                    continue;
+                }
+            }
+            if event.kind == EventKind::ConversationAssigned
+                && event.assignee_id == Some(connection.member.user)
+            {
+                connection
+                    .member
+                    .outbox
+                    .push(frames::assigned_to_you(event.conversation_id, event.offset));
+            }
+        }
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
+    fn remove(&mut self, session: SessionId) {
+        let Some(connection) = self.connections.remove(&session) else {
+            return;
+        };
+        let user = connection.member.user;
+        let offline = match self.presence.get_mut(&user) {
+            Some(presence) => {
+                presence.connections = presence.connections.saturating_sub(1);
+                presence.connections == 0
+            }
+            None => false,
+        };
+        if offline {
+            self.presence.remove(&user);
+            self.broadcast(&frames::presence(user, PresenceStatus::Offline), None);
+        }
+    }
+
+    /// Sends a frame to every connection (except one user's), whatever its phase.
+    fn broadcast(&self, frame: &ByteString, except: Option<UserId>) {
+        for connection in self.connections.values() {
+            if Some(connection.member.user) != except {
+                connection.member.outbox.push(frame.clone());
+            }
+        }
+    }
+}
+
+impl Actor for TenantActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.settings.tenant_mailbox);
+        self.load_head(ctx);
+        ctx.run_interval(self.settings.stream_poll, |act, ctx| {
+            if !act.connections.is_empty() {
+                act.fill(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Publish> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) {
+        for event in msg.events {
+            self.pending.entry(event.offset).or_insert(event);
+        }
+        self.drain(ctx);
+    }
+}
+
+impl Handler<Join> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Join, ctx: &mut Self::Context) {
+        let Join {
+            member,
+            subscription,
+            resume,
+        } = msg;
+        let Some(position) = self.delivered else {
+            // `load_head` runs in `ctx.wait`, so no message is handled before it
+            // succeeds; this is unreachable in practice but must not panic.
+            member
+                .outbox
+                .closer
+                .close(super::session::CloseCode::Internal);
+            return;
+        };
+        let user = member.user;
+        let presence = self.presence.entry(user).or_insert(Presence {
+            status: PresenceStatus::Online,
+            connections: 0,
+        });
+        presence.connections += 1;
+        let came_online = presence.connections == 1;
+        for (other, presence) in &self.presence {
+            if *other != user {
+                member
+                    .outbox
+                    .push(frames::presence(*other, presence.status));
+            }
+        }
+        if came_online {
+            self.broadcast(&frames::presence(user, PresenceStatus::Online), Some(user));
+        }
+        let replay = Replay {
+            store: self.store.clone(),
+            tenant: self.tenant,
+            settings: self.settings.clone(),
+            member: member.clone(),
+            subscription: subscription.clone(),
+            resume,
+            until: position,
+        };
+        self.connections.insert(
+            member.session,
+            Connection {
+                member,
+                subscription,
+                phase: Phase::CatchingUp(Vec::new()),
+            },
+        );
+        let tenant = ctx.address();
+        actix::spawn(async move {
+            let session = replay.member.session;
+            if replay.run().await {
+                // `send` waits for mailbox room: this message must not be dropped.
+                if tenant.send(CaughtUp { session }).await.is_err() {
+                    tracing::warn!("tenant actor stopped during a replay");
+                }
+            }
+        });
+    }
+}
+
+impl Handler<CaughtUp> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CaughtUp, _: &mut Self::Context) {
+        let Some(connection) = self.connections.get_mut(&msg.session) else {
+            return;
+        };
+        let Phase::CatchingUp(held) = std::mem::replace(&mut connection.phase, Phase::Live) else {
+            return;
+        };
+        for event in held {
+            if !connection.member.outbox.push(event.frame()) {
+                self.remove(msg.session);
+                return;
+            }
+        }
+    }
+}
+
+impl Handler<Leave> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
+        self.remove(msg.session);
+    }
+}
+
+impl Handler<Resubscribe> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resubscribe, _: &mut Self::Context) {
+        if let Some(connection) = self.connections.get_mut(&msg.session) {
+            connection.subscription = msg.subscription;
+        }
+    }
+}
+
+impl Handler<SetPresence> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPresence, _: &mut Self::Context) {
+        let Some(user) = self.connections.get(&msg.session).map(|c| c.member.user) else {
+            return;
+        };
+        if let Some(presence) = self.presence.get_mut(&user)
+            && presence.status != msg.status
+        {
+            presence.status = msg.status;
+            self.broadcast(&frames::presence(user, msg.status), None);
+        }
+    }
+}
+
+impl Handler<Ephemeral> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Ephemeral, _: &mut Self::Context) {
+        for connection in self.connections.values() {
+            if connection.member.user != msg.except
+                && connection.subscription.includes(msg.conversation)
+            {
+                connection.member.outbox.push(msg.frame.clone());
+            }
+        }
+    }
+}
+
+/// The catch-up of one joining connection: decides between replay and reset, and
+/// writes the replay to the outbox, waiting for room (a replay is as fast as the
+/// client reads; the heartbeat timeout bounds a client that does not).
+struct Replay {
+    store: Arc<dyn InboxStore>,
+    tenant: TenantId,
+    settings: Arc<InboxSettings>,
+    member: Member,
+    subscription: Subscription,
+    resume: Option<StreamPosition>,
+    /// The tenant's delivered position at join: live delivery continues after it.
+    until: StreamPosition,
+}
+
+impl Replay {
+    /// Returns false when the connection went away.
+    async fn run(self) -> bool {
+        let frames = &self.member.outbox.frames;
+        let from = match self.check().await {
+            Ok(from) => from,
+            Err(reason) => return frames.send(frames::reset(self.until, reason)).await.is_ok(),
+        };
+        let mut after = from;
+        let mut replayed = 0;
+        while after < self.until.offset {
+            let page = match self
+                .store
+                .events_after(self.tenant, after, self.settings.replay_page)
+                .await
+            {
+                Ok(page) if !page.is_empty() => page,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(tenant = %self.tenant, error = %err, "replay failed");
+                    self.member
+                        .outbox
+                        .closer
+                        .close(super::session::CloseCode::Internal);
+                    return false;
+                }
+            };
+            for event in page
+                .into_iter()
+                .take_while(|e| e.offset <= self.until.offset)
+            {
+                after = event.offset;
+                if self.subscription.includes(event.conversation_id) {
+                    if frames.send(event.frame()).await.is_err() {
+                        return false;
+                    }
+                    replayed += 1;
+                }
+            }
+        }
+        frames
+            .send(frames::resumed(from, self.until, replayed))
+            .await
+            .is_ok()
+    }
+
+    /// The offset to replay from, or why the client must reload instead.
+    async fn check(&self) -> Result<i64, ResetReason> {
+        let resume = self.resume.ok_or(ResetReason::Fresh)?;
+        if resume.epoch != self.until.epoch {
+            return Err(ResetReason::EpochChanged);
+        }
+        if resume.offset > self.until.offset || resume.offset < 0 {
+            return Err(ResetReason::OffsetAhead);
+        }
+        if self.until.offset - resume.offset > self.settings.max_replay {
+            return Err(ResetReason::TooFarBehind);
+        }
+        match self.store.stream_head(self.tenant).await {
+            Ok(head) if resume.offset + 1 < head.first_kept => Err(ResetReason::OffsetPruned),
+            Ok(_) => Ok(resume.offset),
+            Err(err) => {
+                tracing::warn!(tenant = %self.tenant, error = %err, "cannot check a resume position");
+                Err(ResetReason::OffsetPruned)
+            }
+        }
+    }
+}

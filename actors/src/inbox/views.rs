@@ -1,0 +1,210 @@
+//! The JSON shapes of inbox records, shared by the REST API and the event stream so
+//! a message looks the same whichever way it reaches a client. Records never go out
+//! directly, so a new column cannot leak by accident.
+
+use super::records::{Assignment, Contact, Conversation, Message, Tag};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+fn rfc3339(at: crate::Millis) -> String {
+    at.to_rfc3339()
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: String,
+    pub name: String,
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    pub identities: Vec<IdentityView>,
+    pub custom_fields: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub merged_into: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentityView {
+    pub channel: String,
+    pub external_id: String,
+}
+
+impl From<&Contact> for ContactView {
+    fn from(c: &Contact) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            phones: c.phones.iter().map(|p| p.as_str().to_owned()).collect(),
+            emails: c.emails.iter().map(|e| e.as_str().to_owned()).collect(),
+            identities: c
+                .identities
+                .iter()
+                .map(|i| IdentityView {
+                    channel: i.channel.to_string(),
+                    external_id: i.external_id.clone(),
+                })
+                .collect(),
+            custom_fields: c.custom_fields.clone(),
+            tags: c.tags.iter().map(ToString::to_string).collect(),
+            merged_into: c.merged_into.map(|id| id.to_string()),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub channel: String,
+    pub contact: ContactRef,
+    pub status: &'static str,
+    pub snoozed_until: Option<String>,
+    pub priority: &'static str,
+    pub assignee_id: Option<String>,
+    pub tags: Vec<String>,
+    pub unread_count: i64,
+    pub last_seq: i64,
+    pub last_message_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&Conversation> for ConversationView {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.to_string(),
+            channel: c.channel.to_string(),
+            contact: ContactRef {
+                id: c.contact_id.to_string(),
+                name: c.contact_name.clone(),
+            },
+            status: c.status.as_str(),
+            snoozed_until: c.snoozed_until.map(rfc3339),
+            priority: c.priority.as_str(),
+            assignee_id: c.assignee_id.map(|id| id.to_string()),
+            tags: c.tags.iter().map(ToString::to_string).collect(),
+            unread_count: c.unread_count,
+            last_seq: c.last_seq,
+            last_message_at: c.last_message_at.map(rfc3339),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub seq: i64,
+    pub direction: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub body: Option<String>,
+    pub attachment: Option<Value>,
+    pub provider_id: Option<String>,
+    pub client_id: Option<String>,
+    pub author_id: Option<String>,
+    pub status: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            conversation_id: m.conversation_id.to_string(),
+            seq: m.seq,
+            direction: m.direction.as_str(),
+            kind: m.kind.as_str(),
+            body: m.body.clone(),
+            attachment: m.attachment.clone(),
+            provider_id: m.provider_id.clone(),
+            client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            author_id: m.author_id.map(|id| id.to_string()),
+            status: m.status.as_str(),
+            created_at: rfc3339(m.created_at),
+            updated_at: rfc3339(m.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssignmentView {
+    pub assignee_id: Option<String>,
+    pub assigned_by: Option<String>,
+    pub at: String,
+}
+
+impl From<&Assignment> for AssignmentView {
+    fn from(a: &Assignment) -> Self {
+        Self {
+            assignee_id: a.assignee_id.map(|id| id.to_string()),
+            assigned_by: a.assigned_by.map(|id| id.to_string()),
+            at: rfc3339(a.at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagView {
+    pub name: String,
+    pub color: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&Tag> for TagView {
+    fn from(t: &Tag) -> Self {
+        Self {
+            name: t.name.to_string(),
+            color: t.color.clone(),
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+/// Payloads of the stream events, rendered inside the writing transaction.
+pub mod payload {
+    use super::*;
+    use serde_json::json;
+
+    pub fn message_new(message: &Message, conversation: &Conversation) -> String {
+        json!({
+            "message": MessageView::from(message),
+            "conversation": ConversationView::from(conversation),
+        })
+        .to_string()
+    }
+
+    pub fn message_status(message: &Message) -> String {
+        json!({
+            "message_id": message.id.to_string(),
+            "seq": message.seq,
+            "status": message.status.as_str(),
+            "provider_id": message.provider_id,
+        })
+        .to_string()
+    }
+
+    pub fn conversation(conversation: &Conversation) -> String {
+        json!({ "conversation": ConversationView::from(conversation) }).to_string()
+    }
+
+    pub fn assigned(conversation: &Conversation, by: Option<crate::UserId>) -> String {
+        json!({
+            "conversation": ConversationView::from(conversation),
+            "assignee_id": conversation.assignee_id.map(|id| id.to_string()),
+            "assigned_by": by.map(|id| id.to_string()),
+        })
+        .to_string()
+    }
+}

@@ -1,0 +1,189 @@
+//! Contacts: create, read, change, search, and merge duplicates (audited).
+
+use super::views::Page;
+use crate::audit::{self, Event};
+use crate::auth::extract::Authorized;
+use crate::auth::permission::{MergeContacts, ReadContacts, WriteContacts};
+use crate::error::ApiError;
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchboard_actors::inbox::records::{Contact, ContactChange};
+use switchboard_actors::inbox::views::ContactView;
+use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
+use uuid::Uuid;
+
+const MAX_NAME_CHARS: usize = 200;
+
+fn contact_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    name: String,
+    #[serde(default)]
+    phones: Vec<PhoneE164>,
+    #[serde(default)]
+    emails: Vec<Email>,
+    #[serde(default)]
+    custom_fields: Map<String, Value>,
+    #[serde(default)]
+    tags: Vec<TagName>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Authorized<WriteContacts>,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = Millis::now();
+    let contact = Contact {
+        tenant_id: auth.caller.tenant_id(),
+        id: ContactId::new(),
+        name: contact_name(&body.name)?,
+        phones: body.phones,
+        emails: body.emails,
+        identities: Vec::new(),
+        custom_fields: body.custom_fields,
+        tags: body.tags,
+        merged_into: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_contact(&contact).await?;
+    Ok(HttpResponse::Created().json(ContactView::from(&contact)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadContacts>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let contact = state
+        .store
+        .contact(auth.caller.tenant_id(), ContactId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    name: Option<String>,
+    phones: Option<Vec<PhoneE164>>,
+    emails: Option<Vec<Email>>,
+    custom_fields: Option<Map<String, Value>>,
+    tags: Option<Vec<TagName>>,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Authorized<WriteContacts>,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let change = ContactChange {
+        name: body.name.as_deref().map(contact_name).transpose()?,
+        phones: body.phones,
+        emails: body.emails,
+        custom_fields: body.custom_fields,
+        tags: body.tags,
+    };
+    let contact = state
+        .store
+        .update_contact(
+            auth.caller.tenant_id(),
+            ContactId(*id),
+            &change,
+            Millis::now(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Part of a name, phone number or email address.
+    q: Option<String>,
+    cursor: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+pub async fn search(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadContacts>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let found = state
+        .store
+        .search_contacts(
+            auth.caller.tenant_id(),
+            q,
+            query.cursor.map(ContactId),
+            limit,
+        )
+        .await?;
+    let next_cursor = (found.len() == limit as usize)
+        .then(|| found.last())
+        .flatten()
+        .map(|c| c.id.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        data: found.iter().map(ContactView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The duplicate to fold into the contact in the path.
+    merge_id: Uuid,
+}
+
+pub async fn merge(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<MergeContacts>,
+    id: web::Path<Uuid>,
+    body: web::Json<MergeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let (keep, absorb) = (ContactId(*id), ContactId(body.merge_id));
+    if keep == absorb {
+        return Err(ApiError::invalid("a contact cannot be merged into itself"));
+    }
+    let merged = state
+        .store
+        .merge_contacts(tenant, keep, absorb, Millis::now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("contact (both must exist and not be merged already)")
+        })?;
+    state.inbox.publish(tenant, merged.events.clone());
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "contact.merge",
+        target: Some(("contact", keep.to_string())),
+        details: json!({ "merged_id": absorb.to_string(), "conversations_moved": merged.events.len() }),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(ContactView::from(&merged.contact)))
+}

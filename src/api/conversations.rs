@@ -1,0 +1,374 @@
+//! Conversations and their messages. Every change goes through the conversation's
+//! actor, the same path the WebSocket takes, so it reaches every agent's socket.
+
+use super::views::Page;
+use crate::auth::extract::{Authorized, Caller};
+use crate::auth::permission::{ReadInbox, WorkInbox};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_actors::inbox::records::{
+    AssigneeFilter, ConversationChange, ConversationCursor, ConversationFilter, Outgoing,
+};
+use switchboard_actors::inbox::views::{AssignmentView, ConversationView, MessageView};
+use switchboard_actors::{
+    ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageKind,
+    Millis, Priority, TagName, UserId,
+};
+use uuid::Uuid;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+const MAX_BODY_CHARS: usize = 4096;
+
+fn page_size(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}
+
+fn author(caller: &Caller) -> Option<UserId> {
+    match caller {
+        Caller::User(user) => Some(user.id),
+        Caller::ApiKey(_) => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<ConversationStatus>,
+    /// A user id, `me`, or `none` for unassigned.
+    assignee: Option<String>,
+    tag: Option<TagName>,
+    channel: Option<ChannelKey>,
+    #[serde(default)]
+    unread: bool,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
+    let invalid = || ApiError::invalid("cursor is not one this API returned");
+    let (at, id) = raw.split_once('_').ok_or_else(invalid)?;
+    Ok(ConversationCursor {
+        activity_at: Millis(at.parse().map_err(|_| invalid())?),
+        id: ConversationId(Uuid::parse_str(id).map_err(|_| invalid())?),
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let assignee = match query.assignee.as_deref() {
+        None => None,
+        Some("none") => Some(AssigneeFilter::Nobody),
+        Some("me") => Some(AssigneeFilter::User(author(&auth.caller).ok_or_else(
+            || ApiError::invalid("assignee=me needs a signed-in user, not an API key"),
+        )?)),
+        Some(id) => Some(AssigneeFilter::User(UserId(Uuid::parse_str(id).map_err(
+            |_| ApiError::invalid("assignee must be a user id, 'me' or 'none'"),
+        )?))),
+    };
+    let filter = ConversationFilter {
+        status: query.status,
+        assignee,
+        tag: query.tag,
+        channel: query.channel,
+        unread_only: query.unread,
+    };
+    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = page_size(query.limit);
+    let found = state
+        .store
+        .conversations(auth.caller.tenant_id(), &filter, after, limit)
+        .await?;
+    let next_cursor = (found.len() == limit as usize)
+        .then(|| found.last())
+        .flatten()
+        .map(|c| format!("{}_{}", c.last_message_at.unwrap_or(c.created_at).0, c.id));
+    Ok(HttpResponse::Ok().json(Page {
+        data: found.iter().map(ConversationView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The conversation with its most recent messages, from its live actor.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = state
+        .inbox
+        .snapshot(auth.caller.tenant_id(), ConversationId(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "conversation": ConversationView::from(&snapshot.conversation),
+        "recent_messages": snapshot.recent.iter().map(MessageView::from).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    status: Option<ConversationStatus>,
+    priority: Option<Priority>,
+    /// RFC 3339; required with status `snoozed`.
+    snoozed_until: Option<String>,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
+    let snoozed_until = body.snoozed_until.as_deref().map(parse_time).transpose()?;
+    let mut changes = Vec::new();
+    match (body.status, snoozed_until) {
+        (Some(ConversationStatus::Snoozed), Some(until)) if until > Millis::now() => {
+            changes.push(ConversationChange::Status {
+                status: ConversationStatus::Snoozed,
+                snoozed_until: Some(until),
+            })
+        }
+        (Some(ConversationStatus::Snoozed), _) => {
+            return Err(ApiError::invalid(
+                "status snoozed needs snoozed_until in the future",
+            ));
+        }
+        (Some(status), None) => changes.push(ConversationChange::Status {
+            status,
+            snoozed_until: None,
+        }),
+        (_, Some(_)) => return Err(ApiError::invalid("snoozed_until goes with status snoozed")),
+        (None, None) => {}
+    }
+    if let Some(priority) = body.priority {
+        changes.push(ConversationChange::Priority(priority));
+    }
+    if changes.is_empty() {
+        return Err(ApiError::invalid("send status, priority or both"));
+    }
+    let mut latest = None;
+    for change in changes {
+        latest = Some(state.inbox.change(tenant, id, change).await?.conversation);
+    }
+    let conversation = latest.ok_or_else(|| ApiError::internal("no change applied"))?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&conversation)))
+}
+
+fn parse_time(raw: &str) -> Result<Millis, ApiError> {
+    let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ApiError::invalid(format!("'{raw}' is not an RFC 3339 time")))?;
+    Ok(Millis(
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// `null` unassigns.
+    user_id: Option<Uuid>,
+}
+
+pub async fn assign(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: web::Json<AssignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let assignee = body.user_id.map(UserId);
+    if let Some(user) = assignee {
+        let found = state.store.user(tenant, user).await?;
+        if !found.is_some_and(|u| u.status == switchboard_actors::UserStatus::Active) {
+            return Err(ApiError::invalid(
+                "user_id must name an active user of this tenant",
+            ));
+        }
+    }
+    let change = ConversationChange::Assign {
+        assignee,
+        by: author(&auth.caller),
+    };
+    let changed = state
+        .inbox
+        .change(tenant, ConversationId(*id), change)
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
+}
+
+pub async fn assignments(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let history = state
+        .store
+        .assignments(auth.caller.tenant_id(), ConversationId(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: history.iter().map(AssignmentView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    tag: TagName,
+}
+
+pub async fn add_tag(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: web::Json<TagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let change = ConversationChange::Tag {
+        tag: body.into_inner().tag,
+        present: true,
+    };
+    let changed = state
+        .inbox
+        .change(auth.caller.tenant_id(), ConversationId(*id), change)
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
+}
+
+pub async fn remove_tag(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, tag) = path.into_inner();
+    let change = ConversationChange::Tag {
+        tag: TagName::parse(&tag)?,
+        present: false,
+    };
+    let changed = state
+        .inbox
+        .change(auth.caller.tenant_id(), ConversationId(id), change)
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
+}
+
+pub async fn mark_read(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let changed = state
+        .inbox
+        .change(
+            auth.caller.tenant_id(),
+            ConversationId(*id),
+            ConversationChange::Read,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    /// Messages with a `seq` below this one: the cursor of the previous page.
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+pub async fn messages(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+    query: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
+    if state.store.conversation(tenant, id).await?.is_none() {
+        return Err(ApiError::not_found("conversation"));
+    }
+    let limit = page_size(query.limit);
+    let page = state
+        .store
+        .messages(tenant, id, query.before, limit)
+        .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.first())
+        .flatten()
+        .filter(|m| m.seq > 1)
+        .map(|m| m.seq.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        data: page.iter().map(MessageView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    body: String,
+    /// Makes a retried request store the message once.
+    client_id: Option<ClientMessageId>,
+}
+
+/// Replies to the customer (`POST …/messages`) or adds an internal note
+/// (`POST …/notes`).
+pub async fn send(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: web::Json<SendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    append(state, auth, *id, body.into_inner(), Direction::Outbound).await
+}
+
+pub async fn add_note(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: web::Json<SendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    append(state, auth, *id, body.into_inner(), Direction::Note).await
+}
+
+async fn append(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: Uuid,
+    body: SendRequest,
+    direction: Direction,
+) -> Result<HttpResponse, ApiError> {
+    let text = body.body.trim();
+    if text.is_empty() || text.chars().count() > MAX_BODY_CHARS {
+        return Err(ApiError::invalid(format!(
+            "body must be 1 to {MAX_BODY_CHARS} characters"
+        )));
+    }
+    let message = Outgoing {
+        direction,
+        kind: MessageKind::Text,
+        body: Some(text.to_owned()),
+        attachment: None,
+        author_id: author(&auth.caller),
+        client_id: body.client_id,
+        at: Millis::now(),
+    };
+    let recorded = state
+        .inbox
+        .append(auth.caller.tenant_id(), ConversationId(id), message)
+        .await?;
+    let view = MessageView::from(&recorded.message);
+    Ok(if recorded.duplicate {
+        HttpResponse::Ok().json(view)
+    } else {
+        HttpResponse::Created().json(view)
+    })
+}

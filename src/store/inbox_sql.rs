@@ -1,0 +1,940 @@
+//! The one implementation of the `InboxStore` port for both dialects (see `sql.rs`
+//! for the conventions), instantiated per backend by `impl_inbox_store!`.
+//!
+//! Every writing transaction starts by locking the tenant's stream row (an upsert
+//! that returns the epoch and newest offset). On Postgres that row lock serialises
+//! the tenant's writers, so the offsets they take commit in order; on SQLite the
+//! single writer does the same. Events are numbered and inserted at the end of the
+//! transaction, together with the new `last_offset`.
+
+macro_rules! impl_inbox_store {
+    ($store:ty) => {
+        mod inbox_impl {
+            use super::*;
+            use crate::store::inbox_rows::{
+                identities_json, search_text, to_json, AssignmentRow, ContactRow, ConversationRow, EventRow,
+                MessageRow, TagRow,
+            };
+            use crate::store::rows::{backend, conflict_as};
+            use async_trait::async_trait;
+            use switchboard_actors::inbox::records::{
+                Assignment, AssigneeFilter, Contact, ContactChange, Conversation, ConversationChange,
+                ConversationCursor, ConversationFilter, Identity, Inbound, Message, Outgoing, Tag,
+            };
+            use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
+            use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
+            use switchboard_actors::inbox::views::payload;
+            use switchboard_actors::store::StoreError;
+            use switchboard_actors::{
+                ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId, Millis,
+                TagName, TenantId,
+            };
+            use uuid::Uuid;
+
+            type Db = <$store as SqlBackend>::Db;
+            type Conn = <Db as sqlx::Database>::Connection;
+            type Tx = sqlx::Transaction<'static, Db>;
+
+            macro_rules! conversation_select {
+                () => {
+                    "SELECT c.tenant_id, c.id, c.channel, c.contact_id, ct.name AS contact_name, c.status,
+                            c.snoozed_until, c.priority, c.assignee_id, c.tags, c.unread_count, c.last_seq,
+                            c.last_message_at, c.created_at, c.updated_at
+                     FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+                };
+            }
+            macro_rules! message_select {
+                () => {
+                    "SELECT tenant_id, id, conversation_id, seq, direction, kind, body, attachment, provider_id,
+                            client_id, author_id, status, created_at, updated_at FROM messages "
+                };
+            }
+            macro_rules! contact_select {
+                () => {
+                    "SELECT tenant_id, id, name, phones, emails, identities, custom_fields, tags, merged_into,
+                            created_at, updated_at FROM contacts "
+                };
+            }
+
+            /// The tenant's stream inside one writing transaction.
+            struct StreamTx {
+                tenant: TenantId,
+                epoch: Epoch,
+                last_offset: i64,
+                events: Vec<StreamEvent>,
+            }
+
+            impl StreamTx {
+                /// Locks the tenant's stream row (creating it on first use).
+                async fn lock(conn: &mut Conn, tenant: TenantId) -> Result<Self, StoreError> {
+                    let (epoch, last_offset): (Uuid, i64) = sqlx::query_as(
+                        "INSERT INTO tenant_streams (tenant_id, epoch, last_offset) VALUES ($1, $2, 0)
+                         ON CONFLICT (tenant_id) DO UPDATE SET last_offset = tenant_streams.last_offset
+                         RETURNING epoch, last_offset",
+                    )
+                    .bind(tenant.0)
+                    .bind(Uuid::new_v4())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(Self { tenant, epoch: Epoch(epoch), last_offset, events: Vec::new() })
+                }
+
+                fn push(&mut self, kind: EventKind, conversation: &Conversation, data: String, at: Millis) {
+                    let offset = self.last_offset + 1 + self.events.len() as i64;
+                    self.events.push(StreamEvent {
+                        epoch: self.epoch,
+                        offset,
+                        kind,
+                        conversation_id: conversation.id,
+                        assignee_id: conversation.assignee_id,
+                        data,
+                        at,
+                    });
+                }
+
+                /// Writes the events and the new newest offset, then commits.
+                async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
+                    for event in &self.events {
+                        sqlx::query(
+                            "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(self.tenant.0)
+                        .bind(event.offset)
+                        .bind(event.kind.as_str())
+                        .bind(event.conversation_id.0)
+                        .bind(event.assignee_id.map(|u| u.0))
+                        .bind(&event.data)
+                        .bind(event.at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    }
+                    if let Some(last) = self.events.last() {
+                        sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
+                            .bind(self.tenant.0)
+                            .bind(last.offset)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(self.events)
+                }
+            }
+
+            async fn conversation_in(conn: &mut Conn, tenant: TenantId, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+                sqlx::query_as::<_, ConversationRow>(concat!(conversation_select!(), "WHERE c.tenant_id = $1 AND c.id = $2"))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                    .map(Conversation::try_from)
+                    .transpose()
+            }
+
+            async fn message_in(conn: &mut Conn, tenant: TenantId, id: MessageId) -> Result<Option<Message>, StoreError> {
+                sqlx::query_as::<_, MessageRow>(concat!(message_select!(), "WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                    .map(Message::try_from)
+                    .transpose()
+            }
+
+            async fn contact_in(conn: &mut Conn, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError> {
+                sqlx::query_as::<_, ContactRow>(concat!(contact_select!(), "WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                    .map(Contact::try_from)
+                    .transpose()
+            }
+
+            async fn insert_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO contacts (tenant_id, id, name, phones, emails, identities, custom_fields, tags,
+                                           search_text, merged_into, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
+                )
+                .bind(contact.tenant_id.0)
+                .bind(contact.id.0)
+                .bind(&contact.name)
+                .bind(to_json(&contact.phones))
+                .bind(to_json(&contact.emails))
+                .bind(identities_json(&contact.identities))
+                .bind(to_json(&contact.custom_fields))
+                .bind(to_json(&contact.tags))
+                .bind(search_text(contact))
+                .bind(contact.created_at.0)
+                .bind(contact.updated_at.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                for identity in &contact.identities {
+                    insert_identity(conn, contact.tenant_id, contact.id, identity).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_identity(conn: &mut Conn, tenant: TenantId, contact: ContactId, identity: &Identity) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO contact_identities (tenant_id, channel, external_id, contact_id) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.0)
+                    .bind(identity.channel.as_str())
+                    .bind(&identity.external_id)
+                    .bind(contact.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(conflict_as("a contact with this channel identity"))?;
+                Ok(())
+            }
+
+            /// Writes every field of a contact except its id and creation time.
+            async fn write_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE contacts SET name = $3, phones = $4, emails = $5, identities = $6, custom_fields = $7,
+                                         tags = $8, search_text = $9, merged_into = $10, updated_at = $11
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(contact.tenant_id.0)
+                .bind(contact.id.0)
+                .bind(&contact.name)
+                .bind(to_json(&contact.phones))
+                .bind(to_json(&contact.emails))
+                .bind(identities_json(&contact.identities))
+                .bind(to_json(&contact.custom_fields))
+                .bind(to_json(&contact.tags))
+                .bind(search_text(contact))
+                .bind(contact.merged_into.map(|c| c.0))
+                .bind(contact.updated_at.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            /// Rewrites the conversation's tag list from `conversation_tags`.
+            async fn refresh_tags(conn: &mut Conn, tenant: TenantId, id: ConversationId, at: Millis) -> Result<(), StoreError> {
+                let tags: Vec<(String,)> =
+                    sqlx::query_as("SELECT tag FROM conversation_tags WHERE conversation_id = $1 ORDER BY tag")
+                        .bind(id.0)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                let tags: Vec<String> = tags.into_iter().map(|(t,)| t).collect();
+                sqlx::query("UPDATE conversations SET tags = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(to_json(&tags))
+                    .bind(at.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            /// Takes the conversation's next `seq` and moves its counters.
+            async fn next_seq(conn: &mut Conn, tenant: TenantId, id: ConversationId, direction: Direction, at: Millis) -> Result<i64, StoreError> {
+                let (seq,): (i64,) = sqlx::query_as(
+                    "UPDATE conversations SET
+                         last_seq = last_seq + 1,
+                         unread_count = unread_count + CASE WHEN $3 = 'inbound' THEN 1 ELSE 0 END,
+                         last_message_at = CASE WHEN $3 = 'note' THEN last_message_at ELSE $4 END,
+                         activity_at = CASE WHEN $3 = 'note' THEN activity_at ELSE $4 END,
+                         status = CASE WHEN $3 = 'inbound' THEN 'open' ELSE status END,
+                         snoozed_until = CASE WHEN $3 = 'inbound' THEN NULL ELSE snoozed_until END,
+                         updated_at = $4
+                     WHERE tenant_id = $1 AND id = $2
+                     RETURNING last_seq",
+                )
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(direction.as_str())
+                .bind(at.0)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(seq)
+            }
+
+            async fn insert_message(conn: &mut Conn, message: &Message, channel: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
+                                           provider_id, client_id, author_id, status, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(message.tenant_id.0)
+                .bind(message.id.0)
+                .bind(message.conversation_id.0)
+                .bind(message.seq)
+                .bind(channel)
+                .bind(message.direction.as_str())
+                .bind(message.kind.as_str())
+                .bind(message.body.as_deref())
+                .bind(message.attachment.as_ref().map(to_json))
+                .bind(message.provider_id.as_deref())
+                .bind(message.client_id.as_ref().map(|c| c.as_str()))
+                .bind(message.author_id.map(|a| a.0))
+                .bind(message.status.as_str())
+                .bind(message.created_at.0)
+                .bind(message.updated_at.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(conflict_as("a message with this id"))?;
+                Ok(())
+            }
+
+            fn missing(what: &'static str) -> StoreError {
+                StoreError::Backend(format!("{what} vanished inside its own transaction"))
+            }
+
+            /// The contact behind a channel identity, created on first contact.
+            async fn resolve_contact(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<ContactId, StoreError> {
+                let known: Option<(Uuid,)> = sqlx::query_as(
+                    "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
+                )
+                .bind(tenant.0)
+                .bind(inbound.sender.channel.as_str())
+                .bind(&inbound.sender.external_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+                if let Some((id,)) = known {
+                    return Ok(ContactId(id));
+                }
+                let contact = Contact {
+                    tenant_id: tenant,
+                    id: ContactId::new(),
+                    name: inbound.sender_name.clone(),
+                    phones: inbound.sender_phone.iter().cloned().collect(),
+                    emails: Vec::new(),
+                    identities: vec![inbound.sender.clone()],
+                    custom_fields: Default::default(),
+                    tags: Vec::new(),
+                    merged_into: None,
+                    created_at: inbound.received_at,
+                    updated_at: inbound.received_at,
+                };
+                insert_contact(conn, &contact).await?;
+                Ok(contact.id)
+            }
+
+            /// The contact's current conversation on the channel, or a new one when
+            /// there is none or the last one was closed.
+            async fn resolve_conversation(conn: &mut Conn, tenant: TenantId, inbound: &Inbound, contact: ContactId) -> Result<ConversationId, StoreError> {
+                let latest: Option<(Uuid, String)> = sqlx::query_as(
+                    "SELECT id, status FROM conversations WHERE tenant_id = $1 AND channel = $2 AND contact_id = $3
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(tenant.0)
+                .bind(inbound.channel.as_str())
+                .bind(contact.0)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+                if let Some((id, status)) = latest {
+                    if status != ConversationStatus::Closed.as_str() {
+                        return Ok(ConversationId(id));
+                    }
+                }
+                let id = ConversationId::new();
+                let at = inbound.received_at.0;
+                sqlx::query(
+                    "INSERT INTO conversations (tenant_id, id, channel, contact_id, status, snoozed_until, priority,
+                                                assignee_id, tags, unread_count, last_seq, last_message_at, activity_at,
+                                                created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'open', NULL, 'normal', NULL, '[]', 0, 0, NULL, $5, $5, $5)",
+                )
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(inbound.channel.as_str())
+                .bind(contact.0)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(id)
+            }
+
+            async fn stored_as_duplicate(conn: &mut Conn, tenant: TenantId, message: Message) -> Result<Recorded, StoreError> {
+                let conversation = conversation_in(conn, tenant, message.conversation_id).await?.ok_or_else(|| missing("conversation"))?;
+                Ok(Recorded { message, conversation, events: Vec::new(), duplicate: true })
+            }
+
+            #[async_trait]
+            impl InboxStore for $store {
+                async fn stream_head(&self, tenant: TenantId) -> Result<StreamHead, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    let row: Option<(Uuid, i64)> =
+                        sqlx::query_as("SELECT epoch, last_offset FROM tenant_streams WHERE tenant_id = $1")
+                            .bind(tenant.0)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                    let (epoch, last_offset) = match row {
+                        Some(row) => row,
+                        None => {
+                            let mut tx = self.begin_write().await.map_err(backend)?;
+                            let stream = StreamTx::lock(&mut tx, tenant).await?;
+                            tx.commit().await.map_err(backend)?;
+                            (stream.epoch.0, stream.last_offset)
+                        }
+                    };
+                    let (first,): (Option<i64>,) =
+                        sqlx::query_as("SELECT MIN(stream_offset) FROM stream_events WHERE tenant_id = $1")
+                            .bind(tenant.0)
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                    Ok(StreamHead { epoch: Epoch(epoch), last_offset, first_kept: first.unwrap_or(last_offset + 1) })
+                }
+
+                async fn events_after(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<StreamEvent>, StoreError> {
+                    sqlx::query_as::<_, EventRow>(
+                        "SELECT s.epoch, e.stream_offset, e.kind, e.conversation_id, e.assignee_id, e.data, e.created_at
+                         FROM stream_events e JOIN tenant_streams s ON s.tenant_id = e.tenant_id
+                         WHERE e.tenant_id = $1 AND e.stream_offset > $2
+                         ORDER BY e.stream_offset LIMIT $3",
+                    )
+                    .bind(tenant.0)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(StreamEvent::try_from)
+                    .collect()
+                }
+
+                async fn prune_events(&self, before: Millis) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM stream_events WHERE created_at < $1")
+                        .bind(before.0)
+                        .execute(self.writer())
+                        .await
+                        .map_err(backend)?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn ingest(&self, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    if let Some(provider_id) = &inbound.provider_id {
+                        let seen = sqlx::query_as::<_, MessageRow>(concat!(
+                            message_select!(),
+                            "WHERE tenant_id = $1 AND channel = $2 AND provider_id = $3"
+                        ))
+                        .bind(tenant.0)
+                        .bind(inbound.channel.as_str())
+                        .bind(provider_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                        if let Some(seen) = seen {
+                            return stored_as_duplicate(&mut tx, tenant, Message::try_from(seen)?).await;
+                        }
+                    }
+                    let contact = resolve_contact(&mut tx, tenant, inbound).await?;
+                    let conversation = resolve_conversation(&mut tx, tenant, inbound, contact).await?;
+                    let seq = next_seq(&mut tx, tenant, conversation, Direction::Inbound, inbound.received_at).await?;
+                    let message = Message {
+                        tenant_id: tenant,
+                        id: MessageId::new(),
+                        conversation_id: conversation,
+                        seq,
+                        direction: Direction::Inbound,
+                        kind: inbound.kind,
+                        body: inbound.body.clone(),
+                        attachment: inbound.attachment.clone(),
+                        provider_id: inbound.provider_id.clone(),
+                        client_id: None,
+                        author_id: None,
+                        status: DeliveryStatus::Delivered,
+                        created_at: inbound.received_at,
+                        updated_at: inbound.received_at,
+                    };
+                    insert_message(&mut tx, &message, inbound.channel.as_str()).await?;
+                    let conversation = conversation_in(&mut tx, tenant, conversation).await?.ok_or_else(|| missing("conversation"))?;
+                    stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
+                    let events = stream.commit(tx).await?;
+                    Ok(Recorded { message, conversation, events, duplicate: false })
+                }
+
+                async fn append_message(&self, tenant: TenantId, id: ConversationId, outgoing: &Outgoing) -> Result<Option<Recorded>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let Some(conversation) = conversation_in(&mut tx, tenant, id).await? else {
+                        return Ok(None);
+                    };
+                    if let (Some(client_id), Some(author)) = (&outgoing.client_id, outgoing.author_id) {
+                        let seen = sqlx::query_as::<_, MessageRow>(concat!(
+                            message_select!(),
+                            "WHERE tenant_id = $1 AND author_id = $2 AND client_id = $3"
+                        ))
+                        .bind(tenant.0)
+                        .bind(author.0)
+                        .bind(client_id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                        if let Some(seen) = seen {
+                            return stored_as_duplicate(&mut tx, tenant, Message::try_from(seen)?).await.map(Some);
+                        }
+                    }
+                    let seq = next_seq(&mut tx, tenant, id, outgoing.direction, outgoing.at).await?;
+                    let message = Message {
+                        tenant_id: tenant,
+                        id: MessageId::new(),
+                        conversation_id: id,
+                        seq,
+                        direction: outgoing.direction,
+                        kind: outgoing.kind,
+                        body: outgoing.body.clone(),
+                        attachment: outgoing.attachment.clone(),
+                        provider_id: None,
+                        client_id: outgoing.client_id.clone(),
+                        author_id: outgoing.author_id,
+                        // A note is complete once stored; a reply waits for its channel.
+                        status: if outgoing.direction == Direction::Note { DeliveryStatus::Sent } else { DeliveryStatus::Pending },
+                        created_at: outgoing.at,
+                        updated_at: outgoing.at,
+                    };
+                    insert_message(&mut tx, &message, conversation.channel.as_str()).await?;
+                    let conversation = conversation_in(&mut tx, tenant, id).await?.ok_or_else(|| missing("conversation"))?;
+                    stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
+                    let events = stream.commit(tx).await?;
+                    Ok(Some(Recorded { message, conversation, events, duplicate: false }))
+                }
+
+                async fn advance_message_status(
+                    &self,
+                    tenant: TenantId,
+                    id: MessageId,
+                    status: DeliveryStatus,
+                    provider_id: Option<&str>,
+                    at: Millis,
+                ) -> Result<StatusUpdate, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let Some(mut message) = message_in(&mut tx, tenant, id).await? else {
+                        return Ok(StatusUpdate::UnknownMessage);
+                    };
+                    let Some(next) = message.status.advance_to(status) else {
+                        return Ok(StatusUpdate::Stale(message));
+                    };
+                    message.status = next;
+                    message.updated_at = at;
+                    if message.provider_id.is_none() {
+                        message.provider_id = provider_id.map(str::to_owned);
+                    }
+                    sqlx::query("UPDATE messages SET status = $3, provider_id = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.0)
+                        .bind(id.0)
+                        .bind(next.as_str())
+                        .bind(message.provider_id.as_deref())
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let conversation =
+                        conversation_in(&mut tx, tenant, message.conversation_id).await?.ok_or_else(|| missing("conversation"))?;
+                    stream.push(EventKind::MessageStatus, &conversation, payload::message_status(&message), at);
+                    let events = stream.commit(tx).await?;
+                    Ok(StatusUpdate::Advanced { message, events })
+                }
+
+                async fn change_conversation(
+                    &self,
+                    tenant: TenantId,
+                    id: ConversationId,
+                    change: &ConversationChange,
+                    at: Millis,
+                ) -> Result<Option<Changed>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    if conversation_in(&mut tx, tenant, id).await?.is_none() {
+                        return Ok(None);
+                    }
+                    let mut kind = EventKind::ConversationUpdated;
+                    let mut assigned_by = None;
+                    match change {
+                        ConversationChange::Status { status, snoozed_until } => {
+                            sqlx::query("UPDATE conversations SET status = $3, snoozed_until = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(status.as_str())
+                                .bind(snoozed_until.map(|s| s.0))
+                                .bind(at.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                        }
+                        ConversationChange::Priority(priority) => {
+                            sqlx::query("UPDATE conversations SET priority = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(priority.as_str())
+                                .bind(at.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                        }
+                        ConversationChange::Assign { assignee, by } => {
+                            // The assignee must be an active member of this tenant.
+                            let done = sqlx::query(
+                                "UPDATE conversations SET assignee_id = $3, updated_at = $4
+                                 WHERE tenant_id = $1 AND id = $2
+                                   AND ($3 IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = $1 AND u.id = $3 AND u.status = 'active'))",
+                            )
+                            .bind(tenant.0)
+                            .bind(id.0)
+                            .bind(assignee.map(|a| a.0))
+                            .bind(at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                            if done.rows_affected() == 0 {
+                                return Err(StoreError::Conflict("an assignment to a user outside this tenant"));
+                            }
+                            sqlx::query("INSERT INTO assignments (tenant_id, conversation_id, assignee_id, assigned_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(assignee.map(|a| a.0))
+                                .bind(by.map(|b| b.0))
+                                .bind(at.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                            kind = EventKind::ConversationAssigned;
+                            assigned_by = *by;
+                        }
+                        ConversationChange::Tag { tag, present: true } => {
+                            sqlx::query("INSERT INTO tags (tenant_id, name, color, created_at) VALUES ($1, $2, NULL, $3) ON CONFLICT (tenant_id, name) DO NOTHING")
+                                .bind(tenant.0)
+                                .bind(tag.as_str())
+                                .bind(at.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                            sqlx::query("INSERT INTO conversation_tags (tenant_id, conversation_id, tag) VALUES ($1, $2, $3) ON CONFLICT (conversation_id, tag) DO NOTHING")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(tag.as_str())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                            refresh_tags(&mut tx, tenant, id, at).await?;
+                        }
+                        ConversationChange::Tag { tag, present: false } => {
+                            sqlx::query("DELETE FROM conversation_tags WHERE tenant_id = $1 AND conversation_id = $2 AND tag = $3")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(tag.as_str())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                            refresh_tags(&mut tx, tenant, id, at).await?;
+                        }
+                        ConversationChange::Read => {
+                            sqlx::query("UPDATE conversations SET unread_count = 0, updated_at = $3 WHERE tenant_id = $1 AND id = $2")
+                                .bind(tenant.0)
+                                .bind(id.0)
+                                .bind(at.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?;
+                        }
+                    }
+                    let conversation = conversation_in(&mut tx, tenant, id).await?.ok_or_else(|| missing("conversation"))?;
+                    let data = if kind == EventKind::ConversationAssigned {
+                        payload::assigned(&conversation, assigned_by)
+                    } else {
+                        payload::conversation(&conversation)
+                    };
+                    stream.push(kind, &conversation, data, at);
+                    let events = stream.commit(tx).await?;
+                    Ok(Some(Changed { conversation, events }))
+                }
+
+                async fn conversation(&self, tenant: TenantId, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    conversation_in(&mut conn, tenant, id).await
+                }
+
+                async fn conversations(
+                    &self,
+                    tenant: TenantId,
+                    filter: &ConversationFilter,
+                    after: Option<ConversationCursor>,
+                    limit: u32,
+                ) -> Result<Vec<Conversation>, StoreError> {
+                    let (nobody, assignee) = match filter.assignee {
+                        Some(AssigneeFilter::Nobody) => (1_i32, None),
+                        Some(AssigneeFilter::User(user)) => (0, Some(user.0)),
+                        None => (0, None),
+                    };
+                    sqlx::query_as::<_, ConversationRow>(concat!(
+                        conversation_select!(),
+                        "WHERE c.tenant_id = $1
+                           AND ($2 IS NULL OR c.status = $2)
+                           AND ($3 = 0 OR c.assignee_id IS NULL)
+                           AND ($4 IS NULL OR c.assignee_id = $4)
+                           AND ($5 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = $5))
+                           AND ($6 IS NULL OR c.channel = $6)
+                           AND ($7 = 0 OR c.unread_count > 0)
+                           AND ($8 IS NULL OR c.activity_at < $8 OR (c.activity_at = $8 AND c.id < $9))
+                         ORDER BY c.activity_at DESC, c.id DESC
+                         LIMIT $10"
+                    ))
+                    .bind(tenant.0)
+                    .bind(filter.status.map(|s| s.as_str()))
+                    .bind(nobody)
+                    .bind(assignee)
+                    .bind(filter.tag.as_ref().map(|t| t.as_str()))
+                    .bind(filter.channel.as_ref().map(|c| c.as_str()))
+                    .bind(i32::from(filter.unread_only))
+                    .bind(after.map(|a| a.activity_at.0))
+                    .bind(after.map(|a| a.id.0))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Conversation::try_from)
+                    .collect()
+                }
+
+                async fn messages(&self, tenant: TenantId, id: ConversationId, before: Option<i64>, limit: u32) -> Result<Vec<Message>, StoreError> {
+                    let mut page = sqlx::query_as::<_, MessageRow>(concat!(
+                        message_select!(),
+                        "WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 IS NULL OR seq < $3)
+                         ORDER BY seq DESC LIMIT $4"
+                    ))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Message::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                    page.reverse();
+                    Ok(page)
+                }
+
+                async fn message(&self, tenant: TenantId, id: MessageId) -> Result<Option<Message>, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    message_in(&mut conn, tenant, id).await
+                }
+
+                async fn assignments(&self, tenant: TenantId, id: ConversationId) -> Result<Vec<Assignment>, StoreError> {
+                    Ok(sqlx::query_as::<_, AssignmentRow>(
+                        "SELECT conversation_id, assignee_id, assigned_by, created_at FROM assignments
+                         WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY created_at DESC",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Assignment::from)
+                    .collect())
+                }
+
+                async fn create_contact(&self, contact: &Contact) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    insert_contact(&mut tx, contact).await?;
+                    tx.commit().await.map_err(backend)
+                }
+
+                async fn contact(&self, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    contact_in(&mut conn, tenant, id).await
+                }
+
+                async fn update_contact(&self, tenant: TenantId, id: ContactId, change: &ContactChange, at: Millis) -> Result<Option<Contact>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let Some(mut contact) = contact_in(&mut tx, tenant, id).await? else {
+                        return Ok(None);
+                    };
+                    if let Some(name) = &change.name {
+                        contact.name = name.clone();
+                    }
+                    if let Some(phones) = &change.phones {
+                        contact.phones = phones.clone();
+                    }
+                    if let Some(emails) = &change.emails {
+                        contact.emails = emails.clone();
+                    }
+                    if let Some(fields) = &change.custom_fields {
+                        contact.custom_fields = fields.clone();
+                    }
+                    if let Some(tags) = &change.tags {
+                        contact.tags = tags.clone();
+                    }
+                    contact.updated_at = at;
+                    write_contact(&mut tx, &contact).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(Some(contact))
+                }
+
+                async fn search_contacts(&self, tenant: TenantId, query: Option<&str>, after: Option<ContactId>, limit: u32) -> Result<Vec<Contact>, StoreError> {
+                    let pattern = query.map(|q| {
+                        let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                        format!("%{escaped}%")
+                    });
+                    sqlx::query_as::<_, ContactRow>(concat!(
+                        contact_select!(),
+                        "WHERE tenant_id = $1 AND merged_into IS NULL
+                           AND ($2 IS NULL OR search_text LIKE $2 ESCAPE '\\')
+                           AND ($3 IS NULL OR id < $3)
+                         ORDER BY id DESC LIMIT $4"
+                    ))
+                    .bind(tenant.0)
+                    .bind(pattern)
+                    .bind(after.map(|a| a.0))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Contact::try_from)
+                    .collect()
+                }
+
+                async fn merge_contacts(&self, tenant: TenantId, keep: ContactId, absorb: ContactId, at: Millis) -> Result<Option<Merged>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let (Some(mut kept), Some(mut absorbed)) =
+                        (contact_in(&mut tx, tenant, keep).await?, contact_in(&mut tx, tenant, absorb).await?)
+                    else {
+                        return Ok(None);
+                    };
+                    if keep == absorb || kept.merged_into.is_some() || absorbed.merged_into.is_some() {
+                        return Ok(None);
+                    }
+                    sqlx::query("UPDATE contact_identities SET contact_id = $2 WHERE tenant_id = $1 AND contact_id = $3")
+                        .bind(tenant.0)
+                        .bind(keep.0)
+                        .bind(absorb.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let moved: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM conversations WHERE tenant_id = $1 AND contact_id = $2 ORDER BY id")
+                        .bind(tenant.0)
+                        .bind(absorb.0)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    sqlx::query("UPDATE conversations SET contact_id = $2, updated_at = $4 WHERE tenant_id = $1 AND contact_id = $3")
+                        .bind(tenant.0)
+                        .bind(keep.0)
+                        .bind(absorb.0)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    for phone in std::mem::take(&mut absorbed.phones) {
+                        if !kept.phones.contains(&phone) {
+                            kept.phones.push(phone);
+                        }
+                    }
+                    for email in std::mem::take(&mut absorbed.emails) {
+                        if !kept.emails.contains(&email) {
+                            kept.emails.push(email);
+                        }
+                    }
+                    kept.identities.append(&mut absorbed.identities);
+                    for tag in std::mem::take(&mut absorbed.tags) {
+                        if !kept.tags.contains(&tag) {
+                            kept.tags.push(tag);
+                        }
+                    }
+                    for (key, value) in std::mem::take(&mut absorbed.custom_fields) {
+                        kept.custom_fields.entry(key).or_insert(value);
+                    }
+                    kept.updated_at = at;
+                    absorbed.merged_into = Some(keep);
+                    absorbed.updated_at = at;
+                    write_contact(&mut tx, &absorbed).await?;
+                    write_contact(&mut tx, &kept).await?;
+                    for (id,) in moved {
+                        let conversation =
+                            conversation_in(&mut tx, tenant, ConversationId(id)).await?.ok_or_else(|| missing("conversation"))?;
+                        stream.push(EventKind::ConversationUpdated, &conversation, payload::conversation(&conversation), at);
+                    }
+                    let events = stream.commit(tx).await?;
+                    Ok(Some(Merged { contact: kept, events }))
+                }
+
+                async fn create_tag(&self, tenant: TenantId, tag: &Tag) -> Result<(), StoreError> {
+                    sqlx::query("INSERT INTO tags (tenant_id, name, color, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(tenant.0)
+                        .bind(tag.name.as_str())
+                        .bind(tag.color.as_deref())
+                        .bind(tag.created_at.0)
+                        .execute(self.writer())
+                        .await
+                        .map_err(conflict_as("a tag with this name"))?;
+                    Ok(())
+                }
+
+                async fn tags(&self, tenant: TenantId) -> Result<Vec<Tag>, StoreError> {
+                    sqlx::query_as::<_, TagRow>("SELECT name, color, created_at FROM tags WHERE tenant_id = $1 ORDER BY name")
+                        .bind(tenant.0)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .into_iter()
+                        .map(Tag::try_from)
+                        .collect()
+                }
+
+                async fn delete_tag(&self, tenant: TenantId, name: &TagName, at: Millis) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let deleted = sqlx::query("DELETE FROM tags WHERE tenant_id = $1 AND name = $2")
+                        .bind(tenant.0)
+                        .bind(name.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if deleted.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    let tagged: Vec<(Uuid,)> =
+                        sqlx::query_as("SELECT conversation_id FROM conversation_tags WHERE tenant_id = $1 AND tag = $2 ORDER BY conversation_id")
+                            .bind(tenant.0)
+                            .bind(name.as_str())
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    sqlx::query("DELETE FROM conversation_tags WHERE tenant_id = $1 AND tag = $2")
+                        .bind(tenant.0)
+                        .bind(name.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    for (id,) in tagged {
+                        let id = ConversationId(id);
+                        refresh_tags(&mut tx, tenant, id, at).await?;
+                        let conversation = conversation_in(&mut tx, tenant, id).await?.ok_or_else(|| missing("conversation"))?;
+                        stream.push(EventKind::ConversationUpdated, &conversation, payload::conversation(&conversation), at);
+                    }
+                    stream.commit(tx).await.map(Some)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_inbox_store;

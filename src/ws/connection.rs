@@ -1,0 +1,383 @@
+//! One actor per socket: it owns the read side, authenticates, applies the
+//! per-connection rate limit, turns client frames into inbox actions, and keeps the
+//! heartbeat. Frames to the client go through the bounded outbox to the writer task.
+
+use super::protocol::{self, ClientFrame};
+use super::writer;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use actix::prelude::*;
+use actix_web::web;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
+use bytestring::ByteString;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+use switchboard_actors::inbox::frames;
+use switchboard_actors::inbox::records::{ConversationChange, Outgoing};
+use switchboard_actors::inbox::session::{CloseCode, Member, Outbox, SessionId, Subscription};
+use switchboard_actors::inbox::views::MessageView;
+use switchboard_actors::store::User;
+use switchboard_actors::{Direction, MessageKind, Millis, Role};
+
+/// Longest message body accepted over the socket (the frame limit also applies).
+const MAX_BODY_CHARS: usize = 4096;
+
+pub struct Connection {
+    state: web::Data<AppState>,
+    id: SessionId,
+    outbox: Outbox,
+    /// A clone of the writer's session, for control frames (ping, pong).
+    session: Session,
+    agent: Option<Agent>,
+    stream: Stream,
+    last_heard: Instant,
+    limiter: DefaultDirectRateLimiter,
+}
+
+struct Agent {
+    user: User,
+    expires_at: Millis,
+}
+
+enum Stream {
+    NotSubscribed,
+    Subscribed(Subscription),
+}
+
+impl Connection {
+    pub fn start(
+        state: web::Data<AppState>,
+        session: Session,
+        stream: AggregatedMessageStream,
+        agent: Option<(User, Millis)>,
+    ) {
+        let limits = &state.config.websocket;
+        let (outbox, frames) = switchboard_actors::inbox::session::outbox(limits.outbox_capacity);
+        let per_second = NonZeroU32::new(limits.frames_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.frames_burst).unwrap_or(per_second);
+        let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
+        actix_rt::spawn(writer::run(session.clone(), frames, outbox.closer.clone()));
+        Connection::create(|ctx| {
+            ctx.add_stream(stream);
+            Connection {
+                state,
+                id: SessionId::next(),
+                outbox,
+                session,
+                agent: agent.map(|(user, expires_at)| Agent { user, expires_at }),
+                stream: Stream::NotSubscribed,
+                last_heard: Instant::now(),
+                limiter,
+            }
+        });
+    }
+
+    fn send(&self, frame: ByteString) {
+        self.outbox.push(frame);
+    }
+
+    fn error(&self, reference: Option<&Value>, code: ErrorCode, message: &str) {
+        self.send(frames::error(reference, code.as_str(), message));
+    }
+
+    fn close(&self, code: CloseCode) {
+        self.outbox.closer.close(code);
+    }
+
+    /// Greets an authenticated agent and arms the close at token expiry.
+    fn welcome(&mut self, ctx: &mut Context<Self>) {
+        let Some(agent) = &self.agent else {
+            return;
+        };
+        let ws = &self.state.config.websocket;
+        self.send(frames::hello(
+            self.id.0,
+            agent.user.id,
+            agent.user.role.as_str(),
+            ws.heartbeat_interval_secs,
+            ws.heartbeat_timeout_secs,
+        ));
+        let left = u64::try_from(agent.expires_at.0 - Millis::now().0).unwrap_or(0);
+        ctx.run_later(Duration::from_millis(left), |act, _| {
+            act.close(CloseCode::TokenExpired)
+        });
+    }
+
+    fn handle_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let parsed = match protocol::parse(text) {
+            Ok(parsed) => parsed,
+            Err(refused) => {
+                if self.agent.is_none() {
+                    return self.close(CloseCode::Unauthenticated);
+                }
+                return self.error(refused.reference.as_ref(), refused.code, &refused.message);
+            }
+        };
+        let reference = parsed.reference;
+        let Some(agent) = &self.agent else {
+            let ClientFrame::Auth { token } = parsed.frame else {
+                return self.close(CloseCode::Unauthenticated);
+            };
+            let state = self.state.clone();
+            ctx.wait(
+                async move { crate::auth::extract::user_from_access_token(&state, &token).await }
+                    .into_actor(self)
+                    .map(|result, act, ctx| match result {
+                        Ok((user, expires_at)) => {
+                            act.agent = Some(Agent { user, expires_at });
+                            act.welcome(ctx);
+                        }
+                        Err(_) => act.close(CloseCode::Unauthenticated),
+                    }),
+            );
+            return;
+        };
+        if self.limiter.check().is_err() {
+            return self.error(
+                reference.as_ref(),
+                ErrorCode::RateLimited,
+                "too many frames; slow down",
+            );
+        }
+        let (tenant, user, role) = (agent.user.tenant_id, agent.user.id, agent.user.role);
+        let inbox = self.state.inbox.clone();
+        match parsed.frame {
+            ClientFrame::Auth { .. } => self.error(
+                reference.as_ref(),
+                ErrorCode::InvalidRequest,
+                "already authenticated",
+            ),
+            ClientFrame::Ping => self.send(frames::pong(reference.as_ref())),
+            ClientFrame::Subscribe {
+                conversation_id,
+                after,
+            } => self.subscribe(reference, conversation_id, after, ctx),
+            ClientFrame::PresenceSet { status } => {
+                if matches!(self.stream, Stream::NotSubscribed) {
+                    return self.error(
+                        reference.as_ref(),
+                        ErrorCode::InvalidRequest,
+                        "subscribe first",
+                    );
+                }
+                inbox.set_presence(tenant, self.id, status);
+                self.send(frames::ack(
+                    reference.as_ref(),
+                    json!({ "status": status.as_str() }),
+                ));
+            }
+            frame if role < Role::Agent => {
+                let _ = frame;
+                self.error(
+                    reference.as_ref(),
+                    ErrorCode::Forbidden,
+                    "viewers can follow the inbox but not act in it",
+                )
+            }
+            ClientFrame::TypingStart { conversation_id } => {
+                inbox.typing(tenant, conversation_id, user, true)
+            }
+            ClientFrame::TypingStop { conversation_id } => {
+                inbox.typing(tenant, conversation_id, user, false)
+            }
+            ClientFrame::MessageSend {
+                conversation_id,
+                client_id,
+                body,
+                note,
+            } => {
+                let body = body.trim().to_owned();
+                if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
+                    return self.error(
+                        reference.as_ref(),
+                        ErrorCode::InvalidRequest,
+                        &format!("body must be 1 to {MAX_BODY_CHARS} characters"),
+                    );
+                }
+                let message = Outgoing {
+                    direction: if note {
+                        Direction::Note
+                    } else {
+                        Direction::Outbound
+                    },
+                    kind: MessageKind::Text,
+                    body: Some(body),
+                    attachment: None,
+                    author_id: Some(user),
+                    client_id: Some(client_id),
+                    at: Millis::now(),
+                };
+                // `wait`: a client's sends are stored in the order it sent them.
+                ctx.wait(
+                    async move { inbox.append(tenant, conversation_id, message).await }
+                        .into_actor(self)
+                        .map(move |result, act, _| match result {
+                            Ok(recorded) => act.send(frames::ack(
+                                reference.as_ref(),
+                                json!({ "message": MessageView::from(&recorded.message), "duplicate": recorded.duplicate }),
+                            )),
+                            Err(err) => act.refuse(reference.as_ref(), err.into()),
+                        }),
+                );
+            }
+            ClientFrame::ConversationRead { conversation_id } => {
+                ctx.wait(
+                    async move { inbox.change(tenant, conversation_id, ConversationChange::Read).await }
+                        .into_actor(self)
+                        .map(move |result, act, _| match result {
+                            Ok(changed) => act.send(frames::ack(
+                                reference.as_ref(),
+                                json!({ "conversation_id": changed.conversation.id, "unread_count": changed.conversation.unread_count }),
+                            )),
+                            Err(err) => act.refuse(reference.as_ref(), err.into()),
+                        }),
+                );
+            }
+        }
+    }
+
+    fn refuse(&self, reference: Option<&Value>, err: ApiError) {
+        if err.code == ErrorCode::Internal {
+            tracing::error!(error = %err.message, "socket request failed");
+            return self.error(reference, ErrorCode::Internal, "internal error");
+        }
+        self.error(reference, err.code, &err.message);
+    }
+
+    fn subscribe(
+        &mut self,
+        reference: Option<Value>,
+        conversation: Option<switchboard_actors::ConversationId>,
+        after: Option<switchboard_actors::inbox::stream::StreamPosition>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(agent) = &self.agent else {
+            return;
+        };
+        let (tenant, inbox) = (agent.user.tenant_id, self.state.inbox.clone());
+        match &mut self.stream {
+            Stream::Subscribed(subscription) => {
+                if after.is_some() {
+                    return self.error(
+                        reference.as_ref(),
+                        ErrorCode::InvalidRequest,
+                        "the stream already started; `after` is only read on the first subscribe",
+                    );
+                }
+                match conversation {
+                    Some(id) => subscription.add(id),
+                    None => *subscription = Subscription::Inbox,
+                }
+                let (subscription, session) = (subscription.clone(), self.id);
+                self.send(frames::ack(
+                    reference.as_ref(),
+                    json!({ "subscribed": true }),
+                ));
+                actix::spawn(async move { inbox.resubscribe(tenant, session, subscription).await });
+            }
+            Stream::NotSubscribed => {
+                let subscription = match conversation {
+                    Some(id) => Subscription::Conversations([id].into()),
+                    None => Subscription::Inbox,
+                };
+                self.stream = Stream::Subscribed(subscription.clone());
+                let member = Member {
+                    session: self.id,
+                    user: agent.user.id,
+                    role: agent.user.role,
+                    outbox: self.outbox.clone(),
+                };
+                // `wait`: nothing else from this client is handled until it has joined.
+                ctx.wait(
+                    async move { inbox.join(tenant, member, subscription, after).await }
+                        .into_actor(self)
+                        .map(|joined, act, _| {
+                            if joined.is_err() {
+                                act.close(CloseCode::Internal);
+                            }
+                        }),
+                );
+            }
+        }
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let ws = self.state.config.websocket.clone();
+        if self.agent.is_some() {
+            self.welcome(ctx);
+        } else {
+            ctx.run_later(Duration::from_secs(ws.auth_timeout_secs), |act, _| {
+                if act.agent.is_none() {
+                    act.close(CloseCode::Unauthenticated);
+                }
+            });
+        }
+        let timeout = Duration::from_secs(ws.heartbeat_timeout_secs);
+        ctx.run_interval(
+            Duration::from_secs(ws.heartbeat_interval_secs),
+            move |act, _| {
+                if act.last_heard.elapsed() > timeout {
+                    return act.close(CloseCode::HeartbeatTimeout);
+                }
+                let mut session = act.session.clone();
+                actix::spawn(async move {
+                    let _ = session.ping(b"").await;
+                });
+            },
+        );
+        // Whoever closes (the writer for a slow consumer, a timer, the client), the
+        // actor ends with the socket.
+        let closer = self.outbox.closer.clone();
+        ctx.spawn(
+            async move { closer.closed().await }
+                .into_actor(self)
+                .map(|_, _, ctx| ctx.stop()),
+        );
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.close(CloseCode::GoingAway);
+        if let (Some(agent), Stream::Subscribed(_)) = (&self.agent, &self.stream) {
+            let (inbox, tenant, session) =
+                (self.state.inbox.clone(), agent.user.tenant_id, self.id);
+            actix::spawn(async move { inbox.leave(tenant, session).await });
+        }
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => self.error(
+                None,
+                ErrorCode::UnsupportedMediaType,
+                "frames are JSON text",
+            ),
+            Ok(AggregatedMessage::Ping(bytes)) => {
+                let mut session = self.session.clone();
+                actix::spawn(async move {
+                    let _ = session.pong(&bytes).await;
+                });
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Err(ProtocolError::Overflow) => self.close(CloseCode::TooBig),
+            Err(err) => {
+                tracing::debug!(error = %err, "socket protocol error");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
