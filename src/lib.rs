@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 mod secrets;
+pub mod simulate;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -1,7 +1,8 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard::Application;
+use switchboard::channels::sandbox::CustomerMessage;
 use switchboard::config::Config;
 
 /// Switchboard: real-time messaging server for customer conversations.
@@ -9,8 +10,36 @@ use switchboard::config::Config;
 #[command(version)]
 struct Cli {
     /// TOML configuration file; environment variables override it.
-    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Play a customer message on a sandbox channel (the server need not be
+    /// stopped: it shows the message to connected agents within a second).
+    Simulate {
+        /// Tenant slug.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Sandbox channel name.
+        #[arg(long, default_value = "demo")]
+        channel: String,
+        /// The customer's handle on the channel.
+        #[arg(long)]
+        from: String,
+        /// Display name for a new contact.
+        #[arg(long)]
+        name: Option<String>,
+        /// The message text.
+        #[arg(long)]
+        text: String,
+        /// A provider-style message id: repeating it stores nothing new.
+        #[arg(long)]
+        message_id: Option<String>,
+    },
 }
 
 #[actix_web::main]
@@ -23,6 +52,33 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Simulate {
+        tenant,
+        channel,
+        from,
+        name,
+        text,
+        message_id,
+    }) = cli.command
+    {
+        let message = CustomerMessage {
+            from,
+            name,
+            phone: None,
+            text,
+            message_id,
+        };
+        return match switchboard::simulate::play(&config, &tenant, &channel, message).await {
+            Ok(recorded) => {
+                println!("{recorded}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("switchboard simulate: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     switchboard::telemetry::init_logs(&config.log);
     let app = match Application::build(config).await {
         Ok(app) => app,

@@ -168,7 +168,7 @@ fn build_inbox(config: &Config, store: Arc<dyn Store>) -> Inbox {
     Inbox::new(store, settings, |inbox| Router::new(inbox, sandbox))
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match config.database_location()? {
         DatabaseLocation::Sqlite(path) => {
             let full = config.database.sqlite_synchronous == SqliteSynchronous::Full;

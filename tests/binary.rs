@@ -138,3 +138,78 @@ fn an_unknown_configuration_key_stops_the_binary_with_a_message_naming_it() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("workerz"));
 }
+
+#[actix_rt::test]
+async fn a_customer_message_played_with_simulate_reaches_an_agent_connected_to_the_running_server()
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = switchboard(dir.path())
+        .env("SWITCHBOARD_SERVER__PORT", "0")
+        .env("SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD", "simulate-password")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines(child.stderr.take().unwrap());
+    let listening: serde_json::Value =
+        serde_json::from_str(&wait_for(&stderr, "switchboard listening")).unwrap();
+    let port = listening["fields"]["port"].clone();
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "tenant": "default", "email": "owner@switchboard.local", "password": "simulate-password" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?access_token={token}"))
+            .await
+            .unwrap();
+    ws.send(Message::text(r#"{"type":"subscribe"}"#))
+        .await
+        .unwrap();
+
+    let output = switchboard(dir.path())
+        .args([
+            "simulate",
+            "--from",
+            "alice",
+            "--name",
+            "Alice",
+            "--text",
+            "Hello from the sandbox",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let played: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(played["conversation"]["contact"]["name"], "Alice");
+
+    let frame = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "message.new" {
+                    return frame;
+                }
+            }
+        }
+        panic!("socket ended");
+    })
+    .await
+    .expect("the message reaches the socket");
+    assert_eq!(frame["data"]["message"]["body"], "Hello from the sandbox");
+    assert_eq!(frame["data"]["message"]["id"], played["message"]["id"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -110,7 +110,7 @@ async fn conversations_are_listed_by_recent_activity_and_filtered_by_status_assi
             Some(&owner),
         )
         .await;
-    assert_eq!(column(&rest.body, "id"), [ben.clone()]);
+    assert_eq!(column(&rest.body, "id"), vec![ben.clone()]);
     assert!(rest.body.get("next_cursor").is_none());
 
     let bad = app
@@ -341,7 +341,7 @@ async fn contacts_are_created_searched_updated_and_merged_with_an_audit_row(back
         let found = app
             .get(&format!("/api/v1/contacts?q={query}"), Some(&owner))
             .await;
-        assert_eq!(column(&found.body, "id"), [grace.clone()], "{query}");
+        assert_eq!(column(&found.body, "id"), vec![grace.clone()], "{query}");
     }
     let invalid = app
         .post(
@@ -397,7 +397,7 @@ async fn contacts_are_created_searched_updated_and_merged_with_an_audit_row(back
         .await;
     assert_eq!(absorbed.body["merged_into"], grace.as_str());
     let listed = app.get("/api/v1/contacts", Some(&owner)).await;
-    assert_eq!(column(&listed.body, "id"), [grace.clone()]);
+    assert_eq!(column(&listed.body, "id"), vec![grace.clone()]);
     let next = customer_says(&app, &owner, "demo", "gracie", "it's me again").await;
     assert_eq!(next["conversation"]["contact"]["id"], grace.as_str());
 

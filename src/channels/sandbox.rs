@@ -5,9 +5,68 @@
 //! path a real provider's webhooks take.
 
 use std::time::Duration;
-use switchboard_actors::DeliveryStatus;
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
+use switchboard_actors::inbox::records::{Identity, Inbound};
+use switchboard_actors::{
+    ChannelKey, DeliveryStatus, InvalidValue, MessageKind, Millis, PhoneE164,
+};
+
+const MAX_TEXT_CHARS: usize = 4096;
+const MAX_HANDLE_LEN: usize = 128;
+
+/// A customer message played on a sandbox channel, as the API and
+/// `switchboard simulate` take it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerMessage {
+    /// Who the customer is on this channel; the same handle is the same contact.
+    pub from: String,
+    pub name: Option<String>,
+    pub phone: Option<PhoneE164>,
+    pub text: String,
+    /// Like a provider's message id: sending it again stores nothing new.
+    pub message_id: Option<String>,
+}
+
+impl CustomerMessage {
+    /// The message as the channel would deliver it on sandbox channel `channel`.
+    pub fn into_inbound(self, channel: &str) -> Result<Inbound, InvalidValue> {
+        let channel = ChannelKey::sandbox(channel)?;
+        let from = self.from.trim();
+        if from.is_empty() || from.len() > MAX_HANDLE_LEN {
+            return Err(InvalidValue(format!(
+                "from must be 1 to {MAX_HANDLE_LEN} characters"
+            )));
+        }
+        let text = self.text.trim();
+        if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+            return Err(InvalidValue(format!(
+                "text must be 1 to {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        let name = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(from);
+        Ok(Inbound {
+            channel: channel.clone(),
+            sender: Identity {
+                channel,
+                external_id: from.to_owned(),
+            },
+            sender_name: name.to_owned(),
+            sender_phone: self.phone,
+            provider_id: self.message_id,
+            kind: MessageKind::Text,
+            body: Some(text.to_owned()),
+            attachment: None,
+            received_at: Millis::now(),
+        })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Sandbox {
