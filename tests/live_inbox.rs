@@ -468,7 +468,95 @@ async fn a_sandbox_reply_goes_out_and_comes_back_sent_delivered_and_read(backend
     assert_eq!(statuses, ["sent", "delivered", "read"]);
 }
 
+async fn a_browser_authenticates_with_a_subprotocol_and_a_foreign_origin_is_refused(
+    backend: Backend,
+) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut request = ws_url(&app.base).into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        format!("switchboard.v1, bearer.{owner}").parse().unwrap(),
+    );
+    headers.insert("origin", format!("http://{host}").parse().unwrap());
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "switchboard.v1"
+    );
+    let mut agent = Agent { ws };
+    assert_eq!(agent.next().await["type"], "hello");
+
+    let mut request = format!("{}?access_token={owner}", ws_url(&app.base))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+async fn per_connection_limits_refuse_floods_oversized_frames_and_silent_clients(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.websocket.frames_per_second = 1;
+        config.websocket.frames_burst = 2;
+        config.websocket.max_frame_bytes = 1024;
+        config.websocket.heartbeat_interval_secs = 1;
+        config.websocket.heartbeat_timeout_secs = 1;
+    })
+    .await;
+    let (owner, _) = app.owner_session().await;
+
+    let mut flooder = Agent::connect(&app.base, &owner).await;
+    for n in 0..4 {
+        flooder.send(json!({ "type": "ping", "ref": n })).await;
+    }
+    let replies: Vec<(String, Value)> = replies_with_refs(&mut flooder, 4).await;
+    assert_eq!(
+        replies,
+        [
+            ("pong".to_owned(), json!(0)),
+            ("pong".to_owned(), json!(1)),
+            ("error".to_owned(), json!(2)),
+            ("error".to_owned(), json!(3)),
+        ]
+    );
+
+    let mut big = Agent::connect(&app.base, &owner).await;
+    big.send(json!({ "type": "ping", "pad": "x".repeat(2000) }))
+        .await;
+    assert_eq!(big.drain_until_end().await.1, Ended::Closed(Some(1009)));
+
+    // This client sends nothing and reads nothing, so it never answers the pings.
+    let silent = Agent::connect(&app.base, &owner).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut silent = silent;
+    assert_eq!(silent.drain_until_end().await.1, Ended::Closed(Some(4009)));
+}
+
+async fn replies_with_refs(agent: &mut Agent, count: usize) -> Vec<(String, Value)> {
+    let mut replies = Vec::new();
+    while replies.len() < count {
+        let frame = agent.next_of(&["pong", "error"]).await;
+        replies.push((
+            frame["type"].as_str().unwrap().to_owned(),
+            frame["ref"].clone(),
+        ));
+    }
+    replies
+}
+
 on_both_backends!(
+    per_connection_limits_refuse_floods_oversized_frames_and_silent_clients,
+    a_browser_authenticates_with_a_subprotocol_and_a_foreign_origin_is_refused,
     two_agents_of_a_tenant_receive_every_message_once_in_seq_order_and_another_tenant_nothing,
     an_agent_offline_while_500_messages_arrive_gets_exactly_those_500_before_any_live_message,
     a_forged_or_stale_position_gets_reset,
