@@ -7,6 +7,7 @@ use crate::config::{LogConfig, LogFormat};
 use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
+use switchboard_actors::inbox::InboxStats;
 use switchboard_actors::store::PoolStats;
 use tracing_subscriber::EnvFilter;
 
@@ -65,6 +66,14 @@ impl Metrics {
             );
             metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
             metrics::describe_gauge!("switchboard_build_info", "Always 1; labels name the build");
+            metrics::describe_gauge!(
+                "inbox_live_conversations",
+                "Conversation actors in memory on this node"
+            );
+            metrics::describe_gauge!(
+                "inbox_agent_connections",
+                "Agent WebSocket connections subscribed on this node"
+            );
             gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
         Ok(metrics)
@@ -85,9 +94,11 @@ impl Metrics {
         });
     }
 
-    /// The Prometheus text exposition, with pool gauges read at scrape time.
-    pub fn render(&self, pool: PoolStats, backend: &'static str) -> String {
+    /// The Prometheus text exposition, with pool and inbox gauges read at scrape time.
+    pub fn render(&self, pool: PoolStats, backend: &'static str, inbox: InboxStats) -> String {
         self.with(|| {
+            gauge!("inbox_live_conversations").set(inbox.live_conversations as f64);
+            gauge!("inbox_agent_connections").set(inbox.agent_connections as f64);
             let active = pool.size.saturating_sub(pool.idle);
             gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
                 .set(f64::from(pool.idle));

@@ -554,7 +554,73 @@ async fn replies_with_refs(agent: &mut Agent, count: usize) -> Vec<(String, Valu
     replies
 }
 
+/// The value of an unlabelled gauge in the `/metrics` text.
+async fn gauge(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+async fn conversation_actors_start_on_demand_and_leave_memory_when_idle(backend: Backend) {
+    let app = spawn_app_with(backend, |config| config.inbox.conversation_idle_secs = 1).await;
+    let (owner, _) = app.owner_session().await;
+    let id = customer_says(&app, &owner, "ida", "hi").await["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        gauge(&app, "inbox_live_conversations").await,
+        0.0,
+        "ingest alone starts no actor"
+    );
+
+    let snapshot = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(&owner))
+        .await;
+    assert_eq!(snapshot.body["recent_messages"][0]["body"], "hi");
+    let unknown = app
+        .get(
+            &format!("/api/v1/conversations/{}", uuid::Uuid::now_v7()),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(gauge(&app, "inbox_live_conversations").await, 1.0);
+    let mut agent = Agent::connect(&app.base, &owner).await;
+    agent.subscribe(None).await;
+    assert_eq!(gauge(&app, "inbox_agent_connections").await, 1.0);
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        gauge(&app, "inbox_live_conversations").await,
+        0.0,
+        "the idle actor stopped"
+    );
+    drop(agent);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gauge(&app, "inbox_agent_connections").await, 0.0);
+    // A later message starts a fresh actor that reloads the conversation.
+    let reply = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&owner),
+            json!({ "body": "back" }),
+        )
+        .await;
+    assert_eq!(reply.body["seq"], 2);
+}
+
 on_both_backends!(
+    conversation_actors_start_on_demand_and_leave_memory_when_idle,
     per_connection_limits_refuse_floods_oversized_frames_and_silent_clients,
     a_browser_authenticates_with_a_subprotocol_and_a_foreign_origin_is_refused,
     two_agents_of_a_tenant_receive_every_message_once_in_seq_order_and_another_tenant_nothing,

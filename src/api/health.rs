@@ -25,9 +25,11 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let text = state
-        .metrics
-        .render(state.store.pool_stats(), state.store.backend());
+    let text = state.metrics.render(
+        state.store.pool_stats(),
+        state.store.backend(),
+        state.inbox.stats(),
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)

@@ -25,6 +25,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How soon a retired actor that was restarted tries to end again.
+const RETIRE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A reply or note from the team.
 #[derive(Message)]
 #[rtype(result = "Result<Recorded, InboxError>")]
@@ -85,6 +88,8 @@ pub struct ConversationActor {
     state: Option<Snapshot>,
     typing: HashMap<UserId, Instant>,
     last_activity: Instant,
+    /// Left the registry (idle, or no such conversation) and is ending.
+    retired: bool,
 }
 
 impl ConversationActor {
@@ -108,6 +113,7 @@ impl ConversationActor {
             state: None,
             typing: HashMap::new(),
             last_activity: Instant::now(),
+            retired: false,
         }
     }
 
@@ -169,6 +175,15 @@ impl ConversationActor {
         InboxError::Store(err)
     }
 
+    /// Ends the actor for good: it leaves the registry first, so that with no address
+    /// left its supervisor lets it end instead of restarting it.
+    fn retire(&mut self, ctx: &mut Context<Self>) {
+        self.retired = true;
+        let me = ctx.address();
+        self.registry.remove_if(&self.id, |_, addr| *addr == me);
+        ctx.stop();
+    }
+
     /// Typing is not stored: a dropped indicator is harmless, so `try_send`.
     fn announce_typing(&self, user: UserId, active: bool) {
         let frame = frames::typing(self.id, user, active);
@@ -189,17 +204,12 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.conversation_mailbox);
-        // Back in the registry after a restart that followed an idle stop (a caller
-        // still held the address), unless a fresh actor took the place meanwhile.
-        let me = ctx.address();
-        self.registry
-            .entry(self.id)
-            .and_modify(|addr| {
-                if !addr.connected() {
-                    *addr = me.clone();
-                }
-            })
-            .or_insert(me);
+        if self.retired {
+            // Restarted after retiring because a caller still held the address
+            // (stopping cannot wait for it): serve that caller, then end once it is
+            // gone. Not back in the registry, so new callers get a fresh actor.
+            ctx.run_later(RETIRE_RETRY, |act, ctx| act.retire(ctx));
+        }
         self.load(ctx);
         ctx.run_interval(self.settings.typing_ttl / 2, |act, _| {
             let ttl = act.settings.typing_ttl;
@@ -219,11 +229,7 @@ impl Actor for ConversationActor {
             if act.last_activity.elapsed() >= act.settings.conversation_idle
                 && act.typing.is_empty()
             {
-                // Leave the registry first: with no address left the supervisor lets
-                // the actor end instead of restarting it.
-                let me = ctx.address();
-                act.registry.remove_if(&act.id, |_, addr| *addr == me);
-                ctx.stop();
+                act.retire(ctx);
             }
         });
     }
@@ -252,7 +258,14 @@ impl ConversationActor {
         self.touch();
         AtomicResponse::new(Box::pin(call.into_actor(self).map(
             |result, act, ctx| match result {
-                Ok(value) => done(value, act),
+                Ok(value) => {
+                    let answer = done(value, act);
+                    // No such conversation: nothing to keep in memory.
+                    if matches!(answer, Err(InboxError::NotFound(_))) {
+                        act.retire(ctx);
+                    }
+                    answer
+                }
                 Err(err) => Err(act.fail(err, ctx)),
             },
         )))

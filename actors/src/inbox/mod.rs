@@ -43,6 +43,13 @@ pub enum InboxError {
     Store(#[from] StoreError),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxStats {
+    /// Conversation actors in memory (each stops after its idle period).
+    pub live_conversations: usize,
+    pub agent_connections: usize,
+}
+
 /// How long a caller waits for a conversation actor before giving up with `Busy`.
 const ACTOR_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -53,6 +60,8 @@ struct TenantEntry {
 }
 
 struct Shared {
+    /// Agent connections joined to any tenant of this node.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     store: Arc<dyn InboxStore>,
     settings: Arc<InboxSettings>,
     outbound: Arc<dyn Outbound>,
@@ -82,6 +91,7 @@ impl Inbox {
         outbound: impl FnOnce(WeakInbox) -> Arc<dyn Outbound>,
     ) -> Self {
         Self(Arc::new_cyclic(|weak| Shared {
+            connections: Arc::default(),
             store,
             settings: Arc::new(settings),
             outbound: outbound(WeakInbox(weak.clone())),
@@ -95,6 +105,17 @@ impl Inbox {
 
     pub fn settings(&self) -> &InboxSettings {
         &self.0.settings
+    }
+
+    /// What this node holds live right now, for `/metrics`.
+    pub fn stats(&self) -> InboxStats {
+        InboxStats {
+            live_conversations: self.0.tenants.iter().map(|t| t.conversations.len()).sum(),
+            agent_connections: self
+                .0
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     fn tenant(&self, tenant: TenantId) -> TenantEntry {
@@ -112,7 +133,12 @@ impl Inbox {
 
     fn start_tenant(&self, tenant: TenantId) -> TenantEntry {
         let conversations: ConversationRegistry = Arc::default();
-        let actor = TenantActor::new(tenant, self.0.store.clone(), self.0.settings.clone());
+        let actor = TenantActor::new(
+            tenant,
+            self.0.store.clone(),
+            self.0.settings.clone(),
+            self.0.connections.clone(),
+        );
         TenantEntry {
             addr: actor.start(),
             conversations,

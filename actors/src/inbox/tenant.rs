@@ -21,6 +21,7 @@ use bytestring::ByteString;
 use dashmap::DashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The live conversation actors of one tenant. It sits beside the tenant actor
 /// rather than inside it so that finding a conversation does not queue behind the
@@ -110,10 +111,17 @@ pub struct TenantActor {
     gap_timer: Option<SpawnHandle>,
     connections: HashMap<SessionId, Connection>,
     presence: HashMap<UserId, Presence>,
+    /// The node-wide count of joined connections, shared with `Inbox::stats`.
+    connection_count: Arc<AtomicUsize>,
 }
 
 impl TenantActor {
-    pub fn new(tenant: TenantId, store: Arc<dyn InboxStore>, settings: Arc<InboxSettings>) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        store: Arc<dyn InboxStore>,
+        settings: Arc<InboxSettings>,
+        connection_count: Arc<AtomicUsize>,
+    ) -> Self {
         Self {
             tenant,
             store,
@@ -124,6 +132,7 @@ impl TenantActor {
             gap_timer: None,
             connections: HashMap::new(),
             presence: HashMap::new(),
+            connection_count,
         }
     }
 
@@ -253,6 +262,7 @@ impl TenantActor {
         let Some(connection) = self.connections.remove(&session) else {
             return;
         };
+        self.connection_count.fetch_sub(1, Ordering::Relaxed);
         let user = connection.member.user;
         let offline = match self.presence.get_mut(&user) {
             Some(presence) => {
@@ -346,6 +356,7 @@ impl Handler<Join> for TenantActor {
             resume,
             until: position,
         };
+        self.connection_count.fetch_add(1, Ordering::Relaxed);
         self.connections.insert(
             member.session,
             Connection {
