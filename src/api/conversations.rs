@@ -14,14 +14,13 @@ use switchboard_actors::inbox::records::{
 };
 use switchboard_actors::inbox::views::{AssignmentView, ConversationView, MessageView};
 use switchboard_actors::{
-    ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageKind,
-    Millis, Priority, TagName, UserId,
+    ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, Millis, Priority,
+    TagName, UserId,
 };
 use uuid::Uuid;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
-const MAX_BODY_CHARS: usize = 4096;
 
 fn page_size(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
@@ -346,21 +345,7 @@ async fn append(
     body: SendRequest,
     direction: Direction,
 ) -> Result<HttpResponse, ApiError> {
-    let text = body.body.trim();
-    if text.is_empty() || text.chars().count() > MAX_BODY_CHARS {
-        return Err(ApiError::invalid(format!(
-            "body must be 1 to {MAX_BODY_CHARS} characters"
-        )));
-    }
-    let message = Outgoing {
-        direction,
-        kind: MessageKind::Text,
-        body: Some(text.to_owned()),
-        attachment: None,
-        author_id: author(&auth.caller),
-        client_id: body.client_id,
-        at: Millis::now(),
-    };
+    let message = Outgoing::text(direction, &body.body, author(&auth.caller), body.client_id)?;
     let recorded = state
         .inbox
         .append(auth.caller.tenant_id(), ConversationId(id), message)

@@ -19,10 +19,7 @@ use switchboard_actors::inbox::records::{ConversationChange, Outgoing};
 use switchboard_actors::inbox::session::{CloseCode, Member, Outbox, SessionId, Subscription};
 use switchboard_actors::inbox::views::MessageView;
 use switchboard_actors::store::User;
-use switchboard_actors::{Direction, MessageKind, Millis, Role};
-
-/// Longest message body accepted over the socket (the frame limit also applies).
-const MAX_BODY_CHARS: usize = 4096;
+use switchboard_actors::{Direction, Millis, Role};
 
 pub struct Connection {
     state: web::Data<AppState>,
@@ -188,26 +185,16 @@ impl Connection {
                 body,
                 note,
             } => {
-                let body = body.trim().to_owned();
-                if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
-                    return self.error(
-                        reference.as_ref(),
-                        ErrorCode::InvalidRequest,
-                        &format!("body must be 1 to {MAX_BODY_CHARS} characters"),
-                    );
-                }
-                let message = Outgoing {
-                    direction: if note {
-                        Direction::Note
-                    } else {
-                        Direction::Outbound
-                    },
-                    kind: MessageKind::Text,
-                    body: Some(body),
-                    attachment: None,
-                    author_id: Some(user),
-                    client_id: Some(client_id),
-                    at: Millis::now(),
+                let direction = if note {
+                    Direction::Note
+                } else {
+                    Direction::Outbound
+                };
+                let message = match Outgoing::text(direction, &body, Some(user), Some(client_id)) {
+                    Ok(message) => message,
+                    Err(err) => {
+                        return self.error(reference.as_ref(), ErrorCode::InvalidRequest, &err.0);
+                    }
                 };
                 // `wait`: a client's sends are stored in the order it sent them.
                 ctx.wait(

@@ -363,7 +363,12 @@ impl Handler<Observed> for ConversationActor {
 impl Handler<Typing> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Typing, ctx: &mut Self::Context) {
+        // The state loads before any message is handled; none means no such
+        // conversation in this tenant (or a store failure: typing is best effort).
+        if self.state.is_none() {
+            return self.retire(ctx);
+        }
         self.touch();
         let changed = if msg.active {
             self.typing.insert(msg.user, Instant::now()).is_none()

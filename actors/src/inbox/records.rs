@@ -127,6 +127,36 @@ pub struct Outgoing {
     pub at: Millis,
 }
 
+/// Longest text body a team member may send.
+pub const MAX_BODY_CHARS: usize = 4096;
+
+impl Outgoing {
+    /// A text reply (or, with `Direction::Note`, an internal note), trimmed; refused
+    /// when empty or longer than [`MAX_BODY_CHARS`].
+    pub fn text(
+        direction: Direction,
+        body: &str,
+        author_id: Option<UserId>,
+        client_id: Option<ClientMessageId>,
+    ) -> Result<Self, crate::InvalidValue> {
+        let body = body.trim();
+        if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
+            return Err(crate::InvalidValue(format!(
+                "body must be 1 to {MAX_BODY_CHARS} characters"
+            )));
+        }
+        Ok(Self {
+            direction,
+            kind: MessageKind::Text,
+            body: Some(body.to_owned()),
+            attachment: None,
+            author_id,
+            client_id,
+            at: Millis::now(),
+        })
+    }
+}
+
 /// One change to a conversation; every change is recorded on the tenant stream.
 #[derive(Debug, Clone)]
 pub enum ConversationChange {
