@@ -5,6 +5,10 @@
 //! (HTTP stack only) from N concurrent clients, then reports throughput, latency
 //! percentiles from an HdrHistogram, and every status seen.
 //!
+//! `inbox` opens `--agents` WebSocket agents, plays customer messages on a sandbox
+//! channel from `--concurrency` senders, and measures what each agent receives: end-to-end
+//! latency (POST sent to frame received), loss and ordering; see `inbox.rs`.
+//!
 //! This is a closed loop: each client sends its next request when the previous one
 //! answers, so it measures capacity, not latency under a fixed arrival rate (that
 //! needs open-loop arrivals, which the scenario work adds).
@@ -36,7 +40,12 @@ struct Args {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Agent sockets (the `inbox` target).
+    #[arg(long, default_value_t = 10)]
+    agents: usize,
 }
+
+mod inbox;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Target {
@@ -44,6 +53,8 @@ enum Target {
     Me,
     /// `GET /health`.
     Health,
+    /// Sandbox messages in, WebSocket frames out to `--agents` agents.
+    Inbox,
 }
 
 /// Latencies are recorded in microseconds, up to a minute, 3 significant digits.
@@ -76,6 +87,7 @@ async fn run(args: Args) -> Result<(), String> {
     let path = match args.target {
         Target::Me => "/api/v1/auth/me",
         Target::Health => "/health",
+        Target::Inbox => return inbox::run(&http, &args, &token).await,
     };
     let url = format!("{}{}", args.url.trim_end_matches('/'), path);
     let deadline = Instant::now() + Duration::from_secs(args.duration);
@@ -108,7 +120,7 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn histogram() -> Result<Histogram<u64>, String> {
+pub(crate) fn histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| e.to_string())
 }
 
@@ -160,23 +172,27 @@ async fn client(
     Ok(result)
 }
 
+pub(crate) fn latency_line(h: &Histogram<u64>) -> String {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    format!(
+        "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        h.max() as f64 / 1000.0
+    )
+}
+
 fn report(total: &ClientResult, elapsed: Duration) {
     let h = &total.latencies;
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "requests:   {} in {:.1}s = {:.0}/s",
         h.len(),
         elapsed.as_secs_f64(),
         h.len() as f64 / elapsed.as_secs_f64()
     );
-    println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        h.max() as f64 / 1000.0
-    );
+    println!("latency ms: {}", latency_line(h));
     let statuses: Vec<String> = total
         .statuses
         .iter()
