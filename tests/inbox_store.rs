@@ -9,7 +9,6 @@ mod common;
 use common::{Backend, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
-use switchboard::store::{PostgresStore, SqliteStore};
 use switchboard_actors::inbox::records::{Identity, Inbound};
 use switchboard_actors::inbox::store::StatusUpdate;
 use switchboard_actors::store::{Store, Tenant, User};
@@ -18,15 +17,7 @@ use switchboard_actors::{
 };
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, TestDb, TenantId) {
-    let db = TestDb::new(backend).await;
-    let store: Arc<dyn Store> = match backend {
-        Backend::Sqlite => Arc::new(
-            SqliteStore::open(&db.data_dir.path().join("store.db"), 4, true)
-                .await
-                .unwrap(),
-        ),
-        Backend::Postgres => Arc::new(PostgresStore::connect(&db.url, 8).await.unwrap()),
-    };
+    let (store, db) = common::open_store(backend).await;
     let tenant = add_tenant(store.as_ref(), "t").await;
     (store, db, tenant)
 }

@@ -5,9 +5,7 @@
 
 mod common;
 
-use common::{Backend, TestDb};
-use std::sync::Arc;
-use switchboard::store::{PostgresStore, SqliteStore};
+use common::{Backend, open_store as open};
 use switchboard_actors::store::{
     ApiKey, AuditActor, AuditEntry, Invitation, NextRefreshToken, RefreshRotation, RefreshToken,
     Store, StoreError, Tenant, TokenHash, User, UserChange,
@@ -16,19 +14,6 @@ use switchboard_actors::{
     ApiKeyId, AuditId, Email, Millis, RefreshFamilyId, RefreshTokenId, Role, Scope, TenantId,
     UserId, UserStatus,
 };
-
-async fn open(backend: Backend) -> (Arc<dyn Store>, TestDb) {
-    let db = TestDb::new(backend).await;
-    let store: Arc<dyn Store> = match backend {
-        Backend::Sqlite => Arc::new(
-            SqliteStore::open(&db.data_dir.path().join("store.db"), 4, true)
-                .await
-                .unwrap(),
-        ),
-        Backend::Postgres => Arc::new(PostgresStore::connect(&db.url, 5).await.unwrap()),
-    };
-    (store, db)
-}
 
 fn tenant(slug: &str) -> Tenant {
     Tenant {

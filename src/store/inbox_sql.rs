@@ -124,38 +124,27 @@ macro_rules! impl_inbox_store {
                 }
             }
 
-            async fn conversation_in(conn: &mut Conn, tenant: TenantId, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
-                sqlx::query_as::<_, ConversationRow>(concat!(conversation_select!(), "WHERE c.tenant_id = $1 AND c.id = $2"))
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?
-                    .map(Conversation::try_from)
-                    .transpose()
+            /// Declares `name(conn, tenant, id)`: one row of the tenant by id.
+            macro_rules! fetch_by_id {
+                ($name:ident, $row:ty, $record:ty, $id:ty, $sql:expr) => {
+                    async fn $name(conn: &mut Conn, tenant: TenantId, id: $id) -> Result<Option<$record>, StoreError> {
+                        sqlx::query_as::<_, $row>($sql)
+                            .bind(tenant.0)
+                            .bind(id.0)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(backend)?
+                            .map(<$record>::try_from)
+                            .transpose()
+                    }
+                };
             }
-
-            async fn message_in(conn: &mut Conn, tenant: TenantId, id: MessageId) -> Result<Option<Message>, StoreError> {
-                sqlx::query_as::<_, MessageRow>(concat!(message_select!(), "WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?
-                    .map(Message::try_from)
-                    .transpose()
-            }
-
-            async fn contact_in(conn: &mut Conn, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError> {
-                sqlx::query_as::<_, ContactRow>(concat!(contact_select!(), "WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?
-                    .map(Contact::try_from)
-                    .transpose()
-            }
+            fetch_by_id!(conversation_in, ConversationRow, Conversation, ConversationId,
+                concat!(conversation_select!(), "WHERE c.tenant_id = $1 AND c.id = $2"));
+            fetch_by_id!(message_in, MessageRow, Message, MessageId,
+                concat!(message_select!(), "WHERE tenant_id = $1 AND id = $2"));
+            fetch_by_id!(contact_in, ContactRow, Contact, ContactId,
+                concat!(contact_select!(), "WHERE tenant_id = $1 AND id = $2"));
 
             async fn insert_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
                 sqlx::query(

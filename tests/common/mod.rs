@@ -399,3 +399,20 @@ pub async fn fail_message_inserts(db: &TestDb, backend: Backend, fail: bool) {
         }
     }
 }
+
+/// A store opened directly (no server), on a fresh database of `backend`.
+pub async fn open_store(
+    backend: Backend,
+) -> (std::sync::Arc<dyn switchboard_actors::store::Store>, TestDb) {
+    use switchboard::store::{PostgresStore, SqliteStore};
+    let db = TestDb::new(backend).await;
+    let store: std::sync::Arc<dyn switchboard_actors::store::Store> = match backend {
+        Backend::Sqlite => std::sync::Arc::new(
+            SqliteStore::open(&db.data_dir.path().join("store.db"), 4, true)
+                .await
+                .unwrap(),
+        ),
+        Backend::Postgres => std::sync::Arc::new(PostgresStore::connect(&db.url, 8).await.unwrap()),
+    };
+    (store, db)
+}

@@ -119,6 +119,10 @@ impl Inbox {
     }
 
     fn tenant(&self, tenant: TenantId) -> TenantEntry {
+        // The common case takes only a shard read lock.
+        if let Some(entry) = self.0.tenants.get(&tenant).filter(|e| e.addr.connected()) {
+            return entry.clone();
+        }
         let mut entry = self
             .0
             .tenants
@@ -161,6 +165,9 @@ impl Inbox {
                 ConversationActor::new(tenant, id, store, settings, hub, registry, outbound)
             })
         };
+        if let Some(addr) = entry.conversations.get(&id).filter(|a| a.connected()) {
+            return addr.clone();
+        }
         let mut slot = entry.conversations.entry(id).or_insert_with(start);
         if !slot.connected() {
             tracing::error!(conversation = %id, "conversation actor died; starting a new one");
