@@ -146,26 +146,9 @@ macro_rules! impl_inbox_store {
             fetch_by_id!(contact_in, ContactRow, Contact, ContactId,
                 concat!(contact_select!(), "WHERE tenant_id = $1 AND id = $2"));
 
+            /// Inserts a new contact with its identities.
             async fn insert_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO contacts (tenant_id, id, name, phones, emails, identities, custom_fields, tags,
-                                           search_text, merged_into, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
-                )
-                .bind(contact.tenant_id.0)
-                .bind(contact.id.0)
-                .bind(&contact.name)
-                .bind(to_json(&contact.phones))
-                .bind(to_json(&contact.emails))
-                .bind(identities_json(&contact.identities))
-                .bind(to_json(&contact.custom_fields))
-                .bind(to_json(&contact.tags))
-                .bind(search_text(contact))
-                .bind(contact.created_at.0)
-                .bind(contact.updated_at.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+                save_contact(conn, contact).await?;
                 for identity in &contact.identities {
                     insert_identity(conn, contact.tenant_id, contact.id, identity).await?;
                 }
@@ -184,12 +167,19 @@ macro_rules! impl_inbox_store {
                 Ok(())
             }
 
-            /// Writes every field of a contact except its id and creation time.
-            async fn write_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
+            /// Writes a contact whole: a new row, or every field of an existing one of the
+            /// same tenant except its creation time. Identity rows are kept apart.
+            async fn save_contact(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
                 sqlx::query(
-                    "UPDATE contacts SET name = $3, phones = $4, emails = $5, identities = $6, custom_fields = $7,
-                                         tags = $8, search_text = $9, merged_into = $10, updated_at = $11
-                     WHERE tenant_id = $1 AND id = $2",
+                    "INSERT INTO contacts (tenant_id, id, name, phones, emails, identities, custom_fields, tags,
+                                           search_text, merged_into, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT (id) DO UPDATE SET
+                         name = excluded.name, phones = excluded.phones, emails = excluded.emails,
+                         identities = excluded.identities, custom_fields = excluded.custom_fields,
+                         tags = excluded.tags, search_text = excluded.search_text,
+                         merged_into = excluded.merged_into, updated_at = excluded.updated_at
+                     WHERE contacts.tenant_id = excluded.tenant_id",
                 )
                 .bind(contact.tenant_id.0)
                 .bind(contact.id.0)
@@ -201,6 +191,7 @@ macro_rules! impl_inbox_store {
                 .bind(to_json(&contact.tags))
                 .bind(search_text(contact))
                 .bind(contact.merged_into.map(|c| c.0))
+                .bind(contact.created_at.0)
                 .bind(contact.updated_at.0)
                 .execute(&mut *conn)
                 .await
@@ -771,7 +762,7 @@ macro_rules! impl_inbox_store {
                         contact.tags = tags.clone();
                     }
                     contact.updated_at = at;
-                    write_contact(&mut tx, &contact).await?;
+                    save_contact(&mut tx, &contact).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(Some(contact))
                 }
@@ -854,8 +845,8 @@ macro_rules! impl_inbox_store {
                     kept.updated_at = at;
                     absorbed.merged_into = Some(keep);
                     absorbed.updated_at = at;
-                    write_contact(&mut tx, &absorbed).await?;
-                    write_contact(&mut tx, &kept).await?;
+                    save_contact(&mut tx, &absorbed).await?;
+                    save_contact(&mut tx, &kept).await?;
                     for (id,) in moved {
                         let conversation =
                             conversation_in(&mut tx, tenant, ConversationId(id)).await?.ok_or_else(|| missing("conversation"))?;

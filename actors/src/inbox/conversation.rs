@@ -76,14 +76,21 @@ pub struct Snapshot {
     pub recent: Vec<Message>,
 }
 
+/// What every conversation actor of one tenant works with.
+#[derive(Clone)]
+pub struct ConversationEnv {
+    pub store: Arc<dyn InboxStore>,
+    pub settings: Arc<InboxSettings>,
+    /// The tenant's actor, which delivers the events.
+    pub hub: Addr<TenantActor>,
+    pub registry: ConversationRegistry,
+    pub outbound: Arc<dyn Outbound>,
+}
+
 pub struct ConversationActor {
     tenant: TenantId,
     id: ConversationId,
-    store: Arc<dyn InboxStore>,
-    settings: Arc<InboxSettings>,
-    hub: Addr<TenantActor>,
-    registry: ConversationRegistry,
-    outbound: Arc<dyn Outbound>,
+    env: ConversationEnv,
     /// `None` until loaded, and after a failure until reloaded.
     state: Option<Snapshot>,
     typing: HashMap<UserId, Instant>,
@@ -93,23 +100,11 @@ pub struct ConversationActor {
 }
 
 impl ConversationActor {
-    pub fn new(
-        tenant: TenantId,
-        id: ConversationId,
-        store: Arc<dyn InboxStore>,
-        settings: Arc<InboxSettings>,
-        hub: Addr<TenantActor>,
-        registry: ConversationRegistry,
-        outbound: Arc<dyn Outbound>,
-    ) -> Self {
+    pub fn new(tenant: TenantId, id: ConversationId, env: ConversationEnv) -> Self {
         Self {
             tenant,
             id,
-            store,
-            settings,
-            hub,
-            registry,
-            outbound,
+            env,
             state: None,
             typing: HashMap::new(),
             last_activity: Instant::now(),
@@ -119,10 +114,10 @@ impl ConversationActor {
 
     fn load(&mut self, ctx: &mut Context<Self>) {
         let read = read_snapshot(
-            self.store.clone(),
+            self.env.store.clone(),
             self.tenant,
             self.id,
-            self.settings.recent_messages,
+            self.env.settings.recent_messages,
         );
         ctx.wait(read.into_actor(self).map(|loaded, act, _| match loaded {
             Ok(state) => act.state = state,
@@ -138,7 +133,7 @@ impl ConversationActor {
         if events.is_empty() {
             return;
         }
-        if self.hub.try_send(Publish { events }).is_err() {
+        if self.env.hub.try_send(Publish { events }).is_err() {
             tracing::debug!(conversation = %self.id, "tenant mailbox full; the stream poll delivers instead");
         }
     }
@@ -146,7 +141,7 @@ impl ConversationActor {
     /// Brings the cache up to date with a message, or drops the cache when the
     /// message does not follow on (another node wrote in between).
     fn remember(&mut self, message: &Message, conversation: &Conversation) {
-        let limit = self.settings.recent_messages;
+        let limit = self.env.settings.recent_messages;
         match &mut self.state {
             Some(state) if message.seq <= state.conversation.last_seq => {
                 if let Some(cached) = state.recent.iter_mut().find(|m| m.id == message.id) {
@@ -180,14 +175,14 @@ impl ConversationActor {
     fn retire(&mut self, ctx: &mut Context<Self>) {
         self.retired = true;
         let me = ctx.address();
-        self.registry.remove_if(&self.id, |_, addr| *addr == me);
+        self.env.registry.remove_if(&self.id, |_, addr| *addr == me);
         ctx.stop();
     }
 
     /// Typing is not stored: a dropped indicator is harmless, so `try_send`.
     fn announce_typing(&self, user: UserId, active: bool) {
         let frame = frames::typing(self.id, user, active);
-        let _ = self.hub.try_send(Ephemeral {
+        let _ = self.env.hub.try_send(Ephemeral {
             conversation: self.id,
             except: user,
             frame,
@@ -203,7 +198,7 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.settings.conversation_mailbox);
+        ctx.set_mailbox_capacity(self.env.settings.conversation_mailbox);
         if self.retired {
             // Restarted after retiring because a caller still held the address
             // (stopping cannot wait for it): serve that caller, then end once it is
@@ -211,8 +206,8 @@ impl Actor for ConversationActor {
             ctx.run_later(RETIRE_RETRY, |act, ctx| act.retire(ctx));
         }
         self.load(ctx);
-        ctx.run_interval(self.settings.typing_ttl / 2, |act, _| {
-            let ttl = act.settings.typing_ttl;
+        ctx.run_interval(self.env.settings.typing_ttl / 2, |act, _| {
+            let ttl = act.env.settings.typing_ttl;
             let expired: Vec<UserId> = act
                 .typing
                 .iter()
@@ -224,9 +219,10 @@ impl Actor for ConversationActor {
                 act.announce_typing(user, false);
             }
         });
-        let every = (self.settings.conversation_idle / 2).max(std::time::Duration::from_millis(10));
+        let every =
+            (self.env.settings.conversation_idle / 2).max(std::time::Duration::from_millis(10));
         ctx.run_interval(every, |act, ctx| {
-            if act.last_activity.elapsed() >= act.settings.conversation_idle
+            if act.last_activity.elapsed() >= act.env.settings.conversation_idle
                 && act.typing.is_empty()
             {
                 act.retire(ctx);
@@ -276,7 +272,7 @@ impl Handler<Append> for ConversationActor {
     type Result = Answer<Recorded>;
 
     fn handle(&mut self, msg: Append, _: &mut Self::Context) -> Self::Result {
-        let (store, tenant, id) = (self.store.clone(), self.tenant, self.id);
+        let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
         let call = async move { store.append_message(tenant, id, &msg.message).await };
         self.store_call(call, |recorded, act| {
             let recorded = recorded.ok_or(InboxError::NotFound("conversation"))?;
@@ -286,7 +282,7 @@ impl Handler<Append> for ConversationActor {
                 act.typing.remove(&author);
             }
             if recorded.message.direction == Direction::Outbound && !recorded.duplicate {
-                act.outbound.dispatch(Delivery {
+                act.env.outbound.dispatch(Delivery {
                     tenant: act.tenant,
                     channel: recorded.conversation.channel.clone(),
                     conversation: act.id,
@@ -302,7 +298,7 @@ impl Handler<Change> for ConversationActor {
     type Result = Answer<Changed>;
 
     fn handle(&mut self, msg: Change, _: &mut Self::Context) -> Self::Result {
-        let (store, tenant, id) = (self.store.clone(), self.tenant, self.id);
+        let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
         let call = async move {
             store
                 .change_conversation(tenant, id, &msg.change, Millis::now())
@@ -323,7 +319,7 @@ impl Handler<Report> for ConversationActor {
     type Result = Answer<StatusUpdate>;
 
     fn handle(&mut self, msg: Report, _: &mut Self::Context) -> Self::Result {
-        let (store, tenant) = (self.store.clone(), self.tenant);
+        let (store, tenant) = (self.env.store.clone(), self.tenant);
         let call = async move {
             store
                 .advance_message_status(
@@ -389,10 +385,10 @@ impl Handler<GetSnapshot> for ConversationActor {
     fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
         let cached = self.state.clone();
         let (store, tenant, id, recent) = (
-            self.store.clone(),
+            self.env.store.clone(),
             self.tenant,
             self.id,
-            self.settings.recent_messages,
+            self.env.settings.recent_messages,
         );
         let call = async move {
             match cached {

@@ -19,7 +19,8 @@ use crate::store::StoreError;
 use crate::{ConversationId, DeliveryStatus, MessageId, TenantId, UserId};
 use actix::prelude::*;
 use conversation::{
-    Append, Change, ConversationActor, GetSnapshot, Observed, Report, Snapshot, Typing,
+    Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report, Snapshot,
+    Typing,
 };
 use dashmap::DashMap;
 use outbound::Outbound;
@@ -154,16 +155,14 @@ impl Inbox {
     pub fn conversation(&self, tenant: TenantId, id: ConversationId) -> Addr<ConversationActor> {
         let entry = self.tenant(tenant);
         let start = || {
-            let (store, settings, hub, registry, outbound) = (
-                self.0.store.clone(),
-                self.0.settings.clone(),
-                entry.addr.clone(),
-                entry.conversations.clone(),
-                self.0.outbound.clone(),
-            );
-            actix::Supervisor::start(move |_| {
-                ConversationActor::new(tenant, id, store, settings, hub, registry, outbound)
-            })
+            let env = ConversationEnv {
+                store: self.0.store.clone(),
+                settings: self.0.settings.clone(),
+                hub: entry.addr.clone(),
+                registry: entry.conversations.clone(),
+                outbound: self.0.outbound.clone(),
+            };
+            actix::Supervisor::start(move |_| ConversationActor::new(tenant, id, env))
         };
         if let Some(addr) = entry.conversations.get(&id).filter(|a| a.connected()) {
             return addr.clone();
