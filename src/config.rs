@@ -74,6 +74,7 @@ pub struct Config {
     pub inbox: InboxConfig,
     pub websocket: WebSocketConfig,
     pub sandbox: SandboxConfig,
+    pub channels: ChannelsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,6 +309,51 @@ impl Default for SandboxConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    /// Base64 of 32 random bytes: the AES-256-GCM key for channel credentials. Empty:
+    /// generated once into `<data_dir>/channel-key`; several nodes must share one.
+    pub credentials_key: Secret,
+    /// Where the Graph API is; tests point it at a local fake.
+    pub graph_base_url: String,
+    pub graph_version: String,
+    /// One Graph API call, connecting included.
+    pub request_timeout_ms: u64,
+    /// Sends per second per channel (WhatsApp's default throughput is 80).
+    pub send_rate_per_second: u32,
+    /// Replies waiting per channel; when full, a reply fails at once into the dead
+    /// letters instead of waiting unbounded.
+    pub queue_capacity: usize,
+    /// Tries per reply on timeouts, 5xx and 429 before it becomes a dead letter.
+    pub max_attempts: u32,
+    /// First pause between tries; doubled each time (with jitter) up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Failures in a row that open a channel's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit rests before one probe.
+    pub breaker_open_ms: u64,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            credentials_key: Secret::default(),
+            graph_base_url: "https://graph.facebook.com".into(),
+            graph_version: "v21.0".into(),
+            request_timeout_ms: 10_000,
+            send_rate_per_second: 80,
+            queue_capacity: 1_000,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -405,6 +451,16 @@ impl Config {
         }
         if self.server.body_limit_bytes == 0 {
             return invalid("server.body_limit_bytes must be positive");
+        }
+        let channels = &self.channels;
+        if channels.send_rate_per_second == 0
+            || channels.queue_capacity == 0
+            || channels.max_attempts == 0
+            || channels.request_timeout_ms == 0
+        {
+            return invalid(
+                "channels.send_rate_per_second, queue_capacity, max_attempts and request_timeout_ms must be positive",
+            );
         }
         self.database_location().map(|_| ())
     }

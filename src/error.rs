@@ -38,6 +38,7 @@ error_codes! {
     InvalidRequest => (BAD_REQUEST, "invalid_request"),
     Unauthenticated => (UNAUTHORIZED, "unauthenticated"),
     InvalidCredentials => (UNAUTHORIZED, "invalid_credentials"),
+    InvalidSignature => (UNAUTHORIZED, "invalid_signature"),
     InvalidToken => (UNAUTHORIZED, "invalid_token"),
     Forbidden => (FORBIDDEN, "forbidden"),
     RegistrationClosed => (FORBIDDEN, "registration_closed"),
@@ -46,11 +47,13 @@ error_codes! {
     Conflict => (CONFLICT, "conflict"),
     LastOwner => (CONFLICT, "last_owner"),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large"),
+    TemplateRequired => (UNPROCESSABLE_ENTITY, "template_required"),
     UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited"),
     Internal => (INTERNAL_SERVER_ERROR, "internal"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready"),
     Busy => (SERVICE_UNAVAILABLE, "busy"),
+    ProviderUnavailable => (BAD_GATEWAY, "provider_unavailable"),
 }
 
 impl ErrorCode {
@@ -171,6 +174,10 @@ impl From<switchboard_actors::inbox::InboxError> for ApiError {
                 busy.retry_after = Some(1);
                 busy
             }
+            InboxError::TemplateRequired => ApiError::new(
+                ErrorCode::TemplateRequired,
+                InboxError::TemplateRequired.to_string(),
+            ),
             InboxError::Store(err) => err.into(),
         }
     }

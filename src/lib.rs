@@ -17,6 +17,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 pub mod ws;
 
 pub use startup::{Application, StartError};

@@ -13,6 +13,14 @@ use std::path::Path;
 const SECRET_FILE_MODE: u32 = 0o600;
 
 pub fn load_or_create(path: &Path) -> std::io::Result<String> {
+    load_or_create_with(path, crate::auth::opaque::random_text)
+}
+
+/// Like `load_or_create`, with the new secret drawn by `generate`.
+pub fn load_or_create_with<E: std::fmt::Display>(
+    path: &Path,
+    generate: impl FnOnce() -> Result<String, E>,
+) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
         Ok(_) => {
@@ -27,7 +35,7 @@ pub fn load_or_create(path: &Path) -> std::io::Result<String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let secret = crate::auth::opaque::random_text().map_err(std::io::Error::other)?;
+    let secret = generate().map_err(|err| std::io::Error::other(err.to_string()))?;
     // create_new: of two processes starting at once, one writes and the other reads.
     match OpenOptions::new()
         .write(true)

@@ -20,6 +20,9 @@ use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::channels::credentials::Sealer;
+use crate::channels::gateway::Gateway;
+use crate::channels::meta::graph::Graph;
 use crate::channels::{Router, sandbox::Sandbox};
 use std::time::Duration;
 use switchboard_actors::Millis;
@@ -77,12 +80,15 @@ impl Application {
         let password_decoy = password::decoy()
             .await
             .map_err(|err: ApiError| BootstrapError::Failed(err.message))?;
-        let inbox = build_inbox(&config, store.clone());
+        let metrics = Metrics::new()?;
+        let gateway = build_gateway(&config, store.clone(), metrics.clone())?;
+        let inbox = build_inbox(&config, store.clone(), gateway.clone());
         let state = web::Data::new(AppState {
             inbox,
+            gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
-            metrics: Metrics::new()?,
+            metrics,
             store,
             password_decoy,
             config,
@@ -154,7 +160,50 @@ impl Application {
     }
 }
 
-fn build_inbox(config: &Config, store: Arc<dyn Store>) -> Inbox {
+/// The channel gateway, with the credentials key from configuration or, on a single
+/// node with none configured, one generated into the data directory.
+fn build_gateway(
+    config: &Config,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+) -> Result<Arc<Gateway>, StartError> {
+    let channels = &config.channels;
+    let key = if channels.credentials_key.is_set() {
+        channels.credentials_key.expose().to_owned()
+    } else {
+        let path = config.server.data_dir.join("channel-key");
+        crate::secrets::load_or_create_with(&path, Sealer::generate_key).map_err(|source| {
+            StartError::Io {
+                what: path.display().to_string(),
+                source,
+            }
+        })?
+    };
+    let sealer = Sealer::from_base64(&key).map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "channels.credentials_key: {err}"
+        )))
+    })?;
+    let graph = Graph::new(
+        &channels.graph_base_url,
+        &channels.graph_version,
+        Duration::from_millis(channels.request_timeout_ms),
+    )
+    .map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "cannot build the Graph API client: {err}"
+        )))
+    })?;
+    Ok(Gateway::new(
+        store,
+        metrics,
+        graph,
+        sealer,
+        channels.clone(),
+    ))
+}
+
+fn build_inbox(config: &Config, store: Arc<dyn Store>, gateway: Arc<Gateway>) -> Inbox {
     let inbox = &config.inbox;
     let settings = InboxSettings {
         conversation_idle: Duration::from_secs(inbox.conversation_idle_secs),
@@ -165,7 +214,9 @@ fn build_inbox(config: &Config, store: Arc<dyn Store>) -> Inbox {
         ..InboxSettings::default()
     };
     let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));
-    Inbox::new(store, settings, |inbox| Router::new(inbox, sandbox))
+    Inbox::new(store, settings, |inbox| {
+        Router::new(inbox, sandbox, gateway)
+    })
 }
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {

@@ -2,6 +2,7 @@
 //! limits, metrics.
 
 use crate::auth::access_token::AccessTokens;
+use crate::channels::gateway::Gateway;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
@@ -13,6 +14,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The live side: conversation and tenant actors, agent connections.
     pub inbox: Inbox,
+    /// Connected channels: delivery workers, credentials, the Graph API client.
+    pub gateway: Arc<Gateway>,
     pub config: Config,
     pub tokens: AccessTokens,
     pub limits: RateLimits,

@@ -65,6 +65,14 @@ impl Metrics {
                 "HTTP request latency by route and method"
             );
             metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+            metrics::describe_counter!(
+                "webhooks_total",
+                "Provider webhook deliveries by outcome (received, rejected, logged)"
+            );
+            metrics::describe_counter!(
+                "outbound_messages_total",
+                "Reply delivery attempts by channel type and outcome (sent, retried, failed)"
+            );
             metrics::describe_gauge!("switchboard_build_info", "Always 1; labels name the build");
             metrics::describe_gauge!(
                 "inbox_live_conversations",
@@ -91,6 +99,22 @@ impl Metrics {
             counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
                 .increment(1);
             histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(seconds);
+        });
+    }
+
+    /// A provider webhook delivery: `received`, `rejected` (bad signature) or `logged`
+    /// (kept in the webhook log, not usable).
+    pub fn record_webhook(&self, provider: &'static str, outcome: &'static str) {
+        self.with(|| {
+            counter!("webhooks_total", "provider" => provider, "outcome" => outcome).increment(1);
+        });
+    }
+
+    /// One reply's delivery attempt: `sent`, `retried` or `failed`.
+    pub fn record_outbound(&self, kind: &'static str, outcome: &'static str) {
+        self.with(|| {
+            counter!("outbound_messages_total", "channel" => kind, "outcome" => outcome)
+                .increment(1);
         });
     }
 

@@ -9,11 +9,12 @@ mod common;
 use common::{Backend, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
-use switchboard_actors::inbox::records::{Identity, Inbound};
+use switchboard_actors::inbox::records::{Identity, Inbound, StatusReport};
 use switchboard_actors::inbox::store::StatusUpdate;
 use switchboard_actors::store::{Store, Tenant, User};
 use switchboard_actors::{
-    ChannelKey, DeliveryStatus, Email, MessageKind, Millis, Role, TenantId, UserId, UserStatus,
+    ChannelKey, DeliveryStatus, Direction, Email, MessageKind, Millis, Role, TenantId, UserId,
+    UserStatus,
 };
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, TestDb, TenantId) {
@@ -48,12 +49,14 @@ fn inbound(from: &str, text: &str, provider_id: Option<&str>) -> Inbound {
     let channel = ChannelKey::sandbox("demo").unwrap();
     Inbound {
         channel: channel.clone(),
+        direction: Direction::Inbound,
         sender: Identity {
             channel,
             external_id: from.into(),
         },
         sender_name: from.into(),
         sender_phone: None,
+        sender_email: None,
         provider_id: provider_id.map(str::to_owned),
         kind: MessageKind::Text,
         body: Some(text.into()),
@@ -153,7 +156,7 @@ async fn statuses_merge_forward_whatever_order_they_arrive_in(backend: Backend) 
         DeliveryStatus::Failed,
     ] {
         match store
-            .advance_message_status(tenant, id, status, None, Millis::now())
+            .advance_message_status(tenant, id, &StatusReport::new(status))
             .await
             .unwrap()
         {
@@ -170,7 +173,7 @@ async fn statuses_merge_forward_whatever_order_they_arrive_in(backend: Backend) 
     let other = add_tenant(store.as_ref(), "other").await;
     assert!(matches!(
         store
-            .advance_message_status(other, id, DeliveryStatus::Read, None, Millis::now())
+            .advance_message_status(other, id, &StatusReport::new(DeliveryStatus::Read))
             .await
             .unwrap(),
         StatusUpdate::UnknownMessage

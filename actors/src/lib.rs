@@ -5,6 +5,7 @@
 //! adapters (SQLite, Postgres, Redis, HTTP providers) into the traits defined here,
 //! which keeps the domain testable and lets several nodes run in one process.
 
+pub mod channel;
 pub mod domain;
 pub mod inbox;
 pub mod store;
@@ -13,8 +14,8 @@ pub use domain::{
     ChannelKey, ClientMessageId, ConversationStatus, DeliveryStatus, Direction, Email,
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
     ids::{
-        ApiKeyId, AuditId, ContactId, ConversationId, MessageId, RefreshFamilyId, RefreshTokenId,
-        TenantId, UserId,
+        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, LeadId, MessageId,
+        RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,
 };

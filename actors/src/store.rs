@@ -4,6 +4,7 @@
 //! Every method that touches tenant data takes the `TenantId` first and every query
 //! behind it filters on it: no method can read across tenants.
 
+use crate::channel::store::ChannelStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
@@ -148,9 +149,10 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
-/// Everything the server stores; the inbox part is [`InboxStore`].
+/// Everything the server stores; the inbox part is [`InboxStore`], the channel part
+/// [`ChannelStore`].
 #[async_trait]
-pub trait Store: InboxStore + Send + Sync + 'static {
+pub trait Store: InboxStore + ChannelStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

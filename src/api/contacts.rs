@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_actors::inbox::records::{Contact, ContactChange};
-use switchboard_actors::inbox::views::ContactView;
+use switchboard_actors::inbox::views::{ContactView, MessageView};
 use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
 use uuid::Uuid;
 
@@ -76,6 +76,23 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
     Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
+}
+
+/// The contact's lead form submissions, newest first, with their source (form, ad).
+pub async fn leads(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadContacts>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    if state.store.contact(tenant, ContactId(*id)).await?.is_none() {
+        return Err(ApiError::not_found("contact"));
+    }
+    let leads = state.store.leads(tenant, ContactId(*id)).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: leads.iter().map(MessageView::from).collect(),
+        next_cursor: None,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -11,11 +11,12 @@ use serde::Deserialize;
 use serde_json::json;
 use switchboard_actors::inbox::records::{
     AssigneeFilter, ConversationChange, ConversationCursor, ConversationFilter, Outgoing,
+    RichContent,
 };
 use switchboard_actors::inbox::views::{AssignmentView, ConversationView, MessageView};
 use switchboard_actors::{
-    ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, Millis, Priority,
-    TagName, UserId,
+    ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageId,
+    MessageKind, Millis, Priority, TagName, UserId,
 };
 use uuid::Uuid;
 
@@ -312,40 +313,128 @@ pub async fn messages(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendRequest {
+pub struct NoteRequest {
     body: String,
+    /// Makes a retried request store the note once.
+    client_id: Option<ClientMessageId>,
+}
+
+/// A reply: text in `body`, or exactly one of `template`, `media`, `reaction`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    body: Option<String>,
+    template: Option<TemplateRequest>,
+    media: Option<MediaRequest>,
+    reaction: Option<ReactionRequest>,
     /// Makes a retried request store the message once.
     client_id: Option<ClientMessageId>,
 }
 
-/// Replies to the customer (`POST …/messages`) or adds an internal note
-/// (`POST …/notes`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    name: String,
+    language: String,
+    #[serde(default)]
+    parameters: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaRequest {
+    #[serde(rename = "type")]
+    kind: MessageKind,
+    link: String,
+    caption: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionRequest {
+    /// Our id of the customer's message.
+    message_id: Uuid,
+    emoji: String,
+}
+
+/// Replies to the customer.
 pub async fn send(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
     body: web::Json<SendRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    append(state, auth, *id, body.into_inner(), Direction::Outbound).await
+    let body = body.into_inner();
+    let (author, client_id) = (author(&auth.caller), body.client_id);
+    let given = [
+        body.body.is_some(),
+        body.template.is_some(),
+        body.media.is_some(),
+        body.reaction.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::invalid(
+            "a reply has exactly one of body, template, media or reaction",
+        ));
+    }
+    let content = if let Some(template) = body.template {
+        RichContent::Template {
+            name: template.name,
+            language: template.language,
+            parameters: template.parameters,
+        }
+    } else if let Some(media) = body.media {
+        RichContent::Media {
+            kind: media.kind,
+            link: media.link,
+            caption: media.caption,
+        }
+    } else if let Some(reaction) = body.reaction {
+        let target = state
+            .store
+            .message(auth.caller.tenant_id(), MessageId(reaction.message_id))
+            .await?
+            .filter(|m| m.conversation_id.0 == *id)
+            .ok_or_else(|| ApiError::not_found("message in this conversation"))?;
+        let provider_id = target
+            .provider_id
+            .ok_or_else(|| ApiError::invalid("that message has no provider id to react to"))?;
+        RichContent::Reaction {
+            provider_id,
+            emoji: reaction.emoji,
+        }
+    } else {
+        let text = body.body.unwrap_or_default();
+        let message = Outgoing::text(Direction::Outbound, &text, author, client_id)?;
+        return append(state, auth, *id, message).await;
+    };
+    let message = Outgoing::rich(content, author, client_id)?;
+    append(state, auth, *id, message).await
 }
 
+/// Adds an internal note: part of the timeline, never sent to the customer.
 pub async fn add_note(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<SendRequest>,
+    body: web::Json<NoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    append(state, auth, *id, body.into_inner(), Direction::Note).await
+    let body = body.into_inner();
+    let message = Outgoing::text(
+        Direction::Note,
+        &body.body,
+        author(&auth.caller),
+        body.client_id,
+    )?;
+    append(state, auth, *id, message).await
 }
 
 async fn append(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: Uuid,
-    body: SendRequest,
-    direction: Direction,
+    message: Outgoing,
 ) -> Result<HttpResponse, ApiError> {
-    let message = Outgoing::text(direction, &body.body, author(&auth.caller), body.client_id)?;
     let recorded = state
         .inbox
         .append(auth.caller.tenant_id(), ConversationId(id), message)

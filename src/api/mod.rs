@@ -3,9 +3,11 @@
 mod api_keys;
 mod audit_log;
 mod auth;
+mod channels;
 mod contacts;
 mod conversations;
 mod health;
+mod media;
 mod sandbox;
 mod tags;
 mod users;
@@ -21,6 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .route("/ws", web::get().to(crate::ws::connect))
+        .service(
+            web::resource("/webhooks/meta/{channel_id}")
+                .route(web::get().to(crate::webhooks::meta::handshake))
+                .route(web::post().to(crate::webhooks::meta::receive)),
+        )
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(|req, next| limit_by_ip(Budget::Api, req, next)))
@@ -56,7 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
                 .route("/audit-log", web::get().to(audit_log::list))
-                .configure(inbox_routes),
+                .configure(inbox_routes)
+                .configure(channel_routes),
         );
 }
 
@@ -99,6 +107,8 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(contacts::update)),
         )
         .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .route("/contacts/{id}/leads", web::get().to(contacts::leads))
+        .route("/messages/{id}/media", web::get().to(media::get))
         .service(
             web::resource("/tags")
                 .route(web::get().to(tags::list))
@@ -109,4 +119,25 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
             "/sandbox/{channel}/inbound",
             web::post().to(sandbox::inbound),
         );
+}
+
+fn channel_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/channels")
+            .route(web::get().to(channels::list))
+            .route(web::post().to(channels::create)),
+    )
+    .service(
+        web::resource("/channels/{id}")
+            .route(web::get().to(channels::get))
+            .route(web::patch().to(channels::update))
+            .route(web::delete().to(channels::delete)),
+    )
+    .route("/channels/{id}/status", web::get().to(channels::status))
+    .route("/webhook-log", web::get().to(channels::webhook_log))
+    .route("/dead-letters", web::get().to(channels::dead_letters))
+    .route(
+        "/dead-letters/{id}/retry",
+        web::post().to(channels::retry_dead_letter),
+    );
 }

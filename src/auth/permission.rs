@@ -38,4 +38,6 @@ permissions! {
     ReadContacts => (Viewer, Some(Scope::ContactsRead), "reading contacts");
     WriteContacts => (Agent, Some(Scope::ContactsWrite), "changing contacts");
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
+    /// Channels hold provider credentials; their dead letters and webhook log too.
+    ManageChannels => (Admin, Some(Scope::ChannelsWrite), "managing channels");
 }

@@ -1,21 +1,32 @@
 //! Channel adapters: where replies leave for the customer's channel.
 
+pub mod breaker;
+pub mod credentials;
+pub mod gateway;
+pub mod meta;
 pub mod sandbox;
 
+use gateway::Gateway;
 use std::sync::Arc;
 use switchboard_actors::DeliveryStatus;
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::{Delivery, Outbound};
+use switchboard_actors::inbox::records::StatusReport;
 
-/// Hands each reply to the adapter of its channel kind.
+/// Hands each reply to the adapter of its channel.
 pub struct Router {
     inbox: WeakInbox,
     sandbox: sandbox::Sandbox,
+    gateway: Arc<Gateway>,
 }
 
 impl Router {
-    pub fn new(inbox: WeakInbox, sandbox: sandbox::Sandbox) -> Arc<Self> {
-        Arc::new(Self { inbox, sandbox })
+    pub fn new(inbox: WeakInbox, sandbox: sandbox::Sandbox, gateway: Arc<Gateway>) -> Arc<Self> {
+        Arc::new(Self {
+            inbox,
+            sandbox,
+            gateway,
+        })
     }
 }
 
@@ -25,20 +36,26 @@ impl Outbound for Router {
             self.sandbox.deliver(self.inbox.clone(), delivery);
             return;
         }
-        // No adapter serves this channel kind: say so on the message rather than
-        // leave it pending for ever.
+        if let Some((_, channel)) = delivery.channel.channel() {
+            self.gateway.deliver(self.inbox.clone(), channel, delivery);
+            return;
+        }
+        // No adapter serves this channel: say so on the message rather than leave it
+        // pending for ever.
         tracing::warn!(channel = %delivery.channel, "no adapter for this channel; marking the reply failed");
         let inbox = self.inbox.clone();
         actix_rt::spawn(async move {
             if let Some(inbox) = inbox.upgrade() {
-                let message = delivery.message.id;
+                let report = StatusReport {
+                    error: Some(format!("no adapter serves channel {}", delivery.channel)),
+                    ..StatusReport::new(DeliveryStatus::Failed)
+                };
                 let _ = inbox
                     .report_status(
                         delivery.tenant,
                         delivery.conversation,
-                        message,
-                        DeliveryStatus::Failed,
-                        None,
+                        delivery.message.id,
+                        report,
                     )
                     .await;
             }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
-use switchboard_actors::inbox::records::{Identity, Inbound};
+use switchboard_actors::inbox::records::{Identity, Inbound, StatusReport};
 use switchboard_actors::{
-    ChannelKey, DeliveryStatus, InvalidValue, MessageKind, Millis, PhoneE164,
+    ChannelKey, DeliveryStatus, Direction, InvalidValue, MessageKind, Millis, PhoneE164,
 };
 
 const MAX_TEXT_CHARS: usize = 4096;
@@ -53,12 +53,14 @@ impl CustomerMessage {
             .unwrap_or(from);
         Ok(Inbound {
             channel: channel.clone(),
+            direction: Direction::Inbound,
             sender: Identity {
                 channel,
                 external_id: from.to_owned(),
             },
             sender_name: name.to_owned(),
             sender_phone: self.phone,
+            sender_email: None,
             provider_id: self.message_id,
             kind: MessageKind::Text,
             body: Some(text.to_owned()),
@@ -96,8 +98,10 @@ impl Sandbox {
                         delivery.tenant,
                         delivery.conversation,
                         delivery.message.id,
-                        status,
-                        Some(provider_id.clone()),
+                        StatusReport {
+                            provider_id: Some(provider_id.clone()),
+                            ..StatusReport::new(status)
+                        },
                     )
                     .await;
                 if let Err(err) = reported {

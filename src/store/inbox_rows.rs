@@ -113,6 +113,7 @@ pub struct ConversationRow {
     unread_count: i64,
     last_seq: i64,
     last_message_at: Option<i64>,
+    last_inbound_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -135,6 +136,7 @@ impl TryFrom<ConversationRow> for Conversation {
             unread_count: row.unread_count,
             last_seq: row.last_seq,
             last_message_at: row.last_message_at.map(Millis),
+            last_inbound_at: row.last_inbound_at.map(Millis),
             created_at: Millis(row.created_at),
             updated_at: Millis(row.updated_at),
         })
@@ -155,6 +157,7 @@ pub struct MessageRow {
     client_id: Option<String>,
     author_id: Option<Uuid>,
     status: String,
+    error: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -184,6 +187,7 @@ impl TryFrom<MessageRow> for Message {
                 .map_err(corrupt("message"))?,
             author_id: row.author_id.map(UserId),
             status: DeliveryStatus::parse(&row.status).map_err(corrupt("message"))?,
+            error: row.error,
             created_at: Millis(row.created_at),
             updated_at: Millis(row.updated_at),
         })

@@ -19,15 +19,15 @@ macro_rules! impl_inbox_store {
             use async_trait::async_trait;
             use switchboard_actors::inbox::records::{
                 Assignment, AssigneeFilter, Contact, ContactChange, Conversation, ConversationChange,
-                ConversationCursor, ConversationFilter, Identity, Inbound, Message, Outgoing, Tag,
+                ConversationCursor, ConversationFilter, Identity, Inbound, Message, Outgoing, StatusReport, Tag,
             };
             use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
             use switchboard_actors::inbox::views::payload;
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{
-                ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId, Millis,
-                TagName, TenantId,
+                ChannelKey, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId,
+                Millis, TagName, TenantId,
             };
             use uuid::Uuid;
 
@@ -39,14 +39,14 @@ macro_rules! impl_inbox_store {
                 () => {
                     "SELECT c.tenant_id, c.id, c.channel, c.contact_id, ct.name AS contact_name, c.status,
                             c.snoozed_until, c.priority, c.assignee_id, c.tags, c.unread_count, c.last_seq,
-                            c.last_message_at, c.created_at, c.updated_at
+                            c.last_message_at, c.last_inbound_at, c.created_at, c.updated_at
                      FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
                 };
             }
             macro_rules! message_select {
                 () => {
                     "SELECT tenant_id, id, conversation_id, seq, direction, kind, body, attachment, provider_id,
-                            client_id, author_id, status, created_at, updated_at FROM messages "
+                            client_id, author_id, status, error, created_at, updated_at FROM messages "
                 };
             }
             macro_rules! contact_select {
@@ -57,7 +57,7 @@ macro_rules! impl_inbox_store {
             }
 
             /// The tenant's stream inside one writing transaction.
-            struct StreamTx {
+            pub(super) struct StreamTx {
                 tenant: TenantId,
                 epoch: Epoch,
                 last_offset: i64,
@@ -66,7 +66,7 @@ macro_rules! impl_inbox_store {
 
             impl StreamTx {
                 /// Locks the tenant's stream row (creating it on first use).
-                async fn lock(conn: &mut Conn, tenant: TenantId) -> Result<Self, StoreError> {
+                pub(super) async fn lock(conn: &mut Conn, tenant: TenantId) -> Result<Self, StoreError> {
                     let (epoch, last_offset): (Uuid, i64) = sqlx::query_as(
                         "INSERT INTO tenant_streams (tenant_id, epoch, last_offset) VALUES ($1, $2, 0)
                          ON CONFLICT (tenant_id) DO UPDATE SET last_offset = tenant_streams.last_offset
@@ -80,7 +80,7 @@ macro_rules! impl_inbox_store {
                     Ok(Self { tenant, epoch: Epoch(epoch), last_offset, events: Vec::new() })
                 }
 
-                fn push(&mut self, kind: EventKind, conversation: &Conversation, data: String, at: Millis) {
+                pub(super) fn push(&mut self, kind: EventKind, conversation: &Conversation, data: String, at: Millis) {
                     let offset = self.last_offset + 1 + self.events.len() as i64;
                     self.events.push(StreamEvent {
                         epoch: self.epoch,
@@ -94,7 +94,7 @@ macro_rules! impl_inbox_store {
                 }
 
                 /// Writes the events and the new newest offset, then commits.
-                async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
+                pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
                     for event in &self.events {
                         sqlx::query(
                             "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
@@ -127,7 +127,7 @@ macro_rules! impl_inbox_store {
             /// Declares `name(conn, tenant, id)`: one row of the tenant by id.
             macro_rules! fetch_by_id {
                 ($name:ident, $row:ty, $record:ty, $id:ty, $sql:expr) => {
-                    async fn $name(conn: &mut Conn, tenant: TenantId, id: $id) -> Result<Option<$record>, StoreError> {
+                    pub(super) async fn $name(conn: &mut Conn, tenant: TenantId, id: $id) -> Result<Option<$record>, StoreError> {
                         sqlx::query_as::<_, $row>($sql)
                             .bind(tenant.0)
                             .bind(id.0)
@@ -226,6 +226,7 @@ macro_rules! impl_inbox_store {
                          last_seq = last_seq + 1,
                          unread_count = unread_count + CASE WHEN $3 = 'inbound' THEN 1 ELSE 0 END,
                          last_message_at = CASE WHEN $3 = 'note' THEN last_message_at ELSE $4 END,
+                         last_inbound_at = CASE WHEN $3 = 'inbound' THEN $4 ELSE last_inbound_at END,
                          activity_at = CASE WHEN $3 = 'note' THEN activity_at ELSE $4 END,
                          status = CASE WHEN $3 = 'inbound' THEN 'open' ELSE status END,
                          snoozed_until = CASE WHEN $3 = 'inbound' THEN NULL ELSE snoozed_until END,
@@ -246,8 +247,8 @@ macro_rules! impl_inbox_store {
             async fn insert_message(conn: &mut Conn, message: &Message, channel: &str) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
-                                           provider_id, client_id, author_id, status, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                           provider_id, client_id, author_id, status, error, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(message.tenant_id.0)
                 .bind(message.id.0)
@@ -262,6 +263,7 @@ macro_rules! impl_inbox_store {
                 .bind(message.client_id.as_ref().map(|c| c.as_str()))
                 .bind(message.author_id.map(|a| a.0))
                 .bind(message.status.as_str())
+                .bind(message.error.as_deref())
                 .bind(message.created_at.0)
                 .bind(message.updated_at.0)
                 .execute(&mut *conn)
@@ -270,11 +272,21 @@ macro_rules! impl_inbox_store {
                 Ok(())
             }
 
+            /// A LIKE pattern (with `ESCAPE '\\'`) for text that contains `part` literally.
+            fn containing(part: &str) -> String {
+                let escaped = part.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                format!("%{escaped}%")
+            }
+
             fn missing(what: &'static str) -> StoreError {
                 StoreError::Backend(format!("{what} vanished inside its own transaction"))
             }
 
-            /// The contact behind a channel identity, created on first contact.
+            /// The contact behind a channel identity. A new identity joins the contact
+            /// with the same phone, or else the same email, so one person stays one
+            /// contact across channels; only a stranger gets a new contact. Callers hold
+            /// the tenant's stream lock, so two deliveries for one new person cannot both
+            /// create one.
             async fn resolve_contact(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<ContactId, StoreError> {
                 let known: Option<(Uuid,)> = sqlx::query_as(
                     "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
@@ -288,12 +300,48 @@ macro_rules! impl_inbox_store {
                 if let Some((id,)) = known {
                     return Ok(ContactId(id));
                 }
+                // Phones and emails are stored as JSON lists of normalised strings, so a
+                // quoted value matches one whole entry.
+                let handles = [
+                    (inbound.sender_phone.as_ref().map(|p| p.as_str().to_owned()), true),
+                    (inbound.sender_email.as_ref().map(|e| e.as_str().to_owned()), false),
+                ];
+                for (value, is_phone) in handles {
+                    let Some(value) = value else { continue };
+                    let sql = if is_phone {
+                        "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND phones LIKE $2 ESCAPE '\\'
+                         ORDER BY created_at, id LIMIT 1"
+                    } else {
+                        "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND emails LIKE $2 ESCAPE '\\'
+                         ORDER BY created_at, id LIMIT 1"
+                    };
+                    let found: Option<(Uuid,)> = sqlx::query_as(sql)
+                        .bind(tenant.0)
+                        .bind(containing(&to_json(&value)))
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    if let Some((id,)) = found {
+                        let mut contact = contact_in(conn, tenant, ContactId(id)).await?.ok_or_else(|| missing("contact"))?;
+                        insert_identity(conn, tenant, contact.id, &inbound.sender).await?;
+                        contact.identities.push(inbound.sender.clone());
+                        if let Some(phone) = inbound.sender_phone.as_ref().filter(|p| !contact.phones.contains(p)) {
+                            contact.phones.push(phone.clone());
+                        }
+                        if let Some(email) = inbound.sender_email.as_ref().filter(|e| !contact.emails.contains(e)) {
+                            contact.emails.push(email.clone());
+                        }
+                        contact.updated_at = inbound.received_at;
+                        save_contact(conn, &contact).await?;
+                        return Ok(contact.id);
+                    }
+                }
                 let contact = Contact {
                     tenant_id: tenant,
                     id: ContactId::new(),
                     name: inbound.sender_name.clone(),
                     phones: inbound.sender_phone.iter().cloned().collect(),
-                    emails: Vec::new(),
+                    emails: inbound.sender_email.iter().cloned().collect(),
                     identities: vec![inbound.sender.clone()],
                     custom_fields: Default::default(),
                     tags: Vec::new(),
@@ -340,6 +388,22 @@ macro_rules! impl_inbox_store {
                 .await
                 .map_err(backend)?;
                 Ok(id)
+            }
+
+            /// The message a provider knows by `provider_id` on `channel`.
+            async fn provider_message(conn: &mut Conn, tenant: TenantId, channel: &ChannelKey, provider_id: &str) -> Result<Option<Message>, StoreError> {
+                sqlx::query_as::<_, MessageRow>(concat!(
+                    message_select!(),
+                    "WHERE tenant_id = $1 AND channel = $2 AND provider_id = $3"
+                ))
+                .bind(tenant.0)
+                .bind(channel.as_str())
+                .bind(provider_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?
+                .map(Message::try_from)
+                .transpose()
             }
 
             async fn stored_as_duplicate(conn: &mut Conn, tenant: TenantId, message: Message) -> Result<Recorded, StoreError> {
@@ -403,39 +467,40 @@ macro_rules! impl_inbox_store {
                 }
 
                 async fn ingest(&self, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
+                    // A replay is usually of a message committed long ago: answer it from
+                    // a reader without queueing for the tenant's write lock. The check
+                    // inside the transaction below still decides races.
+                    if let Some(provider_id) = &inbound.provider_id {
+                        let mut conn = self.reader().acquire().await.map_err(backend)?;
+                        if let Some(seen) = provider_message(&mut conn, tenant, &inbound.channel, provider_id).await? {
+                            return stored_as_duplicate(&mut conn, tenant, seen).await;
+                        }
+                    }
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     if let Some(provider_id) = &inbound.provider_id {
-                        let seen = sqlx::query_as::<_, MessageRow>(concat!(
-                            message_select!(),
-                            "WHERE tenant_id = $1 AND channel = $2 AND provider_id = $3"
-                        ))
-                        .bind(tenant.0)
-                        .bind(inbound.channel.as_str())
-                        .bind(provider_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                        if let Some(seen) = seen {
-                            return stored_as_duplicate(&mut tx, tenant, Message::try_from(seen)?).await;
+                        if let Some(seen) = provider_message(&mut tx, tenant, &inbound.channel, provider_id).await? {
+                            return stored_as_duplicate(&mut tx, tenant, seen).await;
                         }
                     }
                     let contact = resolve_contact(&mut tx, tenant, inbound).await?;
                     let conversation = resolve_conversation(&mut tx, tenant, inbound, contact).await?;
-                    let seq = next_seq(&mut tx, tenant, conversation, Direction::Inbound, inbound.received_at).await?;
+                    let seq = next_seq(&mut tx, tenant, conversation, inbound.direction, inbound.received_at).await?;
                     let message = Message {
                         tenant_id: tenant,
                         id: MessageId::new(),
                         conversation_id: conversation,
                         seq,
-                        direction: Direction::Inbound,
+                        direction: inbound.direction,
                         kind: inbound.kind,
                         body: inbound.body.clone(),
                         attachment: inbound.attachment.clone(),
                         provider_id: inbound.provider_id.clone(),
                         client_id: None,
                         author_id: None,
-                        status: DeliveryStatus::Delivered,
+                        // It reached us, so it was delivered; an echo was sent by the business.
+                        status: if inbound.direction == Direction::Inbound { DeliveryStatus::Delivered } else { DeliveryStatus::Sent },
+                        error: None,
                         created_at: inbound.received_at,
                         updated_at: inbound.received_at,
                     };
@@ -482,6 +547,7 @@ macro_rules! impl_inbox_store {
                         author_id: outgoing.author_id,
                         // A note is complete once stored; a reply waits for its channel.
                         status: if outgoing.direction == Direction::Note { DeliveryStatus::Sent } else { DeliveryStatus::Pending },
+                        error: None,
                         created_at: outgoing.at,
                         updated_at: outgoing.at,
                     };
@@ -492,32 +558,79 @@ macro_rules! impl_inbox_store {
                     Ok(Some(Recorded { message, conversation, events, duplicate: false }))
                 }
 
+                async fn message_by_provider_id(&self, tenant: TenantId, channel: &ChannelKey, provider_id: &str) -> Result<Option<Message>, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    provider_message(&mut conn, tenant, channel, provider_id).await
+                }
+
+                async fn unread_replies(&self, tenant: TenantId, channel: &ChannelKey, external_id: &str, until: Millis) -> Result<Vec<Message>, StoreError> {
+                    sqlx::query_as::<_, MessageRow>(concat!(
+                        message_select!(),
+                        "WHERE tenant_id = $1 AND direction = 'outbound' AND status IN ('sent', 'delivered') AND created_at <= $4
+                           AND conversation_id IN (
+                               SELECT c.id FROM contact_identities i
+                               JOIN conversations c ON c.tenant_id = i.tenant_id AND c.contact_id = i.contact_id AND c.channel = i.channel
+                               WHERE i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3)
+                         ORDER BY created_at, seq LIMIT 1000"
+                    ))
+                    .bind(tenant.0)
+                    .bind(channel.as_str())
+                    .bind(external_id)
+                    .bind(until.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Message::try_from)
+                    .collect()
+                }
+
+                async fn leads(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<Message>, StoreError> {
+                    sqlx::query_as::<_, MessageRow>(concat!(
+                        message_select!(),
+                        "WHERE tenant_id = $1 AND kind = 'lead'
+                           AND conversation_id IN (SELECT id FROM conversations WHERE tenant_id = $1 AND contact_id = $2)
+                         ORDER BY created_at DESC, id DESC"
+                    ))
+                    .bind(tenant.0)
+                    .bind(contact.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Message::try_from)
+                    .collect()
+                }
+
                 async fn advance_message_status(
                     &self,
                     tenant: TenantId,
                     id: MessageId,
-                    status: DeliveryStatus,
-                    provider_id: Option<&str>,
-                    at: Millis,
+                    report: &StatusReport,
                 ) -> Result<StatusUpdate, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let Some(mut message) = message_in(&mut tx, tenant, id).await? else {
                         return Ok(StatusUpdate::UnknownMessage);
                     };
-                    let Some(next) = message.status.advance_to(status) else {
+                    let Some(next) = message.status.advance_to(report.status) else {
                         return Ok(StatusUpdate::Stale(message));
                     };
+                    let at = report.at;
                     message.status = next;
                     message.updated_at = at;
                     if message.provider_id.is_none() {
-                        message.provider_id = provider_id.map(str::to_owned);
+                        message.provider_id = report.provider_id.clone();
                     }
-                    sqlx::query("UPDATE messages SET status = $3, provider_id = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
+                    if message.error.is_none() {
+                        message.error = report.error.clone();
+                    }
+                    sqlx::query("UPDATE messages SET status = $3, provider_id = $4, error = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant.0)
                         .bind(id.0)
                         .bind(next.as_str())
                         .bind(message.provider_id.as_deref())
+                        .bind(message.error.as_deref())
                         .bind(at.0)
                         .execute(&mut *tx)
                         .await
@@ -769,8 +882,7 @@ macro_rules! impl_inbox_store {
 
                 async fn search_contacts(&self, tenant: TenantId, query: Option<&str>, after: Option<ContactId>, limit: u32) -> Result<Vec<Contact>, StoreError> {
                     let pattern = query.map(|q| {
-                        let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                        format!("%{escaped}%")
+                        containing(&q.trim().to_lowercase())
                     });
                     sqlx::query_as::<_, ContactRow>(concat!(
                         contact_select!(),

@@ -1,5 +1,7 @@
 //! Adapters for the `Store` port.
 
+mod channel_rows;
+mod channel_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod postgres;

@@ -1,5 +1,6 @@
 //! The production store: a pooled Postgres connection.
 
+use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -45,3 +46,4 @@ impl PostgresStore {
 
 impl_sql_store!(PostgresStore, "postgres");
 impl_inbox_store!(PostgresStore);
+impl_channel_store!(PostgresStore);

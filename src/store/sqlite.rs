@@ -5,6 +5,7 @@
 //! power loss. NORMAL survives a process crash but may lose the last commits on power
 //! loss, in exchange for fewer fsyncs.
 
+use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::sqlite::{
@@ -100,3 +101,4 @@ async fn open_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
 
 impl_sql_store!(SqliteStore, "sqlite");
 impl_inbox_store!(SqliteStore);
+impl_channel_store!(SqliteStore);

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_graph;
 pub mod ws;
 
 use reqwest::StatusCode;
@@ -415,4 +416,56 @@ pub async fn open_store(
         Backend::Postgres => std::sync::Arc::new(PostgresStore::connect(&db.url, 8).await.unwrap()),
     };
     (store, db)
+}
+
+/// A channel's sealed credentials as stored, read with the test's own connection.
+pub async fn raw_channel_credentials(db: &TestDb, backend: Backend, id: &str) -> Vec<u8> {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let sql = "SELECT sealed_credentials FROM channels WHERE id = $1";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// Overwrites a channel's sealed credentials, as an attacker with database access would.
+pub async fn set_raw_channel_credentials(db: &TestDb, backend: Backend, id: &str, sealed: &[u8]) {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let sql = "UPDATE channels SET sealed_credentials = $2 WHERE id = $1";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(id)
+                .bind(sealed)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(id)
+                .bind(sealed)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
 }

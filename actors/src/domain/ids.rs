@@ -50,4 +50,12 @@ uuid_id!(
     ConversationId,
     /// One message (or internal note) in a conversation.
     MessageId,
+    /// A provider account connected by a tenant: a WhatsApp number, a page.
+    ChannelId,
+    /// A reply that exhausted its delivery attempts.
+    DeadLetterId,
+    /// A verified webhook delivery that could not be used, kept for admins.
+    WebhookLogId,
+    /// A lead from a lead form, attached to a contact.
+    LeadId,
 );

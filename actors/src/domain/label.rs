@@ -69,6 +69,12 @@ impl ChannelKey {
         Self::parse(&format!("sandbox:{name}"))
     }
 
+    /// The key of a connected channel: a kind word and a UUID, which always form a
+    /// valid key.
+    pub(crate) fn connected(kind: &'static str, id: uuid::Uuid) -> Self {
+        Self(format!("{kind}:{id}"))
+    }
+
     pub fn is_sandbox(&self) -> bool {
         self.0.starts_with("sandbox:")
     }

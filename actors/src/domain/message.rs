@@ -20,10 +20,15 @@ text_enum!(
         Audio => "audio",
         Video => "video",
         Document => "document",
+        Sticker => "sticker",
         Location => "location",
         Contact => "contact",
         Reaction => "reaction",
         Template => "template",
+        /// A tap on a button, list row or postback the business offered.
+        Interactive => "interactive",
+        /// A lead form submission.
+        Lead => "lead",
     }
 );
 

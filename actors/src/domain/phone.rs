@@ -11,13 +11,20 @@ impl PhoneE164 {
     /// Parses an international number (a leading `+` and country code is required:
     /// without a region there is no way to read a national number).
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        Self::parse_in(raw, None)
+    }
+
+    /// Parses a number that may be written nationally, read as a number of
+    /// `default_country` (an ISO 3166 code such as `DE`) when it has no `+` prefix.
+    pub fn parse_in(raw: &str, default_country: Option<&str>) -> Result<Self, InvalidValue> {
         let invalid = || {
             InvalidValue(format!(
                 "'{}' is not a valid international phone number",
                 raw.trim()
             ))
         };
-        let number = phonenumber::parse(None, raw.trim()).map_err(|_| invalid())?;
+        let region = default_country.and_then(|c| c.trim().to_uppercase().parse().ok());
+        let number = phonenumber::parse(region, raw.trim()).map_err(|_| invalid())?;
         if !phonenumber::is_valid(&number) {
             return Err(invalid());
         }
@@ -60,5 +67,15 @@ mod tests {
         assert!(PhoneE164::parse("4155550132").is_err());
         assert!(PhoneE164::parse("+1 555").is_err());
         assert!(PhoneE164::parse("call me").is_err());
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_default_country() {
+        let phone = PhoneE164::parse_in("030 12345678", Some("de")).unwrap();
+        assert_eq!(phone.as_str(), "+493012345678");
+        // An international number ignores the default.
+        let phone = PhoneE164::parse_in("+1 415 555 0132", Some("DE")).unwrap();
+        assert_eq!(phone.as_str(), "+14155550132");
+        assert!(PhoneE164::parse_in("030 12345678", None).is_err());
     }
 }

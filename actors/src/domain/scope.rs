@@ -20,10 +20,13 @@ pub enum Scope {
     ContactsRead,
     #[serde(rename = "contacts:write")]
     ContactsWrite,
+    /// Connecting channels, their dead letters and webhook log.
+    #[serde(rename = "channels:write")]
+    ChannelsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::UsersRead,
         Scope::UsersWrite,
         Scope::AuditRead,
@@ -31,6 +34,7 @@ impl Scope {
         Scope::ConversationsWrite,
         Scope::ContactsRead,
         Scope::ContactsWrite,
+        Scope::ChannelsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Scope {
             Scope::ConversationsWrite => "conversations:write",
             Scope::ContactsRead => "contacts:read",
             Scope::ContactsWrite => "contacts:write",
+            Scope::ChannelsWrite => "channels:write",
         }
     }
 

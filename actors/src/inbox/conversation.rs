@@ -13,13 +13,14 @@
 //! and starts a fresh actor instead.
 
 use super::outbound::{Delivery, Outbound};
-use super::records::{Conversation, ConversationChange, Message, Outgoing};
+use super::records::{Conversation, ConversationChange, Message, Outgoing, StatusReport};
 use super::settings::InboxSettings;
 use super::store::{Changed, InboxStore, Recorded, StatusUpdate};
 use super::stream::StreamEvent;
 use super::tenant::{ConversationRegistry, Ephemeral, Publish, TenantActor};
 use super::{InboxError, frames};
-use crate::{ConversationId, DeliveryStatus, Direction, MessageId, Millis, TenantId, UserId};
+use crate::channel::policy;
+use crate::{ConversationId, Direction, MessageId, Millis, TenantId, UserId};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -46,8 +47,7 @@ pub struct Change {
 #[rtype(result = "Result<StatusUpdate, InboxError>")]
 pub struct Report {
     pub message: MessageId,
-    pub status: DeliveryStatus,
-    pub provider_id: Option<String>,
+    pub report: StatusReport,
 }
 
 /// A message recorded outside the actor (customer messages are ingested before
@@ -273,9 +273,26 @@ impl Handler<Append> for ConversationActor {
 
     fn handle(&mut self, msg: Append, _: &mut Self::Context) -> Self::Result {
         let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
-        let call = async move { store.append_message(tenant, id, &msg.message).await };
+        // A channel never changes, so a cached conversation on a channel without a
+        // reply rule needs no fresh read.
+        let needs_rule = msg.message.direction == Direction::Outbound
+            && self.state.as_ref().is_none_or(|s| {
+                !policy::reply_allowed(&s.conversation, msg.message.kind, msg.message.at)
+            });
+        let call = async move {
+            if needs_rule {
+                // Read fresh: the customer may have written since the cache was filled.
+                let Some(conversation) = store.conversation(tenant, id).await? else {
+                    return Ok(Err(InboxError::NotFound("conversation")));
+                };
+                if !policy::reply_allowed(&conversation, msg.message.kind, msg.message.at) {
+                    return Ok(Err(InboxError::TemplateRequired));
+                }
+            }
+            store.append_message(tenant, id, &msg.message).await.map(Ok)
+        };
         self.store_call(call, |recorded, act| {
-            let recorded = recorded.ok_or(InboxError::NotFound("conversation"))?;
+            let recorded = recorded?.ok_or(InboxError::NotFound("conversation"))?;
             act.remember(&recorded.message, &recorded.conversation);
             act.publish(recorded.events.clone());
             if let Some(author) = recorded.message.author_id {
@@ -322,13 +339,7 @@ impl Handler<Report> for ConversationActor {
         let (store, tenant) = (self.env.store.clone(), self.tenant);
         let call = async move {
             store
-                .advance_message_status(
-                    tenant,
-                    msg.message,
-                    msg.status,
-                    msg.provider_id.as_deref(),
-                    Millis::now(),
-                )
+                .advance_message_status(tenant, msg.message, &msg.report)
                 .await
         };
         self.store_call(call, |update, act| {

@@ -16,7 +16,7 @@ pub mod tenant;
 pub mod views;
 
 use crate::store::StoreError;
-use crate::{ConversationId, DeliveryStatus, MessageId, TenantId, UserId};
+use crate::{ConversationId, MessageId, TenantId, UserId};
 use actix::prelude::*;
 use conversation::{
     Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report, Snapshot,
@@ -24,7 +24,7 @@ use conversation::{
 };
 use dashmap::DashMap;
 use outbound::Outbound;
-use records::{ConversationChange, Inbound, Outgoing};
+use records::{ConversationChange, Inbound, Outgoing, StatusReport};
 use session::{Member, SessionId, Subscription};
 use settings::InboxSettings;
 use std::sync::Arc;
@@ -40,6 +40,11 @@ pub enum InboxError {
     /// The actor did not answer in time (its mailbox stayed full).
     #[error("the conversation is busy; try again")]
     Busy,
+    /// WhatsApp's 24-hour window since the customer's last message has closed.
+    #[error(
+        "the customer last wrote more than 24 hours ago; WhatsApp accepts only a template message now"
+    )]
+    TemplateRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -102,6 +107,11 @@ impl Inbox {
 
     pub fn store(&self) -> &Arc<dyn InboxStore> {
         &self.0.store
+    }
+
+    /// The channel adapters, for sending a stored reply again (a retried dead letter).
+    pub fn outbound(&self) -> &Arc<dyn Outbound> {
+        &self.0.outbound
     }
 
     pub fn settings(&self) -> &InboxSettings {
@@ -253,13 +263,11 @@ impl Inbox {
         tenant: TenantId,
         id: ConversationId,
         message: MessageId,
-        status: DeliveryStatus,
-        provider_id: Option<String>,
+        report: StatusReport,
     ) -> Result<StatusUpdate, InboxError> {
         self.ask(tenant, id, || Report {
             message,
-            status,
-            provider_id: provider_id.clone(),
+            report: report.clone(),
         })
         .await?
     }

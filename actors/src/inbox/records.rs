@@ -58,6 +58,8 @@ pub struct Conversation {
     /// The `seq` of the newest message; the next message gets `last_seq + 1`.
     pub last_seq: i64,
     pub last_message_at: Option<Millis>,
+    /// The customer's newest message; WhatsApp's 24-hour window counts from it.
+    pub last_inbound_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -81,6 +83,8 @@ pub struct Message {
     /// The team member who wrote it (outbound messages and notes).
     pub author_id: Option<UserId>,
     pub status: DeliveryStatus,
+    /// Why delivery failed, as the provider or the gateway said it.
+    pub error: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -101,18 +105,43 @@ pub struct Tag {
     pub created_at: Millis,
 }
 
-/// A customer message as a channel delivered it, before it has a conversation.
+/// A message as a channel delivered it, before it has a conversation: usually from
+/// the customer; `Outbound` for a message the business sent from another app (an
+/// echo), which belongs in the thread too.
 #[derive(Debug, Clone)]
 pub struct Inbound {
     pub channel: ChannelKey,
+    pub direction: Direction,
+    /// The customer, whichever way the message went.
     pub sender: Identity,
     pub sender_name: String,
     pub sender_phone: Option<PhoneE164>,
+    pub sender_email: Option<Email>,
     pub provider_id: Option<String>,
     pub kind: MessageKind,
     pub body: Option<String>,
     pub attachment: Option<Value>,
     pub received_at: Millis,
+}
+
+/// What a channel said about the delivery of one reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub status: DeliveryStatus,
+    pub provider_id: Option<String>,
+    pub error: Option<String>,
+    pub at: Millis,
+}
+
+impl StatusReport {
+    pub fn new(status: DeliveryStatus) -> Self {
+        Self {
+            status,
+            provider_id: None,
+            error: None,
+            at: Millis::now(),
+        }
+    }
 }
 
 /// A message the team adds to a conversation: a reply or an internal note.
@@ -154,6 +183,135 @@ impl Outgoing {
             client_id,
             at: Millis::now(),
         })
+    }
+
+    /// A reply of another type than text: `content` says which, and checks its parts.
+    pub fn rich(
+        content: RichContent,
+        author_id: Option<UserId>,
+        client_id: Option<ClientMessageId>,
+    ) -> Result<Self, crate::InvalidValue> {
+        let (kind, body, attachment) = content.into_parts()?;
+        Ok(Self {
+            direction: Direction::Outbound,
+            kind,
+            body,
+            attachment: Some(attachment),
+            author_id,
+            client_id,
+            at: Millis::now(),
+        })
+    }
+}
+
+/// Longest caption, template parameter or template name a reply may carry.
+pub const MAX_PART_CHARS: usize = 1024;
+/// Most parameters a template reply may fill.
+pub const MAX_TEMPLATE_PARAMETERS: usize = 20;
+
+/// What a reply other than plain text carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RichContent {
+    /// An approved WhatsApp template, the one reply allowed outside the 24-hour window.
+    Template {
+        name: String,
+        language: String,
+        parameters: Vec<String>,
+    },
+    /// A file the provider fetches from `link`.
+    Media {
+        kind: MessageKind,
+        link: String,
+        caption: Option<String>,
+    },
+    /// An emoji on one of the customer's messages, named by the provider's id.
+    Reaction { provider_id: String, emoji: String },
+}
+
+fn checked(value: &str, what: &str, max: usize) -> Result<String, crate::InvalidValue> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(crate::InvalidValue(format!(
+            "{what} must be 1 to {max} characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+impl RichContent {
+    fn into_parts(self) -> Result<(MessageKind, Option<String>, Value), crate::InvalidValue> {
+        use serde_json::json;
+        match self {
+            RichContent::Template {
+                name,
+                language,
+                parameters,
+            } => {
+                let name = checked(&name, "template.name", MAX_PART_CHARS)?;
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(crate::InvalidValue(
+                        "template.name is lower-case letters, digits and '_', as in Meta's template list".into(),
+                    ));
+                }
+                let language = checked(&language, "template.language", 15)?;
+                if parameters.len() > MAX_TEMPLATE_PARAMETERS {
+                    return Err(crate::InvalidValue(format!(
+                        "a template takes at most {MAX_TEMPLATE_PARAMETERS} parameters"
+                    )));
+                }
+                let parameters = parameters
+                    .iter()
+                    .map(|p| checked(p, "a template parameter", MAX_PART_CHARS))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let body = if parameters.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}: {}", parameters.join(", "))
+                };
+                let attachment = json!({"template": {"name": name, "language": language, "parameters": parameters}});
+                Ok((MessageKind::Template, Some(body), attachment))
+            }
+            RichContent::Media {
+                kind,
+                link,
+                caption,
+            } => {
+                if !matches!(
+                    kind,
+                    MessageKind::Image
+                        | MessageKind::Audio
+                        | MessageKind::Video
+                        | MessageKind::Document
+                        | MessageKind::Sticker
+                ) {
+                    return Err(crate::InvalidValue(
+                        "media.type is image, audio, video, document or sticker".into(),
+                    ));
+                }
+                let link = checked(&link, "media.link", 2048)?;
+                if !(link.starts_with("https://") || link.starts_with("http://")) {
+                    return Err(crate::InvalidValue(
+                        "media.link must be an http(s) URL the provider can fetch".into(),
+                    ));
+                }
+                let caption = caption
+                    .as_deref()
+                    .map(|c| checked(c, "media.caption", MAX_PART_CHARS))
+                    .transpose()?;
+                Ok((kind, caption, json!({"link": link})))
+            }
+            RichContent::Reaction { provider_id, emoji } => {
+                let emoji = checked(&emoji, "reaction.emoji", 16)?;
+                Ok((
+                    MessageKind::Reaction,
+                    Some(emoji),
+                    json!({"message_id": provider_id}),
+                ))
+            }
+        }
     }
 }
 

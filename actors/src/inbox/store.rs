@@ -6,11 +6,11 @@
 
 use super::records::{
     Assignment, Contact, ContactChange, Conversation, ConversationChange, ConversationCursor,
-    ConversationFilter, Inbound, Message, Outgoing, Tag,
+    ConversationFilter, Inbound, Message, Outgoing, StatusReport, Tag,
 };
 use super::stream::{StreamEvent, StreamHead};
 use crate::store::StoreError;
-use crate::{ContactId, ConversationId, DeliveryStatus, MessageId, Millis, TagName, TenantId};
+use crate::{ChannelKey, ContactId, ConversationId, MessageId, Millis, TagName, TenantId};
 use async_trait::async_trait;
 
 /// A message that was recorded (or found, when the same message came again).
@@ -82,13 +82,36 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> Result<Option<Recorded>, StoreError>;
 
     /// Applies a delivery report, forward only (see `DeliveryStatus::advance_to`).
+    /// The message a provider knows by `provider_id` on `channel`.
+    async fn message_by_provider_id(
+        &self,
+        tenant: TenantId,
+        channel: &ChannelKey,
+        provider_id: &str,
+    ) -> Result<Option<Message>, StoreError>;
+
+    /// Replies on `channel` to the customer known there as `external_id`, created at
+    /// or before `until` and not read yet, oldest first: what a "read up to" report
+    /// (Messenger's watermark) covers.
+    async fn unread_replies(
+        &self,
+        tenant: TenantId,
+        channel: &ChannelKey,
+        external_id: &str,
+        until: Millis,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The lead form submissions of a contact, newest first.
+    async fn leads(&self, tenant: TenantId, contact: ContactId)
+    -> Result<Vec<Message>, StoreError>;
+
+    /// Merges a delivery report forward (see `DeliveryStatus::advance_to`). The
+    /// provider id and error are kept from the first report that carries them.
     async fn advance_message_status(
         &self,
         tenant: TenantId,
         message: MessageId,
-        status: DeliveryStatus,
-        provider_id: Option<&str>,
-        at: Millis,
+        report: &StatusReport,
     ) -> Result<StatusUpdate, StoreError>;
 
     /// `None` when the conversation does not exist.

@@ -67,6 +67,7 @@ pub struct ConversationView {
     pub unread_count: i64,
     pub last_seq: i64,
     pub last_message_at: Option<String>,
+    pub last_inbound_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -94,6 +95,7 @@ impl From<&Conversation> for ConversationView {
             unread_count: c.unread_count,
             last_seq: c.last_seq,
             last_message_at: c.last_message_at.map(rfc3339),
+            last_inbound_at: c.last_inbound_at.map(rfc3339),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -114,6 +116,7 @@ pub struct MessageView {
     pub client_id: Option<String>,
     pub author_id: Option<String>,
     pub status: &'static str,
+    pub error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -132,6 +135,7 @@ impl From<&Message> for MessageView {
             client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),
             author_id: m.author_id.map(|id| id.to_string()),
             status: m.status.as_str(),
+            error: m.error.clone(),
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
         }
@@ -191,6 +195,7 @@ pub mod payload {
             "seq": message.seq,
             "status": message.status.as_str(),
             "provider_id": message.provider_id,
+            "error": message.error,
         })
         .to_string()
     }

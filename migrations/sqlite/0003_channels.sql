@@ -1,0 +1,47 @@
+-- The channel gateway: connected provider accounts, webhook deliveries we could not
+-- use, and replies that could not be delivered.
+
+CREATE TABLE channels (
+    tenant_id            BLOB NOT NULL REFERENCES tenants (id),
+    id                   BLOB PRIMARY KEY,
+    kind                 TEXT NOT NULL CHECK (kind IN ('whatsapp', 'messenger', 'instagram', 'lead_ads')),
+    name                 TEXT NOT NULL,
+    account_id           TEXT NOT NULL,
+    state                TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+    settings             TEXT NOT NULL,
+    -- AES-256-GCM: 12-byte nonce, then ciphertext and tag. The key is in the server's
+    -- configuration, never in the database.
+    sealed_credentials   BLOB NOT NULL,
+    last_inbound_at      INTEGER,
+    last_error           TEXT,
+    last_error_at        INTEGER,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL,
+    UNIQUE (tenant_id, kind, account_id)
+);
+
+CREATE TABLE webhook_log (
+    tenant_id    BLOB NOT NULL REFERENCES tenants (id),
+    id           BLOB PRIMARY KEY,
+    channel_id   BLOB NOT NULL,
+    error        TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    received_at  INTEGER NOT NULL
+);
+CREATE INDEX webhook_log_by_tenant ON webhook_log (tenant_id, received_at);
+
+CREATE TABLE dead_letters (
+    tenant_id        BLOB NOT NULL REFERENCES tenants (id),
+    id               BLOB PRIMARY KEY,
+    channel_id       BLOB NOT NULL,
+    conversation_id  BLOB NOT NULL REFERENCES conversations (id),
+    message_id       BLOB NOT NULL REFERENCES messages (id),
+    error            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    retried_at       INTEGER
+);
+CREATE INDEX dead_letters_by_tenant ON dead_letters (tenant_id, created_at);
+
+ALTER TABLE messages ADD COLUMN error TEXT;
+ALTER TABLE conversations ADD COLUMN last_inbound_at INTEGER;

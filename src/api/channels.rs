@@ -1,0 +1,476 @@
+//! Connected channels (admin): create, list, update, disable, delete, status; and
+//! what the gateway keeps for admins: the webhook log and the dead letters.
+
+use super::auth::display_name;
+use super::views::Page;
+use crate::audit::{self, Event};
+use crate::auth::extract::Authorized;
+use crate::auth::opaque::random_text;
+use crate::auth::permission::ManageChannels;
+use crate::channels::credentials::Credentials;
+use crate::error::ApiError;
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use switchboard_actors::channel::{
+    Channel, ChannelKind, ChannelState, DeadLetter, WebhookLogEntry,
+};
+use switchboard_actors::inbox::outbound::Delivery;
+use switchboard_actors::inbox::views::MessageView;
+use switchboard_actors::{ChannelId, DeadLetterId, Millis};
+use uuid::Uuid;
+
+const MAX_SECRET_CHARS: usize = 1024;
+const MAX_ACCOUNT_CHARS: usize = 64;
+const LIST_LIMIT: u32 = 200;
+
+#[derive(Serialize)]
+pub struct ChannelView {
+    id: String,
+    kind: &'static str,
+    name: String,
+    account_id: String,
+    state: &'static str,
+    settings: Map<String, Value>,
+    /// Where to point the provider's webhooks, and the token its handshake echoes.
+    webhook: WebhookSetup,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct WebhookSetup {
+    path: String,
+    verify_token: String,
+}
+
+impl ChannelView {
+    fn new(channel: &Channel, credentials: &Credentials) -> Self {
+        Self {
+            id: channel.id.to_string(),
+            kind: channel.kind.as_str(),
+            name: channel.name.clone(),
+            account_id: channel.account_id.clone(),
+            state: channel.state.as_str(),
+            settings: channel.settings.clone(),
+            webhook: WebhookSetup {
+                path: format!("/webhooks/meta/{}", channel.id),
+                verify_token: credentials.verify_token.clone(),
+            },
+            created_at: channel.created_at.to_rfc3339(),
+            updated_at: channel.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+fn view(state: &AppState, channel: &Channel) -> Result<ChannelView, ApiError> {
+    let credentials = state
+        .gateway
+        .credentials(channel)
+        .map_err(ApiError::internal)?;
+    Ok(ChannelView::new(channel, &credentials))
+}
+
+fn secret(raw: &str, field: &str) -> Result<String, ApiError> {
+    let value = raw.trim();
+    if value.is_empty() || value.chars().count() > MAX_SECRET_CHARS {
+        return Err(ApiError::invalid(format!(
+            "{field} must have 1 to {MAX_SECRET_CHARS} characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Settings the gateway reads; anything else is refused so a typo is not ignored.
+fn settings(raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    for (key, value) in &raw {
+        match key.as_str() {
+            "default_country" => {
+                let ok = value
+                    .as_str()
+                    .is_some_and(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_alphabetic()));
+                if !ok {
+                    return Err(ApiError::invalid(
+                        "settings.default_country must be a two-letter country code such as DE",
+                    ));
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unknown setting '{other}' (known: default_country)"
+                )));
+            }
+        }
+    }
+    Ok(raw)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+) -> Result<HttpResponse, ApiError> {
+    let channels = state.store.channels(auth.caller.tenant_id()).await?;
+    let data = channels
+        .iter()
+        .map(|c| view(&state, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    kind: ChannelKind,
+    name: String,
+    account_id: String,
+    access_token: String,
+    app_secret: String,
+    /// Absent: a random one is made.
+    verify_token: Option<String>,
+    #[serde(default)]
+    settings: Map<String, Value>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageChannels>,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let account_id = body.account_id.trim();
+    let account_ok = !account_id.is_empty()
+        && account_id.len() <= MAX_ACCOUNT_CHARS
+        && account_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !account_ok {
+        return Err(ApiError::invalid(format!(
+            "account_id must be the provider's id (1 to {MAX_ACCOUNT_CHARS} letters, digits, '_' or '-')"
+        )));
+    }
+    let verify_token = match &body.verify_token {
+        Some(token) => secret(token, "verify_token")?,
+        None => random_text().map_err(ApiError::internal)?,
+    };
+    let credentials = Credentials {
+        access_token: secret(&body.access_token, "access_token")?,
+        app_secret: secret(&body.app_secret, "app_secret")?,
+        verify_token,
+    };
+    let now = Millis::now();
+    let id = ChannelId::new();
+    let channel = Channel {
+        tenant_id: auth.caller.tenant_id(),
+        id,
+        kind: body.kind,
+        name: display_name(&body.name, "name")?,
+        account_id: account_id.to_owned(),
+        state: ChannelState::Active,
+        settings: settings(body.settings)?,
+        sealed_credentials: state
+            .gateway
+            .sealer()
+            .seal(id, &credentials)
+            .map_err(ApiError::internal)?,
+        last_inbound_at: None,
+        last_error: None,
+        last_error_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_channel(&channel).await?;
+    let event = Event {
+        tenant: channel.tenant_id,
+        actor: auth.caller.audit_actor(),
+        action: "channel.create",
+        target: Some(("channel", channel.id.to_string())),
+        details: json!({"kind": channel.kind.as_str(), "account_id": channel.account_id}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Created().json(ChannelView::new(&channel, &credentials)))
+}
+
+async fn find(
+    state: &AppState,
+    auth: &Authorized<ManageChannels>,
+    id: Uuid,
+) -> Result<Channel, ApiError> {
+    state
+        .store
+        .channel(auth.caller.tenant_id(), ChannelId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel"))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let channel = find(&state, &auth, *id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &channel)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    name: Option<String>,
+    state: Option<ChannelState>,
+    settings: Option<Map<String, Value>>,
+    access_token: Option<String>,
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut channel = find(&state, &auth, *id).await?;
+    let mut credentials = state
+        .gateway
+        .credentials(&channel)
+        .map_err(ApiError::internal)?;
+    let mut changed = Vec::new();
+    if let Some(name) = &body.name {
+        channel.name = display_name(name, "name")?;
+        changed.push("name");
+    }
+    if let Some(new_state) = body.state {
+        channel.state = new_state;
+        changed.push("state");
+    }
+    if let Some(raw) = body.settings {
+        channel.settings = settings(raw)?;
+        changed.push("settings");
+    }
+    let secrets = [
+        (
+            &body.access_token,
+            &mut credentials.access_token,
+            "access_token",
+        ),
+        (&body.app_secret, &mut credentials.app_secret, "app_secret"),
+        (
+            &body.verify_token,
+            &mut credentials.verify_token,
+            "verify_token",
+        ),
+    ];
+    for (new, current, field) in secrets {
+        if let Some(new) = new {
+            *current = secret(new, field)?;
+            changed.push(field);
+        }
+    }
+    channel.sealed_credentials = state
+        .gateway
+        .sealer()
+        .seal(channel.id, &credentials)
+        .map_err(ApiError::internal)?;
+    channel.updated_at = Millis::now();
+    if !state.store.update_channel(&channel).await? {
+        return Err(ApiError::not_found("channel"));
+    }
+    let event = Event {
+        tenant: channel.tenant_id,
+        actor: auth.caller.audit_actor(),
+        action: "channel.update",
+        target: Some(("channel", channel.id.to_string())),
+        // Names of the changed fields only: never the secrets.
+        details: json!({"changed": changed, "state": channel.state.as_str()}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(ChannelView::new(&channel, &credentials)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    if !state.store.delete_channel(tenant, ChannelId(*id)).await? {
+        return Err(ApiError::not_found("channel"));
+    }
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "channel.delete",
+        target: Some(("channel", id.to_string())),
+        details: json!({}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Health at a glance: `ok`, `disabled`, `circuit_open` (the provider keeps failing
+/// and sends are paused) or `failing` (the newest call failed).
+pub async fn status(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let channel = find(&state, &auth, *id).await?;
+    let worker = state.gateway.health(channel.id);
+    let health = if channel.state == ChannelState::Disabled {
+        "disabled"
+    } else if worker.circuit != "closed" {
+        "circuit_open"
+    } else if channel.last_error_at.is_some() && channel.last_error_at >= channel.last_inbound_at {
+        "failing"
+    } else {
+        "ok"
+    };
+    let dead_letters = state
+        .store
+        .dead_letters(channel.tenant_id, true, LIST_LIMIT)
+        .await?
+        .iter()
+        .filter(|d| d.channel_id == channel.id)
+        .count();
+    Ok(HttpResponse::Ok().json(json!({
+        "id": channel.id.to_string(),
+        "state": channel.state.as_str(),
+        "health": health,
+        "circuit": worker.circuit,
+        "queued": worker.queued,
+        "pending_dead_letters": dead_letters,
+        "last_inbound_at": channel.last_inbound_at.map(Millis::to_rfc3339),
+        "last_error": channel.last_error,
+        "last_error_at": channel.last_error_at.map(Millis::to_rfc3339),
+    })))
+}
+
+#[derive(Serialize)]
+struct WebhookLogView {
+    id: String,
+    channel_id: String,
+    error: String,
+    body: String,
+    received_at: String,
+}
+
+impl From<&WebhookLogEntry> for WebhookLogView {
+    fn from(e: &WebhookLogEntry) -> Self {
+        Self {
+            id: e.id.to_string(),
+            channel_id: e.channel_id.to_string(),
+            error: e.error.clone(),
+            body: e.body.clone(),
+            received_at: e.received_at.to_rfc3339(),
+        }
+    }
+}
+
+pub async fn webhook_log(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+) -> Result<HttpResponse, ApiError> {
+    let entries = state
+        .store
+        .webhook_log(auth.caller.tenant_id(), LIST_LIMIT)
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: entries.iter().map(WebhookLogView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Serialize)]
+struct DeadLetterView {
+    id: String,
+    channel_id: String,
+    conversation_id: String,
+    message_id: String,
+    error: String,
+    attempts: u32,
+    created_at: String,
+    retried_at: Option<String>,
+}
+
+impl From<&DeadLetter> for DeadLetterView {
+    fn from(d: &DeadLetter) -> Self {
+        Self {
+            id: d.id.to_string(),
+            channel_id: d.channel_id.to_string(),
+            conversation_id: d.conversation_id.to_string(),
+            message_id: d.message_id.to_string(),
+            error: d.error.clone(),
+            attempts: d.attempts,
+            created_at: d.created_at.to_rfc3339(),
+            retried_at: d.retried_at.map(Millis::to_rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterQuery {
+    /// `true`: only those not sent again yet.
+    #[serde(default)]
+    pending: bool,
+}
+
+pub async fn dead_letters(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let letters = state
+        .store
+        .dead_letters(auth.caller.tenant_id(), query.pending, LIST_LIMIT)
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: letters.iter().map(DeadLetterView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Sends a dead letter's reply again: it goes back to `pending` (live on the
+/// sockets) and into its channel's queue.
+pub async fn retry_dead_letter(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let requeued = state
+        .store
+        .requeue_dead_letter(tenant, DeadLetterId(*id), Millis::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("dead letter not yet retried"))?;
+    state.inbox.publish(tenant, requeued.events.clone());
+    let conversation = state
+        .store
+        .conversation(tenant, requeued.message.conversation_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    state.inbox.outbound().dispatch(Delivery {
+        tenant,
+        channel: conversation.channel,
+        conversation: conversation.id,
+        message: requeued.message.clone(),
+    });
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "dead_letter.retry",
+        target: Some(("message", requeued.message.id.to_string())),
+        details: json!({"dead_letter": id.to_string()}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Accepted().json(MessageView::from(&requeued.message)))
+}

@@ -1,0 +1,117 @@
+//! `GET /api/v1/messages/{id}/media`: a customer's photo, voice note or file.
+//!
+//! Providers keep media only for a while and behind the channel's token, so the first
+//! request fetches it from the Graph API and keeps it under
+//! `<data_dir>/media/<tenant>/<message>`; later requests are served from there.
+
+use crate::auth::extract::Authorized;
+use crate::auth::permission::ReadInbox;
+use crate::channels::meta::graph::GraphError;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::Value;
+use std::path::PathBuf;
+use switchboard_actors::{MessageId, TenantId};
+use uuid::Uuid;
+
+/// MIME types shown inline; anything else downloads, so a hostile file cannot run as a
+/// page of ours.
+const INLINE: &[&str] = &["image/", "audio/", "video/"];
+
+fn media_dir(state: &AppState, tenant: TenantId) -> PathBuf {
+    state
+        .config
+        .server
+        .data_dir
+        .join("media")
+        .join(tenant.0.simple().to_string())
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let message = state
+        .store
+        .message(tenant, MessageId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let attachment = message.attachment.clone().unwrap_or(Value::Null);
+    let media_id = attachment.get("media_id").and_then(Value::as_str);
+    let media_url = attachment.get("media_url").and_then(Value::as_str);
+    if media_id.is_none() && media_url.is_none() {
+        return Err(ApiError::not_found("media of this message"));
+    }
+    let dir = media_dir(&state, tenant);
+    let file = dir.join(message.id.0.simple().to_string());
+    let mime_file = file.with_extension("type");
+    if let (Ok(bytes), Ok(mime)) = (
+        tokio::fs::read(&file).await,
+        tokio::fs::read_to_string(&mime_file).await,
+    ) {
+        return Ok(serve(bytes, mime.trim()));
+    }
+    let conversation = state
+        .store
+        .conversation(tenant, message.conversation_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let channel = match conversation.channel.channel() {
+        Some((_, channel_id)) => state.store.channel(tenant, channel_id).await?,
+        None => None,
+    }
+    .ok_or_else(|| ApiError::not_found("the channel of this message"))?;
+    let credentials = state
+        .gateway
+        .credentials(&channel)
+        .map_err(ApiError::internal)?;
+    let graph = state.gateway.graph();
+    let fetched = match (media_id, media_url) {
+        (Some(media_id), _) => graph.media(&credentials.access_token, media_id).await,
+        // Messenger links carry their own signature; the token is not sent along.
+        (None, Some(url)) => graph.download(None, url).await,
+        (None, None) => return Err(ApiError::not_found("media of this message")),
+    };
+    let (bytes, mime) = fetched.map_err(|err| match err {
+        GraphError::Permanent(reason) => ApiError::new(
+            ErrorCode::NotFound,
+            format!("the provider no longer has this media: {reason}"),
+        ),
+        GraphError::Retryable { reason, .. } => {
+            tracing::warn!(message = %message.id, %reason, "cannot fetch media");
+            ApiError::new(
+                ErrorCode::ProviderUnavailable,
+                "the provider cannot serve this media right now",
+            )
+        }
+    })?;
+    // Written beside, then renamed: a concurrent reader never sees half a file.
+    let keep = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        let partial = file.with_extension("partial");
+        tokio::fs::write(&partial, &bytes).await?;
+        tokio::fs::write(&mime_file, &mime).await?;
+        tokio::fs::rename(&partial, &file).await
+    };
+    if let Err(err) = keep.await {
+        tracing::warn!(message = %message.id, error = %err, "cannot keep fetched media; serving it once");
+    }
+    Ok(serve(bytes, &mime))
+}
+
+fn serve(bytes: Vec<u8>, mime: &str) -> HttpResponse {
+    let inline = INLINE.iter().any(|p| mime.starts_with(p));
+    HttpResponse::Ok()
+        .content_type(mime.to_owned())
+        .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            if inline { "inline" } else { "attachment" },
+        ))
+        .body(bytes)
+}

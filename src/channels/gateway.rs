@@ -1,0 +1,409 @@
+//! The gateway to connected channels: one delivery worker per channel, which sends
+//! that channel's replies in order through its rate limit, retries what may succeed
+//! later, rests while the channel's circuit is open, and turns what cannot be
+//! delivered into a dead letter. Every outcome becomes a status on the message, so
+//! agents see it live.
+
+use super::breaker::{Breaker, Circuit};
+use super::credentials::{Credentials, Sealer};
+use super::meta::graph::{Graph, GraphError};
+use super::meta::outgoing;
+use crate::config::ChannelsConfig;
+use crate::telemetry::Metrics;
+use governor::{DefaultDirectRateLimiter, Quota};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
+use switchboard_actors::inbox::WeakInbox;
+use switchboard_actors::inbox::outbound::Delivery;
+use switchboard_actors::inbox::records::StatusReport;
+use switchboard_actors::store::Store;
+use switchboard_actors::{ChannelId, DeadLetterId, DeliveryStatus, Millis};
+use tokio::sync::mpsc;
+
+/// How a channel's worker is doing, for `GET /channels/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerHealth {
+    pub circuit: &'static str,
+    pub queued: usize,
+}
+
+struct Health {
+    queued: AtomicUsize,
+    circuit: Mutex<&'static str>,
+}
+
+struct Worker {
+    queue: mpsc::Sender<Delivery>,
+    health: Arc<Health>,
+}
+
+pub struct Gateway {
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    graph: Graph,
+    sealer: Sealer,
+    config: ChannelsConfig,
+    workers: Mutex<HashMap<ChannelId, Worker>>,
+}
+
+/// What became of one reply.
+enum Outcome {
+    Sent(String),
+    Failed { reason: String, attempts: u32 },
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        graph: Graph,
+        sealer: Sealer,
+        config: ChannelsConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            metrics,
+            graph,
+            sealer,
+            config,
+            workers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// The channel's credentials, or why they cannot be used.
+    pub fn credentials(&self, channel: &Channel) -> Result<Credentials, String> {
+        self.sealer
+            .open(channel.id, &channel.sealed_credentials)
+            .map_err(|err| err.to_string())
+    }
+
+    pub fn health(&self, channel: ChannelId) -> WorkerHealth {
+        let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        match workers.get(&channel) {
+            Some(worker) => WorkerHealth {
+                circuit: *worker
+                    .health
+                    .circuit
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+                queued: worker.health.queued.load(Ordering::Relaxed),
+            },
+            None => WorkerHealth {
+                circuit: Circuit::Closed.as_str(),
+                queued: 0,
+            },
+        }
+    }
+
+    /// Queues a reply on its channel's worker (started on first use). Returns at once.
+    pub fn deliver(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId, delivery: Delivery) {
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        let worker = workers
+            .entry(channel)
+            .or_insert_with(|| self.start_worker(inbox.clone(), channel));
+        worker.health.queued.fetch_add(1, Ordering::Relaxed);
+        match worker.queue.try_send(delivery) {
+            Ok(()) => {}
+            Err(err) => {
+                worker.health.queued.fetch_sub(1, Ordering::Relaxed);
+                let full = matches!(err, mpsc::error::TrySendError::Full(_));
+                let delivery = err.into_inner();
+                if !full {
+                    // The worker ended (its runtime is gone); the next reply starts another.
+                    workers.remove(&channel);
+                }
+                let gateway = self.clone();
+                let reason = if full {
+                    format!(
+                        "the channel's outbound queue is full ({} replies waiting)",
+                        self.config.queue_capacity
+                    )
+                } else {
+                    "the channel's delivery worker stopped".to_owned()
+                };
+                actix_rt::spawn(async move {
+                    gateway
+                        .finish(
+                            &inbox,
+                            channel,
+                            &delivery,
+                            Outcome::Failed {
+                                reason,
+                                attempts: 0,
+                            },
+                        )
+                        .await;
+                });
+            }
+        }
+    }
+
+    fn start_worker(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId) -> Worker {
+        let (queue, mut replies) = mpsc::channel::<Delivery>(self.config.queue_capacity);
+        let health = Arc::new(Health {
+            queued: AtomicUsize::new(0),
+            circuit: Mutex::new(Circuit::Closed.as_str()),
+        });
+        let gateway = self.clone();
+        let shared = health.clone();
+        actix_rt::spawn(async move {
+            let rate =
+                NonZeroU32::new(gateway.config.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
+            let limiter = DefaultDirectRateLimiter::direct(Quota::per_second(rate));
+            let mut breaker = Breaker::new(
+                gateway.config.breaker_failures,
+                Duration::from_millis(gateway.config.breaker_open_ms),
+            );
+            while let Some(delivery) = replies.recv().await {
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+                let outcome = gateway
+                    .send(channel, &delivery, &limiter, &mut breaker, &shared)
+                    .await;
+                gateway.finish(&inbox, channel, &delivery, outcome).await;
+            }
+        });
+        Worker { queue, health }
+    }
+
+    /// Everything that must hold before a call: the channel exists and is active, its
+    /// credentials open, the customer has an identity on it, the reply fits the
+    /// product. A failure here is final.
+    async fn prepare(
+        &self,
+        channel: ChannelId,
+        delivery: &Delivery,
+    ) -> Result<(Channel, Credentials, serde_json::Value), String> {
+        let store_failed = |err| format!("cannot read the store: {err}");
+        let Some(record) = self
+            .store
+            .channel(delivery.tenant, channel)
+            .await
+            .map_err(store_failed)?
+        else {
+            return Err("the channel was deleted".into());
+        };
+        if record.state == ChannelState::Disabled {
+            return Err("the channel is disabled".into());
+        }
+        let credentials = self.credentials(&record)?;
+        let conversation = self
+            .store
+            .conversation(delivery.tenant, delivery.conversation)
+            .await
+            .map_err(store_failed)?
+            .ok_or("the conversation was deleted")?;
+        let contact = self
+            .store
+            .contact(delivery.tenant, conversation.contact_id)
+            .await
+            .map_err(store_failed)?
+            .ok_or("the contact was deleted")?;
+        let key = record.key();
+        let recipient = contact
+            .identities
+            .iter()
+            .find(|i| i.channel == key)
+            .ok_or("the contact has no identity on this channel")?;
+        let body = outgoing::request_body(record.kind, &recipient.external_id, &delivery.message)?;
+        Ok((record, credentials, body))
+    }
+
+    async fn send(
+        &self,
+        channel: ChannelId,
+        delivery: &Delivery,
+        limiter: &DefaultDirectRateLimiter,
+        breaker: &mut Breaker,
+        health: &Health,
+    ) -> Outcome {
+        let (record, credentials, body) = match self.prepare(channel, delivery).await {
+            Ok(ready) => ready,
+            Err(reason) => {
+                return Outcome::Failed {
+                    reason,
+                    attempts: 0,
+                };
+            }
+        };
+        let mut attempts = 0;
+        loop {
+            // While the circuit is open the reply waits here, its attempts untouched.
+            loop {
+                let circuit = breaker.circuit(Instant::now());
+                *health.circuit.lock().unwrap_or_else(|p| p.into_inner()) = circuit.as_str();
+                match circuit {
+                    Circuit::Open(until) => actix_rt::time::sleep_until(until.into()).await,
+                    Circuit::Closed | Circuit::HalfOpen => break,
+                }
+            }
+            limiter.until_ready().await;
+            attempts += 1;
+            let result = self
+                .graph
+                .send(
+                    record.kind,
+                    &record.account_id,
+                    &credentials.access_token,
+                    &body,
+                )
+                .await;
+            match result {
+                Ok(provider_id) => {
+                    self.metrics.record_outbound(record.kind.as_str(), "sent");
+                    breaker.succeeded();
+                    *health.circuit.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Circuit::Closed.as_str();
+                    return Outcome::Sent(provider_id);
+                }
+                Err(GraphError::Permanent(reason)) => {
+                    // The provider answered: it is up, the reply is what it refused.
+                    breaker.succeeded();
+                    return Outcome::Failed { reason, attempts };
+                }
+                Err(GraphError::Retryable {
+                    reason,
+                    retry_after,
+                }) => {
+                    self.metrics
+                        .record_outbound(record.kind.as_str(), "retried");
+                    breaker.failed(Instant::now());
+                    self.note_error(channel, &reason).await;
+                    if attempts >= self.config.max_attempts {
+                        return Outcome::Failed {
+                            reason: format!("gave up after {attempts} attempts: {reason}"),
+                            attempts,
+                        };
+                    }
+                    let pause =
+                        backoff(&self.config, attempts).max(retry_after.unwrap_or_default());
+                    tracing::info!(%channel, attempts, ?pause, %reason, "send failed; retrying");
+                    actix_rt::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+
+    async fn note_error(&self, channel: ChannelId, reason: &str) {
+        if let Err(err) = self
+            .store
+            .note_channel_error(channel, reason, Millis::now())
+            .await
+        {
+            tracing::warn!(%channel, error = %err, "cannot record the channel's last error");
+        }
+    }
+
+    /// Records the outcome: `sent` with the provider's id, or `failed` with the reason
+    /// and a dead letter an admin can send again.
+    async fn finish(
+        &self,
+        inbox: &WeakInbox,
+        channel: ChannelId,
+        delivery: &Delivery,
+        outcome: Outcome,
+    ) {
+        let report = match outcome {
+            Outcome::Sent(provider_id) => StatusReport {
+                provider_id: Some(provider_id).filter(|p| !p.is_empty()),
+                ..StatusReport::new(DeliveryStatus::Sent)
+            },
+            Outcome::Failed { reason, attempts } => {
+                let kind = delivery
+                    .channel
+                    .channel()
+                    .map_or("unknown", |(kind, _)| kind.as_str());
+                self.metrics.record_outbound(kind, "failed");
+                tracing::warn!(%channel, message = %delivery.message.id, %reason, "reply not delivered");
+                self.note_error(channel, &reason).await;
+                let letter = DeadLetter {
+                    tenant_id: delivery.tenant,
+                    id: DeadLetterId::new(),
+                    channel_id: channel,
+                    conversation_id: delivery.conversation,
+                    message_id: delivery.message.id,
+                    error: reason.clone(),
+                    attempts,
+                    created_at: Millis::now(),
+                    retried_at: None,
+                };
+                if let Err(err) = self.store.insert_dead_letter(&letter).await {
+                    tracing::error!(message = %delivery.message.id, error = %err, "cannot store the dead letter");
+                }
+                StatusReport {
+                    error: Some(reason),
+                    ..StatusReport::new(DeliveryStatus::Failed)
+                }
+            }
+        };
+        let Some(inbox) = inbox.upgrade() else { return };
+        if let Err(err) = inbox
+            .report_status(
+                delivery.tenant,
+                delivery.conversation,
+                delivery.message.id,
+                report,
+            )
+            .await
+        {
+            tracing::warn!(message = %delivery.message.id, error = %err, "cannot record the delivery status");
+        }
+    }
+}
+
+/// `retry_base_ms · 2^(attempt-1)`, capped, with "equal jitter": half fixed, half
+/// random, so replies that failed together do not retry together.
+fn backoff(config: &ChannelsConfig, attempt: u32) -> Duration {
+    let exp = config
+        .retry_base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
+        .min(config.retry_max_ms);
+    let half = exp / 2;
+    let mut random = [0u8; 8];
+    let jitter = match getrandom::fill(&mut random) {
+        Ok(()) if half > 0 => u64::from_le_bytes(random) % (half + 1),
+        _ => 0,
+    };
+    Duration::from_millis(half + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_jitter_and_stops_at_the_cap() {
+        let config = ChannelsConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 1_000,
+            ..ChannelsConfig::default()
+        };
+        for (attempt, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1_000),
+            (30, 1_000),
+        ] {
+            for _ in 0..50 {
+                let pause = backoff(&config, attempt).as_millis() as u64;
+                assert!(
+                    (full / 2..=full).contains(&pause),
+                    "attempt {attempt}: {pause}"
+                );
+            }
+        }
+    }
+}

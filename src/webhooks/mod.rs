@@ -1,0 +1,3 @@
+//! Provider webhooks: unauthenticated by session, authenticated by signature.
+
+pub mod meta;
