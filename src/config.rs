@@ -334,6 +334,10 @@ pub struct ChannelsConfig {
     pub breaker_failures: u32,
     /// How long an open circuit rests before one probe.
     pub breaker_open_ms: u64,
+    /// At start, replies still pending that were written longer ago than this are
+    /// queued again: the node that took them stopped before sending. Keep it above
+    /// the longest outage a running node waits out, or two nodes may both send one.
+    pub recover_after_secs: u64,
 }
 
 impl Default for ChannelsConfig {
@@ -350,6 +354,7 @@ impl Default for ChannelsConfig {
             retry_max_ms: 300_000,
             breaker_failures: 5,
             breaker_open_ms: 30_000,
+            recover_after_secs: 600,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::channels::{Router, sandbox::Sandbox};
 use std::time::Duration;
 use switchboard_actors::Millis;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::settings::InboxSettings;
 use switchboard_actors::store::Store;
 
@@ -131,6 +132,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state;
+        recover_replies(&state).await;
         let prune = async move {
             let mut tick = actix_rt::time::interval(PRUNE_INTERVAL);
             let retention = Duration::from_secs(
@@ -157,6 +159,41 @@ impl Application {
             result = self.server => result,
             () = prune => Ok(()),
         }
+    }
+}
+
+/// Most stalled replies queued again at one start; the rest wait for the next start
+/// (and are listed by their `pending` status meanwhile).
+const RECOVER_LIMIT: u32 = 10_000;
+
+/// Queues again the replies a stopped node had taken but not sent, so a restart does
+/// not leave them pending for ever. Delivery is at least once: a reply whose send
+/// succeeded just before the stop, unrecorded, goes out twice.
+async fn recover_replies(state: &AppState) {
+    let grace = Duration::from_secs(state.config.channels.recover_after_secs);
+    let before = Millis(
+        Millis::now()
+            .0
+            .saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX)),
+    );
+    match state.store.stalled_replies(before, RECOVER_LIMIT).await {
+        Ok(stalled) => {
+            if !stalled.is_empty() {
+                tracing::info!(
+                    replies = stalled.len(),
+                    "queueing replies left pending by a stopped node"
+                );
+            }
+            for (channel, message) in stalled {
+                state.inbox.outbound().dispatch(Delivery {
+                    tenant: message.tenant_id,
+                    channel,
+                    conversation: message.conversation_id,
+                    message,
+                });
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "cannot read replies left pending"),
     }
 }
 

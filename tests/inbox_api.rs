@@ -425,6 +425,105 @@ async fn contacts_are_created_searched_updated_and_merged_with_an_audit_row(back
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
+async fn a_merge_is_undone_exactly_and_the_undo_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let created = app
+        .post("/api/v1/contacts", Some(&owner), json!({ "name": "Grace", "phones": ["+14155550132"], "custom_fields": { "plan": "pro" } }))
+        .await;
+    let grace = created.body["id"].as_str().unwrap().to_owned();
+    let chat = customer_says(&app, &owner, "demo", "gracie", "hello").await;
+    let conversation = chat["conversation"]["id"].as_str().unwrap().to_owned();
+    let other = chat["conversation"]["contact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patched = app
+        .patch(
+            &format!("/api/v1/contacts/{other}"),
+            &owner,
+            json!({ "emails": ["gracie@example.com"], "tags": ["lead"], "custom_fields": { "plan": "free", "source": "ad" } }),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let before = app
+        .get(&format!("/api/v1/contacts/{grace}"), Some(&owner))
+        .await
+        .body;
+    let merged = app
+        .post(
+            &format!("/api/v1/contacts/{grace}/merge"),
+            Some(&owner),
+            json!({ "merge_id": other }),
+        )
+        .await;
+    assert_eq!(merged.body["emails"], json!(["gracie@example.com"]));
+    assert_eq!(
+        merged.body["custom_fields"],
+        json!({ "plan": "pro", "source": "ad" })
+    );
+
+    let mut socket = Agent::connect(&app.base, &owner).await;
+    socket.subscribe(None).await;
+    let undone = app
+        .post(
+            &format!("/api/v1/contacts/{other}/unmerge"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.body);
+    assert_eq!(undone.body["merged_into"], Value::Null);
+    assert_eq!(undone.body["emails"], json!(["gracie@example.com"]));
+    assert_eq!(
+        undone.body["custom_fields"],
+        json!({ "plan": "free", "source": "ad" })
+    );
+    assert_eq!(
+        undone.body["identities"],
+        json!([{ "channel": "sandbox:demo", "external_id": "gracie" }])
+    );
+    let moved = socket.next_of(&["conversation.updated"]).await;
+    assert_eq!(moved["data"]["conversation"]["id"], conversation.as_str());
+    assert_eq!(
+        moved["data"]["conversation"]["contact"]["id"],
+        other.as_str()
+    );
+
+    // The kept contact is exactly as before the merge, apart from its update time.
+    let mut after = app
+        .get(&format!("/api/v1/contacts/{grace}"), Some(&owner))
+        .await
+        .body;
+    let mut before = before;
+    for contact in [&mut after, &mut before] {
+        contact.as_object_mut().unwrap().remove("updated_at");
+    }
+    assert_eq!(after, before);
+    let next = customer_says(&app, &owner, "demo", "gracie", "still me").await;
+    assert_eq!(next["conversation"]["contact"]["id"], other.as_str());
+    let listed = app.get("/api/v1/contacts", Some(&owner)).await;
+    assert_eq!(column(&listed.body, "id").len(), 2);
+
+    let audit = app.get("/api/v1/audit-log", Some(&owner)).await;
+    let entry = audit.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "contact.unmerge")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["target_id"], other.as_str());
+    let twice = app
+        .post(
+            &format!("/api/v1/contacts/{other}/unmerge"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::NOT_FOUND);
+}
+
 async fn tags_are_listed_created_and_deleting_one_untags_conversations_live(backend: Backend) {
     let app = spawn_app(backend).await;
     let (owner, _) = app.owner_session().await;
@@ -544,6 +643,7 @@ on_both_backends!(
     replies_and_notes_are_paged_in_seq_order_and_a_retried_reply_is_stored_once,
     a_replayed_sandbox_message_id_is_stored_once_and_a_closed_conversation_is_followed_by_a_new_one,
     contacts_are_created_searched_updated_and_merged_with_an_audit_row,
+    a_merge_is_undone_exactly_and_the_undo_is_audited,
     tags_are_listed_created_and_deleting_one_untags_conversations_live,
     viewers_read_the_inbox_but_cannot_change_it,
 );

@@ -150,6 +150,19 @@ impl Meta {
         }
     }
 
+    /// A customer message on `channel`; returns its conversation's id.
+    async fn customer_writes(&self, channel: &Value) -> String {
+        self.deliver(
+            channel,
+            &text_from(CUSTOMER, "Ada", "wamid.IN1", "hello", now_secs()),
+        )
+        .await;
+        self.conversations(&self.owner).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn webhook_log(&self) -> Vec<Value> {
         let reply = self.app.get("/api/v1/webhook-log", Some(&self.owner)).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -681,15 +694,7 @@ async fn a_thousand_concurrent_deliveries_of_one_payload_store_one_message_and_f
 
 /// An inbound message, then a reply the fake accepts; returns (conversation, message, wamid).
 async fn conversation_with_reply(meta: &Meta, channel: &Value) -> (String, String, String) {
-    meta.deliver(
-        channel,
-        &text_from(CUSTOMER, "Ada", "wamid.IN1", "hello", now_secs()),
-    )
-    .await;
-    let conversation = meta.conversations(&meta.owner).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = meta.customer_writes(channel).await;
     let sent = meta
         .reply(&conversation, json!({"body": "Hello Ada!"}))
         .await;
@@ -815,6 +820,37 @@ async fn the_full_loop_runs_from_a_signed_webhook_to_read_ticks_on_the_agents_so
     meta.deliver(&channel, &status_of(&wamid, "read")).await;
     let read = agent.next_of(&["message.status"]).await;
     assert_eq!(read["data"]["status"], "read");
+
+    // The agent reads the conversation: the customer gets blue ticks.
+    agent
+        .send(json!({"type": "conversation.read", "ref": 2, "conversation_id": conversation}))
+        .await;
+    let (mut acked, mut updated) = (false, false);
+    while !(acked && updated) {
+        let frame = agent.next_of(&["ack", "conversation.updated"]).await;
+        acked |= frame["type"] == "ack";
+        updated |= frame["type"] == "conversation.updated";
+    }
+    let deadline = Instant::now() + WAIT;
+    let receipt = loop {
+        if let Some(call) = meta
+            .graph
+            .delivered()
+            .into_iter()
+            .find(|r| r.body["status"] == "read")
+        {
+            break call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no read receipt reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        receipt.body,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.LOOP1"})
+    );
     agent.assert_nothing_pending().await;
 }
 
@@ -827,15 +863,7 @@ async fn a_provider_outage_opens_the_circuit_and_every_queued_reply_is_delivered
     })
     .await;
     let channel = meta.whatsapp().await;
-    meta.deliver(
-        &channel,
-        &text_from(CUSTOMER, "Ada", "wamid.IN1", "hello", now_secs()),
-    )
-    .await;
-    let conversation = meta.conversations(&meta.owner).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = meta.customer_writes(&channel).await;
 
     meta.graph.fail_always(Some(Failure::unavailable()));
     let mut ids = Vec::new();
@@ -920,15 +948,7 @@ async fn an_exhausted_reply_becomes_a_dead_letter_and_is_delivered_again_on_requ
 ) {
     let meta = setup_with(backend, |c| c.channels.max_attempts = 3).await;
     let channel = meta.whatsapp().await;
-    meta.deliver(
-        &channel,
-        &text_from(CUSTOMER, "Ada", "wamid.IN1", "hello", now_secs()),
-    )
-    .await;
-    let conversation = meta.conversations(&meta.owner).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = meta.customer_writes(&channel).await;
     let mut agent = Agent::connect(&meta.app.base, &meta.owner).await;
     agent.subscribe(None).await;
 
@@ -1157,12 +1177,31 @@ async fn a_lead_from_lead_ads_lands_on_the_contact_with_the_same_phone(backend: 
         .unwrap()
         .to_owned();
 
+    // The form's phone has no country code: the tenant's default country reads it.
+    let settings = meta
+        .app
+        .put(
+            "/api/v1/channel-settings",
+            &meta.owner,
+            json!({"default_country": "de"}),
+        )
+        .await;
+    assert_eq!(settings.body, json!({"default_country": "DE"}));
+    let bad = meta
+        .app
+        .put(
+            "/api/v1/channel-settings",
+            &meta.owner,
+            json!({"default_country": "Germany"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     meta.graph.add_lead("444444444", json!({
         "created_time": "2026-11-20T08:49:14+0000", "id": "444444444", "ad_id": "555", "form_id": "666",
         "field_data": [
             {"name": "full_name", "values": ["Ada Lovelace"]},
             {"name": "email", "values": ["ada@example.com"]},
-            {"name": "phone_number", "values": ["+49 151 12345678"]},
+            {"name": "phone_number", "values": ["0151 12345678"]},
             {"name": "budget", "values": ["10k"]}
         ]
     }));
@@ -1316,6 +1355,42 @@ async fn inbound_media_is_fetched_once_and_served_to_agents_from_local_storage(b
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
+async fn a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts(backend: Backend) {
+    // The first node's provider is down and its circuit keeps the reply queued in
+    // memory: as far as the database knows, the reply is pending, as it would be
+    // after a crash.
+    let meta = setup_with(backend, |c| {
+        c.channels.max_attempts = 1_000;
+        c.channels.breaker_failures = 1;
+        c.channels.breaker_open_ms = 60_000;
+    })
+    .await;
+    let channel = meta.whatsapp().await;
+    let conversation = meta.customer_writes(&channel).await;
+    meta.graph.fail_always(Some(Failure::unavailable()));
+    let sent = meta
+        .reply(&conversation, json!({"body": "did you get this?"}))
+        .await;
+    let message = sent.body["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + WAIT;
+    while meta.graph.requests().iter().all(|r| r.status != 503) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Another node starts on the same database, its provider healthy.
+    let healthy = FakeGraph::start().await;
+    let mut config = common::test_config(&meta.app.db);
+    config.channels.graph_base_url = healthy.base.clone();
+    config.channels.recover_after_secs = 0;
+    let node = switchboard::Application::build(config).await.unwrap();
+    actix_rt::spawn(node.run_until_stopped());
+    meta.wait_status(&conversation, &message, "sent").await;
+    let calls = healthy.delivered();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body["text"]["body"], "did you get this?");
+}
+
 async fn concurrent_webhooks_for_one_new_person_create_one_contact(backend: Backend) {
     let meta = setup(backend).await;
     let channel = meta.whatsapp().await;
@@ -1376,4 +1451,5 @@ on_both_backends!(
     a_free_form_reply_after_24_hours_is_refused_until_it_is_a_template,
     inbound_media_is_fetched_once_and_served_to_agents_from_local_storage,
     concurrent_webhooks_for_one_new_person_create_one_contact,
+    a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts,
 );

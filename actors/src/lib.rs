@@ -13,8 +13,9 @@ pub mod store;
 pub use domain::{
     ChannelKey, ClientMessageId, ConversationStatus, DeliveryStatus, Direction, Email,
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
+    country_code,
     ids::{
-        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, LeadId, MessageId,
+        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, MessageId,
         RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,

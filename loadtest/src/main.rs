@@ -9,7 +9,10 @@
 //! channel from `--concurrency` senders, and measures what each agent receives: end-to-end
 //! latency (POST sent to frame received), loss and ordering; see `inbox.rs`.
 //!
-//! This is a closed loop: each client sends its next request when the previous one
+//! `webhook` sends signed WhatsApp Cloud API deliveries at a fixed rate, open loop, and
+//! reports the acknowledgement latency from each send's intended time; see `webhook.rs`.
+//!
+//! `api` and `inbox` are closed loops: each client sends its next request when the previous one
 //! answers, so it measures capacity, not latency under a fixed arrival rate (that
 //! needs open-loop arrivals, which the scenario work adds).
 
@@ -43,9 +46,16 @@ struct Args {
     /// Agent sockets (the `inbox` target).
     #[arg(long, default_value_t = 10)]
     agents: usize,
+    /// Deliveries per second, open loop (the `webhook` target).
+    #[arg(long, default_value_t = 600)]
+    rate: u64,
+    /// Distinct customers the deliveries come from (the `webhook` target).
+    #[arg(long, default_value_t = 100)]
+    customers: usize,
 }
 
 mod inbox;
+mod webhook;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Target {
@@ -55,6 +65,8 @@ enum Target {
     Health,
     /// Sandbox messages in, WebSocket frames out to `--agents` agents.
     Inbox,
+    /// Signed WhatsApp webhooks at `--rate` per second, open loop: ack latency.
+    Webhook,
 }
 
 /// Latencies are recorded in microseconds, up to a minute, 3 significant digits.
@@ -88,6 +100,7 @@ async fn run(args: Args) -> Result<(), String> {
         Target::Me => "/api/v1/auth/me",
         Target::Health => "/health",
         Target::Inbox => return inbox::run(&http, &args, &token).await,
+        Target::Webhook => return webhook::run(&http, &args, &token).await,
     };
     let url = format!("{}{}", args.url.trim_end_matches('/'), path);
     let deadline = Instant::now() + Duration::from_secs(args.duration);

@@ -1,5 +1,12 @@
 -- The channel gateway: connected provider accounts, webhook deliveries we could not
--- use, and replies that could not be delivered.
+-- use, replies that could not be delivered; and what contact merges moved, to undo them.
+
+-- Tenant-wide defaults of the gateway; a channel's own settings win.
+CREATE TABLE tenant_settings (
+    tenant_id        UUID PRIMARY KEY REFERENCES tenants (id),
+    -- ISO 3166 alpha-2, for phone numbers written without a country code.
+    default_country  TEXT
+);
 
 CREATE TABLE channels (
     tenant_id            UUID NOT NULL REFERENCES tenants (id),
@@ -45,3 +52,15 @@ CREATE INDEX dead_letters_by_tenant ON dead_letters (tenant_id, created_at);
 
 ALTER TABLE messages ADD COLUMN error TEXT;
 ALTER TABLE conversations ADD COLUMN last_inbound_at BIGINT;
+
+-- What each merge gave the kept contact (identities, conversations, phones, emails,
+-- tags, custom field keys, as JSON), so the merge can be undone exactly.
+CREATE TABLE contact_merges (
+    tenant_id    UUID NOT NULL REFERENCES tenants (id),
+    kept_id      UUID NOT NULL REFERENCES contacts (id),
+    absorbed_id  UUID NOT NULL REFERENCES contacts (id),
+    added        TEXT NOT NULL,
+    merged_at    BIGINT NOT NULL,
+    undone_at    BIGINT,
+    PRIMARY KEY (absorbed_id, merged_at)
+);

@@ -19,7 +19,7 @@ use switchboard_actors::channel::{
 };
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::views::MessageView;
-use switchboard_actors::{ChannelId, DeadLetterId, Millis};
+use switchboard_actors::{ChannelId, DeadLetterId, Millis, country_code};
 use uuid::Uuid;
 
 const MAX_SECRET_CHARS: usize = 1024;
@@ -84,18 +84,16 @@ fn secret(raw: &str, field: &str) -> Result<String, ApiError> {
 }
 
 /// Settings the gateway reads; anything else is refused so a typo is not ignored.
-fn settings(raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
-    for (key, value) in &raw {
+fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    for (key, value) in raw.iter_mut() {
         match key.as_str() {
             "default_country" => {
-                let ok = value
-                    .as_str()
-                    .is_some_and(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_alphabetic()));
-                if !ok {
-                    return Err(ApiError::invalid(
+                let code = value.as_str().ok_or_else(|| {
+                    ApiError::invalid(
                         "settings.default_country must be a two-letter country code such as DE",
-                    ));
-                }
+                    )
+                })?;
+                *value = Value::String(country_code(code)?);
             }
             other => {
                 return Err(ApiError::invalid(format!(
@@ -105,6 +103,48 @@ fn settings(raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
         }
     }
     Ok(raw)
+}
+
+/// The tenant's gateway defaults: `{"default_country": "DE"}` (or `null`).
+pub async fn tenant_settings(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+) -> Result<HttpResponse, ApiError> {
+    let country = state.store.default_country(auth.caller.tenant_id()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettingsRequest {
+    default_country: Option<String>,
+}
+
+pub async fn set_tenant_settings(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageChannels>,
+    body: web::Json<TenantSettingsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let country = body
+        .default_country
+        .as_deref()
+        .map(country_code)
+        .transpose()?;
+    state
+        .store
+        .set_default_country(tenant, country.as_deref())
+        .await?;
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "tenant.settings",
+        target: None,
+        details: json!({ "default_country": country }),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
 }
 
 pub async fn list(

@@ -78,6 +78,32 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
 }
 
+/// Undoes the merge that absorbed this contact: it shows again with its identities
+/// and conversations, and the contact it was merged into loses what it gained.
+pub async fn unmerge(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<MergeContacts>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let restored = state
+        .store
+        .unmerge_contact(tenant, ContactId(*id), Millis::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("merged contact"))?;
+    state.inbox.publish(tenant, restored.events.clone());
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "contact.unmerge",
+        target: Some(("contact", id.to_string())),
+        details: json!({ "conversations_moved": restored.events.len() }),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(ContactView::from(&restored.contact)))
+}
+
 /// The contact's lead form submissions, newest first, with their source (form, ad).
 pub async fn leads(
     state: web::Data<AppState>,

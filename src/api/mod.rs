@@ -107,6 +107,7 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(contacts::update)),
         )
         .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .route("/contacts/{id}/unmerge", web::post().to(contacts::unmerge))
         .route("/contacts/{id}/leads", web::get().to(contacts::leads))
         .route("/messages/{id}/media", web::get().to(media::get))
         .service(
@@ -134,6 +135,11 @@ fn channel_routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(channels::delete)),
     )
     .route("/channels/{id}/status", web::get().to(channels::status))
+    .service(
+        web::resource("/channel-settings")
+            .route(web::get().to(channels::tenant_settings))
+            .route(web::put().to(channels::set_tenant_settings)),
+    )
     .route("/webhook-log", web::get().to(channels::webhook_log))
     .route("/dead-letters", web::get().to(channels::dead_letters))
     .route(

@@ -21,8 +21,14 @@ use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::records::StatusReport;
 use switchboard_actors::store::Store;
-use switchboard_actors::{ChannelId, DeadLetterId, DeliveryStatus, Millis};
+use switchboard_actors::{
+    ChannelId, ConversationId, DeadLetterId, DeliveryStatus, Direction, MessageKind, Millis,
+    TenantId,
+};
 use tokio::sync::mpsc;
+
+/// How far back a read receipt looks for the customer's newest message.
+const READ_RECEIPT_LOOKBACK: u32 = 50;
 
 /// How a channel's worker is doing, for `GET /channels/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,18 +183,18 @@ impl Gateway {
         Worker { queue, health }
     }
 
-    /// Everything that must hold before a call: the channel exists and is active, its
-    /// credentials open, the customer has an identity on it, the reply fits the
-    /// product. A failure here is final.
-    async fn prepare(
+    /// Who a conversation's messages go to: the channel (which must exist and be
+    /// active), its credentials, and the customer's id on it.
+    async fn recipient(
         &self,
+        tenant: TenantId,
         channel: ChannelId,
-        delivery: &Delivery,
-    ) -> Result<(Channel, Credentials, serde_json::Value), String> {
+        conversation: ConversationId,
+    ) -> Result<(Channel, Credentials, String), String> {
         let store_failed = |err| format!("cannot read the store: {err}");
         let Some(record) = self
             .store
-            .channel(delivery.tenant, channel)
+            .channel(tenant, channel)
             .await
             .map_err(store_failed)?
         else {
@@ -200,24 +206,89 @@ impl Gateway {
         let credentials = self.credentials(&record)?;
         let conversation = self
             .store
-            .conversation(delivery.tenant, delivery.conversation)
+            .conversation(tenant, conversation)
             .await
             .map_err(store_failed)?
             .ok_or("the conversation was deleted")?;
         let contact = self
             .store
-            .contact(delivery.tenant, conversation.contact_id)
+            .contact(tenant, conversation.contact_id)
             .await
             .map_err(store_failed)?
             .ok_or("the contact was deleted")?;
         let key = record.key();
         let recipient = contact
             .identities
-            .iter()
+            .into_iter()
             .find(|i| i.channel == key)
             .ok_or("the contact has no identity on this channel")?;
-        let body = outgoing::request_body(record.kind, &recipient.external_id, &delivery.message)?;
+        Ok((record, credentials, recipient.external_id))
+    }
+
+    /// Everything that must hold before a reply's first call: the recipient, and a
+    /// request body the product accepts. A failure here is final.
+    async fn prepare(
+        &self,
+        channel: ChannelId,
+        delivery: &Delivery,
+    ) -> Result<(Channel, Credentials, serde_json::Value), String> {
+        let (record, credentials, to) = self
+            .recipient(delivery.tenant, channel, delivery.conversation)
+            .await?;
+        let body = outgoing::request_body(record.kind, &to, &delivery.message)?;
         Ok((record, credentials, body))
+    }
+
+    /// Tells the channel the customer's newest message was read. Best effort: a
+    /// failure is logged and kept as the channel's last error, never retried.
+    pub fn mark_read(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        channel: ChannelId,
+        conversation: ConversationId,
+    ) {
+        let gateway = self.clone();
+        actix_rt::spawn(async move {
+            if let Err(reason) = gateway.send_read(tenant, channel, conversation).await {
+                tracing::info!(%channel, %reason, "read receipt not sent");
+                gateway.note_error(channel, &reason).await;
+            }
+        });
+    }
+
+    async fn send_read(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        conversation: ConversationId,
+    ) -> Result<(), String> {
+        let recent = self
+            .store
+            .messages(tenant, conversation, None, READ_RECEIPT_LOOKBACK)
+            .await
+            .map_err(|err| format!("cannot read the store: {err}"))?;
+        let Some(newest) = recent
+            .iter()
+            .rev()
+            .find(|m| m.direction == Direction::Inbound && m.kind != MessageKind::Lead)
+            .and_then(|m| m.provider_id.clone())
+        else {
+            return Ok(());
+        };
+        let (record, credentials, customer) = self.recipient(tenant, channel, conversation).await?;
+        let Some(body) = outgoing::mark_read_body(record.kind, &customer, &newest) else {
+            return Ok(());
+        };
+        self.graph
+            .send(
+                record.kind,
+                &record.account_id,
+                &credentials.access_token,
+                &body,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
     }
 
     async fn send(

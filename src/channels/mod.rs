@@ -9,9 +9,10 @@ pub mod sandbox;
 use gateway::Gateway;
 use std::sync::Arc;
 use switchboard_actors::DeliveryStatus;
+use switchboard_actors::TenantId;
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::{Delivery, Outbound};
-use switchboard_actors::inbox::records::StatusReport;
+use switchboard_actors::inbox::records::{Conversation, StatusReport};
 
 /// Hands each reply to the adapter of its channel.
 pub struct Router {
@@ -60,5 +61,11 @@ impl Outbound for Router {
                     .await;
             }
         });
+    }
+
+    fn mark_read(&self, tenant: TenantId, conversation: &Conversation) {
+        if let Some((_, channel)) = conversation.channel.channel() {
+            self.gateway.mark_read(tenant, channel, conversation.id);
+        }
     }
 }

@@ -34,6 +34,29 @@ macro_rules! impl_channel_store {
 
             #[async_trait]
             impl ChannelStore for $store {
+                async fn default_country(&self, tenant: TenantId) -> Result<Option<String>, StoreError> {
+                    let row: Option<(Option<String>,)> =
+                        sqlx::query_as("SELECT default_country FROM tenant_settings WHERE tenant_id = $1")
+                            .bind(tenant.0)
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(backend)?;
+                    Ok(row.and_then(|(c,)| c))
+                }
+
+                async fn set_default_country(&self, tenant: TenantId, country: Option<&str>) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO tenant_settings (tenant_id, default_country) VALUES ($1, $2)
+                         ON CONFLICT (tenant_id) DO UPDATE SET default_country = excluded.default_country",
+                    )
+                    .bind(tenant.0)
+                    .bind(country)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
+
                 async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO channels (tenant_id, id, kind, name, account_id, state, settings, sealed_credentials,

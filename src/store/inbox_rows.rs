@@ -24,6 +24,17 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// What a merge gave the kept contact, so that an unmerge takes exactly that away.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct MergeRecord {
+    pub identities: Vec<IdentityJson>,
+    pub conversations: Vec<Uuid>,
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    pub tags: Vec<String>,
+    pub fields: Vec<String>,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct IdentityJson {
     pub channel: String,

@@ -12,7 +12,7 @@ macro_rules! impl_inbox_store {
         mod inbox_impl {
             use super::*;
             use crate::store::inbox_rows::{
-                identities_json, search_text, to_json, AssignmentRow, ContactRow, ConversationRow, EventRow,
+                from_json, identities_json, search_text, to_json, AssignmentRow, IdentityJson, MergeRecord, ContactRow, ConversationRow, EventRow,
                 MessageRow, TagRow,
             };
             use crate::store::rows::{backend, conflict_as};
@@ -390,6 +390,16 @@ macro_rules! impl_inbox_store {
                 Ok(id)
             }
 
+            /// Publishes `conversation.updated` for each conversation (a contact moved).
+            async fn conversation_events(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, ids: &[Uuid], at: Millis) -> Result<(), StoreError> {
+                for id in ids {
+                    let conversation =
+                        conversation_in(conn, tenant, ConversationId(*id)).await?.ok_or_else(|| missing("conversation"))?;
+                    stream.push(EventKind::ConversationUpdated, &conversation, payload::conversation(&conversation), at);
+                }
+                Ok(())
+            }
+
             /// The message a provider knows by `provider_id` on `channel`.
             async fn provider_message(conn: &mut Conn, tenant: TenantId, channel: &ChannelKey, provider_id: &str) -> Result<Option<Message>, StoreError> {
                 sqlx::query_as::<_, MessageRow>(concat!(
@@ -583,6 +593,28 @@ macro_rules! impl_inbox_store {
                     .into_iter()
                     .map(Message::try_from)
                     .collect()
+                }
+
+                async fn stalled_replies(&self, before: Millis, limit: u32) -> Result<Vec<(ChannelKey, Message)>, StoreError> {
+                    let rows: Vec<(String, Uuid, Uuid)> = sqlx::query_as(
+                        "SELECT channel, tenant_id, id FROM messages
+                         WHERE direction = 'outbound' AND status = 'pending' AND created_at < $1
+                         ORDER BY created_at, id LIMIT $2",
+                    )
+                    .bind(before.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    let mut stalled = Vec::with_capacity(rows.len());
+                    for (channel, tenant, id) in rows {
+                        let channel = ChannelKey::parse(&channel).map_err(crate::store::rows::corrupt("message"))?;
+                        if let Some(message) = message_in(&mut conn, TenantId(tenant), MessageId(id)).await? {
+                            stalled.push((channel, message));
+                        }
+                    }
+                    Ok(stalled)
                 }
 
                 async fn leads(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<Message>, StoreError> {
@@ -935,37 +967,133 @@ macro_rules! impl_inbox_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    for phone in std::mem::take(&mut absorbed.phones) {
-                        if !kept.phones.contains(&phone) {
-                            kept.phones.push(phone);
-                        }
+                    // The absorbed contact keeps its own data (hidden behind
+                    // `merged_into`); what the kept one gains is recorded so an unmerge
+                    // can take exactly that away again.
+                    let mut added = MergeRecord {
+                        identities: absorbed.identities.iter().map(|i| IdentityJson {
+                            channel: i.channel.to_string(),
+                            external_id: i.external_id.clone(),
+                        }).collect(),
+                        conversations: moved.iter().map(|(id,)| *id).collect(),
+                        ..MergeRecord::default()
+                    };
+                    for phone in absorbed.phones.iter().filter(|p| !kept.phones.contains(p)).cloned().collect::<Vec<_>>() {
+                        added.phones.push(phone.as_str().to_owned());
+                        kept.phones.push(phone);
                     }
-                    for email in std::mem::take(&mut absorbed.emails) {
-                        if !kept.emails.contains(&email) {
-                            kept.emails.push(email);
-                        }
+                    for email in absorbed.emails.iter().filter(|e| !kept.emails.contains(e)).cloned().collect::<Vec<_>>() {
+                        added.emails.push(email.as_str().to_owned());
+                        kept.emails.push(email);
                     }
-                    kept.identities.append(&mut absorbed.identities);
-                    for tag in std::mem::take(&mut absorbed.tags) {
-                        if !kept.tags.contains(&tag) {
-                            kept.tags.push(tag);
-                        }
+                    kept.identities.extend(absorbed.identities.iter().cloned());
+                    for tag in absorbed.tags.iter().filter(|t| !kept.tags.contains(t)).cloned().collect::<Vec<_>>() {
+                        added.tags.push(tag.to_string());
+                        kept.tags.push(tag);
                     }
-                    for (key, value) in std::mem::take(&mut absorbed.custom_fields) {
-                        kept.custom_fields.entry(key).or_insert(value);
+                    for (key, value) in &absorbed.custom_fields {
+                        if !kept.custom_fields.contains_key(key) {
+                            added.fields.push(key.clone());
+                            kept.custom_fields.insert(key.clone(), value.clone());
+                        }
                     }
                     kept.updated_at = at;
                     absorbed.merged_into = Some(keep);
                     absorbed.updated_at = at;
                     save_contact(&mut tx, &absorbed).await?;
                     save_contact(&mut tx, &kept).await?;
-                    for (id,) in moved {
-                        let conversation =
-                            conversation_in(&mut tx, tenant, ConversationId(id)).await?.ok_or_else(|| missing("conversation"))?;
-                        stream.push(EventKind::ConversationUpdated, &conversation, payload::conversation(&conversation), at);
-                    }
+                    sqlx::query(
+                        "INSERT INTO contact_merges (tenant_id, kept_id, absorbed_id, added, merged_at, undone_at)
+                         VALUES ($1, $2, $3, $4, $5, NULL)",
+                    )
+                    .bind(tenant.0)
+                    .bind(keep.0)
+                    .bind(absorb.0)
+                    .bind(to_json(&added))
+                    .bind(at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    conversation_events(&mut tx, &mut stream, tenant, &added.conversations, at).await?;
                     let events = stream.commit(tx).await?;
                     Ok(Some(Merged { contact: kept, events }))
+                }
+
+                async fn unmerge_contact(&self, tenant: TenantId, absorbed_id: ContactId, at: Millis) -> Result<Option<Merged>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let record: Option<(Uuid, String)> = sqlx::query_as(
+                        "SELECT kept_id, added FROM contact_merges
+                         WHERE tenant_id = $1 AND absorbed_id = $2 AND undone_at IS NULL",
+                    )
+                    .bind(tenant.0)
+                    .bind(absorbed_id.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    let Some((kept_id, added)) = record else {
+                        return Ok(None);
+                    };
+                    let added: MergeRecord = from_json("contact merge", &added)?;
+                    let kept_id = ContactId(kept_id);
+                    let (Some(mut kept), Some(mut absorbed)) =
+                        (contact_in(&mut tx, tenant, kept_id).await?, contact_in(&mut tx, tenant, absorbed_id).await?)
+                    else {
+                        return Ok(None);
+                    };
+                    // The kept contact was merged on into a third one: undo that first.
+                    if kept.merged_into.is_some() {
+                        return Err(StoreError::Conflict("a later merge of the kept contact"));
+                    }
+                    for identity in &added.identities {
+                        sqlx::query(
+                            "UPDATE contact_identities SET contact_id = $4
+                             WHERE tenant_id = $1 AND channel = $2 AND external_id = $3 AND contact_id = $5",
+                        )
+                        .bind(tenant.0)
+                        .bind(&identity.channel)
+                        .bind(&identity.external_id)
+                        .bind(absorbed_id.0)
+                        .bind(kept_id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    }
+                    for conversation in &added.conversations {
+                        sqlx::query("UPDATE conversations SET contact_id = $3, updated_at = $5 WHERE tenant_id = $1 AND id = $2 AND contact_id = $4")
+                            .bind(tenant.0)
+                            .bind(*conversation)
+                            .bind(absorbed_id.0)
+                            .bind(kept_id.0)
+                            .bind(at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    kept.identities.retain(|i| {
+                        !added.identities.iter().any(|a| a.channel == i.channel.as_str() && a.external_id == i.external_id)
+                    });
+                    kept.phones.retain(|p| !added.phones.iter().any(|a| a == p.as_str()));
+                    kept.emails.retain(|e| !added.emails.iter().any(|a| a == e.as_str()));
+                    kept.tags.retain(|t| !added.tags.iter().any(|a| a == t.as_str()));
+                    for key in &added.fields {
+                        kept.custom_fields.remove(key);
+                    }
+                    kept.updated_at = at;
+                    absorbed.merged_into = None;
+                    absorbed.updated_at = at;
+                    save_contact(&mut tx, &kept).await?;
+                    save_contact(&mut tx, &absorbed).await?;
+                    sqlx::query("UPDATE contact_merges SET undone_at = $3 WHERE tenant_id = $1 AND absorbed_id = $2 AND undone_at IS NULL")
+                        .bind(tenant.0)
+                        .bind(absorbed_id.0)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    conversation_events(&mut tx, &mut stream, tenant, &added.conversations, at).await?;
+                    let events = stream.commit(tx).await?;
+                    Ok(Some(Merged { contact: absorbed, events }))
                 }
 
                 async fn create_tag(&self, tenant: TenantId, tag: &Tag) -> Result<(), StoreError> {

@@ -32,6 +32,9 @@ use uuid::Uuid;
 const STATUS_WAIT_STEPS: u32 = 10;
 const STATUS_WAIT_STEP: Duration = Duration::from_millis(50);
 
+/// How stale a channel's recorded last inbound time may get.
+const INBOUND_NOTE_EVERY_MS: i64 = 1_000;
+
 #[derive(Deserialize)]
 pub struct Handshake {
     #[serde(rename = "hub.mode")]
@@ -98,7 +101,12 @@ pub async fn receive(
     }
     state.metrics.record_webhook("meta", "received");
     let now = Millis::now();
-    if let Err(err) = state.store.note_channel_inbound(channel.id, now).await {
+    // Health needs the time to the second, not a write per delivery (on SQLite that
+    // write would halve what one writer ingests).
+    let stale = channel
+        .last_inbound_at
+        .is_none_or(|at| now.0.saturating_sub(at.0) >= INBOUND_NOTE_EVERY_MS);
+    if stale && let Err(err) = state.store.note_channel_inbound(channel.id, now).await {
         tracing::warn!(channel = %channel.id, error = %err, "cannot record the channel's last inbound time");
     }
     let mut problems = Vec::new();
@@ -280,16 +288,20 @@ async fn apply(
                     return Err(err);
                 }
             };
-            let country = channel
+            let country = match channel
                 .settings
                 .get("default_country")
-                .and_then(|c| c.as_str());
+                .and_then(|c| c.as_str())
+            {
+                Some(country) => Some(country.to_owned()),
+                None => state.store.default_country(tenant).await?,
+            };
             let reference = LeadRef {
                 leadgen_id: &leadgen_id,
                 form_id: form_id.as_deref(),
                 ad_id: ad_id.as_deref(),
             };
-            let draft = leads::draft(&lead, &reference, country);
+            let draft = leads::draft(&lead, &reference, country.as_deref());
             state.inbox.ingest(tenant, &draft.into_inbound(key)).await?;
             Ok(None)
         }

@@ -17,6 +17,16 @@ pub struct Requeued {
 
 #[async_trait]
 pub trait ChannelStore: Send + Sync + 'static {
+    /// The tenant's default country (ISO 3166 alpha-2) for reading national phone
+    /// numbers, such as those typed into lead forms; a channel's own setting wins.
+    async fn default_country(&self, tenant: TenantId) -> Result<Option<String>, StoreError>;
+
+    async fn set_default_country(
+        &self,
+        tenant: TenantId,
+        country: Option<&str>,
+    ) -> Result<(), StoreError>;
+
     /// Conflict when the tenant already connected this account on this kind.
     async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError>;
 

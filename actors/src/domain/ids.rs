@@ -56,6 +56,4 @@ uuid_id!(
     DeadLetterId,
     /// A verified webhook delivery that could not be used, kept for admins.
     WebhookLogId,
-    /// A lead from a lead form, attached to a contact.
-    LeadId,
 );

@@ -15,7 +15,7 @@ pub use conversation::{ConversationStatus, Priority};
 pub use email::Email;
 pub use label::{ChannelKey, SandboxName, TagName};
 pub use message::{ClientMessageId, DeliveryStatus, Direction, MessageKind};
-pub use phone::PhoneE164;
+pub use phone::{PhoneE164, country_code};
 pub use role::{Role, UserStatus};
 pub use scope::Scope;
 

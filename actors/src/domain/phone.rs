@@ -38,6 +38,20 @@ impl PhoneE164 {
     }
 }
 
+/// A country phone numbers are read in when they have no `+` prefix: an ISO 3166
+/// alpha-2 code the numbering plan knows (`DE`, `US`), upper-cased.
+pub fn country_code(raw: &str) -> Result<String, InvalidValue> {
+    let code = raw.trim().to_uppercase();
+    code.parse::<phonenumber::country::Id>()
+        .map(|_| code.clone())
+        .map_err(|_| {
+            InvalidValue(format!(
+                "'{}' is not a two-letter country code such as DE",
+                raw.trim()
+            ))
+        })
+}
+
 impl TryFrom<String> for PhoneE164 {
     type Error = InvalidValue;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -67,6 +81,13 @@ mod tests {
         assert!(PhoneE164::parse("4155550132").is_err());
         assert!(PhoneE164::parse("+1 555").is_err());
         assert!(PhoneE164::parse("call me").is_err());
+    }
+
+    #[test]
+    fn country_codes_are_known_two_letter_codes() {
+        assert_eq!(country_code(" de ").unwrap(), "DE");
+        assert!(country_code("XX").is_err());
+        assert!(country_code("Germany").is_err());
     }
 
     #[test]

@@ -316,13 +316,19 @@ impl Handler<Change> for ConversationActor {
 
     fn handle(&mut self, msg: Change, _: &mut Self::Context) -> Self::Result {
         let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
+        let read = matches!(msg.change, ConversationChange::Read);
         let call = async move {
             store
                 .change_conversation(tenant, id, &msg.change, Millis::now())
                 .await
         };
-        self.store_call(call, |changed, act| {
+        self.store_call(call, move |changed, act| {
             let changed = changed.ok_or(InboxError::NotFound("conversation"))?;
+            if read {
+                act.env
+                    .outbound
+                    .mark_read(act.tenant, &changed.conversation);
+            }
             if let Some(state) = &mut act.state {
                 state.conversation = changed.conversation.clone();
             }

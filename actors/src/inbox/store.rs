@@ -101,6 +101,14 @@ pub trait InboxStore: Send + Sync + 'static {
         until: Millis,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// Replies of any tenant still `pending` that were written before `before`, oldest
+    /// first, with their channel: what a node that stopped had queued but not sent.
+    async fn stalled_replies(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> Result<Vec<(ChannelKey, Message)>, StoreError>;
+
     /// The lead form submissions of a contact, newest first.
     async fn leads(&self, tenant: TenantId, contact: ContactId)
     -> Result<Vec<Message>, StoreError>;
@@ -183,13 +191,24 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> Result<Vec<Contact>, StoreError>;
 
     /// Moves `absorb`'s identities, conversations, phones, emails, tags and unknown
-    /// custom fields to `keep`, and marks `absorb` as merged into it. `None` when
-    /// either is missing or already merged.
+    /// custom fields to `keep`, and marks `absorb` as merged into it. What `keep`
+    /// gained is recorded, so the merge can be undone. `None` when either is missing
+    /// or already merged.
     async fn merge_contacts(
         &self,
         tenant: TenantId,
         keep: ContactId,
         absorb: ContactId,
+        at: Millis,
+    ) -> Result<Option<Merged>, StoreError>;
+
+    /// Undoes the merge that absorbed `absorbed`: its identities and conversations go
+    /// back to it, the kept contact loses what the merge gave it, and `absorbed` shows
+    /// again. Returns the restored contact; `None` when it was not merged.
+    async fn unmerge_contact(
+        &self,
+        tenant: TenantId,
+        absorbed: ContactId,
         at: Millis,
     ) -> Result<Option<Merged>, StoreError>;
 
