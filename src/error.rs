@@ -158,6 +158,13 @@ impl From<StoreError> for ApiError {
                 ErrorCode::LastOwner,
                 "the tenant must keep at least one active owner",
             ),
+            StoreError::Busy => {
+                tracing::warn!("database pool exhausted; answering busy");
+                let mut busy =
+                    ApiError::new(ErrorCode::Busy, "the server is overloaded; retry shortly");
+                busy.retry_after = Some(1);
+                busy
+            }
             StoreError::Backend(cause) => ApiError::internal(cause),
         }
     }

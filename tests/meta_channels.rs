@@ -651,6 +651,28 @@ async fn a_signed_payload_that_cannot_be_parsed_is_logged_and_acknowledged(backe
     }));
     assert!(log.iter().any(|e| e["body"] == r#"{"unexpected":true}"#));
     assert!(meta.conversations(&meta.owner).await.is_empty());
+
+    // A disabled channel keeps what it is sent in the log, not in the inbox.
+    let id = channel["id"].as_str().unwrap();
+    let disabled = meta
+        .app
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            &meta.owner,
+            json!({"state": "disabled"}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let message = text_from(CUSTOMER, "Ada", "wamid.D1", "anyone there?", now_secs());
+    let answer = meta.deliver(&channel, &message).await;
+    assert_eq!(answer, json!({"received": 0, "logged": 1}));
+    let log = meta.webhook_log().await;
+    assert_eq!(
+        log[0]["error"],
+        "the channel is disabled; nothing was delivered to the inbox"
+    );
+    assert!(log[0]["body"].as_str().unwrap().contains("anyone there?"));
+    assert!(meta.conversations(&meta.owner).await.is_empty());
 }
 
 async fn a_thousand_concurrent_deliveries_of_one_payload_store_one_message_and_fan_out_once(

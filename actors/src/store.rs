@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The change would leave the tenant without an active owner.
     #[error("a tenant must keep at least one active owner")]
     LastOwner,
+    /// Every connection stayed busy for the pool's wait: the database is overloaded,
+    /// and the caller may try again shortly.
+    #[error("no database connection became free in time")]
+    Busy,
     /// The database failed or holds a value the domain cannot read. The text is for
     /// logs only, never for clients.
     #[error("store failure: {0}")]

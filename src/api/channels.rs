@@ -322,6 +322,7 @@ pub async fn update(
     if !state.store.update_channel(&channel).await? {
         return Err(ApiError::not_found("channel"));
     }
+    state.gateway.forget(channel.id);
     let event = Event {
         tenant: channel.tenant_id,
         actor: auth.caller.audit_actor(),
@@ -344,6 +345,7 @@ pub async fn delete(
     if !state.store.delete_channel(tenant, ChannelId(*id)).await? {
         return Err(ApiError::not_found("channel"));
     }
+    state.gateway.forget(ChannelId(*id));
     let event = Event {
         tenant,
         actor: auth.caller.audit_actor(),

@@ -13,7 +13,7 @@ use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
@@ -47,8 +47,45 @@ struct Worker {
     health: Arc<Health>,
 }
 
+/// A channel as webhooks need it, kept for `CHANNEL_CACHE_TTL` so a delivery costs
+/// neither a store read nor a decryption. Changes made on this node take effect at
+/// once (`forget`); on other nodes within the TTL.
+pub struct KnownChannel {
+    pub channel: Channel,
+    pub credentials: Credentials,
+    fetched: Instant,
+    /// When this node last recorded the channel's inbound time, in ms since the epoch.
+    inbound_noted: AtomicI64,
+}
+
+impl KnownChannel {
+    /// Whether the last-inbound time should be written now: at most once per
+    /// `every_ms` per node, because health needs the second, not every delivery.
+    pub fn take_inbound_note(&self, now: Millis, every_ms: i64) -> bool {
+        let last = self.inbound_noted.load(Ordering::Relaxed);
+        now.0.saturating_sub(last) >= every_ms
+            && self
+                .inbound_noted
+                .compare_exchange(last, now.0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Cached channels beyond which expired entries are swept on the next insert.
+const KNOWN_CHANNELS_SWEEP_AT: usize = 1_024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnownError {
+    #[error(transparent)]
+    Store(switchboard_actors::store::StoreError),
+    #[error("{0}")]
+    Credentials(String),
+}
+
 pub struct Gateway {
     store: Arc<dyn Store>,
+    known: Mutex<HashMap<ChannelId, Arc<KnownChannel>>>,
     metrics: Metrics,
     graph: Graph,
     sealer: Sealer,
@@ -72,6 +109,7 @@ impl Gateway {
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            known: Mutex::new(HashMap::new()),
             metrics,
             graph,
             sealer,
@@ -93,6 +131,57 @@ impl Gateway {
         self.sealer
             .open(channel.id, &channel.sealed_credentials)
             .map_err(|err| err.to_string())
+    }
+
+    /// The channel a webhook URL names, with its credentials open (cached briefly).
+    /// `Ok(None)` when there is no such channel.
+    pub async fn known_channel(
+        &self,
+        id: ChannelId,
+    ) -> Result<Option<Arc<KnownChannel>>, KnownError> {
+        let cached = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .filter(|k| k.fetched.elapsed() < CHANNEL_CACHE_TTL)
+            .cloned();
+        if let Some(known) = cached {
+            return Ok(Some(known));
+        }
+        let Some(channel) = self
+            .store
+            .channel_by_id(id)
+            .await
+            .map_err(KnownError::Store)?
+        else {
+            self.forget(id);
+            return Ok(None);
+        };
+        let credentials = self
+            .credentials(&channel)
+            .map_err(KnownError::Credentials)?;
+        let known = Arc::new(KnownChannel {
+            inbound_noted: AtomicI64::new(channel.last_inbound_at.map_or(0, |at| at.0)),
+            channel,
+            credentials,
+            fetched: Instant::now(),
+        });
+        let mut cache = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded by the channels that exist; expired entries go when the map grows.
+        if cache.len() >= KNOWN_CHANNELS_SWEEP_AT {
+            cache.retain(|_, k| k.fetched.elapsed() < CHANNEL_CACHE_TTL);
+        }
+        cache.insert(id, known.clone());
+        Ok(Some(known))
+    }
+
+    /// Drops a cached channel after it changed on this node.
+    pub fn forget(&self, id: ChannelId) {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     pub fn health(&self, channel: ChannelId) -> WorkerHealth {

@@ -166,5 +166,8 @@ pub fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 }
 
 pub fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
+    match err {
+        sqlx::Error::PoolTimedOut => StoreError::Busy,
+        err => StoreError::Backend(err.to_string()),
+    }
 }

@@ -10,7 +10,7 @@
 //! a store failure answers 500 (or 503) so Meta sends the delivery again, and replays
 //! are harmless because ingest is idempotent on the provider's message id.
 
-use crate::channels::credentials::Credentials;
+use crate::channels::gateway::{KnownChannel, KnownError};
 use crate::channels::meta::graph::GraphError;
 use crate::channels::meta::leads::{self, LeadRef};
 use crate::channels::meta::signature;
@@ -20,6 +20,7 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use switchboard_actors::channel::{Channel, ChannelState, WebhookLogEntry};
@@ -45,17 +46,13 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
-async fn channel_of(state: &AppState, id: Uuid) -> Result<(Channel, Credentials), ApiError> {
-    let channel = state
-        .store
-        .channel_by_id(ChannelId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("channel"))?;
-    let credentials = state
-        .gateway
-        .credentials(&channel)
-        .map_err(ApiError::internal)?;
-    Ok((channel, credentials))
+async fn channel_of(state: &AppState, id: Uuid) -> Result<Arc<KnownChannel>, ApiError> {
+    match state.gateway.known_channel(ChannelId(id)).await {
+        Ok(Some(known)) => Ok(known),
+        Ok(None) => Err(ApiError::not_found("channel")),
+        Err(KnownError::Store(err)) => Err(err.into()),
+        Err(KnownError::Credentials(reason)) => Err(ApiError::internal(reason)),
+    }
 }
 
 /// `GET`: Meta's subscription check. Echoes `hub.challenge` when the verify token
@@ -65,7 +62,8 @@ pub async fn handshake(
     id: web::Path<Uuid>,
     query: web::Query<Handshake>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, credentials) = channel_of(&state, *id).await?;
+    let known = channel_of(&state, *id).await?;
+    let credentials = &known.credentials;
     let token_ok = query
         .verify_token
         .as_deref()
@@ -87,7 +85,8 @@ pub async fn receive(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (channel, credentials) = channel_of(&state, *id).await?;
+    let known = channel_of(&state, *id).await?;
+    let (channel, credentials) = (&known.channel, &known.credentials);
     let header = request
         .headers()
         .get(signature::HEADER)
@@ -103,10 +102,9 @@ pub async fn receive(
     let now = Millis::now();
     // Health needs the time to the second, not a write per delivery (on SQLite that
     // write would halve what one writer ingests).
-    let stale = channel
-        .last_inbound_at
-        .is_none_or(|at| now.0.saturating_sub(at.0) >= INBOUND_NOTE_EVERY_MS);
-    if stale && let Err(err) = state.store.note_channel_inbound(channel.id, now).await {
+    if known.take_inbound_note(now, INBOUND_NOTE_EVERY_MS)
+        && let Err(err) = state.store.note_channel_inbound(channel.id, now).await
+    {
         tracing::warn!(channel = %channel.id, error = %err, "cannot record the channel's last inbound time");
     }
     let mut problems = Vec::new();
@@ -118,7 +116,7 @@ pub async fn receive(
             Err(problem) => problems.push(problem),
             Ok(parsed) => {
                 problems.extend(parsed.problems);
-                let mut targets = Targets::new(&channel);
+                let mut targets = Targets::new(channel);
                 for (account, event) in parsed.events {
                     let Some(target) = targets.resolve(&state, &account).await? else {
                         problems.push(format!(
