@@ -1413,6 +1413,48 @@ async fn a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts(backe
     assert_eq!(calls[0].body["text"]["body"], "did you get this?");
 }
 
+async fn a_send_that_times_out_is_tried_again_and_sends_keep_to_the_channel_rate(backend: Backend) {
+    let meta = setup_with(backend, |c| {
+        c.channels.request_timeout_ms = 300;
+        c.channels.send_rate_per_second = 2;
+    })
+    .await;
+    let channel = meta.whatsapp().await;
+    let conversation = meta.customer_writes(&channel).await;
+    meta.graph
+        .fail_next(1, Failure::Slow(Duration::from_secs(2)));
+    let first = meta.reply(&conversation, json!({"body": "reply 0"})).await;
+    let first = first.body["id"].as_str().unwrap().to_owned();
+    // The first try outlived the timeout; the retry's answer is the one kept.
+    let sent = meta.wait_status(&conversation, &first, "sent").await;
+    assert_eq!(sent["provider_id"], "wamid.fake1");
+
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        let reply = meta
+            .reply(&conversation, json!({"body": format!("reply {n}")}))
+            .await;
+        ids.push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        meta.wait_status(&conversation, id, "sent").await;
+    }
+    let times: Vec<Instant> = meta
+        .graph
+        .delivered()
+        .iter()
+        .filter(|r| r.body["text"]["body"] != "reply 0")
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(times.len(), 5);
+    // Two a second, after a burst of two: at least three half-second gaps.
+    let span = *times.last().unwrap() - times[0];
+    assert!(
+        span >= Duration::from_millis(1_400),
+        "5 sends took {span:?}"
+    );
+}
+
 async fn concurrent_webhooks_for_one_new_person_create_one_contact(backend: Backend) {
     let meta = setup(backend).await;
     let channel = meta.whatsapp().await;
@@ -1474,4 +1516,5 @@ on_both_backends!(
     inbound_media_is_fetched_once_and_served_to_agents_from_local_storage,
     concurrent_webhooks_for_one_new_person_create_one_contact,
     a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts,
+    a_send_that_times_out_is_tried_again_and_sends_keep_to_the_channel_rate,
 );

@@ -345,7 +345,7 @@ pub async fn delete(
     if !state.store.delete_channel(tenant, ChannelId(*id)).await? {
         return Err(ApiError::not_found("channel"));
     }
-    state.gateway.forget(ChannelId(*id));
+    state.gateway.retire(ChannelId(*id));
     let event = Event {
         tenant,
         actor: auth.caller.audit_actor(),

@@ -184,6 +184,17 @@ impl Gateway {
             .remove(&id);
     }
 
+    /// Lets a deleted channel's worker end: it finishes its queue (each reply fails as
+    /// the channel is gone) and stops. Not on other changes, where a second worker
+    /// next to the draining one could reorder the channel's replies.
+    pub fn retire(&self, id: ChannelId) {
+        self.forget(id);
+        self.workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
     pub fn health(&self, channel: ChannelId) -> WorkerHealth {
         let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         match workers.get(&channel) {

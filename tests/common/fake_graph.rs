@@ -7,13 +7,15 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const VERSION: &str = "v21.0";
 
 /// One scripted answer to a send, used instead of success.
 #[derive(Clone, Debug)]
 pub enum Failure {
+    /// Succeeds, but only after this long: longer than the client waits, a timeout.
+    Slow(Duration),
     /// `status` with a Graph error body (and `Retry-After` when given).
     Status {
         status: u16,
@@ -75,7 +77,13 @@ impl FakeGraph {
             App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
                 let shared = shared.clone();
                 let media_base = media_base.clone();
-                async move { answer(&shared, &media_base, &request, &body) }
+                async move {
+                    let delay = slow_send(&shared, &request);
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    answer(&shared, &media_base, &request, &body, delay.is_some())
+                }
             }))
         })
         .workers(1)
@@ -127,7 +135,29 @@ fn graph_error(status: u16, code: i64, message: &str) -> HttpResponse {
     }))
 }
 
-fn answer(state: &Mutex<State>, base: &str, request: &HttpRequest, body: &[u8]) -> HttpResponse {
+/// Takes a scripted `Slow` answer off the queue when this request is a send.
+fn slow_send(state: &Mutex<State>, request: &HttpRequest) -> Option<Duration> {
+    let mut state = state.lock().unwrap();
+    if request.method() != "POST" || !request.path().ends_with("/messages") {
+        return None;
+    }
+    match state.failures.front() {
+        Some(Failure::Slow(delay)) => {
+            let delay = *delay;
+            state.failures.pop_front();
+            Some(delay)
+        }
+        _ => None,
+    }
+}
+
+fn answer(
+    state: &Mutex<State>,
+    base: &str,
+    request: &HttpRequest,
+    body: &[u8],
+    slowed: bool,
+) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let path = request.path().to_owned();
     let authorization = request
@@ -139,10 +169,15 @@ fn answer(state: &Mutex<State>, base: &str, request: &HttpRequest, body: &[u8]) 
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match (request.method().as_str(), segments.as_slice()) {
         ("POST", [VERSION, _account, "messages"]) => {
-            let failure = state
-                .failures
-                .pop_front()
-                .or_else(|| state.always_fail.clone());
+            // A slowed send already took its scripted answer.
+            let failure = if slowed {
+                None
+            } else {
+                state
+                    .failures
+                    .pop_front()
+                    .or_else(|| state.always_fail.clone())
+            };
             match failure {
                 Some(Failure::Status {
                     status,
@@ -159,7 +194,7 @@ fn answer(state: &Mutex<State>, base: &str, request: &HttpRequest, body: &[u8]) 
                     }
                     response
                 }
-                None => {
+                Some(Failure::Slow(_)) | None => {
                     state.sent += 1;
                     let n = state.sent;
                     if json.get("messaging_product").is_some() {
