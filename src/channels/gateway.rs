@@ -13,7 +13,7 @@ use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
@@ -38,7 +38,6 @@ pub struct WorkerHealth {
 }
 
 struct Health {
-    queued: AtomicUsize,
     circuit: Mutex<&'static str>,
 }
 
@@ -204,7 +203,8 @@ impl Gateway {
                     .circuit
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()),
-                queued: worker.health.queued.load(Ordering::Relaxed),
+                // Waiting replies: the queue's bound less its free slots.
+                queued: worker.queue.max_capacity() - worker.queue.capacity(),
             },
             None => WorkerHealth {
                 circuit: Circuit::Closed.as_str(),
@@ -219,11 +219,9 @@ impl Gateway {
         let worker = workers
             .entry(channel)
             .or_insert_with(|| self.start_worker(inbox.clone(), channel));
-        worker.health.queued.fetch_add(1, Ordering::Relaxed);
         match worker.queue.try_send(delivery) {
             Ok(()) => {}
             Err(err) => {
-                worker.health.queued.fetch_sub(1, Ordering::Relaxed);
                 let full = matches!(err, mpsc::error::TrySendError::Full(_));
                 let delivery = err.into_inner();
                 if !full {
@@ -259,7 +257,6 @@ impl Gateway {
     fn start_worker(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId) -> Worker {
         let (queue, mut replies) = mpsc::channel::<Delivery>(self.config.queue_capacity);
         let health = Arc::new(Health {
-            queued: AtomicUsize::new(0),
             circuit: Mutex::new(Circuit::Closed.as_str()),
         });
         let gateway = self.clone();
@@ -273,7 +270,6 @@ impl Gateway {
                 Duration::from_millis(gateway.config.breaker_open_ms),
             );
             while let Some(delivery) = replies.recv().await {
-                shared.queued.fetch_sub(1, Ordering::Relaxed);
                 let outcome = gateway
                     .send(channel, &delivery, &limiter, &mut breaker, &shared)
                     .await;
