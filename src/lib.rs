@@ -7,6 +7,7 @@ pub mod api;
 mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod bus;
 pub mod channels;
 pub mod config;
 pub mod error;

@@ -20,6 +20,7 @@ use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
 use crate::channels::gateway::Gateway;
 use crate::channels::meta::graph::Graph;
@@ -27,7 +28,9 @@ use crate::channels::{Router, sandbox::Sandbox};
 use std::time::Duration;
 use switchboard_actors::Millis;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::inbox::bus::LocalBus;
 use switchboard_actors::inbox::outbound::Delivery;
+use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
 use switchboard_actors::store::Store;
 
@@ -49,8 +52,6 @@ pub enum StartError {
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
-    #[error("{0}")]
-    Unsupported(&'static str),
 }
 
 pub struct Application {
@@ -62,11 +63,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        if config.bus.redis_url.is_set() {
-            return Err(StartError::Unsupported(
-                "bus.redis_url (REDIS_URL) is set, but this build has no Redis bus yet; unset it to run one node",
-            ));
-        }
         let store = open_store(&config).await?;
         let jwt_secret = if config.auth.jwt_secret.is_set() {
             config.auth.jwt_secret.expose().to_owned()
@@ -83,7 +79,7 @@ impl Application {
             .map_err(|err: ApiError| BootstrapError::Failed(err.message))?;
         let metrics = Metrics::new()?;
         let gateway = build_gateway(&config, store.clone(), metrics.clone())?;
-        let inbox = build_inbox(&config, store.clone(), gateway.clone());
+        let inbox = build_inbox(&config, store.clone(), gateway.clone(), &metrics)?;
         let state = web::Data::new(AppState {
             inbox,
             gateway,
@@ -240,7 +236,12 @@ fn build_gateway(
     ))
 }
 
-fn build_inbox(config: &Config, store: Arc<dyn Store>, gateway: Arc<Gateway>) -> Inbox {
+fn build_inbox(
+    config: &Config,
+    store: Arc<dyn Store>,
+    gateway: Arc<Gateway>,
+    metrics: &Metrics,
+) -> Result<Inbox, StartError> {
     let inbox = &config.inbox;
     let settings = InboxSettings {
         conversation_idle: Duration::from_secs(inbox.conversation_idle_secs),
@@ -251,9 +252,15 @@ fn build_inbox(config: &Config, store: Arc<dyn Store>, gateway: Arc<Gateway>) ->
         ..InboxSettings::default()
     };
     let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));
-    Inbox::new(store, settings, |inbox| {
-        Router::new(inbox, sandbox, gateway)
-    })
+    let router = |inbox| Router::new(inbox, sandbox, gateway) as Arc<dyn Outbound>;
+    if !config.bus.redis_url.is_set() {
+        return Ok(Inbox::new(store, settings, Arc::new(LocalBus), router));
+    }
+    let bus = RedisBus::start(config.bus.redis_url.expose(), metrics.clone())
+        .map_err(|err| StartError::Config(ConfigError::Invalid(format!("bus.redis_url: {err}"))))?;
+    let inbox = Inbox::new(store, settings, bus.clone(), router);
+    bus.subscribe(inbox.downgrade());
+    Ok(inbox)
 }
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {

@@ -50,6 +50,10 @@ impl Metrics {
                 Matcher::Full("http_request_duration_seconds".into()),
                 LATENCY_BUCKETS,
             )?
+            .set_buckets_for_metric(
+                Matcher::Full("bus_delivery_lag_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
             .build_recorder();
         let metrics = Self {
             recorder: Arc::new(recorder),
@@ -65,6 +69,19 @@ impl Metrics {
                 "HTTP request latency by route and method"
             );
             metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+            metrics::describe_counter!(
+                "bus_events_total",
+                "Stream events over the Redis bus by outcome (published, received, dropped)"
+            );
+            metrics::describe_counter!(
+                "bus_reconnects_total",
+                "Times the bus subscriber reconnected to Redis"
+            );
+            metrics::describe_histogram!(
+                "bus_delivery_lag_seconds",
+                metrics::Unit::Seconds,
+                "Cross-node delivery lag: commit on another node to arrival here"
+            );
             metrics::describe_counter!(
                 "webhooks_total",
                 "Provider webhook deliveries by outcome (received, rejected, logged)"
@@ -115,6 +132,24 @@ impl Metrics {
         self.with(|| {
             counter!("outbound_messages_total", "channel" => kind, "outcome" => outcome)
                 .increment(1);
+        });
+    }
+
+    /// Stream events over the bus: `published`, `received` or `dropped`.
+    pub fn record_bus_events(&self, outcome: &'static str, count: usize) {
+        self.with(|| {
+            counter!("bus_events_total", "outcome" => outcome).increment(count as u64);
+        });
+    }
+
+    pub fn record_bus_reconnect(&self) {
+        self.with(|| counter!("bus_reconnects_total").increment(1));
+    }
+
+    /// From an event's commit on another node to its arrival here.
+    pub fn record_bus_lag(&self, millis: i64) {
+        self.with(|| {
+            histogram!("bus_delivery_lag_seconds").record(millis.max(0) as f64 / 1000.0);
         });
     }
 

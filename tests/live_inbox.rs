@@ -556,18 +556,7 @@ async fn replies_with_refs(agent: &mut Agent, count: usize) -> Vec<(String, Valu
 
 /// The value of an unlabelled gauge in the `/metrics` text.
 async fn gauge(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
+    common::metric(&app.base, name, "").await
 }
 
 async fn conversation_actors_start_on_demand_and_leave_memory_when_idle(backend: Backend) {

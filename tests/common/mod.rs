@@ -102,6 +102,65 @@ impl TestDb {
 }
 
 /// Replaces the database name in a Postgres URL, keeping any query string.
+/// `TEST_REDIS_URL`, or `None` outside CI (with a note). In CI a missing URL fails:
+/// the Redis suite never skips silently.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but TEST_REDIS_URL is not set: the Redis suite cannot run")
+        }
+        _ => {
+            eprintln!("note: TEST_REDIS_URL is not set; skipping this Redis test");
+            None
+        }
+    }
+}
+
+/// Two nodes on one fresh Postgres database joined by Redis: `a` owns the database
+/// (dropped with it), `b` is the other node's base URL. `None` when the suite is
+/// skipped outside CI.
+pub async fn two_nodes() -> Option<(TestApp, String)> {
+    let redis = redis_url()?;
+    postgres_url()?;
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut config = test_config(&db);
+    config.bus.redis_url = Secret::new(redis);
+    let other = config.clone();
+    let a = start(config, db).await;
+    let b = Application::build(other).await.expect("second node starts");
+    let b_base = format!("http://127.0.0.1:{}", b.port());
+    actix_rt::spawn(b.run_until_stopped());
+    Some((a, b_base))
+}
+
+/// The owner of `app`'s first tenant on a subscribed socket: (token, socket, the
+/// stream offset the subscription started at).
+pub async fn subscribed_owner(app: &TestApp) -> (String, ws::Agent, i64) {
+    let (token, _) = app.owner_session().await;
+    let mut agent = ws::Agent::connect(&app.base, &token).await;
+    let start = agent.subscribe(None).await;
+    let offset = start.last().unwrap()["offset"].as_i64().unwrap();
+    (token, agent, offset)
+}
+
+/// The value of a counter (summed over its label sets that contain `labels`) in a
+/// node's `/metrics`.
+pub async fn metric(base: &str, name: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')

@@ -12,6 +12,7 @@
 //! restarted that way (the mailbox just closes); `Inbox` notices the closed mailbox
 //! and starts a fresh actor instead.
 
+use super::bus::Bus;
 use super::outbound::{Delivery, Outbound};
 use super::records::{Conversation, ConversationChange, Message, Outgoing, StatusReport};
 use super::settings::InboxSettings;
@@ -85,6 +86,8 @@ pub struct ConversationEnv {
     pub hub: Addr<TenantActor>,
     pub registry: ConversationRegistry,
     pub outbound: Arc<dyn Outbound>,
+    /// The other nodes.
+    pub bus: Arc<dyn Bus>,
 }
 
 pub struct ConversationActor {
@@ -133,6 +136,7 @@ impl ConversationActor {
         if events.is_empty() {
             return;
         }
+        self.env.bus.publish(self.tenant, &events);
         if self.env.hub.try_send(Publish { events }).is_err() {
             tracing::debug!(conversation = %self.id, "tenant mailbox full; the stream poll delivers instead");
         }

@@ -4,6 +4,7 @@
 //! `Inbox` is the entry point for the HTTP layer: it finds (or starts) the actor for
 //! a tenant or conversation and turns closed mailboxes into fresh actors.
 
+pub mod bus;
 pub mod conversation;
 pub mod frames;
 pub mod outbound;
@@ -18,6 +19,7 @@ pub mod views;
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, TenantId, UserId};
 use actix::prelude::*;
+use bus::Bus;
 use conversation::{
     Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report, Snapshot,
     Typing,
@@ -71,6 +73,7 @@ struct Shared {
     store: Arc<dyn InboxStore>,
     settings: Arc<InboxSettings>,
     outbound: Arc<dyn Outbound>,
+    bus: Arc<dyn Bus>,
     tenants: DashMap<TenantId, TenantEntry>,
 }
 
@@ -94,6 +97,7 @@ impl Inbox {
     pub fn new(
         store: Arc<dyn InboxStore>,
         settings: InboxSettings,
+        bus: Arc<dyn Bus>,
         outbound: impl FnOnce(WeakInbox) -> Arc<dyn Outbound>,
     ) -> Self {
         Self(Arc::new_cyclic(|weak| Shared {
@@ -101,8 +105,14 @@ impl Inbox {
             store,
             settings: Arc::new(settings),
             outbound: outbound(WeakInbox(weak.clone())),
+            bus,
             tenants: DashMap::new(),
         }))
+    }
+
+    /// A handle that does not keep the inbox alive (for the bus's subscriber).
+    pub fn downgrade(&self) -> WeakInbox {
+        WeakInbox(Arc::downgrade(&self.0))
     }
 
     pub fn store(&self) -> &Arc<dyn InboxStore> {
@@ -171,6 +181,7 @@ impl Inbox {
                 hub: entry.addr.clone(),
                 registry: entry.conversations.clone(),
                 outbound: self.0.outbound.clone(),
+                bus: self.0.bus.clone(),
             };
             actix::Supervisor::start(move |_| ConversationActor::new(tenant, id, env))
         };
@@ -289,9 +300,20 @@ impl Inbox {
 
     /// Publishes events written outside a conversation actor (contact merges, tag
     /// deletions). `try_send`: a full mailbox is caught up by the stream poll.
+    /// Delivers committed events to this node's agents and offers them to the others.
     pub fn publish(&self, tenant: TenantId, events: Vec<StreamEvent>) {
         if !events.is_empty() {
+            self.0.bus.publish(tenant, &events);
             let _ = self.tenant(tenant).addr.try_send(Publish { events });
+        }
+    }
+
+    /// Events another node committed, from the bus: delivered when this node has the
+    /// tenant's actor (agents connected), ignored otherwise. A full mailbox drops
+    /// them; the store poll delivers them instead.
+    pub fn deliver_remote(&self, tenant: TenantId, events: Vec<StreamEvent>) {
+        if let Some(entry) = self.0.tenants.get(&tenant).filter(|e| e.addr.connected()) {
+            let _ = entry.addr.try_send(Publish { events });
         }
     }
 
