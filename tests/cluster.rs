@@ -54,3 +54,58 @@ async fn an_agent_on_node_a_receives_in_order_every_message_ingested_through_nod
     assert!(published >= MESSAGES as f64, "B published {published}");
     assert!(received >= MESSAGES as f64, "A received {received}");
 }
+
+#[actix_rt::test]
+async fn a_change_made_on_node_a_reaches_the_conversation_cached_on_node_b() {
+    let Some((a, b)) = two_nodes().await else {
+        return;
+    };
+    let (token, _agent, _) = subscribed_owner(&a).await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{b}/api/v1/sandbox/demo/inbound"))
+        .bearer_auth(&token)
+        .json(&json!({ "from": "ada", "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    let created: serde_json::Value = created.json().await.unwrap();
+    let id = created["conversation"]["id"].as_str().unwrap().to_owned();
+    // Node B's conversation actor now holds the conversation in its cache.
+    let read = |base: String| {
+        let (http, token, id) = (http.clone(), token.clone(), id.clone());
+        async move {
+            let reply = http
+                .get(format!("{base}/api/v1/conversations/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    assert_eq!(read(b.clone()).await["conversation"]["status"], "open");
+
+    let changed = a
+        .patch(
+            &format!("/api/v1/conversations/{id}"),
+            &token,
+            json!({ "status": "resolved", "priority": "high" }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = read(b.clone()).await;
+        if seen["conversation"]["status"] == "resolved" {
+            assert_eq!(seen["conversation"]["priority"], "high");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node B kept serving {seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -59,6 +59,11 @@ pub struct Observed {
     pub recorded: Recorded,
 }
 
+/// Another node changed the conversation: the cache is out of date, read it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChangedElsewhere;
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Typing {
@@ -374,6 +379,14 @@ impl Handler<Observed> for ConversationActor {
     fn handle(&mut self, msg: Observed, _: &mut Self::Context) {
         self.touch();
         self.remember(&msg.recorded.message, &msg.recorded.conversation);
+    }
+}
+
+impl Handler<ChangedElsewhere> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ChangedElsewhere, ctx: &mut Self::Context) {
+        self.load(ctx);
     }
 }
 

@@ -21,8 +21,8 @@ use crate::{ConversationId, MessageId, TenantId, UserId};
 use actix::prelude::*;
 use bus::Bus;
 use conversation::{
-    Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report, Snapshot,
-    Typing,
+    Append, Change, ChangedElsewhere, ConversationActor, ConversationEnv, GetSnapshot, Observed,
+    Report, Snapshot, Typing,
 };
 use dashmap::DashMap;
 use outbound::Outbound;
@@ -312,9 +312,27 @@ impl Inbox {
     /// tenant's actor (agents connected), ignored otherwise. A full mailbox drops
     /// them; the store poll delivers them instead.
     pub fn deliver_remote(&self, tenant: TenantId, events: Vec<StreamEvent>) {
-        if let Some(entry) = self.0.tenants.get(&tenant).filter(|e| e.addr.connected()) {
-            let _ = entry.addr.try_send(Publish { events });
+        let Some(entry) = self
+            .0
+            .tenants
+            .get(&tenant)
+            .filter(|e| e.addr.connected())
+            .map(|e| e.clone())
+        else {
+            return;
+        };
+        // Conversation actors here hold caches, not truth: each one another node
+        // changed reads itself again. A full mailbox skips it; the actor's next store
+        // call or its idle end brings it up to date.
+        let mut touched: Vec<ConversationId> = events.iter().map(|e| e.conversation_id).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched {
+            if let Some(addr) = entry.conversations.get(&id).map(|a| a.clone()) {
+                let _ = addr.try_send(ChangedElsewhere);
+            }
         }
+        let _ = entry.addr.try_send(Publish { events });
     }
 
     /// Registers a connection. Joining must not be dropped, so this waits for room
