@@ -228,6 +228,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// Stops this server, as SIGTERM (or, with `stop(false)`, a crash of it) would.
+    pub handle: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -245,11 +247,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 pub async fn start(config: Config, db: TestDb) -> TestApp {
     let app = Application::build(config).await.expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         base,
         http: reqwest::Client::new(),
         db,
+        handle,
     }
 }
 
