@@ -139,11 +139,23 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
     /// Empty: the in-process bus (one node).
     pub redis_url: Secret,
+    /// How long another node's word that a user is online holds without a repeat;
+    /// so a dead node's users go offline elsewhere after at most this.
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: Secret::default(),
+            presence_ttl_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -456,6 +468,9 @@ impl Config {
         }
         if self.server.body_limit_bytes == 0 {
             return invalid("server.body_limit_bytes must be positive");
+        }
+        if self.bus.presence_ttl_secs == 0 {
+            return invalid("bus.presence_ttl_secs must be positive");
         }
         let channels = &self.channels;
         if channels.send_rate_per_second == 0

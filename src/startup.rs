@@ -249,6 +249,7 @@ fn build_inbox(
         catch_up_buffer: inbox.catch_up_buffer,
         tenant_mailbox: inbox.tenant_mailbox,
         conversation_mailbox: inbox.conversation_mailbox,
+        presence_ttl: Duration::from_secs(config.bus.presence_ttl_secs),
         ..InboxSettings::default()
     };
     let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));

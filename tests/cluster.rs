@@ -109,3 +109,75 @@ async fn a_change_made_on_node_a_reaches_the_conversation_cached_on_node_b() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The next `presence` frame about `user`.
+async fn presence_of(agent: &mut common::ws::Agent, user: &str) -> String {
+    loop {
+        let frame = agent.next_of(&["presence"]).await;
+        if frame["user_id"] == user {
+            return frame["status"].as_str().unwrap().to_owned();
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn presence_and_typing_cross_nodes_and_a_dead_nodes_users_go_offline() {
+    let Some((a, b)) = common::two_nodes_with(|c| c.bus.presence_ttl_secs = 2).await else {
+        return;
+    };
+    let (owner, _) = a.owner_session().await;
+    let mut watcher = common::ws::Agent::connect(&b, &owner).await;
+    watcher.subscribe(None).await;
+    let (agent_id, agent_token) = a.user_with_role(&owner, "agent@example.com", "agent").await;
+
+    // An agent comes online on node A: the watcher on node B sees it.
+    let mut agent = common::ws::Agent::connect(&a.base, &agent_token).await;
+    agent.subscribe(None).await;
+    assert_eq!(presence_of(&mut watcher, &agent_id).await, "online");
+    agent
+        .send(json!({ "type": "presence.set", "ref": 1, "status": "busy" }))
+        .await;
+    assert_eq!(presence_of(&mut watcher, &agent_id).await, "busy");
+
+    // Typing on node A shows on node B.
+    let chat = a
+        .post(
+            "/api/v1/sandbox/demo/inbound",
+            Some(&owner),
+            json!({ "from": "ada", "text": "hi" }),
+        )
+        .await;
+    let conversation = chat.body["conversation"]["id"].as_str().unwrap().to_owned();
+    agent
+        .send(json!({ "type": "typing.start", "conversation_id": conversation }))
+        .await;
+    let typing = watcher.next_of(&["typing"]).await;
+    assert_eq!(
+        (
+            typing["conversation_id"].as_str(),
+            typing["user_id"].as_str(),
+            typing["active"].as_bool()
+        ),
+        (
+            Some(conversation.as_str()),
+            Some(agent_id.as_str()),
+            Some(true)
+        )
+    );
+
+    // A node that dies says nothing more: what it said of its users expires.
+    let me = a.get("/api/v1/auth/me", Some(&owner)).await;
+    let tenant = me.body["tenant"]["id"].as_str().unwrap().to_owned();
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let client = redis::Client::open(common::redis_url().unwrap()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let said = json!({ "type": "presence", "node": uuid::Uuid::now_v7(), "user": ghost, "status": "online" });
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("switchboard:tenant:{tenant}"))
+        .arg(said.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(presence_of(&mut watcher, &ghost).await, "online");
+    assert_eq!(presence_of(&mut watcher, &ghost).await, "offline");
+}

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
-use switchboard_actors::inbox::bus::Bus;
+use switchboard_actors::inbox::bus::{Bus, NodeId, Signal};
+use switchboard_actors::inbox::frames::PresenceStatus;
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
 use switchboard_actors::{ConversationId, Millis, TenantId, UserId};
 use tokio::sync::mpsc;
@@ -27,11 +28,36 @@ const OUTBOX_CAPACITY: usize = 10_000;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// One publish: the node it comes from (so a node skips its own) and the events.
+/// One publish, with the node it comes from (so a node skips its own and presence
+/// expires per node).
 #[derive(Serialize, Deserialize)]
-struct Envelope {
-    node: Uuid,
-    events: Vec<WireEvent>,
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Events {
+        node: Uuid,
+        events: Vec<WireEvent>,
+    },
+    Presence {
+        node: Uuid,
+        user: Uuid,
+        status: String,
+    },
+    Typing {
+        node: Uuid,
+        conversation: Uuid,
+        user: Uuid,
+        active: bool,
+    },
+}
+
+impl Wire {
+    fn node(&self) -> Uuid {
+        match self {
+            Wire::Events { node, .. } | Wire::Presence { node, .. } | Wire::Typing { node, .. } => {
+                *node
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,43 +135,95 @@ impl RedisBus {
         else {
             return;
         };
-        let Ok(envelope) = serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) else {
+        let Ok(wire) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else {
             tracing::warn!(channel = msg.get_channel_name(), "unreadable bus message");
             return;
         };
-        if envelope.node == self.node {
+        let node = wire.node();
+        if node == self.node {
             return;
         }
-        let now = Millis::now();
-        let events: Vec<StreamEvent> = envelope
-            .events
-            .into_iter()
-            .filter_map(WireEvent::into_event)
-            .collect();
-        for event in &events {
-            self.metrics
-                .record_bus_lag(now.0.saturating_sub(event.at.0));
+        let (Some(inbox), tenant) = (inbox.upgrade(), TenantId(tenant)) else {
+            return;
+        };
+        match wire {
+            Wire::Events { events, .. } => {
+                let now = Millis::now();
+                let events: Vec<StreamEvent> = events
+                    .into_iter()
+                    .filter_map(WireEvent::into_event)
+                    .collect();
+                for event in &events {
+                    self.metrics
+                        .record_bus_lag(now.0.saturating_sub(event.at.0));
+                }
+                self.metrics.record_bus_events("received", events.len());
+                inbox.deliver_remote(tenant, events);
+            }
+            Wire::Presence { user, status, .. } => {
+                if let Ok(status) = PresenceStatus::parse(&status) {
+                    let signal = Signal::Presence {
+                        user: UserId(user),
+                        status,
+                    };
+                    inbox.deliver_signal(tenant, NodeId(node), signal);
+                }
+            }
+            Wire::Typing {
+                conversation,
+                user,
+                active,
+                ..
+            } => {
+                let signal = Signal::Typing {
+                    conversation: ConversationId(conversation),
+                    user: UserId(user),
+                    active,
+                };
+                inbox.deliver_signal(tenant, NodeId(node), signal);
+            }
         }
-        self.metrics.record_bus_events("received", events.len());
-        if let Some(inbox) = inbox.upgrade() {
-            inbox.deliver_remote(TenantId(tenant), events);
+    }
+
+    fn send(&self, tenant: TenantId, wire: &Wire, events: usize) {
+        let Ok(payload) = serde_json::to_string(wire) else {
+            return;
+        };
+        let channel = format!("{CHANNEL_PREFIX}{}", tenant.0);
+        if self.outbox.try_send((channel, payload)).is_err() {
+            self.metrics.record_bus_events("dropped", events);
         }
     }
 }
 
 impl Bus for RedisBus {
     fn publish(&self, tenant: TenantId, events: &[StreamEvent]) {
-        let envelope = Envelope {
+        let wire = Wire::Events {
             node: self.node,
             events: events.iter().map(WireEvent::from).collect(),
         };
-        let Ok(payload) = serde_json::to_string(&envelope) else {
-            return;
+        self.send(tenant, &wire, events.len());
+    }
+
+    fn signal(&self, tenant: TenantId, signal: Signal) {
+        let wire = match signal {
+            Signal::Presence { user, status } => Wire::Presence {
+                node: self.node,
+                user: user.0,
+                status: status.as_str().to_owned(),
+            },
+            Signal::Typing {
+                conversation,
+                user,
+                active,
+            } => Wire::Typing {
+                node: self.node,
+                conversation: conversation.0,
+                user: user.0,
+                active,
+            },
         };
-        let channel = format!("{CHANNEL_PREFIX}{}", tenant.0);
-        if self.outbox.try_send((channel, payload)).is_err() {
-            self.metrics.record_bus_events("dropped", events.len());
-        }
+        self.send(tenant, &wire, 0);
     }
 }
 

@@ -121,11 +121,17 @@ pub fn redis_url() -> Option<String> {
 /// (dropped with it), `b` is the other node's base URL. `None` when the suite is
 /// skipped outside CI.
 pub async fn two_nodes() -> Option<(TestApp, String)> {
+    two_nodes_with(|_| {}).await
+}
+
+/// `two_nodes`, both configured with `tweak` as well.
+pub async fn two_nodes_with(tweak: impl FnOnce(&mut Config)) -> Option<(TestApp, String)> {
     let redis = redis_url()?;
     postgres_url()?;
     let db = TestDb::new(Backend::Postgres).await;
     let mut config = test_config(&db);
     config.bus.redis_url = Secret::new(redis);
+    tweak(&mut config);
     let other = config.clone();
     let a = start(config, db).await;
     let b = Application::build(other).await.expect("second node starts");

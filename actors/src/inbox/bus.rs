@@ -4,12 +4,38 @@
 //! so an event the bus loses, delays or repeats is still delivered once, in order:
 //! the tenant actor places each event by its offset and drops what it already sent.
 
+use super::frames::PresenceStatus;
 use super::stream::StreamEvent;
-use crate::TenantId;
+use crate::{ConversationId, TenantId, UserId};
+
+/// Which node a signal comes from, so presence can expire per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeId(pub uuid::Uuid);
+
+/// Live state that is never stored: who is online, who is typing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// A user's presence on the sending node: `Offline` when their last connection
+    /// there closed. Repeated as a heartbeat while it holds, so it expires on the
+    /// other nodes when the sending node dies.
+    Presence {
+        user: UserId,
+        status: PresenceStatus,
+    },
+    Typing {
+        conversation: ConversationId,
+        user: UserId,
+        active: bool,
+    },
+}
 
 pub trait Bus: Send + Sync + 'static {
     /// Offers a tenant's newly committed events to the other nodes. Returns at once.
     fn publish(&self, tenant: TenantId, events: &[StreamEvent]);
+
+    /// Offers a live signal to the other nodes. Returns at once; a lost one is
+    /// corrected by the next heartbeat (presence) or does not matter (typing).
+    fn signal(&self, tenant: TenantId, signal: Signal);
 }
 
 /// A single node: there is nobody to tell.
@@ -17,4 +43,5 @@ pub struct LocalBus;
 
 impl Bus for LocalBus {
     fn publish(&self, _: TenantId, _: &[StreamEvent]) {}
+    fn signal(&self, _: TenantId, _: Signal) {}
 }

@@ -12,7 +12,7 @@
 //! restarted that way (the mailbox just closes); `Inbox` notices the closed mailbox
 //! and starts a fresh actor instead.
 
-use super::bus::Bus;
+use super::bus::{Bus, Signal};
 use super::outbound::{Delivery, Outbound};
 use super::records::{Conversation, ConversationChange, Message, Outgoing, StatusReport};
 use super::settings::InboxSettings;
@@ -190,6 +190,14 @@ impl ConversationActor {
 
     /// Typing is not stored: a dropped indicator is harmless, so `try_send`.
     fn announce_typing(&self, user: UserId, active: bool) {
+        self.env.bus.signal(
+            self.tenant,
+            Signal::Typing {
+                conversation: self.id,
+                user,
+                active,
+            },
+        );
         let frame = frames::typing(self.id, user, active);
         let _ = self.env.hub.try_send(Ephemeral {
             conversation: self.id,

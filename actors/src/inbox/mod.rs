@@ -19,7 +19,7 @@ pub mod views;
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, TenantId, UserId};
 use actix::prelude::*;
-use bus::Bus;
+use bus::{Bus, NodeId, Signal};
 use conversation::{
     Append, Change, ChangedElsewhere, ConversationActor, ConversationEnv, GetSnapshot, Observed,
     Report, Snapshot, Typing,
@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{Changed, InboxStore, Recorded, StatusUpdate};
 use stream::{StreamEvent, StreamPosition};
-use tenant::{ConversationRegistry, Join, Leave, Publish, Resubscribe, SetPresence, TenantActor};
+use tenant::{
+    ConversationRegistry, Join, Leave, Publish, RemoteSignal, Resubscribe, SetPresence, TenantActor,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -162,6 +164,7 @@ impl Inbox {
             tenant,
             self.0.store.clone(),
             self.0.settings.clone(),
+            self.0.bus.clone(),
             self.0.connections.clone(),
         );
         TenantEntry {
@@ -305,6 +308,14 @@ impl Inbox {
         if !events.is_empty() {
             self.0.bus.publish(tenant, &events);
             let _ = self.tenant(tenant).addr.try_send(Publish { events });
+        }
+    }
+
+    /// A live signal from another node (presence, typing), for this node's agents of
+    /// the tenant; ignored when none is connected here.
+    pub fn deliver_signal(&self, tenant: TenantId, node: NodeId, signal: Signal) {
+        if let Some(entry) = self.0.tenants.get(&tenant).filter(|e| e.addr.connected()) {
+            let _ = entry.addr.try_send(RemoteSignal { node, signal });
         }
     }
 

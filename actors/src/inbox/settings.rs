@@ -30,6 +30,9 @@ pub struct InboxSettings {
     pub catch_up_buffer: usize,
     /// A typing indicator with no refresh for this long counts as stopped.
     pub typing_ttl: Duration,
+    /// Another node's word that a user is present holds this long unless repeated;
+    /// each node repeats it every third of this while the user stays.
+    pub presence_ttl: Duration,
 }
 
 impl Default for InboxSettings {
@@ -44,6 +47,7 @@ impl Default for InboxSettings {
             max_replay: 10_000,
             replay_page: 500,
             catch_up_buffer: 4096,
+            presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(8),
         }
     }

@@ -9,6 +9,7 @@
 //! since offsets commit in order). The same store read picks up events whose
 //! publish was dropped because this mailbox was full.
 
+use super::bus::{Bus, NodeId, Signal};
 use super::conversation::ConversationActor;
 use super::frames::{self, PresenceStatus, ResetReason};
 use super::session::{Member, SessionId, Subscription};
@@ -22,6 +23,7 @@ use dashmap::DashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// The live conversation actors of one tenant. It sits beside the tenant actor
 /// rather than inside it so that finding a conversation does not queue behind the
@@ -76,6 +78,14 @@ pub struct Ephemeral {
     pub frame: ByteString,
 }
 
+/// A live signal from another node (through the bus).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteSignal {
+    pub node: NodeId,
+    pub signal: Signal,
+}
+
 /// Sent by a connection's replay task when its replay is on the socket.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -111,6 +121,10 @@ pub struct TenantActor {
     gap_timer: Option<SpawnHandle>,
     connections: HashMap<SessionId, Connection>,
     presence: HashMap<UserId, Presence>,
+    /// What other nodes said of users' presence, and until when it holds.
+    remote: HashMap<UserId, HashMap<NodeId, (PresenceStatus, Instant)>>,
+    /// The other nodes.
+    bus: Arc<dyn Bus>,
     /// The node-wide count of joined connections, shared with `Inbox::stats`.
     connection_count: Arc<AtomicUsize>,
 }
@@ -120,6 +134,7 @@ impl TenantActor {
         tenant: TenantId,
         store: Arc<dyn InboxStore>,
         settings: Arc<InboxSettings>,
+        bus: Arc<dyn Bus>,
         connection_count: Arc<AtomicUsize>,
     ) -> Self {
         Self {
@@ -132,6 +147,8 @@ impl TenantActor {
             gap_timer: None,
             connections: HashMap::new(),
             presence: HashMap::new(),
+            remote: HashMap::new(),
+            bus,
             connection_count,
         }
     }
@@ -272,8 +289,70 @@ impl TenantActor {
             None => false,
         };
         if offline {
+            let before = self.seen(user);
             self.presence.remove(&user);
-            self.broadcast(&frames::presence(user, PresenceStatus::Offline), None);
+            self.bus.signal(
+                self.tenant,
+                Signal::Presence {
+                    user,
+                    status: PresenceStatus::Offline,
+                },
+            );
+            self.announce_if_changed(user, before, None);
+        }
+    }
+
+    /// A user's presence as agents see it: from this node's connections, else what
+    /// another node last said (the most present of them), else offline.
+    fn seen(&self, user: UserId) -> PresenceStatus {
+        if let Some(presence) = self.presence.get(&user) {
+            return presence.status;
+        }
+        self.remote
+            .get(&user)
+            .and_then(|nodes| nodes.values().map(|(status, _)| *status).min())
+            .unwrap_or(PresenceStatus::Offline)
+    }
+
+    fn announce_if_changed(&self, user: UserId, before: PresenceStatus, except: Option<UserId>) {
+        let after = self.seen(user);
+        if after != before {
+            self.broadcast(&frames::presence(user, after), except);
+        }
+    }
+
+    /// Tells the other nodes again who is here (their word on it expires), and lets
+    /// expire what they stopped repeating (a node that died).
+    fn presence_heartbeat(&mut self) {
+        for (user, presence) in &self.presence {
+            self.bus.signal(
+                self.tenant,
+                Signal::Presence {
+                    user: *user,
+                    status: presence.status,
+                },
+            );
+        }
+        let now = Instant::now();
+        let users: Vec<UserId> = self.remote.keys().copied().collect();
+        for user in users {
+            let before = self.seen(user);
+            if let Some(nodes) = self.remote.get_mut(&user) {
+                nodes.retain(|_, (_, until)| *until > now);
+                if nodes.is_empty() {
+                    self.remote.remove(&user);
+                }
+            }
+            self.announce_if_changed(user, before, None);
+        }
+    }
+
+    /// A frame that is not stored, to the connections following `conversation`.
+    fn ephemeral(&self, conversation: ConversationId, except: UserId, frame: &ByteString) {
+        for connection in self.connections.values() {
+            if connection.member.user != except && connection.subscription.includes(conversation) {
+                connection.member.outbox.push(frame.clone());
+            }
         }
     }
 
@@ -297,6 +376,9 @@ impl Actor for TenantActor {
             if !act.connections.is_empty() {
                 act.fill(ctx);
             }
+        });
+        ctx.run_interval(self.settings.presence_ttl / 3, |act, _| {
+            act.presence_heartbeat()
         });
     }
 }
@@ -331,21 +413,36 @@ impl Handler<Join> for TenantActor {
             return;
         };
         let user = member.user;
+        let before = self.seen(user);
         let presence = self.presence.entry(user).or_insert(Presence {
             status: PresenceStatus::Online,
             connections: 0,
         });
         presence.connections += 1;
         let came_online = presence.connections == 1;
-        for (other, presence) in &self.presence {
-            if *other != user {
-                member
-                    .outbox
-                    .push(frames::presence(*other, presence.status));
-            }
+        let others: Vec<UserId> = self
+            .presence
+            .keys()
+            .chain(self.remote.keys())
+            .filter(|other| **other != user)
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for other in others {
+            member
+                .outbox
+                .push(frames::presence(other, self.seen(other)));
         }
         if came_online {
-            self.broadcast(&frames::presence(user, PresenceStatus::Online), Some(user));
+            self.bus.signal(
+                self.tenant,
+                Signal::Presence {
+                    user,
+                    status: PresenceStatus::Online,
+                },
+            );
+            self.announce_if_changed(user, before, Some(user));
         }
         let replay = Replay {
             store: self.store.clone(),
@@ -422,11 +519,19 @@ impl Handler<SetPresence> for TenantActor {
         let Some(user) = self.connections.get(&msg.session).map(|c| c.member.user) else {
             return;
         };
+        let before = self.seen(user);
         if let Some(presence) = self.presence.get_mut(&user)
             && presence.status != msg.status
         {
             presence.status = msg.status;
-            self.broadcast(&frames::presence(user, msg.status), None);
+            self.bus.signal(
+                self.tenant,
+                Signal::Presence {
+                    user,
+                    status: msg.status,
+                },
+            );
+            self.announce_if_changed(user, before, None);
         }
     }
 }
@@ -435,12 +540,40 @@ impl Handler<Ephemeral> for TenantActor {
     type Result = ();
 
     fn handle(&mut self, msg: Ephemeral, _: &mut Self::Context) {
-        for connection in self.connections.values() {
-            if connection.member.user != msg.except
-                && connection.subscription.includes(msg.conversation)
-            {
-                connection.member.outbox.push(msg.frame.clone());
+        self.ephemeral(msg.conversation, msg.except, &msg.frame);
+    }
+}
+
+impl Handler<RemoteSignal> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteSignal, _: &mut Self::Context) {
+        match msg.signal {
+            Signal::Presence { user, status } => {
+                let before = self.seen(user);
+                let nodes = self.remote.entry(user).or_default();
+                if status == PresenceStatus::Offline {
+                    nodes.remove(&msg.node);
+                } else {
+                    nodes.insert(
+                        msg.node,
+                        (status, Instant::now() + self.settings.presence_ttl),
+                    );
+                }
+                if nodes.is_empty() {
+                    self.remote.remove(&user);
+                }
+                self.announce_if_changed(user, before, None);
             }
+            Signal::Typing {
+                conversation,
+                user,
+                active,
+            } => self.ephemeral(
+                conversation,
+                user,
+                &frames::typing(conversation, user, active),
+            ),
         }
     }
 }
