@@ -9,7 +9,7 @@ use common::{metric, subscribed_owner, two_nodes};
 use reqwest::StatusCode;
 use serde_json::json;
 
-const MESSAGES: i64 = 300;
+const MESSAGES: i64 = 1_000;
 
 #[actix_rt::test]
 async fn an_agent_on_node_a_receives_in_order_every_message_ingested_through_node_b() {
