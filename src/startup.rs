@@ -257,7 +257,8 @@ fn build_inbox(
     if !config.bus.redis_url.is_set() {
         return Ok(Inbox::new(store, settings, Arc::new(LocalBus), router));
     }
-    let bus = RedisBus::start(config.bus.redis_url.expose(), metrics.clone())
+    let ttl = Duration::from_secs(config.bus.presence_ttl_secs);
+    let bus = RedisBus::start(config.bus.redis_url.expose(), ttl, metrics.clone())
         .map_err(|err| StartError::Config(ConfigError::Invalid(format!("bus.redis_url: {err}"))))?;
     let inbox = Inbox::new(store, settings, bus.clone(), router);
     bus.subscribe(inbox.downgrade());

@@ -181,3 +181,26 @@ async fn presence_and_typing_cross_nodes_and_a_dead_nodes_users_go_offline() {
     assert_eq!(presence_of(&mut watcher, &ghost).await, "online");
     assert_eq!(presence_of(&mut watcher, &ghost).await, "offline");
 }
+
+#[actix_rt::test]
+async fn a_node_that_starts_shows_at_once_who_is_online_on_the_others() {
+    // Heartbeats every 100 s: far longer than the wait for the frame below.
+    let Some((a, _b)) = common::two_nodes_with(|c| c.bus.presence_ttl_secs = 300).await else {
+        return;
+    };
+    let (owner, _) = a.owner_session().await;
+    let (agent_id, agent_token) = a.user_with_role(&owner, "agent@example.com", "agent").await;
+    let mut agent = common::ws::Agent::connect(&a.base, &agent_token).await;
+    agent.subscribe(None).await;
+
+    let mut config = common::test_config(&a.db);
+    config.bus.redis_url = switchboard::config::Secret::new(common::redis_url().unwrap());
+    config.bus.presence_ttl_secs = 300;
+    let c = switchboard::Application::build(config).await.unwrap();
+    let c_base = format!("http://127.0.0.1:{}", c.port());
+    actix_rt::spawn(c.run_until_stopped());
+
+    let mut watcher = common::ws::Agent::connect(&c_base, &owner).await;
+    watcher.send(json!({ "type": "subscribe" })).await;
+    assert_eq!(presence_of(&mut watcher, &agent_id).await, "online");
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
-use switchboard_actors::inbox::bus::{Bus, NodeId, Signal};
+use switchboard_actors::inbox::bus::{Bus, NodeId, Present, Signal};
 use switchboard_actors::inbox::frames::PresenceStatus;
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
 use switchboard_actors::{ConversationId, Millis, TenantId, UserId};
@@ -22,6 +22,11 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 const CHANNEL_PREFIX: &str = "switchboard:tenant:";
+/// `switchboard:presence:<tenant>:<user>:<node>` = status, expiring with the TTL: what
+/// a starting node reads to know who is online elsewhere.
+const PRESENCE_PREFIX: &str = "switchboard:presence:";
+/// How long a starting tenant actor waits for that read before going on without it.
+const PRESENT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Batches waiting to be published; beyond it they are dropped (the store poll
 /// delivers them).
 const OUTBOX_CAPACITY: usize = 10_000;
@@ -100,24 +105,47 @@ impl WireEvent {
     }
 }
 
+/// What the publisher task does with Redis.
+enum Op {
+    Publish {
+        channel: String,
+        payload: String,
+        events: usize,
+    },
+    Set {
+        key: String,
+        value: String,
+        ttl: Duration,
+    },
+    Delete {
+        key: String,
+    },
+}
+
 pub struct RedisBus {
     node: Uuid,
     client: redis::Client,
-    outbox: mpsc::Sender<(String, String)>,
+    outbox: mpsc::Sender<Op>,
+    presence_ttl: Duration,
     metrics: Metrics,
 }
 
 impl RedisBus {
     /// Checks the URL and starts the publisher; connecting happens in the background,
     /// so a node starts (and serves its own agents) while Redis is away.
-    pub fn start(url: &str, metrics: Metrics) -> Result<Arc<Self>, redis::RedisError> {
+    pub fn start(
+        url: &str,
+        presence_ttl: Duration,
+        metrics: Metrics,
+    ) -> Result<Arc<Self>, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let (outbox, batches) = mpsc::channel(OUTBOX_CAPACITY);
-        actix_rt::spawn(publisher(client.clone(), batches, metrics.clone()));
+        let (outbox, ops) = mpsc::channel(OUTBOX_CAPACITY);
+        actix_rt::spawn(publisher(client.clone(), ops, metrics.clone()));
         Ok(Arc::new(Self {
             node: Uuid::now_v7(),
             client,
             outbox,
+            presence_ttl,
             metrics,
         }))
     }
@@ -190,12 +218,66 @@ impl RedisBus {
             return;
         };
         let channel = format!("{CHANNEL_PREFIX}{}", tenant.0);
-        if self.outbox.try_send((channel, payload)).is_err() {
+        self.queue(Op::Publish {
+            channel,
+            payload,
+            events,
+        });
+    }
+
+    fn queue(&self, op: Op) {
+        // Full (or the publisher gone): the store poll delivers events, the next
+        // heartbeat presence.
+        if let Err(err) = self.outbox.try_send(op)
+            && let Op::Publish { events, .. } = err.into_inner()
+        {
             self.metrics.record_bus_events("dropped", events);
+        }
+    }
+
+    async fn read_present(&self, tenant: TenantId) -> redis::RedisResult<Present> {
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        let pattern = format!("{PRESENCE_PREFIX}{}:*", tenant.0);
+        let mut present = Vec::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let values: Vec<Option<String>> =
+                    redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+                for (key, value) in keys.iter().zip(values) {
+                    let mut parts = key.rsplit(':');
+                    let (Some(node), Some(user)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let (Ok(node), Ok(user)) = (Uuid::parse_str(node), Uuid::parse_str(user))
+                    else {
+                        continue;
+                    };
+                    let status = value.as_deref().map(PresenceStatus::parse);
+                    if node != self.node
+                        && let Some(Ok(status)) = status
+                    {
+                        present.push((NodeId(node), UserId(user), status));
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(present);
+            }
+            cursor = next;
         }
     }
 }
 
+#[async_trait::async_trait]
 impl Bus for RedisBus {
     fn publish(&self, tenant: TenantId, events: &[StreamEvent]) {
         let wire = Wire::Events {
@@ -207,11 +289,23 @@ impl Bus for RedisBus {
 
     fn signal(&self, tenant: TenantId, signal: Signal) {
         let wire = match signal {
-            Signal::Presence { user, status } => Wire::Presence {
-                node: self.node,
-                user: user.0,
-                status: status.as_str().to_owned(),
-            },
+            Signal::Presence { user, status } => {
+                let key = format!("{PRESENCE_PREFIX}{}:{}:{}", tenant.0, user.0, self.node);
+                self.queue(if status == PresenceStatus::Offline {
+                    Op::Delete { key }
+                } else {
+                    Op::Set {
+                        key,
+                        value: status.as_str().to_owned(),
+                        ttl: self.presence_ttl,
+                    }
+                });
+                Wire::Presence {
+                    node: self.node,
+                    user: user.0,
+                    status: status.as_str().to_owned(),
+                }
+            }
             Signal::Typing {
                 conversation,
                 user,
@@ -225,20 +319,22 @@ impl Bus for RedisBus {
         };
         self.send(tenant, &wire, 0);
     }
+
+    async fn present(&self, tenant: TenantId) -> Present {
+        match tokio::time::timeout(PRESENT_TIMEOUT, self.read_present(tenant)).await {
+            Ok(Ok(present)) => present,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot read presence from Redis; heartbeats will tell");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
-fn events_in(payload: &str) -> usize {
-    // Counted for metrics only: the number of offsets in the batch.
-    payload.matches("\"offset\":").count()
-}
-
-async fn publisher(
-    client: redis::Client,
-    mut batches: mpsc::Receiver<(String, String)>,
-    metrics: Metrics,
-) {
+async fn publisher(client: redis::Client, mut ops: mpsc::Receiver<Op>, metrics: Metrics) {
     let mut connection: Option<redis::aio::ConnectionManager> = None;
-    while let Some((channel, payload)) = batches.recv().await {
+    while let Some(op) = ops.recv().await {
         if connection.is_none() {
             match client.get_connection_manager().await {
                 Ok(manager) => connection = Some(manager),
@@ -247,21 +343,43 @@ async fn publisher(
                 }
             }
         }
+        let events = match &op {
+            Op::Publish { events, .. } => *events,
+            Op::Set { .. } | Op::Delete { .. } => 0,
+        };
         let Some(manager) = connection.as_mut() else {
-            metrics.record_bus_events("dropped", events_in(&payload));
+            metrics.record_bus_events("dropped", events);
             continue;
         };
+        let command = match op {
+            Op::Publish {
+                channel, payload, ..
+            } => {
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(channel).arg(payload);
+                cmd
+            }
+            Op::Set { key, value, ttl } => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+                cmd
+            }
+            Op::Delete { key } => {
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(key);
+                cmd
+            }
+        };
         // The manager reconnects by itself after a failure.
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(&payload)
-            .query_async(manager)
-            .await;
-        match sent {
-            Ok(_) => metrics.record_bus_events("published", events_in(&payload)),
+        match command.query_async::<redis::Value>(manager).await {
+            Ok(_) if events > 0 => metrics.record_bus_events("published", events),
+            Ok(_) => {}
             Err(err) => {
-                tracing::debug!(error = %err, "bus publish failed");
-                metrics.record_bus_events("dropped", events_in(&payload));
+                tracing::debug!(error = %err, "bus command failed");
+                metrics.record_bus_events("dropped", events);
             }
         }
     }

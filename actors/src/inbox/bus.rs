@@ -29,6 +29,10 @@ pub enum Signal {
     },
 }
 
+/// What other nodes say of a tenant's users right now: (node, user, status).
+pub type Present = Vec<(NodeId, UserId, PresenceStatus)>;
+
+#[async_trait::async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Offers a tenant's newly committed events to the other nodes. Returns at once.
     fn publish(&self, tenant: TenantId, events: &[StreamEvent]);
@@ -36,12 +40,21 @@ pub trait Bus: Send + Sync + 'static {
     /// Offers a live signal to the other nodes. Returns at once; a lost one is
     /// corrected by the next heartbeat (presence) or does not matter (typing).
     fn signal(&self, tenant: TenantId, signal: Signal);
+
+    /// Who the other nodes have online in `tenant` now, so a tenant actor that
+    /// starts shows them at once instead of after the next heartbeat. Empty when
+    /// the bus cannot say (quickly).
+    async fn present(&self, tenant: TenantId) -> Present;
 }
 
 /// A single node: there is nobody to tell.
 pub struct LocalBus;
 
+#[async_trait::async_trait]
 impl Bus for LocalBus {
     fn publish(&self, _: TenantId, _: &[StreamEvent]) {}
     fn signal(&self, _: TenantId, _: Signal) {}
+    async fn present(&self, _: TenantId) -> Present {
+        Vec::new()
+    }
 }

@@ -372,6 +372,22 @@ impl Actor for TenantActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.tenant_mailbox);
         self.load_head(ctx);
+        // Before the first join: a joining agent's presence list includes who is
+        // online on the other nodes.
+        let (bus, tenant) = (self.bus.clone(), self.tenant);
+        ctx.wait(
+            async move { bus.present(tenant).await }
+                .into_actor(self)
+                .map(|present, act, _| {
+                    let until = Instant::now() + act.settings.presence_ttl;
+                    for (node, user, status) in present {
+                        act.remote
+                            .entry(user)
+                            .or_default()
+                            .insert(node, (status, until));
+                    }
+                }),
+        );
         ctx.run_interval(self.settings.stream_poll, |act, ctx| {
             if !act.connections.is_empty() {
                 act.fill(ctx);
