@@ -59,7 +59,7 @@ pub struct Observed {
     pub recorded: Recorded,
 }
 
-/// Another node changed the conversation: the cache is out of date, read it again.
+/// Another node changed the conversation: the cache is out of date.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ChangedElsewhere;
@@ -393,8 +393,11 @@ impl Handler<Observed> for ConversationActor {
 impl Handler<ChangedElsewhere> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, _: ChangedElsewhere, ctx: &mut Self::Context) {
-        self.load(ctx);
+    /// Drops the cache rather than reading at once: a busy conversation written on
+    /// another node would otherwise cost a store read per event here. The next
+    /// snapshot reads it.
+    fn handle(&mut self, _: ChangedElsewhere, _: &mut Self::Context) {
+        self.state = None;
     }
 }
 
