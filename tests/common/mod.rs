@@ -44,15 +44,19 @@ macro_rules! on_both_backends {
 /// `TEST_DATABASE_URL`, or `None` outside CI (with a note on stderr). In CI a missing
 /// URL fails the test: the Postgres suite never skips silently.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("TEST_DATABASE_URL") {
+    service_url("TEST_DATABASE_URL", "Postgres")
+}
+
+/// The URL of an outside service the suite named `suite` needs, from `var`: in CI a
+/// missing one fails the test, elsewhere the test is skipped with a note.
+fn service_url(var: &str, suite: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but TEST_DATABASE_URL is not set: the Postgres suite cannot run")
+            panic!("CI=true but {var} is not set: the {suite} suite cannot run")
         }
         _ => {
-            eprintln!(
-                "note: TEST_DATABASE_URL is not set; skipping the Postgres variant of this test"
-            );
+            eprintln!("note: {var} is not set; skipping the {suite} part of this test");
             None
         }
     }
@@ -102,19 +106,9 @@ impl TestDb {
 }
 
 /// Replaces the database name in a Postgres URL, keeping any query string.
-/// `TEST_REDIS_URL`, or `None` outside CI (with a note). In CI a missing URL fails:
-/// the Redis suite never skips silently.
+/// `TEST_REDIS_URL`, under the same rule as `postgres_url`.
 pub fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but TEST_REDIS_URL is not set: the Redis suite cannot run")
-        }
-        _ => {
-            eprintln!("note: TEST_REDIS_URL is not set; skipping this Redis test");
-            None
-        }
-    }
+    service_url("TEST_REDIS_URL", "Redis")
 }
 
 /// Two nodes on one fresh Postgres database joined by Redis: `a` owns the database
