@@ -302,6 +302,9 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
             .wrap(from_fn(observe))
             .wrap(security_headers())
     })
+    // Frames to agents are small writes; with Nagle on, each waits for the client's
+    // delayed ACK (~40 ms on Linux) whenever an earlier one is unacknowledged.
+    .tcp_nodelay(true)
     .listen(listener)
     .map_err(|source| StartError::Io {
         what: "the listener".into(),

@@ -1,88 +1,69 @@
-//! Load generator for Switchboard deployments.
-//!
-//! `api` signs in through the public API and drives authenticated `GET /api/v1/auth/me`
-//! (token check plus one store read: the floor under every API call) or `GET /health`
-//! (HTTP stack only) from N concurrent clients, then reports throughput, latency
-//! percentiles from an HdrHistogram, and every status seen.
-//!
-//! `inbox` opens `--agents` WebSocket agents, plays customer messages on a sandbox
-//! channel from `--concurrency` senders, and measures what each agent receives: end-to-end
-//! latency (POST sent to frame received), loss and ordering; see `inbox.rs`.
-//!
-//! `webhook` sends signed WhatsApp Cloud API deliveries at a fixed rate, open loop, and
-//! reports the acknowledgement latency from each send's intended time; see `webhook.rs`.
-//!
-//! `api` and `inbox` are closed loops: each client sends its next request when the previous one
-//! answers, so it measures capacity, not latency under a fixed arrival rate (that
-//! needs open-loop arrivals, which the scenario work adds).
+//! `loadtest <scenario> [knobs]`: drives a running Switchboard (or a peer) and writes a
+//! JSON result, a Markdown report and a latency plot; `loadtest report` puts several
+//! results side by side. See `docs/benchmarks.md` for the commands behind the figures.
 
-use clap::{Parser, ValueEnum};
-use hdrhistogram::Histogram;
-use std::collections::BTreeMap;
+use clap::{Parser, Subcommand};
+use loadtest::Peer;
+use loadtest::report::{self, Run};
+use loadtest::scenarios::{self, Backend, Context};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Drive a Switchboard server and report what it sustains")]
-struct Args {
-    /// Base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+#[command(about = "Drive a Switchboard deployment (or a peer) and report what it sustains")]
+struct Cli {
+    /// Base URL of the server under test.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Tenant slug, email and password to sign in with (the first-start owner works).
-    #[arg(long, default_value = "default")]
-    tenant: String,
-    #[arg(long, default_value = "owner@switchboard.local")]
-    email: String,
-    #[arg(long, env = "LOADTEST_PASSWORD")]
-    password: String,
-    #[arg(long, value_enum, default_value_t = Target::Me)]
-    target: Target,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Agent sockets (the `inbox` target).
-    #[arg(long, default_value_t = 10)]
-    agents: usize,
-    /// Deliveries per second, open loop (the `webhook` target).
-    #[arg(long, default_value_t = 600)]
-    rate: u64,
-    /// Distinct customers the deliveries come from (the `webhook` target).
-    #[arg(long, default_value_t = 100)]
-    customers: usize,
+    /// What is under test: Switchboard or one of the peers in loadtest/peers.
+    #[arg(long, global = true, value_enum, default_value_t = Peer::Switchboard)]
+    peer: Peer,
+    /// Names the run in reports and file names [default: the peer, plus the backend].
+    #[arg(long, global = true)]
+    label: Option<String>,
+    /// The server's store, for the targets that depend on it.
+    #[arg(long, global = true, value_enum)]
+    backend: Option<Backend>,
+    /// Server process to report CPU and memory for (repeat for several nodes).
+    #[arg(long = "server-pid", global = true)]
+    server_pids: Vec<u32>,
+    /// Where results go.
+    #[arg(long, global = true, default_value = "loadtest/results")]
+    out: PathBuf,
+    /// No progress line.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
 }
 
-mod inbox;
-mod webhook;
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Target {
-    /// Authenticated `GET /api/v1/auth/me`.
-    Me,
-    /// `GET /health`.
-    Health,
-    /// Sandbox messages in, WebSocket frames out to `--agents` agents.
-    Inbox,
-    /// Signed WhatsApp webhooks at `--rate` per second, open loop: ack latency.
-    Webhook,
-}
-
-/// Latencies are recorded in microseconds, up to a minute, 3 significant digits.
-const MAX_LATENCY_US: u64 = 60_000_000;
-
-struct ClientResult {
-    latencies: Histogram<u64>,
-    statuses: BTreeMap<u16, u64>,
-    transport_errors: u64,
+#[derive(Subcommand)]
+enum Scenario {
+    /// N subscribed agent sockets held open: memory per socket, handshakes per second.
+    Idle(scenarios::idle::Args),
+    /// Signed WhatsApp webhooks at a fixed rate, or to saturation: ack latency, throughput.
+    Ingest(scenarios::ingest::Args),
+    /// Tenants × agents, webhook to every agent socket, and agent replies to the provider.
+    E2e(scenarios::e2e::Args),
+    /// One message to M agents at rising rates until p99 to the last recipient passes 50 ms.
+    Fanout(scenarios::fanout::Args),
+    /// Agents on two nodes, webhooks into one: what the Redis hop adds.
+    Cluster(scenarios::cluster::Args),
+    /// Agents dropping and resuming while traffic flows: gaps must be 0.
+    Resume(scenarios::resume::Args),
+    /// Side-by-side report of earlier results: `<out>/summary.md` and comparison plots.
+    Report {
+        /// JSON results written by earlier runs.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("loadtest: {err}");
             ExitCode::FAILURE
@@ -90,127 +71,64 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let token = sign_in(&http, &args).await?;
-    let path = match args.target {
-        Target::Me => "/api/v1/auth/me",
-        Target::Health => "/health",
-        Target::Inbox => return inbox::run(&http, &args, &token).await,
-        Target::Webhook => return webhook::run(&http, &args, &token).await,
-    };
-    let url = format!("{}{}", args.url.trim_end_matches('/'), path);
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
-    println!(
-        "loadtest: {} clients, {}s, GET {}",
-        args.concurrency, args.duration, url
-    );
-
-    let started = Instant::now();
-    let clients: Vec<_> = (0..args.concurrency)
-        .map(|_| tokio::spawn(client(http.clone(), url.clone(), token.clone(), deadline)))
-        .collect();
-    let mut total = ClientResult {
-        latencies: histogram()?,
-        statuses: BTreeMap::new(),
-        transport_errors: 0,
-    };
-    for handle in clients {
-        let result = handle.await.map_err(|e| e.to_string())??;
-        total
-            .latencies
-            .add(&result.latencies)
-            .map_err(|e| e.to_string())?;
-        for (status, count) in result.statuses {
-            *total.statuses.entry(status).or_default() += count;
+async fn run(cli: Cli) -> loadtest::Result<ExitCode> {
+    if let Scenario::Report { results } = &cli.scenario {
+        return compare(results, &cli.out);
+    }
+    let label = cli.label.clone().unwrap_or_else(|| {
+        let peer = match cli.peer {
+            Peer::Switchboard => "switchboard",
+            Peer::Socketio => "socketio",
+            Peer::Bare => "bare",
+        };
+        match cli.backend {
+            Some(Backend::Sqlite) => format!("{peer}-sqlite"),
+            Some(Backend::Postgres) => format!("{peer}-postgres"),
+            None => peer.to_owned(),
         }
-        total.transport_errors += result.transport_errors;
-    }
-    report(&total, started.elapsed());
-    Ok(())
-}
-
-pub(crate) fn histogram() -> Result<Histogram<u64>, String> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| e.to_string())
-}
-
-async fn sign_in(http: &reqwest::Client, args: &Args) -> Result<String, String> {
-    let response = http
-        .post(format!("{}/api/v1/auth/login", args.url.trim_end_matches('/')))
-        .json(&serde_json::json!({ "tenant": args.tenant, "email": args.email, "password": args.password }))
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", args.url))?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("sign-in refused ({status}): {body}"));
-    }
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| "sign-in returned no access_token".into())
-}
-
-async fn client(
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    deadline: Instant,
-) -> Result<ClientResult, String> {
-    let mut result = ClientResult {
-        latencies: histogram()?,
-        statuses: BTreeMap::new(),
-        transport_errors: 0,
+    });
+    let mut ctx = Context::new(&cli.url, cli.peer, &label)?;
+    ctx.backend = cli.backend;
+    ctx.server_pids = cli.server_pids.clone();
+    ctx.progress = !cli.quiet;
+    ctx.command = std::iter::once("loadtest".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let run = match &cli.scenario {
+        Scenario::Idle(args) => scenarios::idle::run(&ctx, args).await?,
+        Scenario::Ingest(args) => scenarios::ingest::run(&ctx, args).await?,
+        Scenario::E2e(args) => scenarios::e2e::run(&ctx, args).await?,
+        Scenario::Fanout(args) => scenarios::fanout::run(&ctx, args).await?,
+        Scenario::Cluster(args) => scenarios::cluster::run(&ctx, args).await?,
+        Scenario::Resume(args) => scenarios::resume::run(&ctx, args).await?,
+        Scenario::Report { .. } => return Err("handled above".into()),
     };
-    while Instant::now() < deadline {
-        let sent = Instant::now();
-        match http.get(&url).bearer_auth(&token).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                // Read the body so the connection returns to the pool.
-                let _ = response.bytes().await;
-                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(MAX_LATENCY_US);
-                result
-                    .latencies
-                    .saturating_record(micros.clamp(1, MAX_LATENCY_US));
-                *result.statuses.entry(status).or_default() += 1;
-            }
-            Err(_) => result.transport_errors += 1,
-        }
+    let json = run.write(&cli.out)?;
+    println!("{}", run.markdown());
+    println!("written: {}", json.display());
+    if run.correctness.errors() > 0 {
+        eprintln!("loadtest: correctness counters are not all 0");
+        return Ok(ExitCode::from(3));
     }
-    Ok(result)
+    Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn latency_line(h: &Histogram<u64>) -> String {
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    format!(
-        "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        h.max() as f64 / 1000.0
-    )
-}
-
-fn report(total: &ClientResult, elapsed: Duration) {
-    let h = &total.latencies;
-    println!(
-        "requests:   {} in {:.1}s = {:.0}/s",
-        h.len(),
-        elapsed.as_secs_f64(),
-        h.len() as f64 / elapsed.as_secs_f64()
-    );
-    println!("latency ms: {}", latency_line(h));
-    let statuses: Vec<String> = total
-        .statuses
-        .iter()
-        .map(|(s, n)| format!("{s}: {n}"))
-        .collect();
-    println!("statuses:   {}", statuses.join(", "));
-    println!("transport errors: {}", total.transport_errors);
+fn compare(results: &[PathBuf], out: &std::path::Path) -> loadtest::Result<ExitCode> {
+    let mut runs = Vec::with_capacity(results.len());
+    for path in results {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let run: Run = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a loadtest result: {e}", path.display()))?;
+        runs.push(run);
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let md = report::compare(&runs, out)?;
+    let summary = out.join("summary.md");
+    std::fs::write(&summary, &md)
+        .map_err(|e| format!("cannot write {}: {e}", summary.display()))?;
+    println!("{md}");
+    println!("written: {}", summary.display());
+    Ok(ExitCode::SUCCESS)
 }
