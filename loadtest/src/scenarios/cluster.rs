@@ -2,9 +2,9 @@
 //! the Redis hop is the p99 on the second node's agents minus the p99 on the first's,
 //! measured in the same run from the same messages.
 
-use super::{Context, Fleet, Parts, close_all, measured, send_notes, traffic_figures};
+use super::{Context, Fleet, Parts, close_all, measured, traffic_figures};
 use crate::report::{Figure, Run, Series, Target};
-use crate::traffic::{Driver, Load};
+use crate::traffic::Load;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -31,31 +31,20 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let tenants = ctx.tenants(1, args.users).await?;
     let nodes = [ctx.base.clone(), args.url2.trim_end_matches('/').to_owned()];
     let (agents, _, _) = Fleet {
-        tenants: &tenants,
-        per_tenant: args.agents.max(2),
         nodes: &nodes,
-        peer: ctx.peer,
-        reply_every: 0,
-        churn: None,
-        concurrency: 16,
+        ..Fleet::on(ctx, &tenants, args.agents.max(2))
     }
     .connect()
     .await?;
-    let driver = Driver::new(ctx.http.clone(), &ctx.base, tenants, args.customers);
-    let _progress = ctx.progress_line(&driver.progress);
-    let probes = ctx.probes();
+    let session = ctx.session(tenants, args.customers);
+    let (driver, probes) = (&session.driver, &session.probes);
     let load = Load {
         rate: args.rate,
         concurrency: 1,
         duration: Duration::from_secs(args.duration),
     };
-    let outcome = measured(&driver, &agents, load, Duration::from_secs(args.warmup), 2).await?;
-    let mut parts = Parts {
-        processes: probes.finish(),
-        correctness: outcome.correctness.clone(),
-        notes: send_notes(&outcome),
-        ..Parts::default()
-    };
+    let outcome = measured(driver, &agents, load, Duration::from_secs(args.warmup), 2).await?;
+    let mut parts = Parts::traffic(&outcome, probes);
     close_all(agents).await;
     let (local, remote) = match outcome.per_node.as_slice() {
         [a, b] => (a.clone(), b.clone()),

@@ -6,7 +6,7 @@
 use super::{Context, DRAIN, Fleet, Parts, close_all, measured, send_notes, traffic_figures};
 use crate::provider::Provider;
 use crate::report::{Figure, Run, Series, Target};
-use crate::traffic::{Driver, Load};
+use crate::traffic::Load;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -55,19 +55,14 @@ pub async fn run_with(
 ) -> crate::Result<Run> {
     let tenants = ctx.tenants(args.tenants, args.users).await?;
     let (agents, _, _) = Fleet {
-        tenants: &tenants,
-        per_tenant: args.agents,
-        nodes: std::slice::from_ref(&ctx.base),
-        peer: ctx.peer,
         reply_every: args.reply_every,
-        churn: None,
         concurrency: 32,
+        ..Fleet::on(ctx, &tenants, args.agents)
     }
     .connect()
     .await?;
-    let driver = Driver::new(ctx.http.clone(), &ctx.base, tenants, args.customers);
-    let _progress = ctx.progress_line(&driver.progress);
-    let probes = ctx.probes();
+    let session = ctx.session(tenants, args.customers);
+    let (driver, probes) = (&session.driver, &session.probes);
     let load = Load {
         rate: args.rate,
         concurrency: 1,
@@ -88,7 +83,7 @@ pub async fn run_with(
             wait_for_replies(provider, warm.replies_sent).await?;
         }
     }
-    let outcome = measured(&driver, &agents, load, Duration::ZERO, 1).await?;
+    let outcome = measured(driver, &agents, load, Duration::ZERO, 1).await?;
     let mut parts = Parts {
         correctness: outcome.correctness.clone(),
         notes: send_notes(&outcome),

@@ -4,7 +4,7 @@
 
 use super::{Context, DRAIN, Fleet, Parts, close_all};
 use crate::report::{Figure, Run, Series, Target};
-use crate::traffic::{Correctness, Driver, Load, Outcome, analyze, settle};
+use crate::traffic::{Correctness, Load, Outcome, analyze, settle};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -38,19 +38,13 @@ pub struct Args {
 pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let tenants = ctx.tenants(1, args.users).await?;
     let (agents, _, _) = Fleet {
-        tenants: &tenants,
-        per_tenant: args.agents,
-        nodes: std::slice::from_ref(&ctx.base),
-        peer: ctx.peer,
-        reply_every: 0,
-        churn: None,
         concurrency: 50,
+        ..Fleet::on(ctx, &tenants, args.agents)
     }
     .connect()
     .await?;
-    let driver = Driver::new(ctx.http.clone(), &ctx.base, tenants, args.customers);
-    let _progress = ctx.progress_line(&driver.progress);
-    let probes = ctx.probes();
+    let session = ctx.session(tenants, args.customers);
+    let (driver, probes) = (&session.driver, &session.probes);
     let mut steps: Vec<(u64, Outcome)> = Vec::new();
     let mut correctness = Correctness::default();
     let mut rate = args.start_rate.max(1);

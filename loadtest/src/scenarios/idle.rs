@@ -32,13 +32,8 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let generator_before = crate::procstat::rss_kb(std::process::id());
     let probes = ctx.probes();
     let fleet = Fleet {
-        tenants: &tenants,
-        per_tenant: args.connections,
-        nodes: std::slice::from_ref(&ctx.base),
-        peer: ctx.peer,
-        reply_every: 0,
-        churn: None,
         concurrency: args.concurrency,
+        ..Fleet::on(ctx, &tenants, args.connections)
     };
     let (agents, handshakes, took) = fleet.connect().await?;
     tokio::time::sleep(SETTLE).await;

@@ -3,9 +3,9 @@
 //! on the same schedule, and throughput. One observer agent per tenant checks that every
 //! acknowledged message reached the inbox once, in order.
 
-use super::{Backend, Context, Fleet, Parts, close_all, measured, send_notes, traffic_figures};
+use super::{Backend, Context, Fleet, Parts, close_all, measured, traffic_figures};
 use crate::report::{Figure, Run, Series, Target};
-use crate::traffic::{Driver, Load};
+use crate::traffic::Load;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -31,32 +31,16 @@ pub struct Args {
 
 pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let tenants = ctx.tenants(args.tenants, 1).await?;
-    let (agents, _, _) = Fleet {
-        tenants: &tenants,
-        per_tenant: 1,
-        nodes: std::slice::from_ref(&ctx.base),
-        peer: ctx.peer,
-        reply_every: 0,
-        churn: None,
-        concurrency: 16,
-    }
-    .connect()
-    .await?;
-    let driver = Driver::new(ctx.http.clone(), &ctx.base, tenants, args.customers);
-    let _progress = ctx.progress_line(&driver.progress);
-    let probes = ctx.probes();
+    let (agents, _, _) = Fleet::on(ctx, &tenants, 1).connect().await?;
+    let session = ctx.session(tenants, args.customers);
+    let (driver, probes) = (&session.driver, &session.probes);
     let load = Load {
         rate: args.rate,
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.duration),
     };
-    let outcome = measured(&driver, &agents, load, Duration::from_secs(args.warmup), 1).await?;
-    let mut parts = Parts {
-        processes: probes.finish(),
-        correctness: outcome.correctness.clone(),
-        notes: send_notes(&outcome),
-        ..Parts::default()
-    };
+    let outcome = measured(driver, &agents, load, Duration::from_secs(args.warmup), 1).await?;
+    let mut parts = Parts::traffic(&outcome, probes);
     close_all(agents).await;
 
     let mut figures = traffic_figures(&outcome);

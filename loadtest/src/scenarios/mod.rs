@@ -190,7 +190,20 @@ pub struct Fleet<'a> {
     pub concurrency: usize,
 }
 
-impl Fleet<'_> {
+impl<'a> Fleet<'a> {
+    /// `per_tenant` agents per tenant on the context's server: no replies, no churn.
+    pub fn on(ctx: &'a Context, tenants: &'a [Tenant], per_tenant: usize) -> Self {
+        Self {
+            tenants,
+            per_tenant,
+            nodes: std::slice::from_ref(&ctx.base),
+            peer: ctx.peer,
+            reply_every: 0,
+            churn: None,
+            concurrency: 16,
+        }
+    }
+
     /// Connects every agent; returns them, the handshake latencies and how long it took.
     pub async fn connect(&self) -> crate::Result<(Vec<Agent>, Latencies, Duration)> {
         let total = self.tenants.len() * self.per_tenant;
@@ -234,6 +247,38 @@ impl Fleet<'_> {
         // `buffer_unordered` finishes in any order; keep tenants together for reports.
         agents.sort_by_key(|a| a.tenant);
         Ok((agents, handshakes, elapsed))
+    }
+}
+
+/// A traffic run under way: the driver, the progress line and the process probes.
+pub struct Session {
+    pub driver: Driver,
+    pub probes: Probes,
+    _progress: ProgressLine,
+}
+
+impl Context {
+    /// Starts sending to `tenants` from `customers` customers each, and measuring.
+    pub fn session(&self, tenants: Vec<Tenant>, customers: u32) -> Session {
+        let driver = Driver::new(self.http.clone(), &self.base, tenants, customers);
+        Session {
+            _progress: self.progress_line(&driver.progress),
+            probes: self.probes(),
+            driver,
+        }
+    }
+}
+
+impl Parts {
+    /// What a traffic outcome says in any scenario: correctness, sends that failed,
+    /// and the processes' usage.
+    pub fn traffic(outcome: &Outcome, probes: &Probes) -> Self {
+        Self {
+            processes: probes.finish(),
+            correctness: outcome.correctness.clone(),
+            notes: send_notes(outcome),
+            ..Self::default()
+        }
     }
 }
 

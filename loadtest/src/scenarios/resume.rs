@@ -2,9 +2,9 @@
 //! come back while traffic flows, resuming from the last position they processed. Every
 //! acknowledged message must still reach every agent once and in order: gaps must be 0.
 
-use super::{Context, Fleet, Parts, close_all, measured, send_notes, traffic_figures};
+use super::{Context, Fleet, Parts, close_all, measured, traffic_figures};
 use crate::report::{Figure, Run, Series, Target};
-use crate::traffic::{Driver, Load};
+use crate::traffic::Load;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -30,34 +30,23 @@ pub struct Args {
 pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let tenants = ctx.tenants(1, args.users).await?;
     let (agents, _, _) = Fleet {
-        tenants: &tenants,
-        per_tenant: args.agents,
-        nodes: std::slice::from_ref(&ctx.base),
-        peer: ctx.peer,
-        reply_every: 0,
         churn: Some((
             Duration::from_millis(args.churn_ms.max(1)),
             Duration::from_millis(args.gap_ms),
         )),
-        concurrency: 16,
+        ..Fleet::on(ctx, &tenants, args.agents)
     }
     .connect()
     .await?;
-    let driver = Driver::new(ctx.http.clone(), &ctx.base, tenants, args.customers);
-    let _progress = ctx.progress_line(&driver.progress);
-    let probes = ctx.probes();
+    let session = ctx.session(tenants, args.customers);
+    let (driver, probes) = (&session.driver, &session.probes);
     let load = Load {
         rate: args.rate,
         concurrency: 1,
         duration: Duration::from_secs(args.duration),
     };
-    let outcome = measured(&driver, &agents, load, Duration::ZERO, 1).await?;
-    let mut parts = Parts {
-        processes: probes.finish(),
-        correctness: outcome.correctness.clone(),
-        notes: send_notes(&outcome),
-        ..Parts::default()
-    };
+    let outcome = measured(driver, &agents, load, Duration::ZERO, 1).await?;
+    let mut parts = Parts::traffic(&outcome, probes);
     close_all(agents).await;
     let c = &outcome.correctness;
     let gaps = c.lost + c.duplicated + c.out_of_order;
