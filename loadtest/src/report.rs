@@ -317,39 +317,72 @@ pub fn compare(runs: &[Run], dir: &Path) -> crate::Result<String> {
     Ok(md)
 }
 
+/// The knobs a label names beyond the system, e.g. `5k` in `switchboard-sqlite-5k` and
+/// `socketio-5k`: only runs with the same variant are compared.
+fn variant(label: &str) -> &str {
+    [
+        "switchboard-sqlite",
+        "switchboard-postgres",
+        "switchboard",
+        "socketio",
+        "bare",
+    ]
+    .iter()
+    .find_map(|system| label.strip_prefix(system))
+    .unwrap_or(label)
+    .trim_start_matches('-')
+}
+
 /// "Switchboard / peer" on the headline figure (>1 is better for throughput) and on the
-/// main p99 (<1 is better).
+/// main p99 (<1 is better), for runs with the same knobs.
 fn ratios(md: &mut String, group: &[&Run]) {
-    let ours: Vec<&&Run> = group
+    let pairs: Vec<(&Run, &Run)> = group
         .iter()
         .filter(|r| r.peer == Peer::Switchboard)
+        .flat_map(|us| {
+            group
+                .iter()
+                .filter(move |p| {
+                    p.peer != Peer::Switchboard && variant(&p.label) == variant(&us.label)
+                })
+                .map(move |p| (*us, *p))
+        })
         .collect();
-    let peers: Vec<&&Run> = group
-        .iter()
-        .filter(|r| r.peer != Peer::Switchboard)
-        .collect();
-    if ours.is_empty() || peers.is_empty() {
+    if pairs.is_empty() {
         return;
     }
     let _ = writeln!(
         md,
         "\n| Ratio | headline figure | main p99 |\n|---|---|---|"
     );
-    for us in &ours {
-        for peer in &peers {
-            let head = match (us.figures.first(), peer.figures.first()) {
-                (Some(a), Some(b)) if b.value != 0.0 => {
-                    format!("{:.2}× ({})", a.value / b.value, a.name)
-                }
-                _ => "—".into(),
-            };
-            let p99 = match (us.latencies.first(), peer.latencies.first()) {
-                (Some(a), Some(b)) if b.summary.p99_ms > 0.0 => {
-                    format!("{:.2}×", a.summary.p99_ms / b.summary.p99_ms)
-                }
-                _ => "—".into(),
-            };
-            let _ = writeln!(md, "| {} / {} | {head} | {p99} |", us.label, peer.label);
-        }
+    for (us, peer) in pairs {
+        let head = match (us.figures.first(), peer.figures.first()) {
+            (Some(a), Some(b)) if b.value != 0.0 => {
+                format!("{:.2}× ({})", a.value / b.value, a.name)
+            }
+            _ => "—".into(),
+        };
+        let p99 = match (us.latencies.first(), peer.latencies.first()) {
+            (Some(a), Some(b)) if b.summary.p99_ms > 0.0 => {
+                format!("{:.2}×", a.summary.p99_ms / b.summary.p99_ms)
+            }
+            _ => "—".into(),
+        };
+        let _ = writeln!(md, "| {} / {} | {head} | {p99} |", us.label, peer.label);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_compared_only_with_runs_of_the_same_knobs() {
+        assert_eq!(variant("switchboard-sqlite-5k"), "5k");
+        assert_eq!(variant("socketio-5k"), "5k");
+        assert_eq!(variant("switchboard-postgres-redis"), "redis");
+        assert_eq!(variant("socketio-redis"), "redis");
+        assert_eq!(variant("switchboard-sqlite"), "");
+        assert_eq!(variant("bare"), "");
     }
 }
