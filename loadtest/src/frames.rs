@@ -76,20 +76,27 @@ pub fn frame_type(frame: &str) -> Option<&str> {
 
 /// The first `"name":"…"` string value in `frame`.
 pub fn string_field<'a>(frame: &'a str, name: &str) -> Option<&'a str> {
-    let pattern = format!("\"{name}\":\"");
-    let start = frame.find(&pattern)? + pattern.len();
-    let len = frame[start..].find('"')?;
-    Some(&frame[start..start + len])
+    let rest = frame[value_start(frame, name)?..].strip_prefix('"')?;
+    Some(&rest[..rest.find('"')?])
 }
 
 /// The first `"name":<integer>` value in `frame`.
 pub fn number_field(frame: &str, name: &str) -> Option<i64> {
-    let pattern = format!("\"{name}\":");
-    let start = frame.find(&pattern)? + pattern.len();
-    let digits = frame[start..]
+    let rest = &frame[value_start(frame, name)?..];
+    let digits = rest
         .find(|c: char| !c.is_ascii_digit() && c != '-')
-        .unwrap_or(frame.len() - start);
-    frame[start..start + digits].parse().ok()
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
+/// Where the value of the first `"name":` in `frame` starts. Scans without building
+/// the pattern: agents call this for every frame they read.
+fn value_start(frame: &str, name: &str) -> Option<usize> {
+    frame.match_indices(name).find_map(|(at, _)| {
+        let quoted = at > 0 && frame.as_bytes()[at - 1] == b'"';
+        let after = at + name.len();
+        (quoted && frame[after..].starts_with("\":")).then_some(after + 2)
+    })
 }
 
 #[cfg(test)]
