@@ -259,6 +259,10 @@ pub struct InboxConfig {
     /// Mailbox bounds of the tenant and conversation actors.
     pub tenant_mailbox: usize,
     pub conversation_mailbox: usize,
+    /// Customer messages of one tenant queued for its ingest writer (full: 503 busy),
+    /// and how many of them share one transaction.
+    pub ingest_queue: usize,
+    pub ingest_batch: usize,
 }
 
 impl Default for InboxConfig {
@@ -270,6 +274,8 @@ impl Default for InboxConfig {
             catch_up_buffer: 4096,
             tenant_mailbox: 4096,
             conversation_mailbox: 256,
+            ingest_queue: 4096,
+            ingest_batch: 256,
         }
     }
 }
@@ -471,6 +477,9 @@ impl Config {
         }
         if self.bus.presence_ttl_secs == 0 {
             return invalid("bus.presence_ttl_secs must be positive");
+        }
+        if self.inbox.ingest_queue == 0 || self.inbox.ingest_batch == 0 {
+            return invalid("inbox.ingest_queue and inbox.ingest_batch must be positive");
         }
         let channels = &self.channels;
         if channels.send_rate_per_second == 0

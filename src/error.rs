@@ -159,7 +159,7 @@ impl From<StoreError> for ApiError {
                 "the tenant must keep at least one active owner",
             ),
             StoreError::Busy => {
-                tracing::warn!("database pool exhausted; answering busy");
+                tracing::warn!("database pool exhausted or ingest queue full; answering busy");
                 let mut busy =
                     ApiError::new(ErrorCode::Busy, "the server is overloaded; retry shortly");
                 busy.retry_after = Some(1);

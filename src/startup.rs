@@ -249,6 +249,8 @@ fn build_inbox(
         catch_up_buffer: inbox.catch_up_buffer,
         tenant_mailbox: inbox.tenant_mailbox,
         conversation_mailbox: inbox.conversation_mailbox,
+        ingest_queue: inbox.ingest_queue,
+        ingest_batch: inbox.ingest_batch,
         presence_ttl: Duration::from_secs(config.bus.presence_ttl_secs),
         ..InboxSettings::default()
     };

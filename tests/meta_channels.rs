@@ -1498,6 +1498,108 @@ async fn concurrent_webhooks_for_one_new_person_create_one_contact(backend: Back
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
 }
 
+async fn a_full_ingest_queue_answers_busy_and_every_acknowledged_message_is_stored(
+    backend: Backend,
+) {
+    let meta = setup_with(backend, |config| {
+        config.inbox.ingest_queue = 1;
+        config.inbox.ingest_batch = 1;
+    })
+    .await;
+    let channel = meta.whatsapp().await;
+    let message = |n: u32| {
+        text_from(
+            "4917612345678",
+            "Bo",
+            &format!("wamid.Q{n}"),
+            &format!("q{n}"),
+            now_secs(),
+        )
+    };
+    // The first message makes the tenant's stream row and warms the channel cache.
+    meta.deliver(&channel, &message(0)).await;
+
+    // With the tenant's writes held, one message waits in the writer and one in the
+    // queue; the next finds the queue full.
+    let lock = common::WriteLock::take(&meta.app.db, backend).await;
+    let first = message(1);
+    let in_writer = meta.deliver_signed(&channel, &first, APP_SECRET);
+    let queued = async {
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        meta.deliver_signed(&channel, &message(2), APP_SECRET).await
+    };
+    let refused = async {
+        actix_rt::time::sleep(Duration::from_millis(600)).await;
+        let reply = meta.deliver_signed(&channel, &message(3), APP_SECRET).await;
+        lock.release().await;
+        reply
+    };
+    let (in_writer, queued, refused) = futures_util::join!(in_writer, queued, refused);
+    assert_eq!(in_writer.status, StatusCode::OK, "{}", in_writer.body);
+    assert_eq!(queued.status, StatusCode::OK, "{}", queued.body);
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.error_code(), "busy");
+    assert_eq!(refused.headers["retry-after"], "1");
+
+    // Meta delivers the refused one again; every message is stored once.
+    meta.deliver(&channel, &message(3)).await;
+    let conversations = meta.conversations(&meta.owner).await;
+    let bodies: Vec<String> = meta
+        .messages(conversations[0]["id"].as_str().unwrap())
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies, ["q0", "q1", "q2", "q3"]);
+}
+
+async fn a_message_the_store_refuses_fails_alone_while_the_others_around_it_are_stored(
+    backend: Backend,
+) {
+    let meta = setup(backend).await;
+    let channel = meta.whatsapp().await;
+    let message = |n: u32, text: &str| {
+        text_from(
+            &format!("49176123{n:05}"),
+            "Cy",
+            &format!("wamid.P{n}"),
+            text,
+            now_secs(),
+        )
+    };
+    meta.deliver(&channel, &message(0, "first")).await;
+    common::refuse_poison_messages(&meta.app.db, backend).await;
+
+    // Sent together, so they share transactions; the refused one must not take the
+    // others down with it.
+    let replies = futures_util::future::join_all((1..=30).map(|n| {
+        let text = if n == 15 {
+            "poison".to_owned()
+        } else {
+            format!("m{n}")
+        };
+        let payload = message(n, &text);
+        let meta = &meta;
+        let channel = &channel;
+        async move {
+            meta.deliver_signed(channel, &payload, APP_SECRET)
+                .await
+                .status
+        }
+    }))
+    .await;
+    for (n, status) in (1..=30).zip(&replies) {
+        let expected = if n == 15 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(*status, expected, "delivery {n}");
+    }
+    let conversations = meta.conversations(&meta.owner).await;
+    assert_eq!(conversations.len(), 30);
+}
+
 on_both_backends!(
     channels_are_admin_records_whose_credentials_are_sealed_at_rest,
     the_handshake_echoes_the_challenge_only_for_the_verify_token,
@@ -1517,4 +1619,6 @@ on_both_backends!(
     concurrent_webhooks_for_one_new_person_create_one_contact,
     a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts,
     a_send_that_times_out_is_tried_again_and_sends_keep_to_the_channel_rate,
+    a_full_ingest_queue_answers_busy_and_every_acknowledged_message_is_stored,
+    a_message_the_store_refuses_fails_alone_while_the_others_around_it_are_stored,
 );

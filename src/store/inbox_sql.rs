@@ -416,6 +416,41 @@ macro_rules! impl_inbox_store {
                 .transpose()
             }
 
+            /// One customer message inside an ingest transaction; its event (none for a
+            /// duplicate) is pushed to `stream`.
+            async fn record_inbound(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
+                if let Some(provider_id) = &inbound.provider_id {
+                    if let Some(seen) = provider_message(conn, tenant, &inbound.channel, provider_id).await? {
+                        return stored_as_duplicate(conn, tenant, seen).await;
+                    }
+                }
+                let contact = resolve_contact(conn, tenant, inbound).await?;
+                let conversation = resolve_conversation(conn, tenant, inbound, contact).await?;
+                let seq = next_seq(conn, tenant, conversation, inbound.direction, inbound.received_at).await?;
+                let message = Message {
+                    tenant_id: tenant,
+                    id: MessageId::new(),
+                    conversation_id: conversation,
+                    seq,
+                    direction: inbound.direction,
+                    kind: inbound.kind,
+                    body: inbound.body.clone(),
+                    attachment: inbound.attachment.clone(),
+                    provider_id: inbound.provider_id.clone(),
+                    client_id: None,
+                    author_id: None,
+                    // It reached us, so it was delivered; an echo was sent by the business.
+                    status: if inbound.direction == Direction::Inbound { DeliveryStatus::Delivered } else { DeliveryStatus::Sent },
+                    error: None,
+                    created_at: inbound.received_at,
+                    updated_at: inbound.received_at,
+                };
+                insert_message(conn, &message, inbound.channel.as_str()).await?;
+                let conversation = conversation_in(conn, tenant, conversation).await?.ok_or_else(|| missing("conversation"))?;
+                stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
+                Ok(Recorded { message, conversation, events: Vec::new(), duplicate: false })
+            }
+
             async fn stored_as_duplicate(conn: &mut Conn, tenant: TenantId, message: Message) -> Result<Recorded, StoreError> {
                 let conversation = conversation_in(conn, tenant, message.conversation_id).await?.ok_or_else(|| missing("conversation"))?;
                 Ok(Recorded { message, conversation, events: Vec::new(), duplicate: true })
@@ -476,49 +511,25 @@ macro_rules! impl_inbox_store {
                     Ok(done.rows_affected())
                 }
 
-                async fn ingest(&self, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
-                    // A replay is usually of a message committed long ago: answer it from
-                    // a reader without queueing for the tenant's write lock. The check
-                    // inside the transaction below still decides races.
-                    if let Some(provider_id) = &inbound.provider_id {
-                        let mut conn = self.reader().acquire().await.map_err(backend)?;
-                        if let Some(seen) = provider_message(&mut conn, tenant, &inbound.channel, provider_id).await? {
-                            return stored_as_duplicate(&mut conn, tenant, seen).await;
-                        }
-                    }
+                async fn ingest_batch(&self, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Recorded>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
-                    if let Some(provider_id) = &inbound.provider_id {
-                        if let Some(seen) = provider_message(&mut tx, tenant, &inbound.channel, provider_id).await? {
-                            return stored_as_duplicate(&mut tx, tenant, seen).await;
-                        }
+                    // Each message's events are the ones it pushed: remember where they start.
+                    let mut recorded = Vec::with_capacity(batch.len());
+                    for inbound in batch {
+                        let first = stream.events.len();
+                        recorded.push((record_inbound(&mut tx, &mut stream, tenant, inbound).await?, first));
                     }
-                    let contact = resolve_contact(&mut tx, tenant, inbound).await?;
-                    let conversation = resolve_conversation(&mut tx, tenant, inbound, contact).await?;
-                    let seq = next_seq(&mut tx, tenant, conversation, inbound.direction, inbound.received_at).await?;
-                    let message = Message {
-                        tenant_id: tenant,
-                        id: MessageId::new(),
-                        conversation_id: conversation,
-                        seq,
-                        direction: inbound.direction,
-                        kind: inbound.kind,
-                        body: inbound.body.clone(),
-                        attachment: inbound.attachment.clone(),
-                        provider_id: inbound.provider_id.clone(),
-                        client_id: None,
-                        author_id: None,
-                        // It reached us, so it was delivered; an echo was sent by the business.
-                        status: if inbound.direction == Direction::Inbound { DeliveryStatus::Delivered } else { DeliveryStatus::Sent },
-                        error: None,
-                        created_at: inbound.received_at,
-                        updated_at: inbound.received_at,
-                    };
-                    insert_message(&mut tx, &message, inbound.channel.as_str()).await?;
-                    let conversation = conversation_in(&mut tx, tenant, conversation).await?.ok_or_else(|| missing("conversation"))?;
-                    stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
                     let events = stream.commit(tx).await?;
-                    Ok(Recorded { message, conversation, events, duplicate: false })
+                    let ends = recorded.iter().skip(1).map(|(_, first)| *first).chain([events.len()]).collect::<Vec<_>>();
+                    Ok(recorded
+                        .into_iter()
+                        .zip(ends)
+                        .map(|((mut one, first), end)| {
+                            one.events = events[first..end].to_vec();
+                            one
+                        })
+                        .collect())
                 }
 
                 async fn append_message(&self, tenant: TenantId, id: ConversationId, outgoing: &Outgoing) -> Result<Option<Recorded>, StoreError> {

@@ -433,32 +433,109 @@ pub fn tokens(session: &Value) -> (String, String) {
 /// Makes every insert into `messages` fail (or work again), as a database that
 /// refuses writes would, through the test's own connection to the app's database.
 pub async fn fail_message_inserts(db: &TestDb, backend: Backend, fail: bool) {
+    if fail {
+        execute(
+            db,
+            backend,
+            &["CREATE TRIGGER refuse_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+            &[
+                "CREATE FUNCTION refuse_messages() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_messages()",
+            ],
+        )
+        .await;
+    } else {
+        execute(
+            db,
+            backend,
+            &["DROP TRIGGER refuse_messages"],
+            &[
+                "DROP TRIGGER refuse_messages ON messages",
+                "DROP FUNCTION refuse_messages()",
+            ],
+        )
+        .await;
+    }
+}
+
+/// Makes the database refuse to store any message whose body is `poison`.
+pub async fn refuse_poison_messages(db: &TestDb, backend: Backend) {
+    execute(
+        db,
+        backend,
+        &["CREATE TRIGGER refuse_body BEFORE INSERT ON messages WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        &[
+            "CREATE FUNCTION refuse_body() RETURNS trigger AS $$ BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_body BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_body()",
+        ],
+    )
+    .await;
+}
+
+/// Runs the statements for `backend` on a connection of its own.
+async fn execute(
+    db: &TestDb,
+    backend: Backend,
+    sqlite: &[&'static str],
+    postgres: &[&'static str],
+) {
     use sqlx::Connection;
     match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            let sql = if fail {
-                "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            } else {
-                "DROP TRIGGER refuse_messages"
-            };
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            for sql in sqlite {
+                sqlx::query(*sql).execute(&mut conn).await.unwrap();
+            }
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            let statements: &[&str] = if fail {
-                &[
-                    "CREATE FUNCTION refuse_messages() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-                    "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_messages()",
-                ]
-            } else {
-                &[
-                    "DROP TRIGGER refuse_messages ON messages",
-                    "DROP FUNCTION refuse_messages()",
-                ]
-            };
-            for sql in statements {
+            for sql in postgres {
                 sqlx::query(*sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+/// Holds the write lock of every tenant's stream from outside the server, as a long
+/// transaction would, until `release` is called.
+pub struct WriteLock(WriteLockConn);
+
+enum WriteLockConn {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    pub async fn take(db: &TestDb, backend: Backend) -> Self {
+        use sqlx::Connection;
+        match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self(WriteLockConn::Sqlite(conn))
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("SELECT 1 FROM tenant_streams FOR UPDATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self(WriteLockConn::Postgres(conn))
+            }
+        }
+    }
+
+    pub async fn release(self) {
+        match self.0 {
+            WriteLockConn::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+            WriteLockConn::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
             }
         }
     }

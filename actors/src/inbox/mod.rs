@@ -7,6 +7,7 @@
 pub mod bus;
 pub mod conversation;
 pub mod frames;
+pub mod group_commit;
 pub mod outbound;
 pub mod records;
 pub mod session;
@@ -25,6 +26,7 @@ use conversation::{
     Report, Snapshot, Typing,
 };
 use dashmap::DashMap;
+use group_commit::GroupCommit;
 use outbound::Outbound;
 use records::{ConversationChange, Inbound, Outgoing, StatusReport};
 use session::{Member, SessionId, Subscription};
@@ -73,6 +75,7 @@ struct Shared {
     /// Agent connections joined to any tenant of this node.
     connections: Arc<std::sync::atomic::AtomicUsize>,
     store: Arc<dyn InboxStore>,
+    ingest: GroupCommit,
     settings: Arc<InboxSettings>,
     outbound: Arc<dyn Outbound>,
     bus: Arc<dyn Bus>,
@@ -104,6 +107,7 @@ impl Inbox {
     ) -> Self {
         Self(Arc::new_cyclic(|weak| Shared {
             connections: Arc::default(),
+            ingest: GroupCommit::new(store.clone(), settings.ingest_queue, settings.ingest_batch),
             store,
             settings: Arc::new(settings),
             outbound: outbound(WeakInbox(weak.clone())),
@@ -223,14 +227,15 @@ impl Inbox {
         Err(InboxError::Busy)
     }
 
-    /// Records a customer message and publishes it. The caller may acknowledge the
-    /// provider once this returns: the message has committed.
+    /// Records a customer message (in a transaction shared with the tenant's other
+    /// messages arriving meanwhile, see `group_commit`) and publishes it. The caller may
+    /// acknowledge the provider once this returns: the message has committed.
     pub async fn ingest(
         &self,
         tenant: TenantId,
         inbound: &Inbound,
     ) -> Result<Recorded, InboxError> {
-        let recorded = self.0.store.ingest(tenant, inbound).await?;
+        let recorded = self.0.ingest.ingest(tenant, inbound.clone()).await?;
         if !recorded.duplicate {
             self.publish(tenant, recorded.events.clone());
             let conversation = recorded.conversation.id;

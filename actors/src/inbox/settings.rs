@@ -33,6 +33,11 @@ pub struct InboxSettings {
     /// Another node's word that a user is present holds this long unless repeated;
     /// each node repeats it every third of this while the user stays.
     pub presence_ttl: Duration,
+    /// Customer messages of one tenant waiting for its ingest writer; when full, ingest
+    /// answers `Busy` at once (see `group_commit`).
+    pub ingest_queue: usize,
+    /// At most this many of them share one transaction.
+    pub ingest_batch: usize,
 }
 
 impl Default for InboxSettings {
@@ -49,6 +54,8 @@ impl Default for InboxSettings {
             catch_up_buffer: 4096,
             presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(8),
+            ingest_queue: 4096,
+            ingest_batch: 256,
         }
     }
 }

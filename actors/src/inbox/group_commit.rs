@@ -1,0 +1,145 @@
+//! Group commit for ingest: concurrent customer messages of one tenant share a
+//! transaction.
+//!
+//! One tenant's writers are serialised anyway (its stream row), so one message per
+//! transaction spends the tenant's whole write budget on per-transaction costs: the
+//! stream row lock, the commit, and on SQLite the fsync. Here each tenant has one
+//! writer task; callers queue their message and wait, and the writer stores whatever
+//! queued meanwhile (up to `ingest_batch`) in one transaction, then answers each caller
+//! with its own result. At low load a batch is one message, so nothing waits longer
+//! than before.
+//!
+//! The queue is bounded (`ingest_queue` per tenant): when it is full the caller gets
+//! `StoreError::Busy` at once (503 with Retry-After; the provider retries), and nothing
+//! already queued is lost. If a batch fails, its messages are tried one by one, so one
+//! bad message fails alone. A writer idle for a minute stops; the next message starts
+//! a new one.
+
+use super::records::Inbound;
+use super::store::{InboxStore, Recorded};
+use crate::TenantId;
+use crate::store::StoreError;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A writer with nothing to do for this long stops (and leaves the map).
+const WRITER_IDLE: Duration = Duration::from_secs(60);
+
+struct Pending {
+    inbound: Inbound,
+    reply: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+pub struct GroupCommit {
+    store: Arc<dyn InboxStore>,
+    writers: Arc<DashMap<TenantId, mpsc::Sender<Pending>>>,
+    queue: usize,
+    batch: usize,
+}
+
+impl GroupCommit {
+    pub fn new(store: Arc<dyn InboxStore>, queue: usize, batch: usize) -> Self {
+        Self {
+            store,
+            writers: Arc::default(),
+            queue: queue.max(1),
+            batch: batch.max(1),
+        }
+    }
+
+    /// Stores `inbound` (with whatever else of the tenant is queued) and returns once it
+    /// committed.
+    pub async fn ingest(&self, tenant: TenantId, inbound: Inbound) -> Result<Recorded, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let mut pending = Pending { inbound, reply };
+        // A writer that stopped while we held its sender hands the message back: start
+        // a new one and queue it there.
+        for _ in 0..2 {
+            let writer = self.writer(tenant);
+            match writer.try_send(pending) {
+                Ok(()) => {
+                    return answer
+                        .await
+                        .map_err(|_| StoreError::Backend("the ingest writer stopped".into()))?;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy),
+                Err(mpsc::error::TrySendError::Closed(back)) => {
+                    self.writers
+                        .remove_if(&tenant, |_, current| current.same_channel(&writer));
+                    pending = back;
+                }
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    fn writer(&self, tenant: TenantId) -> mpsc::Sender<Pending> {
+        self.writers
+            .entry(tenant)
+            .or_insert_with(|| {
+                let (sender, queue) = mpsc::channel(self.queue);
+                tokio::spawn(write(
+                    self.store.clone(),
+                    tenant,
+                    queue,
+                    self.batch,
+                    self.writers.clone(),
+                    sender.clone(),
+                ));
+                sender
+            })
+            .clone()
+    }
+}
+
+async fn write(
+    store: Arc<dyn InboxStore>,
+    tenant: TenantId,
+    mut queue: mpsc::Receiver<Pending>,
+    max: usize,
+    writers: Arc<DashMap<TenantId, mpsc::Sender<Pending>>>,
+    me: mpsc::Sender<Pending>,
+) {
+    let mut batch = Vec::with_capacity(max);
+    loop {
+        match tokio::time::timeout(WRITER_IDLE, queue.recv_many(&mut batch, max)).await {
+            Ok(0) => return,
+            Ok(_) => commit(store.as_ref(), tenant, std::mem::take(&mut batch)).await,
+            Err(_) => {
+                // Leave the map first, then take what raced in before stopping.
+                writers.remove_if(&tenant, |_, current| current.same_channel(&me));
+                drop(me);
+                queue.close();
+                while queue.recv_many(&mut batch, max).await > 0 {
+                    commit(store.as_ref(), tenant, std::mem::take(&mut batch)).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn commit(store: &dyn InboxStore, tenant: TenantId, batch: Vec<Pending>) {
+    let (inbound, replies): (Vec<Inbound>, Vec<_>) =
+        batch.into_iter().map(|p| (p.inbound, p.reply)).unzip();
+    match store.ingest_batch(tenant, &inbound).await {
+        Ok(recorded) => {
+            for (reply, one) in replies.into_iter().zip(recorded) {
+                // A caller that gave up waiting is no loss: the message is stored.
+                let _ = reply.send(Ok(one));
+            }
+        }
+        Err(err) if inbound.len() == 1 => {
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+        Err(_) => {
+            for (one, reply) in inbound.iter().zip(replies) {
+                let _ = reply.send(store.ingest(tenant, one).await);
+            }
+        }
+    }
+}
