@@ -56,6 +56,10 @@ macro_rules! impl_inbox_store {
                 };
             }
 
+            /// Rows per multi-row insert of events: seven parameters each stays far below
+            /// SQLite's and Postgres's limits on parameters per statement.
+            const EVENTS_PER_INSERT: usize = 500;
+
             /// The tenant's stream inside one writing transaction.
             pub(super) struct StreamTx {
                 tenant: TenantId,
@@ -95,21 +99,22 @@ macro_rules! impl_inbox_store {
 
                 /// Writes the events and the new newest offset, then commits.
                 pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
-                    for event in &self.events {
-                        sqlx::query(
-                            "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(self.tenant.0)
-                        .bind(event.offset)
-                        .bind(event.kind.as_str())
-                        .bind(event.conversation_id.0)
-                        .bind(event.assignee_id.map(|u| u.0))
-                        .bind(&event.data)
-                        .bind(event.at.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                    // A few statements for all of the transaction's events: a batch of
+                    // ingests has one per message, and each statement is a round trip.
+                    for chunk in self.events.chunks(EVENTS_PER_INSERT) {
+                        let mut insert = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at) ",
+                        );
+                        insert.push_values(chunk, |mut row, event| {
+                            row.push_bind(self.tenant.0)
+                                .push_bind(event.offset)
+                                .push_bind(event.kind.as_str())
+                                .push_bind(event.conversation_id.0)
+                                .push_bind(event.assignee_id.map(|u| u.0))
+                                .push_bind(&event.data)
+                                .push_bind(event.at.0);
+                        });
+                        insert.build().execute(&mut *tx).await.map_err(backend)?;
                     }
                     if let Some(last) = self.events.last() {
                         sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
@@ -282,24 +287,12 @@ macro_rules! impl_inbox_store {
                 StoreError::Backend(format!("{what} vanished inside its own transaction"))
             }
 
-            /// The contact behind a channel identity. A new identity joins the contact
-            /// with the same phone, or else the same email, so one person stays one
-            /// contact across channels; only a stranger gets a new contact. Callers hold
-            /// the tenant's stream lock, so two deliveries for one new person cannot both
-            /// create one.
-            async fn resolve_contact(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<ContactId, StoreError> {
-                let known: Option<(Uuid,)> = sqlx::query_as(
-                    "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND channel = $2 AND external_id = $3",
-                )
-                .bind(tenant.0)
-                .bind(inbound.sender.channel.as_str())
-                .bind(&inbound.sender.external_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-                if let Some((id,)) = known {
-                    return Ok(ContactId(id));
-                }
+            /// The contact for a sender whose channel identity is new: it joins the
+            /// contact with the same phone, or else the same email, so one person stays
+            /// one contact across channels; only a stranger gets a new contact. Callers
+            /// hold the tenant's stream lock, so two deliveries for one new person cannot
+            /// both create one.
+            async fn contact_for_new_identity(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<ContactId, StoreError> {
                 // Phones and emails are stored as JSON lists of normalised strings, so a
                 // quoted value matches one whole entry.
                 let handles = [
@@ -353,10 +346,29 @@ macro_rules! impl_inbox_store {
                 Ok(contact.id)
             }
 
-            /// The contact's current conversation on the channel, or a new one when
-            /// there is none or the last one was closed.
-            async fn resolve_conversation(conn: &mut Conn, tenant: TenantId, inbound: &Inbound, contact: ContactId) -> Result<ConversationId, StoreError> {
-                let latest: Option<(Uuid, String)> = sqlx::query_as(
+            /// The sender's contact and its latest conversation on the channel, in one
+            /// round trip, when the sender's identity is known (the usual case).
+            async fn known_sender(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<Option<(ContactId, Option<(Uuid, String)>)>, StoreError> {
+                let row: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+                    "SELECT i.contact_id, c.id, c.status FROM contact_identities i
+                     LEFT JOIN conversations c ON c.id = (
+                         SELECT l.id FROM conversations l WHERE l.tenant_id = i.tenant_id AND l.channel = $4 AND l.contact_id = i.contact_id
+                         ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
+                     WHERE i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3",
+                )
+                .bind(tenant.0)
+                .bind(inbound.sender.channel.as_str())
+                .bind(&inbound.sender.external_id)
+                .bind(inbound.channel.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(row.map(|(contact, id, status)| (ContactId(contact), id.zip(status))))
+            }
+
+            /// The contact's latest conversation on the channel.
+            async fn latest_conversation(conn: &mut Conn, tenant: TenantId, inbound: &Inbound, contact: ContactId) -> Result<Option<(Uuid, String)>, StoreError> {
+                sqlx::query_as(
                     "SELECT id, status FROM conversations WHERE tenant_id = $1 AND channel = $2 AND contact_id = $3
                      ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
@@ -365,7 +377,12 @@ macro_rules! impl_inbox_store {
                 .bind(contact.0)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(backend)?;
+                .map_err(backend)
+            }
+
+            /// The contact's current conversation on the channel (`latest`), or a new one
+            /// when there is none or the last one was closed.
+            async fn resolve_conversation(conn: &mut Conn, tenant: TenantId, inbound: &Inbound, contact: ContactId, latest: Option<(Uuid, String)>) -> Result<ConversationId, StoreError> {
                 if let Some((id, status)) = latest {
                     if status != ConversationStatus::Closed.as_str() {
                         return Ok(ConversationId(id));
@@ -424,8 +441,14 @@ macro_rules! impl_inbox_store {
                         return stored_as_duplicate(conn, tenant, seen).await;
                     }
                 }
-                let contact = resolve_contact(conn, tenant, inbound).await?;
-                let conversation = resolve_conversation(conn, tenant, inbound, contact).await?;
+                let (contact, latest) = match known_sender(conn, tenant, inbound).await? {
+                    Some(known) => known,
+                    None => {
+                        let contact = contact_for_new_identity(conn, tenant, inbound).await?;
+                        (contact, latest_conversation(conn, tenant, inbound, contact).await?)
+                    }
+                };
+                let conversation = resolve_conversation(conn, tenant, inbound, contact, latest).await?;
                 let seq = next_seq(conn, tenant, conversation, inbound.direction, inbound.received_at).await?;
                 let message = Message {
                     tenant_id: tenant,
