@@ -346,24 +346,36 @@ macro_rules! impl_inbox_store {
                 Ok(contact.id)
             }
 
-            /// The sender's contact and its latest conversation on the channel, in one
-            /// round trip, when the sender's identity is known (the usual case).
-            async fn known_sender(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<Option<(ContactId, Option<(Uuid, String)>)>, StoreError> {
-                let row: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
-                    "SELECT i.contact_id, c.id, c.status FROM contact_identities i
+            /// What ingest needs to know first, in one round trip: the message already
+            /// stored under the same provider id (a replay), and for a known sender its
+            /// contact and latest conversation on the channel.
+            struct Lookup {
+                seen: Option<MessageId>,
+                sender: Option<(ContactId, Option<(Uuid, String)>)>,
+            }
+
+            async fn look_up(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<Lookup, StoreError> {
+                let (seen, contact, conversation, status): (Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>) = sqlx::query_as(
+                    "SELECT (SELECT m.id FROM messages m WHERE m.tenant_id = $1 AND m.channel = $4 AND m.provider_id = $5),
+                            i.contact_id, c.id, c.status
+                     FROM (SELECT 1 AS one) one
+                     LEFT JOIN contact_identities i ON i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3
                      LEFT JOIN conversations c ON c.id = (
-                         SELECT l.id FROM conversations l WHERE l.tenant_id = i.tenant_id AND l.channel = $4 AND l.contact_id = i.contact_id
-                         ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
-                     WHERE i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3",
+                         SELECT l.id FROM conversations l WHERE l.tenant_id = $1 AND l.channel = $4 AND l.contact_id = i.contact_id
+                         ORDER BY l.created_at DESC, l.id DESC LIMIT 1)",
                 )
                 .bind(tenant.0)
                 .bind(inbound.sender.channel.as_str())
                 .bind(&inbound.sender.external_id)
                 .bind(inbound.channel.as_str())
-                .fetch_optional(&mut *conn)
+                .bind(inbound.provider_id.as_deref())
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(backend)?;
-                Ok(row.map(|(contact, id, status)| (ContactId(contact), id.zip(status))))
+                Ok(Lookup {
+                    seen: seen.map(MessageId),
+                    sender: contact.map(|contact| (ContactId(contact), conversation.zip(status))),
+                })
             }
 
             /// The contact's latest conversation on the channel.
@@ -436,12 +448,12 @@ macro_rules! impl_inbox_store {
             /// One customer message inside an ingest transaction; its event (none for a
             /// duplicate) is pushed to `stream`.
             async fn record_inbound(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
-                if let Some(provider_id) = &inbound.provider_id {
-                    if let Some(seen) = provider_message(conn, tenant, &inbound.channel, provider_id).await? {
-                        return stored_as_duplicate(conn, tenant, seen).await;
-                    }
+                let lookup = look_up(conn, tenant, inbound).await?;
+                if let Some(seen) = lookup.seen {
+                    let seen = message_in(conn, tenant, seen).await?.ok_or_else(|| missing("message"))?;
+                    return stored_as_duplicate(conn, tenant, seen).await;
                 }
-                let (contact, latest) = match known_sender(conn, tenant, inbound).await? {
+                let (contact, latest) = match lookup.sender {
                     Some(known) => known,
                     None => {
                         let contact = contact_for_new_identity(conn, tenant, inbound).await?;
