@@ -18,6 +18,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+mod web_ui;
 pub mod webhooks;
 pub mod ws;
 

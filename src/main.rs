@@ -80,6 +80,12 @@ async fn main() -> ExitCode {
         };
     }
     switchboard::telemetry::init_logs(&config.log);
+    // Where a browser reaches this node: any-address binds are reached on loopback.
+    let host = match config.server.host.as_str() {
+        "0.0.0.0" | "::" => "127.0.0.1".to_owned(),
+        host if host.contains(':') => format!("[{host}]"),
+        host => host.to_owned(),
+    };
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {
@@ -106,6 +112,7 @@ async fn main() -> ExitCode {
         }
     }
     tracing::info!(port = app.port(), "switchboard listening");
+    println!("Switchboard inbox: http://{host}:{}/", app.port());
     match app.run_until_stopped().await {
         Ok(()) => {
             tracing::info!("switchboard stopped");

@@ -294,12 +294,7 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
             .app_data(path_config())
             .app_data(query_config())
             .configure(api::routes)
-            .default_service(web::to(|| async {
-                Err::<(), _>(ApiError::new(
-                    crate::error::ErrorCode::NotFound,
-                    "no such route",
-                ))
-            }))
+            .default_service(web::to(crate::web_ui::serve))
             .wrap(cors(&origins))
             .wrap(from_fn(observe))
             .wrap(security_headers())

@@ -122,6 +122,120 @@ async fn conversations_are_listed_by_recent_activity_and_filtered_by_status_assi
     );
 }
 
+async fn the_list_shows_each_conversations_latest_message_and_searches_by_contact(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let ann = conversation_id(
+        &app.post(
+            "/api/v1/sandbox/demo/inbound",
+            Some(&owner),
+            json!({ "from": "ann", "name": "Ann Smith", "phone": "+4915112345678", "text": "hello" }),
+        )
+        .await
+        .body,
+    );
+    let ben = conversation_id(&customer_says(&app, &owner, "demo", "Ben Stone", "first").await);
+    let long = "x".repeat(400);
+    customer_says(&app, &owner, "demo", "Ben Stone", &long).await;
+    let noted = app
+        .post(
+            &format!("/api/v1/conversations/{ann}/notes"),
+            Some(&owner),
+            json!({ "body": "VIP, call back" }),
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::CREATED, "{}", noted.body);
+
+    // A note is the latest entry of Ann's timeline, though only customer and agent
+    // messages move a conversation up the list.
+    let all = app.get("/api/v1/conversations", Some(&owner)).await;
+    assert_eq!(column(&all.body, "id"), [ben.clone(), ann.clone()]);
+    assert_eq!(
+        all.body["data"][1]["last_message"],
+        json!({ "direction": "note", "type": "text", "body": "VIP, call back", "status": "sent" })
+    );
+    assert_eq!(
+        all.body["data"][0]["last_message"]["body"]
+            .as_str()
+            .unwrap(),
+        "x".repeat(160),
+        "previews are cut to one line's worth"
+    );
+    assert_eq!(all.body["data"][0]["contact"]["name"], "Ben Stone");
+
+    for (q, expected) in [
+        ("smith", vec![ann.clone()]),
+        ("ANN", vec![ann.clone()]),
+        ("+49151", vec![ann.clone()]),
+        ("stone", vec![ben.clone()]),
+        ("nobody", vec![]),
+        ("%", vec![]),
+        ("", vec![ben.clone(), ann.clone()]),
+    ] {
+        let found = app
+            .get(
+                &format!("/api/v1/conversations?q={}", urlencode(q)),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(found.status, StatusCode::OK, "{q}: {}", found.body);
+        assert_eq!(column(&found.body, "id"), expected, "q={q}");
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn everyone_on_the_inbox_can_see_the_team_names_but_not_their_emails(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let (agent_id, _) = app
+        .user_with_role(&owner, "agent@example.com", "agent")
+        .await;
+    let (viewer_id, viewer) = app
+        .user_with_role(&owner, "viewer@example.com", "viewer")
+        .await;
+    let gone = app
+        .patch(
+            &format!("/api/v1/users/{agent_id}"),
+            &owner,
+            json!({ "status": "deactivated" }),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+
+    let team = app.get("/api/v1/team", Some(&viewer)).await;
+    assert_eq!(team.status, StatusCode::OK, "{}", team.body);
+    let members = team.body["data"].as_array().unwrap();
+    assert_eq!(
+        members.len(),
+        2,
+        "the deactivated agent is not listed: {members:?}"
+    );
+    let viewer_entry = members
+        .iter()
+        .find(|m| m["id"] == viewer_id.as_str())
+        .unwrap();
+    assert_eq!(viewer_entry["role"], "viewer");
+    assert!(members.iter().all(|m| m.get("email").is_none()));
+    assert_eq!(
+        app.get("/api/v1/users", Some(&viewer)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/team", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 async fn assignment_is_kept_as_history_and_reaches_sockets_with_a_notification_for_the_assignee(
     backend: Backend,
 ) {
@@ -639,6 +753,8 @@ async fn viewers_read_the_inbox_but_cannot_change_it(backend: Backend) {
 
 on_both_backends!(
     conversations_are_listed_by_recent_activity_and_filtered_by_status_assignee_tag_channel_and_unread,
+    the_list_shows_each_conversations_latest_message_and_searches_by_contact,
+    everyone_on_the_inbox_can_see_the_team_names_but_not_their_emails,
     assignment_is_kept_as_history_and_reaches_sockets_with_a_notification_for_the_assignee,
     replies_and_notes_are_paged_in_seq_order_and_a_retried_reply_is_stored_once,
     a_replayed_sandbox_message_id_is_stored_once_and_a_closed_conversation_is_followed_by_a_new_one,

@@ -1,6 +1,6 @@
 //! The live inbox over the real socket: delivery to every agent exactly once and in
 //! order (G4), resume without gap or duplicate (G5), tenant isolation (G6), bounded
-//! outboxes (G10), actor recovery, idempotent sends, typing and presence.
+//! outboxes (G10), actor recovery, idempotent sends, typing, viewing and presence.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -391,6 +391,72 @@ async fn typing_and_presence_reach_the_other_agents(backend: Backend) {
     );
 }
 
+async fn who_is_viewing_a_conversation_reaches_the_team_and_a_newcomer_learns_it_at_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let owner_id = user_id(&app, &owner).await;
+    let (viewer_id, viewer_token) = app
+        .user_with_role(&owner, "looker@example.com", "viewer")
+        .await;
+    let conversation = customer_says(&app, &owner, "gina", "hi").await["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut first = Agent::connect(&app.base, &owner).await;
+    first.subscribe(None).await;
+    first
+        .send(json!({ "type": "viewing.start", "conversation_id": conversation }))
+        .await;
+
+    // A viewer opens it too: the owner hears of them, and they hear of the owner
+    // at once rather than at the owner's next repeat.
+    let mut second = Agent::connect(&app.base, &viewer_token).await;
+    second.subscribe(None).await;
+    second
+        .send(json!({ "type": "viewing.start", "conversation_id": conversation }))
+        .await;
+    let arrived = first.next_of(&["viewing"]).await;
+    assert_eq!(
+        arrived,
+        json!({"type": "viewing", "v": 1, "conversation_id": conversation, "user_id": viewer_id, "active": true})
+    );
+    let already_there = second.next_of(&["viewing"]).await;
+    assert_eq!(
+        (
+            already_there["user_id"].as_str(),
+            already_there["active"].as_bool()
+        ),
+        (Some(owner_id.as_str()), Some(true))
+    );
+
+    // A repeat within the TTL is not news.
+    second
+        .send(json!({ "type": "viewing.start", "conversation_id": conversation }))
+        .await;
+    first
+        .send(json!({ "type": "typing.start", "conversation_id": conversation }))
+        .await;
+    assert_eq!(
+        second.next_of(&["viewing", "typing"]).await["type"],
+        "typing"
+    );
+
+    // Closing the tab ends the viewing at once.
+    drop(second);
+    let left = first.next_of(&["viewing"]).await;
+    assert_eq!(
+        (left["user_id"].as_str(), left["active"].as_bool()),
+        (Some(viewer_id.as_str()), Some(false))
+    );
+}
+
+async fn user_id(app: &TestApp, token: &str) -> String {
+    let me = app.get("/api/v1/auth/me", Some(token)).await;
+    me.body["user"]["id"].as_str().unwrap().to_owned()
+}
+
 async fn an_unauthenticated_socket_is_closed_within_5_seconds(backend: Backend) {
     let app = spawn_app(backend).await;
     let opened = Instant::now();
@@ -619,6 +685,7 @@ on_both_backends!(
     a_conversation_actor_that_fails_is_restarted_and_loses_nothing,
     the_same_client_id_sent_twice_stores_one_message,
     typing_and_presence_reach_the_other_agents,
+    who_is_viewing_a_conversation_reaches_the_team_and_a_newcomer_learns_it_at_once,
     an_unauthenticated_socket_is_closed_within_5_seconds,
     a_token_in_the_first_frame_authenticates_and_viewers_cannot_send,
     a_sandbox_reply_goes_out_and_comes_back_sent_delivered_and_read,

@@ -1075,8 +1075,44 @@ async fn an_exhausted_reply_becomes_a_dead_letter_and_is_delivered_again_on_requ
         .await;
     assert_eq!(
         common::column(&pending_now.body, "message_id"),
-        vec![refused_id]
+        vec![refused_id.clone()]
     );
+
+    // The retry action on the reply itself: an agent may use it, a viewer may not.
+    let (_, viewer) = meta
+        .app
+        .user_with_role(&meta.owner, "viewer@example.com", "viewer")
+        .await;
+    let (_, agent_token) = meta
+        .app
+        .user_with_role(&meta.owner, "agent@example.com", "agent")
+        .await;
+    let retry_path = format!("/api/v1/messages/{refused_id}/retry");
+    let forbidden = meta.app.post(&retry_path, Some(&viewer), json!({})).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    let by_agent = meta
+        .app
+        .post(&retry_path, Some(&agent_token), json!({}))
+        .await;
+    assert_eq!(by_agent.status, StatusCode::ACCEPTED, "{}", by_agent.body);
+    assert_eq!(by_agent.body["id"], refused_id.as_str());
+    assert_eq!(by_agent.body["status"], "pending");
+    assert_eq!(
+        status_frame(&mut agent, &refused_id).await["data"]["status"],
+        "pending"
+    );
+    meta.wait_status(&conversation, &refused_id, "sent").await;
+    let again = meta
+        .app
+        .post(&retry_path, Some(&agent_token), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.error_code(), "not_found");
+    let none_left = meta
+        .app
+        .get("/api/v1/dead-letters?pending=true", Some(&meta.owner))
+        .await;
+    assert_eq!(none_left.body["data"], json!([]));
 }
 
 async fn two_tenants_channels_never_see_each_others_traffic(backend: Backend) {

@@ -4,9 +4,9 @@
 use super::auth::display_name;
 use super::views::Page;
 use crate::audit::{self, Event};
-use crate::auth::extract::Authorized;
+use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::random_text;
-use crate::auth::permission::ManageChannels;
+use crate::auth::permission::{ManageChannels, WorkInbox};
 use crate::channels::credentials::Credentials;
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
@@ -14,12 +14,13 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use switchboard_actors::channel::store::DeadLetterKey;
 use switchboard_actors::channel::{
     Channel, ChannelKind, ChannelState, DeadLetter, WebhookLogEntry,
 };
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::views::MessageView;
-use switchboard_actors::{ChannelId, DeadLetterId, Millis, country_code};
+use switchboard_actors::{ChannelId, DeadLetterId, MessageId, Millis, country_code};
 use uuid::Uuid;
 
 const MAX_SECRET_CHARS: usize = 1024;
@@ -488,12 +489,33 @@ pub async fn retry_dead_letter(
     auth: Authorized<ManageChannels>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = auth.caller.tenant_id();
+    let key = DeadLetterKey::Letter(DeadLetterId(*id));
+    requeue(&state, &client, &auth.caller, key).await
+}
+
+/// The retry action on a failed reply in the thread: an agent sends it again.
+pub async fn retry_message(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let key = DeadLetterKey::Message(MessageId(*id));
+    requeue(&state, &client, &auth.caller, key).await
+}
+
+async fn requeue(
+    state: &AppState,
+    client: &ClientInfo,
+    caller: &Caller,
+    key: DeadLetterKey,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant_id();
     let requeued = state
         .store
-        .requeue_dead_letter(tenant, DeadLetterId(*id), Millis::now())
+        .requeue_dead_letter(tenant, key, Millis::now())
         .await?
-        .ok_or_else(|| ApiError::not_found("dead letter not yet retried"))?;
+        .ok_or_else(|| ApiError::not_found("failed reply not yet retried"))?;
     state.inbox.publish(tenant, requeued.events.clone());
     let conversation = state
         .store
@@ -508,11 +530,11 @@ pub async fn retry_dead_letter(
     });
     let event = Event {
         tenant,
-        actor: auth.caller.audit_actor(),
+        actor: caller.audit_actor(),
         action: "dead_letter.retry",
         target: Some(("message", requeued.message.id.to_string())),
-        details: json!({"dead_letter": id.to_string()}),
+        details: json!({"dead_letter": requeued.dead_letter.id.to_string()}),
     };
-    audit::record(state.store.as_ref(), &client, event).await;
+    audit::record(state.store.as_ref(), client, event).await;
     Ok(HttpResponse::Accepted().json(MessageView::from(&requeued.message)))
 }

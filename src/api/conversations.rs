@@ -13,7 +13,7 @@ use switchboard_actors::inbox::records::{
     AssigneeFilter, ConversationChange, ConversationCursor, ConversationFilter, Outgoing,
     RichContent,
 };
-use switchboard_actors::inbox::views::{AssignmentView, ConversationView, MessageView};
+use switchboard_actors::inbox::views::{AssignmentView, ConversationView, ListedView, MessageView};
 use switchboard_actors::{
     ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageId,
     MessageKind, Millis, Priority, TagName, UserId,
@@ -44,6 +44,8 @@ pub struct ListQuery {
     channel: Option<ChannelKey>,
     #[serde(default)]
     unread: bool,
+    /// Part of the contact's name, phone or email.
+    q: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -79,6 +81,7 @@ pub async fn list(
         tag: query.tag,
         channel: query.channel,
         unread_only: query.unread,
+        contact_matches: query.q.filter(|q| !q.trim().is_empty()),
     };
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit);
@@ -89,9 +92,10 @@ pub async fn list(
     let next_cursor = (found.len() == limit as usize)
         .then(|| found.last())
         .flatten()
+        .map(|l| &l.conversation)
         .map(|c| format!("{}_{}", c.last_message_at.unwrap_or(c.created_at).0, c.id));
     Ok(HttpResponse::Ok().json(Page {
-        data: found.iter().map(ConversationView::from).collect(),
+        data: found.iter().map(ListedView::from).collect(),
         next_cursor,
     }))
 }

@@ -51,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(users::list))
                         .route(web::post().to(users::invite)),
                 )
+                .route("/team", web::get().to(users::team))
                 .service(
                     web::resource("/users/{id}")
                         .route(web::get().to(users::get))
@@ -110,6 +111,10 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{id}/unmerge", web::post().to(contacts::unmerge))
         .route("/contacts/{id}/leads", web::get().to(contacts::leads))
         .route("/messages/{id}/media", web::get().to(media::get))
+        .route(
+            "/messages/{id}/retry",
+            web::post().to(channels::retry_message),
+        )
         .service(
             web::resource("/tags")
                 .route(web::get().to(tags::list))

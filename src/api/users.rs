@@ -9,7 +9,7 @@ use super::views::{Page, UserView};
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::{self, Kind};
-use crate::auth::permission::{ManageUsers, ReadUsers};
+use crate::auth::permission::{ManageUsers, ReadInbox, ReadUsers};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
@@ -28,6 +28,24 @@ pub async fn list(
     let users = state.store.users(auth.caller.tenant_id()).await?;
     Ok(HttpResponse::Ok().json(Page {
         data: users.iter().map(UserView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Who is on the team, for everyone who works the inbox: names for assignees,
+/// typing and presence. Active users only, and no emails (those stay with managers).
+pub async fn team(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+) -> Result<HttpResponse, ApiError> {
+    let users = state.store.users(auth.caller.tenant_id()).await?;
+    let members = users
+        .iter()
+        .filter(|u| u.status == UserStatus::Active)
+        .map(|u| json!({"id": u.id.to_string(), "name": u.name, "role": u.role.as_str()}))
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::<serde_json::Value> {
+        data: members,
         next_cursor: None,
     }))
 }

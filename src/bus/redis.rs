@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
-use switchboard_actors::inbox::bus::{Bus, NodeId, Present, Signal};
+use switchboard_actors::inbox::bus::{ActivityKind, Bus, NodeId, Present, Signal};
 use switchboard_actors::inbox::frames::PresenceStatus;
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
 use switchboard_actors::{ConversationId, Millis, TenantId, UserId};
@@ -47,12 +47,20 @@ enum Wire {
         user: Uuid,
         status: String,
     },
+    /// Named `typing` on the wire since before viewing existed; `kind` is absent in
+    /// what such nodes send.
     Typing {
         node: Uuid,
+        #[serde(default = "typing_kind")]
+        kind: String,
         conversation: Uuid,
         user: Uuid,
         active: bool,
     },
+}
+
+fn typing_kind() -> String {
+    ActivityKind::Typing.as_str().to_owned()
 }
 
 impl Wire {
@@ -198,17 +206,22 @@ impl RedisBus {
                 }
             }
             Wire::Typing {
+                kind,
                 conversation,
                 user,
                 active,
                 ..
             } => {
-                let signal = Signal::Typing {
-                    conversation: ConversationId(conversation),
-                    user: UserId(user),
-                    active,
-                };
-                inbox.deliver_signal(tenant, NodeId(node), signal);
+                // A kind this node does not know comes from a newer node: skip it.
+                if let Some(kind) = ActivityKind::parse(&kind) {
+                    let signal = Signal::Activity {
+                        kind,
+                        conversation: ConversationId(conversation),
+                        user: UserId(user),
+                        active,
+                    };
+                    inbox.deliver_signal(tenant, NodeId(node), signal);
+                }
             }
         }
     }
@@ -306,12 +319,14 @@ impl Bus for RedisBus {
                     status: status.as_str().to_owned(),
                 }
             }
-            Signal::Typing {
+            Signal::Activity {
+                kind,
                 conversation,
                 user,
                 active,
             } => Wire::Typing {
                 node: self.node,
+                kind: kind.as_str().to_owned(),
                 conversation: conversation.0,
                 user: user.0,
                 active,

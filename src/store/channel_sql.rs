@@ -11,12 +11,12 @@ macro_rules! impl_channel_store {
             use crate::store::inbox_rows::to_json;
             use crate::store::rows::{backend, conflict_as};
             use async_trait::async_trait;
-            use switchboard_actors::channel::store::{ChannelStore, Requeued};
+            use switchboard_actors::channel::store::{ChannelStore, DeadLetterKey, Requeued};
             use switchboard_actors::channel::{Channel, DeadLetter, WebhookLogEntry};
             use switchboard_actors::inbox::stream::EventKind;
             use switchboard_actors::inbox::views::payload;
             use switchboard_actors::store::StoreError;
-            use switchboard_actors::{ChannelId, DeadLetterId, DeliveryStatus, Millis, TenantId};
+            use switchboard_actors::{ChannelId, DeliveryStatus, Millis, TenantId};
 
             // sqlx takes only static SQL text, so shared column lists are macros.
             macro_rules! channel_select {
@@ -227,21 +227,31 @@ macro_rules! impl_channel_store {
                     .collect())
                 }
 
-                async fn requeue_dead_letter(&self, tenant: TenantId, id: DeadLetterId, at: Millis) -> Result<Option<Requeued>, StoreError> {
+                async fn requeue_dead_letter(&self, tenant: TenantId, key: DeadLetterKey, at: Millis) -> Result<Option<Requeued>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
-                    let letter = sqlx::query_as::<_, DeadLetterRow>(concat!(
-                        dead_letter_select!(),
-                        "WHERE tenant_id = $1 AND id = $2 AND retried_at IS NULL"
-                    ))
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+                    // A message fails at most once before it is retried, so it has at
+                    // most one dead letter that is not retried yet.
+                    let (sql, id) = match key {
+                        DeadLetterKey::Letter(letter) => (
+                            concat!(dead_letter_select!(), "WHERE tenant_id = $1 AND id = $2 AND retried_at IS NULL"),
+                            letter.0,
+                        ),
+                        DeadLetterKey::Message(message) => (
+                            concat!(dead_letter_select!(), "WHERE tenant_id = $1 AND message_id = $2 AND retried_at IS NULL"),
+                            message.0,
+                        ),
+                    };
+                    let letter = sqlx::query_as::<_, DeadLetterRow>(sql)
+                        .bind(tenant.0)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
                     let Some(mut letter) = letter.map(DeadLetter::from) else {
                         return Ok(None);
                     };
+                    let id = letter.id;
                     let Some(mut message) = message_in(&mut tx, tenant, letter.message_id).await? else {
                         return Ok(None);
                     };

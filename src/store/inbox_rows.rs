@@ -5,7 +5,7 @@ use super::rows::corrupt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::FromRow;
 use switchboard_actors::inbox::records::{
-    Assignment, Contact, Conversation, Identity, Message, Tag,
+    Assignment, Contact, Conversation, Identity, Listed, Message, Preview, Tag,
 };
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
 use switchboard_actors::store::StoreError;
@@ -150,6 +150,36 @@ impl TryFrom<ConversationRow> for Conversation {
             last_inbound_at: row.last_inbound_at.map(Millis),
             created_at: Millis(row.created_at),
             updated_at: Millis(row.updated_at),
+        })
+    }
+}
+
+/// A conversation row with the columns of its latest message (absent for none).
+#[derive(FromRow)]
+pub struct ListedRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    last_direction: Option<String>,
+    last_kind: Option<String>,
+    last_body: Option<String>,
+    last_status: Option<String>,
+}
+
+impl TryFrom<ListedRow> for Listed {
+    type Error = StoreError;
+    fn try_from(row: ListedRow) -> Result<Self, Self::Error> {
+        let last_message = match (row.last_direction, row.last_kind, row.last_status) {
+            (Some(direction), Some(kind), Some(status)) => Some(Preview {
+                direction: Direction::parse(&direction).map_err(corrupt("message"))?,
+                kind: MessageKind::parse(&kind).map_err(corrupt("message"))?,
+                body: row.last_body,
+                status: DeliveryStatus::parse(&status).map_err(corrupt("message"))?,
+            }),
+            _ => None,
+        };
+        Ok(Listed {
+            conversation: Conversation::try_from(row.conversation)?,
+            last_message,
         })
     }
 }

@@ -12,14 +12,14 @@ macro_rules! impl_inbox_store {
         mod inbox_impl {
             use super::*;
             use crate::store::inbox_rows::{
-                from_json, identities_json, search_text, to_json, AssignmentRow, IdentityJson, MergeRecord, ContactRow, ConversationRow, EventRow,
+                from_json, identities_json, search_text, to_json, AssignmentRow, IdentityJson, MergeRecord, ContactRow, ConversationRow, EventRow, ListedRow,
                 MessageRow, TagRow,
             };
             use crate::store::rows::{backend, conflict_as};
             use async_trait::async_trait;
             use switchboard_actors::inbox::records::{
                 Assignment, AssigneeFilter, Contact, ContactChange, Conversation, ConversationChange,
-                ConversationCursor, ConversationFilter, Identity, Inbound, Message, Outgoing, StatusReport, Tag,
+                ConversationCursor, ConversationFilter, Identity, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
             };
             use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
@@ -35,12 +35,16 @@ macro_rules! impl_inbox_store {
             type Conn = <Db as sqlx::Database>::Connection;
             type Tx = sqlx::Transaction<'static, Db>;
 
+            macro_rules! conversation_columns {
+                () => {
+                    "c.tenant_id, c.id, c.channel, c.contact_id, ct.name AS contact_name, c.status,
+                     c.snoozed_until, c.priority, c.assignee_id, c.tags, c.unread_count, c.last_seq,
+                     c.last_message_at, c.last_inbound_at, c.created_at, c.updated_at"
+                };
+            }
             macro_rules! conversation_select {
                 () => {
-                    "SELECT c.tenant_id, c.id, c.channel, c.contact_id, ct.name AS contact_name, c.status,
-                            c.snoozed_until, c.priority, c.assignee_id, c.tags, c.unread_count, c.last_seq,
-                            c.last_message_at, c.last_inbound_at, c.created_at, c.updated_at
-                     FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+                    concat!("SELECT ", conversation_columns!(), " FROM conversations c JOIN contacts ct ON ct.id = c.contact_id ")
                 };
             }
             macro_rules! message_select {
@@ -844,15 +848,23 @@ macro_rules! impl_inbox_store {
                     filter: &ConversationFilter,
                     after: Option<ConversationCursor>,
                     limit: u32,
-                ) -> Result<Vec<Conversation>, StoreError> {
+                ) -> Result<Vec<Listed>, StoreError> {
                     let (nobody, assignee) = match filter.assignee {
                         Some(AssigneeFilter::Nobody) => (1_i32, None),
                         Some(AssigneeFilter::User(user)) => (0, Some(user.0)),
                         None => (0, None),
                     };
-                    sqlx::query_as::<_, ConversationRow>(concat!(
-                        conversation_select!(),
-                        "WHERE c.tenant_id = $1
+                    let contact_pattern = filter
+                        .contact_matches
+                        .as_deref()
+                        .map(|q| containing(&q.trim().to_lowercase()));
+                    sqlx::query_as::<_, ListedRow>(concat!(
+                        "SELECT ", conversation_columns!(), ",
+                                lm.direction AS last_direction, lm.kind AS last_kind, lm.body AS last_body,
+                                lm.status AS last_status
+                         FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
+                         LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq
+                         WHERE c.tenant_id = $1
                            AND ($2 IS NULL OR c.status = $2)
                            AND ($3 = 0 OR c.assignee_id IS NULL)
                            AND ($4 IS NULL OR c.assignee_id = $4)
@@ -860,6 +872,7 @@ macro_rules! impl_inbox_store {
                            AND ($6 IS NULL OR c.channel = $6)
                            AND ($7 = 0 OR c.unread_count > 0)
                            AND ($8 IS NULL OR c.activity_at < $8 OR (c.activity_at = $8 AND c.id < $9))
+                           AND ($11 IS NULL OR ct.search_text LIKE $11 ESCAPE '\\')
                          ORDER BY c.activity_at DESC, c.id DESC
                          LIMIT $10"
                     ))
@@ -873,11 +886,12 @@ macro_rules! impl_inbox_store {
                     .bind(after.map(|a| a.activity_at.0))
                     .bind(after.map(|a| a.id.0))
                     .bind(i64::from(limit))
+                    .bind(contact_pattern)
                     .fetch_all(self.reader())
                     .await
                     .map_err(backend)?
                     .into_iter()
-                    .map(Conversation::try_from)
+                    .map(Listed::try_from)
                     .collect()
                 }
 

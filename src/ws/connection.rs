@@ -14,12 +14,13 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
+use switchboard_actors::inbox::bus::ActivityKind;
 use switchboard_actors::inbox::frames;
 use switchboard_actors::inbox::records::{ConversationChange, Outgoing};
 use switchboard_actors::inbox::session::{CloseCode, Member, Outbox, SessionId, Subscription};
 use switchboard_actors::inbox::views::MessageView;
 use switchboard_actors::store::User;
-use switchboard_actors::{Direction, Millis, Role};
+use switchboard_actors::{ConversationId, Direction, Millis, Role};
 
 pub struct Connection {
     state: web::Data<AppState>,
@@ -31,6 +32,8 @@ pub struct Connection {
     stream: Stream,
     last_heard: Instant,
     limiter: DefaultDirectRateLimiter,
+    /// The conversation this tab said it has open.
+    viewing: Option<ConversationId>,
 }
 
 struct Agent {
@@ -67,6 +70,7 @@ impl Connection {
                 stream: Stream::NotSubscribed,
                 last_heard: Instant::now(),
                 limiter,
+                viewing: None,
             }
         });
     }
@@ -165,6 +169,21 @@ impl Connection {
                     json!({ "status": status.as_str() }),
                 ));
             }
+            // Viewers look at conversations too: the team sees them there.
+            ClientFrame::ViewingStart { conversation_id } => {
+                if let Some(before) = self.viewing.replace(conversation_id)
+                    && before != conversation_id
+                {
+                    inbox.activity(tenant, before, ActivityKind::Viewing, user, false);
+                }
+                inbox.activity(tenant, conversation_id, ActivityKind::Viewing, user, true)
+            }
+            ClientFrame::ViewingStop { conversation_id } => {
+                if self.viewing == Some(conversation_id) {
+                    self.viewing = None;
+                }
+                inbox.activity(tenant, conversation_id, ActivityKind::Viewing, user, false)
+            }
             frame if role < Role::Agent => {
                 let _ = frame;
                 self.error(
@@ -174,10 +193,10 @@ impl Connection {
                 )
             }
             ClientFrame::TypingStart { conversation_id } => {
-                inbox.typing(tenant, conversation_id, user, true)
+                inbox.activity(tenant, conversation_id, ActivityKind::Typing, user, true)
             }
             ClientFrame::TypingStop { conversation_id } => {
-                inbox.typing(tenant, conversation_id, user, false)
+                inbox.activity(tenant, conversation_id, ActivityKind::Typing, user, false)
             }
             ClientFrame::MessageSend {
                 conversation_id,
@@ -330,6 +349,16 @@ impl Actor for Connection {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.close(CloseCode::GoingAway);
+        // A closed tab stops viewing now rather than when the TTL runs out.
+        if let (Some(agent), Some(conversation)) = (&self.agent, self.viewing) {
+            self.state.inbox.activity(
+                agent.user.tenant_id,
+                conversation,
+                ActivityKind::Viewing,
+                agent.user.id,
+                false,
+            );
+        }
         if let (Some(agent), Stream::Subscribed(_)) = (&self.agent, &self.stream) {
             let (inbox, tenant, session) =
                 (self.state.inbox.clone(), agent.user.tenant_id, self.id);

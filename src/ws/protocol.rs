@@ -24,6 +24,11 @@ pub enum ClientFrame {
     TypingStart { conversation_id: ConversationId },
     #[serde(rename = "typing.stop")]
     TypingStop { conversation_id: ConversationId },
+    /// Has the conversation open; repeated while it stays open.
+    #[serde(rename = "viewing.start")]
+    ViewingStart { conversation_id: ConversationId },
+    #[serde(rename = "viewing.stop")]
+    ViewingStop { conversation_id: ConversationId },
     #[serde(rename = "message.send")]
     MessageSend {
         conversation_id: ConversationId,

@@ -4,7 +4,7 @@ use super::records::{Channel, DeadLetter, WebhookLogEntry};
 use crate::inbox::records::Message;
 use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
-use crate::{ChannelId, DeadLetterId, Millis, TenantId};
+use crate::{ChannelId, DeadLetterId, MessageId, Millis, TenantId};
 use async_trait::async_trait;
 
 /// A dead letter taken back for another delivery: its message is pending again.
@@ -13,6 +13,14 @@ pub struct Requeued {
     pub dead_letter: DeadLetter,
     pub message: Message,
     pub events: Vec<StreamEvent>,
+}
+
+/// Which dead letter to send again: named by its own id (the admin's list), or by
+/// the failed message (the retry action on a reply in the thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterKey {
+    Letter(DeadLetterId),
+    Message(MessageId),
 }
 
 #[async_trait]
@@ -76,13 +84,13 @@ pub trait ChannelStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DeadLetter>, StoreError>;
 
-    /// Marks the dead letter retried and puts its message back to `pending` (an admin
-    /// decision, the one way a failed message moves again), in one transaction.
-    /// `None` when there is no such dead letter or it was already retried.
+    /// Marks the dead letter retried and puts its message back to `pending` (a
+    /// person's decision, the one way a failed message moves again), in one
+    /// transaction. `None` when there is no such dead letter or it was already retried.
     async fn requeue_dead_letter(
         &self,
         tenant: TenantId,
-        id: DeadLetterId,
+        key: DeadLetterKey,
         at: Millis,
     ) -> Result<Option<Requeued>, StoreError>;
 }

@@ -12,7 +12,7 @@ use crate::{ConversationId, TenantId, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeId(pub uuid::Uuid);
 
-/// Live state that is never stored: who is online, who is typing.
+/// Live state that is never stored: who is online, who is typing or looking.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     /// A user's presence on the sending node: `Offline` when their last connection
@@ -22,11 +22,38 @@ pub enum Signal {
         user: UserId,
         status: PresenceStatus,
     },
-    Typing {
+    Activity {
+        kind: ActivityKind,
         conversation: ConversationId,
         user: UserId,
         active: bool,
     },
+}
+
+/// What a team member is doing in one conversation, shown live to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivityKind {
+    Typing,
+    /// Has the conversation open: "who else is viewing".
+    Viewing,
+}
+
+impl ActivityKind {
+    /// The frame type agents receive, and the name on the bus.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Typing => "typing",
+            ActivityKind::Viewing => "viewing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "typing" => Some(ActivityKind::Typing),
+            "viewing" => Some(ActivityKind::Viewing),
+            _ => None,
+        }
+    }
 }
 
 /// What other nodes say of a tenant's users right now: (node, user, status).
@@ -38,7 +65,7 @@ pub trait Bus: Send + Sync + 'static {
     fn publish(&self, tenant: TenantId, events: &[StreamEvent]);
 
     /// Offers a live signal to the other nodes. Returns at once; a lost one is
-    /// corrected by the next heartbeat (presence) or does not matter (typing).
+    /// corrected by the next heartbeat (presence) or repeat (typing, viewing).
     fn signal(&self, tenant: TenantId, signal: Signal);
 
     /// Who the other nodes have online in `tenant` now, so a tenant actor that

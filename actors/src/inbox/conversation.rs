@@ -1,5 +1,5 @@
 //! `ConversationActor`: the live state of one conversation (the record, its recent
-//! messages, who is typing) and the one path through which the team changes it.
+//! messages, who is typing or looking) and the one path through which the team changes it.
 //!
 //! Messages are handled one at a time (`AtomicResponse`), so two replies sent at
 //! once get their `seq` in the order they reached the actor. The store stays the
@@ -12,7 +12,7 @@
 //! restarted that way (the mailbox just closes); `Inbox` notices the closed mailbox
 //! and starts a fresh actor instead.
 
-use super::bus::{Bus, Signal};
+use super::bus::{ActivityKind, Bus, Signal};
 use super::outbound::{Delivery, Outbound};
 use super::records::{Conversation, ConversationChange, Message, Outgoing, StatusReport};
 use super::settings::InboxSettings;
@@ -64,11 +64,21 @@ pub struct Observed {
 #[rtype(result = "()")]
 pub struct ChangedElsewhere;
 
+/// A team member started or stopped typing in, or looking at, the conversation.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Typing {
+pub struct Activity {
+    pub kind: ActivityKind,
     pub user: UserId,
     pub active: bool,
+}
+
+/// One team member's ongoing activity.
+struct Ongoing {
+    /// The last start or refresh.
+    refreshed: Instant,
+    /// When the others last heard of it.
+    announced: Instant,
 }
 
 /// The conversation with its most recent messages, oldest first.
@@ -101,7 +111,7 @@ pub struct ConversationActor {
     env: ConversationEnv,
     /// `None` until loaded, and after a failure until reloaded.
     state: Option<Snapshot>,
-    typing: HashMap<UserId, Instant>,
+    activity: HashMap<(ActivityKind, UserId), Ongoing>,
     last_activity: Instant,
     /// Left the registry (idle, or no such conversation) and is ending.
     retired: bool,
@@ -114,7 +124,7 @@ impl ConversationActor {
             id,
             env,
             state: None,
-            typing: HashMap::new(),
+            activity: HashMap::new(),
             last_activity: Instant::now(),
             retired: false,
         }
@@ -188,17 +198,25 @@ impl ConversationActor {
         ctx.stop();
     }
 
-    /// Typing is not stored: a dropped indicator is harmless, so `try_send`.
-    fn announce_typing(&self, user: UserId, active: bool) {
+    fn ttl(&self, kind: ActivityKind) -> std::time::Duration {
+        match kind {
+            ActivityKind::Typing => self.env.settings.typing_ttl,
+            ActivityKind::Viewing => self.env.settings.viewing_ttl,
+        }
+    }
+
+    /// Activity is not stored: a dropped frame is harmless, so `try_send`.
+    fn announce(&self, kind: ActivityKind, user: UserId, active: bool) {
         self.env.bus.signal(
             self.tenant,
-            Signal::Typing {
+            Signal::Activity {
+                kind,
                 conversation: self.id,
                 user,
                 active,
             },
         );
-        let frame = frames::typing(self.id, user, active);
+        let frame = frames::activity(kind, self.id, user, active);
         let _ = self.env.hub.try_send(Ephemeral {
             conversation: self.id,
             except: user,
@@ -223,24 +241,29 @@ impl Actor for ConversationActor {
             ctx.run_later(RETIRE_RETRY, |act, ctx| act.retire(ctx));
         }
         self.load(ctx);
-        ctx.run_interval(self.env.settings.typing_ttl / 2, |act, _| {
-            let ttl = act.env.settings.typing_ttl;
-            let expired: Vec<UserId> = act
-                .typing
+        let sweep = self
+            .env
+            .settings
+            .typing_ttl
+            .min(self.env.settings.viewing_ttl)
+            / 2;
+        ctx.run_interval(sweep, |act, _| {
+            let expired: Vec<(ActivityKind, UserId)> = act
+                .activity
                 .iter()
-                .filter(|(_, at)| at.elapsed() >= ttl)
-                .map(|(user, _)| *user)
+                .filter(|((kind, _), ongoing)| ongoing.refreshed.elapsed() >= act.ttl(*kind))
+                .map(|(key, _)| *key)
                 .collect();
-            for user in expired {
-                act.typing.remove(&user);
-                act.announce_typing(user, false);
+            for (kind, user) in expired {
+                act.activity.remove(&(kind, user));
+                act.announce(kind, user, false);
             }
         });
         let every =
             (self.env.settings.conversation_idle / 2).max(std::time::Duration::from_millis(10));
         ctx.run_interval(every, |act, ctx| {
             if act.last_activity.elapsed() >= act.env.settings.conversation_idle
-                && act.typing.is_empty()
+                && act.activity.is_empty()
             {
                 act.retire(ctx);
             }
@@ -251,7 +274,7 @@ impl Actor for ConversationActor {
 impl Supervised for ConversationActor {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.state = None;
-        self.typing.clear();
+        self.activity.clear();
         self.touch();
     }
 }
@@ -313,7 +336,8 @@ impl Handler<Append> for ConversationActor {
             act.remember(&recorded.message, &recorded.conversation);
             act.publish(recorded.events.clone());
             if let Some(author) = recorded.message.author_id {
-                act.typing.remove(&author);
+                // Clients clear the indicator when the message arrives.
+                act.activity.remove(&(ActivityKind::Typing, author));
             }
             if recorded.message.direction == Direction::Outbound && !recorded.duplicate {
                 act.env.outbound.dispatch(Delivery {
@@ -401,25 +425,59 @@ impl Handler<ChangedElsewhere> for ConversationActor {
     }
 }
 
-impl Handler<Typing> for ConversationActor {
+impl Handler<Activity> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Typing, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Activity, ctx: &mut Self::Context) {
         // The state loads before any message is handled; none means no such
-        // conversation in this tenant (or a store failure: typing is best effort).
+        // conversation in this tenant (or a store failure: activity is best effort).
         if self.state.is_none() {
             return self.retire(ctx);
         }
         self.touch();
-        let changed = if msg.active {
-            self.typing.insert(msg.user, Instant::now()).is_none()
-        } else {
-            self.typing.remove(&msg.user).is_some()
+        let (kind, user) = (msg.kind, msg.user);
+        if !msg.active {
+            if self.activity.remove(&(kind, user)).is_some() {
+                self.announce(kind, user, false);
+            }
+            return;
+        }
+        let now = Instant::now();
+        let ttl = self.ttl(kind);
+        let newcomer = match self.activity.get_mut(&(kind, user)) {
+            Some(ongoing) => {
+                ongoing.refreshed = now;
+                // Repeats only refresh the timer, but once per TTL the others hear it
+                // again, so someone who opened the conversation since (on any node)
+                // learns of it.
+                if ongoing.announced.elapsed() >= ttl {
+                    ongoing.announced = now;
+                    self.announce(kind, user, true);
+                }
+                false
+            }
+            None => {
+                let ongoing = Ongoing {
+                    refreshed: now,
+                    announced: now,
+                };
+                self.activity.insert((kind, user), ongoing);
+                self.announce(kind, user, true);
+                true
+            }
         };
-        // Repeated `typing.start` frames only refresh the timer; others hear of
-        // starts and stops, not of every keystroke.
-        if changed {
-            self.announce_typing(msg.user, msg.active);
+        // Someone who just opened the conversation learns at once who else is here
+        // (and who is typing) from this node.
+        if newcomer && kind == ActivityKind::Viewing {
+            let others: Vec<(ActivityKind, UserId)> = self
+                .activity
+                .keys()
+                .filter(|(_, other)| *other != user)
+                .copied()
+                .collect();
+            for (kind, other) in others {
+                self.announce(kind, other, true);
+            }
         }
     }
 }

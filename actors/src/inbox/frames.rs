@@ -1,6 +1,7 @@
 //! Server frames that are not stream events. Every frame is a JSON object with a
 //! `type` and the protocol version `v`; docs/protocol.md lists them all.
 
+use super::bus::ActivityKind;
 use super::stream::{PROTOCOL_VERSION, StreamPosition};
 use crate::domain::text_enum::text_enum;
 use crate::{ConversationId, UserId};
@@ -55,9 +56,15 @@ pub fn reset(position: StreamPosition, reason: ResetReason) -> ByteString {
     )
 }
 
-pub fn typing(conversation: ConversationId, user: UserId, active: bool) -> ByteString {
+/// `typing` or `viewing`: one team member started or stopped, in one conversation.
+pub fn activity(
+    kind: ActivityKind,
+    conversation: ConversationId,
+    user: UserId,
+    active: bool,
+) -> ByteString {
     frame(
-        "typing",
+        kind.as_str(),
         json!({ "conversation_id": conversation, "user_id": user, "active": active }),
     )
 }

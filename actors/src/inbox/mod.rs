@@ -20,10 +20,10 @@ pub mod views;
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, TenantId, UserId};
 use actix::prelude::*;
-use bus::{Bus, NodeId, Signal};
+use bus::{ActivityKind, Bus, NodeId, Signal};
 use conversation::{
-    Append, Change, ChangedElsewhere, ConversationActor, ConversationEnv, GetSnapshot, Observed,
-    Report, Snapshot, Typing,
+    Activity, Append, Change, ChangedElsewhere, ConversationActor, ConversationEnv, GetSnapshot,
+    Observed, Report, Snapshot,
 };
 use dashmap::DashMap;
 use group_commit::GroupCommit;
@@ -299,11 +299,19 @@ impl Inbox {
         self.ask(tenant, id, || GetSnapshot).await?
     }
 
-    /// Typing indicators are best effort: dropped when the actor is busy.
-    pub fn typing(&self, tenant: TenantId, id: ConversationId, user: UserId, active: bool) {
+    /// Typing and viewing are best effort: dropped when the actor is busy (the
+    /// client's next repeat restores them).
+    pub fn activity(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        kind: ActivityKind,
+        user: UserId,
+        active: bool,
+    ) {
         let _ = self
             .conversation(tenant, id)
-            .try_send(Typing { user, active });
+            .try_send(Activity { kind, user, active });
     }
 
     /// Publishes events written outside a conversation actor (contact merges, tag
@@ -316,7 +324,7 @@ impl Inbox {
         }
     }
 
-    /// A live signal from another node (presence, typing), for this node's agents of
+    /// A live signal from another node (presence, typing, viewing), for this node's agents of
     /// the tenant; ignored when none is connected here.
     pub fn deliver_signal(&self, tenant: TenantId, node: NodeId, signal: Signal) {
         if let Some(entry) = self.0.tenants.get(&tenant).filter(|e| e.addr.connected()) {

@@ -343,6 +343,24 @@ pub struct ConversationFilter {
     pub tag: Option<TagName>,
     pub channel: Option<ChannelKey>,
     pub unread_only: bool,
+    /// Part of the contact's name, phone or email (case-insensitive).
+    pub contact_matches: Option<String>,
+}
+
+/// A conversation as the inbox list shows it: with the latest entry of its timeline.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub conversation: Conversation,
+    pub last_message: Option<Preview>,
+}
+
+/// Enough of a message to show one line of it in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub body: Option<String>,
+    pub status: DeliveryStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

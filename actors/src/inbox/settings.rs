@@ -30,6 +30,9 @@ pub struct InboxSettings {
     pub catch_up_buffer: usize,
     /// A typing indicator with no refresh for this long counts as stopped.
     pub typing_ttl: Duration,
+    /// A viewer with no refresh for this long has left the conversation. Clients
+    /// repeat `viewing.start` well within it.
+    pub viewing_ttl: Duration,
     /// Another node's word that a user is present holds this long unless repeated;
     /// each node repeats it every third of this while the user stays.
     pub presence_ttl: Duration,
@@ -54,6 +57,7 @@ impl Default for InboxSettings {
             catch_up_buffer: 4096,
             presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(8),
+            viewing_ttl: Duration::from_secs(30),
             ingest_queue: 4096,
             ingest_batch: 256,
         }

@@ -6,7 +6,7 @@
 
 use super::records::{
     Assignment, Contact, ContactChange, Conversation, ConversationChange, ConversationCursor,
-    ConversationFilter, Inbound, Message, Outgoing, StatusReport, Tag,
+    ConversationFilter, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
 };
 use super::stream::{StreamEvent, StreamHead};
 use crate::store::StoreError;
@@ -151,14 +151,14 @@ pub trait InboxStore: Send + Sync + 'static {
         id: ConversationId,
     ) -> Result<Option<Conversation>, StoreError>;
 
-    /// Most recent activity first.
+    /// Most recent activity first, each with its latest message.
     async fn conversations(
         &self,
         tenant: TenantId,
         filter: &ConversationFilter,
         after: Option<ConversationCursor>,
         limit: u32,
-    ) -> Result<Vec<Conversation>, StoreError>;
+    ) -> Result<Vec<Listed>, StoreError>;
 
     /// Up to `limit` messages with a `seq` below `before` (all when `None`), in `seq`
     /// order: the newest page of the timeline first, paging backwards.

@@ -68,7 +68,7 @@ pub struct SetPresence {
     pub status: PresenceStatus,
 }
 
-/// A frame that is not stored (typing): sent to the connections that follow the
+/// A frame that is not stored (typing, viewing): sent to the connections that follow the
 /// conversation, except those of `except`.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -581,14 +581,15 @@ impl Handler<RemoteSignal> for TenantActor {
                 }
                 self.announce_if_changed(user, before, None);
             }
-            Signal::Typing {
+            Signal::Activity {
+                kind,
                 conversation,
                 user,
                 active,
             } => self.ephemeral(
                 conversation,
                 user,
-                &frames::typing(conversation, user, active),
+                &frames::activity(kind, conversation, user, active),
             ),
         }
     }

@@ -2,7 +2,7 @@
 //! a message looks the same whichever way it reaches a client. Records never go out
 //! directly, so a new column cannot leak by accident.
 
-use super::records::{Assignment, Contact, Conversation, Message, Tag};
+use super::records::{Assignment, Contact, Conversation, Listed, Message, Preview, Tag};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -98,6 +98,50 @@ impl From<&Conversation> for ConversationView {
             last_inbound_at: c.last_inbound_at.map(rfc3339),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+/// A conversation in the inbox list: the conversation's fields plus `last_message`.
+#[derive(Debug, Serialize)]
+pub struct ListedView {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    pub last_message: Option<PreviewView>,
+}
+
+/// The list's one line of a message; `body` is cut to [`PREVIEW_CHARS`] characters.
+#[derive(Debug, Serialize)]
+pub struct PreviewView {
+    pub direction: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub body: Option<String>,
+    pub status: &'static str,
+}
+
+/// Long enough for any list row; the thread has the whole text.
+pub const PREVIEW_CHARS: usize = 160;
+
+impl From<&Listed> for ListedView {
+    fn from(l: &Listed) -> Self {
+        Self {
+            conversation: ConversationView::from(&l.conversation),
+            last_message: l.last_message.as_ref().map(PreviewView::from),
+        }
+    }
+}
+
+impl From<&Preview> for PreviewView {
+    fn from(p: &Preview) -> Self {
+        Self {
+            direction: p.direction.as_str(),
+            kind: p.kind.as_str(),
+            body: p
+                .body
+                .as_deref()
+                .map(|b| b.chars().take(PREVIEW_CHARS).collect()),
+            status: p.status.as_str(),
         }
     }
 }

@@ -1,0 +1,185 @@
+// A connected WhatsApp number end to end in the browser, against a local fake of
+// the Graph API (Meta's request and response shapes) and signed webhooks.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import { OWNER, call, launch, newContext, ownerToken, screenshot, signIn, startServer } from "./harness.mjs";
+
+const PHONE_NUMBER_ID = "106540352242922";
+const APP_SECRET = "browser-test-app-secret";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** The Graph API's send endpoint: refuses the first reply the way Meta does, then accepts. */
+async function fakeGraph() {
+  const sends = [];
+  let refuse = 1;
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      const json = body ? JSON.parse(body) : {};
+      response.setHeader("content-type", "application/json");
+      if (request.method === "POST" && request.url.endsWith(`/${PHONE_NUMBER_ID}/messages`)) {
+        if (json.status === "read") return response.end(JSON.stringify({ success: true }));
+        sends.push(json);
+        if (refuse > 0) {
+          refuse -= 1;
+          response.statusCode = 400;
+          return response.end(JSON.stringify({
+            error: { message: "(#131030) Recipient phone number not in allowed list", type: "OAuthException", code: 131030, fbtrace_id: "AbCdEf" },
+          }));
+        }
+        return response.end(JSON.stringify({
+          messaging_product: "whatsapp",
+          contacts: [{ input: json.to, wa_id: json.to }],
+          messages: [{ id: `wamid.fake${sends.length}` }],
+        }));
+      }
+      response.statusCode = 404;
+      response.end(JSON.stringify({ error: { message: "Unsupported request", type: "OAuthException", code: 100 } }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, sends, close: () => server.close() };
+}
+
+async function signedWebhook(server, channelId, payload) {
+  const body = JSON.stringify(payload);
+  const signature = createHmac("sha256", APP_SECRET).update(body).digest("hex");
+  const response = await fetch(`${server.url}/webhooks/meta/${channelId}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hub-signature-256": `sha256=${signature}` },
+    body,
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+function customerText(from, name, wamid, text) {
+  return {
+    object: "whatsapp_business_account",
+    entry: [{
+      id: "102290129340398",
+      changes: [{
+        field: "messages",
+        value: {
+          messaging_product: "whatsapp",
+          metadata: { display_phone_number: "15550783881", phone_number_id: PHONE_NUMBER_ID },
+          contacts: [{ profile: { name }, wa_id: from }],
+          messages: [{ from, id: wamid, timestamp: String(Math.floor(Date.now() / 1000)), type: "text", text: { body: text } }],
+        },
+      }],
+    }],
+  };
+}
+
+test("a reply WhatsApp refuses shows the reason, and Retry sends it again until it is sent", async () => {
+  const graph = await fakeGraph();
+  const server = await startServer({ SWITCHBOARD_CHANNELS__GRAPH_BASE_URL: graph.url, SWITCHBOARD_CHANNELS__RETRY_BASE_MS: "50" });
+  const context = await newContext(browser);
+  try {
+    const token = await ownerToken(server);
+    const channel = await call(server, "POST", "/channels", {
+      kind: "whatsapp", name: "Support line", account_id: PHONE_NUMBER_ID, access_token: "EAAG-test-token", app_secret: APP_SECRET,
+    }, token);
+    await signedWebhook(server, channel.id, customerText("4915112345678", "Rosa Vega", "wamid.in1", "My order never came"));
+
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.locator(".conversation", { hasText: "Rosa Vega" }).click();
+    await page.getByLabel("Reply to the customer").fill("Sorry! Sending a new one today.");
+    await page.keyboard.press("Enter");
+
+    const reply = page.locator(".msg-outbound", { hasText: "Sending a new one today" });
+    await page.locator('.msg-outbound[data-status="failed"]').waitFor();
+    assert.equal(await reply.locator(".fail-reason").textContent(), "Not delivered: 131030 (#131030) Recipient phone number not in allowed list (400)");
+    await screenshot(page, "failed-reply-with-retry");
+
+    await reply.getByRole("button", { name: "Retry" }).click();
+    await page.locator('.msg-outbound[data-status="sent"]').waitFor();
+    assert.equal(await reply.locator('[data-testid="ticks"]').getAttribute("aria-label"), "Sent");
+    assert.equal(graph.sends.length, 2);
+    assert.deepEqual(graph.sends[1].text, { body: "Sorry! Sending a new one today.", preview_url: false });
+    await screenshot(page, "retried-reply-sent");
+    assert.equal(graph.sends[1].to, "4915112345678");
+    assert.deepEqual(context.problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+    graph.close();
+  }
+});
+
+test("admin pages: a channel shows its webhook URL and verify token, an API key is shown once, an invited agent joins", async () => {
+  const server = await startServer();
+  const context = await newContext(browser);
+  try {
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.getByRole("link", { name: "Admin" }).click();
+
+    // Invite an agent; the link signs them in once they pick a password.
+    await page.getByLabel("Name").fill("Sam Reed");
+    await page.getByLabel("Email").fill("sam@example.test");
+    await page.getByRole("button", { name: "Invite" }).click();
+    const link = await page.getByLabel("Invitation link").inputValue();
+    assert.match(link, new RegExp(`^${server.url}/#/invite/`));
+    await page.locator("td", { hasText: "sam@example.test" }).waitFor();
+
+    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByLabel("Name").fill("CRM sync");
+    await page.getByLabel("conversations:read").check();
+    await page.getByRole("button", { name: "Create key" }).click();
+    const key = await page.getByLabel("The new API key").inputValue();
+    assert.match(key, /^sbk_/);
+    await page.locator("td", { hasText: "CRM sync" }).waitFor();
+    assert.equal(await page.locator("table").getByText(key).count(), 0, "the list never shows the whole key");
+    await page.reload();
+    await page.locator("td", { hasText: "CRM sync" }).waitFor();
+    assert.equal(await page.getByLabel("The new API key").count(), 0, "the key is not shown again");
+
+    await page.getByRole("link", { name: "Channels" }).click();
+    await page.getByLabel("Name").fill("Sales WhatsApp");
+    await page.getByLabel("Phone number ID").fill(PHONE_NUMBER_ID);
+    await page.getByLabel("Access token").fill("EAAG-test-token");
+    await page.getByLabel("App secret").fill(APP_SECRET);
+    await page.getByRole("button", { name: "Connect" }).click();
+    const card = page.getByRole("article", { name: "Sales WhatsApp" });
+    const url = await card.getByLabel("Callback URL").inputValue();
+    assert.match(url, new RegExp(`^${server.url}/webhooks/meta/[0-9a-f-]{36}$`));
+    const verify = await card.getByLabel("Verify token").inputValue();
+    // The values pasted into Meta's console pass Meta's handshake.
+    const handshake = await fetch(`${url}?hub.mode=subscribe&hub.verify_token=${encodeURIComponent(verify)}&hub.challenge=1158201444`);
+    assert.equal(await handshake.text(), "1158201444");
+    await card.locator(".health-ok").waitFor();
+    await screenshot(page, "admin-channels");
+
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.getByText("Nothing waiting.").waitFor();
+    context.problems = context.problems.filter((p) => !p.includes("favicon"));
+    assert.deepEqual(context.problems, []);
+
+    // The invited agent follows the link and lands in the inbox.
+    const agentContext = await newContext(browser);
+    const agentPage = await agentContext.newPage();
+    await agentPage.goto(link);
+    await agentPage.getByLabel("Password").fill("sam-password-123");
+    await agentPage.getByRole("button", { name: "Activate and sign in" }).click();
+    await agentPage.locator('.conn[data-state="live"]').waitFor();
+    assert.match(await agentPage.locator(".who").textContent(), /Sam Reed \(agent\)/);
+    await screenshot(agentPage, "invited-agent-signed-in");
+    assert.deepEqual(agentContext.problems, []);
+    await agentContext.close();
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,147 @@
+// Test harness: each test gets its own Switchboard (the real binary, port 0, a fresh
+// SQLite database in a temporary folder) and Debian's Chromium driven by
+// playwright-core. Nothing leaves 127.0.0.1.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR) : path.join(repo, "target");
+export const BINARY = process.env.SWITCHBOARD_BIN ?? path.join(targetDir, "debug", "switchboard");
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const SHOTS = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : path.join(here, "screenshots");
+export const OWNER = { tenant: "default", email: "owner@switchboard.local", password: "owner-password-123" };
+
+/** Starts a server; resolves once it prints its address. */
+export async function startServer(extraEnv = {}) {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run cargo build first`);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sb-browser-"));
+  const child = spawn(BINARY, [], {
+    env: {
+      PATH: process.env.PATH,
+      SWITCHBOARD_SERVER__PORT: "0",
+      SWITCHBOARD_SERVER__DATA_DIR: dataDir,
+      SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD: OWNER.password,
+      SWITCHBOARD_SANDBOX__STATUS_DELAY_MS: "150",
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr = (stderr + chunk).slice(-20_000);
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 30_000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const found = out.match(/Switchboard inbox: (http:\/\/\S+?)\/\s/);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr}`));
+    });
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+    logs: () => stderr,
+  };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+/**
+ * A browser context that records what a user would notice: page errors and CSP
+ * violations (the page must pass its own policy).
+ */
+export async function newContext(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  context.problems = [];
+  context.on("weberror", (error) => context.problems.push(`page error: ${error.error().message}`));
+  context.on("console", (message) => {
+    if (message.type() === "error") context.problems.push(`console: ${message.text()}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  return context;
+}
+
+/** REST helper for setting the scene (users, customers) the way an integrator would. */
+export async function call(server, method, route, body, token) {
+  const response = await fetch(`${server.url}/api/v1${route}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
+  return json;
+}
+
+export async function ownerToken(server) {
+  const session = await call(server, "POST", "/auth/login", OWNER);
+  return session.access_token;
+}
+
+/** Invites a user and accepts for them; returns their credentials. */
+export async function addUser(server, token, name, role) {
+  const email = `${name.toLowerCase()}@example.test`;
+  const password = `${name.toLowerCase()}-password-123`;
+  const invited = await call(server, "POST", "/users", { email, name, role }, token);
+  await call(server, "POST", "/auth/accept-invite", { token: invited.invitation.token, password });
+  return { tenant: OWNER.tenant, email, password, name };
+}
+
+/** A customer writes on the sandbox channel `demo`. */
+export function customerSays(server, token, from, text, name) {
+  return call(server, "POST", "/sandbox/demo/inbound", { from, text, name }, token);
+}
+
+export async function signIn(page, server, user) {
+  await page.goto(server.url + "/");
+  await page.getByLabel("Workspace").fill(user.tenant);
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Password").fill(user.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator('.conn[data-state="live"]').waitFor();
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+/** A test name as a file name. */
+export function slug(name) {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
+}
