@@ -127,6 +127,8 @@ async fn the_list_shows_each_conversations_latest_message_and_searches_by_contac
 ) {
     let app = spawn_app(backend).await;
     let (owner, _) = app.owner_session().await;
+    let me = app.get("/api/v1/auth/me", Some(&owner)).await;
+    let owner_id = me.body["user"]["id"].as_str().unwrap().to_owned();
     let ann = conversation_id(
         &app.post(
             "/api/v1/sandbox/demo/inbound",
@@ -154,7 +156,7 @@ async fn the_list_shows_each_conversations_latest_message_and_searches_by_contac
     assert_eq!(column(&all.body, "id"), [ben.clone(), ann.clone()]);
     assert_eq!(
         all.body["data"][1]["last_message"],
-        json!({ "direction": "note", "type": "text", "body": "VIP, call back", "status": "sent" })
+        json!({ "direction": "note", "type": "text", "body": "VIP, call back", "author_id": owner_id, "status": "sent" })
     );
     assert_eq!(
         all.body["data"][0]["last_message"]["body"]

@@ -162,6 +162,7 @@ pub struct ListedRow {
     last_direction: Option<String>,
     last_kind: Option<String>,
     last_body: Option<String>,
+    last_author_id: Option<Uuid>,
     last_status: Option<String>,
 }
 
@@ -173,6 +174,7 @@ impl TryFrom<ListedRow> for Listed {
                 direction: Direction::parse(&direction).map_err(corrupt("message"))?,
                 kind: MessageKind::parse(&kind).map_err(corrupt("message"))?,
                 body: row.last_body,
+                author_id: row.last_author_id.map(UserId),
                 status: DeliveryStatus::parse(&status).map_err(corrupt("message"))?,
             }),
             _ => None,

@@ -860,7 +860,7 @@ macro_rules! impl_inbox_store {
                         .map(|q| containing(&q.trim().to_lowercase()));
                     sqlx::query_as::<_, ListedRow>(concat!(
                         "SELECT ", conversation_columns!(), ",
-                                lm.direction AS last_direction, lm.kind AS last_kind, lm.body AS last_body,
+                                lm.direction AS last_direction, lm.kind AS last_kind, lm.body AS last_body, lm.author_id AS last_author_id,
                                 lm.status AS last_status
                          FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
                          LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq

@@ -149,7 +149,7 @@ export class Inbox extends EventTarget {
     switch (frame.type) {
       case "message.new": {
         const m = data.message;
-        const preview = { direction: m.direction, type: m.type, body: m.body, status: m.status };
+        const preview = { direction: m.direction, type: m.type, body: m.body, author_id: m.author_id, status: m.status };
         const c = this.upsert(data.conversation, preview);
         const thread = this.threads.get(frame.conversation_id);
         if (thread) this.putMessage(thread, m);

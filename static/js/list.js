@@ -2,7 +2,9 @@
 // activity order as events arrive. Arrow keys (or j/k) move through it.
 
 import { h, fill, timeEl } from "./dom.js";
-import { get } from "./session.js";
+import { get, post } from "./session.js";
+import { atLeast } from "./inbox.js";
+import { field } from "./signin.js";
 
 const STATUSES = [
   ["open", "Open"],
@@ -26,12 +28,12 @@ const PREVIEW_LABEL = {
   lead: "Lead form",
 };
 
-export function previewText(m) {
+function previewText(m, inbox) {
   if (!m) return "No messages yet";
   const text = m.body || PREVIEW_LABEL[m.type] || m.type;
-  if (m.direction === "note") return `Note: ${text}`;
-  if (m.direction === "outbound") return `You: ${text}`;
-  return text;
+  if (m.direction === "inbound") return text;
+  const who = !m.author_id ? "Automation" : m.author_id === inbox.me.id ? "You" : inbox.memberName(m.author_id);
+  return m.direction === "note" ? `Note by ${who}: ${text}` : `${who}: ${text}`;
 }
 
 export class ConversationList {
@@ -93,6 +95,7 @@ export class ConversationList {
       this.error,
       this.rows,
       this.more,
+      atLeast(this.inbox.me.role, "agent") ? sandboxForm() : null,
     );
     this.loadChoices();
   }
@@ -175,7 +178,7 @@ export class ConversationList {
           onclick: () => this.onOpen(c.id),
         },
         h("span", { class: "row1" }, h("span", { class: "name" }, c.contact.name), timeEl(c.last_message_at || c.created_at)),
-        h("span", { class: "row2" }, h("span", { class: "preview" }, previewText(c.last_message)), ...badges),
+        h("span", { class: "row2" }, h("span", { class: "preview" }, previewText(c.last_message, this.inbox)), ...badges),
         h(
           "span",
           { class: "row3" },
@@ -236,4 +239,38 @@ function select(label, options, value, onChange) {
 
 function fillOptions(el, options, value) {
   fill(el, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+}
+
+/**
+ * Plays a customer on a sandbox channel: a new team tries the inbox (and a demo
+ * shows it) without connecting a real channel first.
+ */
+function sandboxForm() {
+  const channel = h("input", { name: "channel", required: true, value: "demo" });
+  const from = h("input", { name: "from", required: true, value: "alice", autocomplete: "off" });
+  const name = h("input", { name: "name", value: "Alice", autocomplete: "off" });
+  const text = h("textarea", { name: "text", required: true, rows: 2 });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const form = h("form", { class: "sandbox-form", "aria-label": "Play a customer" },
+    h("p", { class: "muted" }, "Write as a customer on a sandbox channel; the message arrives like a real one."),
+    h("div", { class: "row" }, field("Sandbox channel", channel), field("Customer handle", from)),
+    field("Customer name", name),
+    field("Customer message", text),
+    error,
+    h("button", { type: "submit" }, "Send as customer"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      await post(`/sandbox/${encodeURIComponent(channel.value.trim())}/inbound`, {
+        from: from.value.trim(),
+        name: name.value.trim() || undefined,
+        text: text.value,
+      });
+      text.value = "";
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  return h("details", { class: "sandbox" }, h("summary", {}, "Try it: play a customer (sandbox)"), form);
 }

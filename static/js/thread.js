@@ -58,7 +58,7 @@ export class Thread {
     const c = this.conversation;
     if (!c) return;
     this.header = h("div", { class: "thread-head" });
-    this.log = h("ol", { class: "timeline", role: "log", "aria-label": `Messages with ${c.contact.name}`, tabindex: "0" });
+    this.log = h("ol", { class: "timeline" });
     this.typingLine = h("p", { class: "typing", "aria-live": "polite" });
     this.earlier = h("button", { type: "button", class: "link earlier", onclick: () => this.loadEarlier() }, "Load earlier messages");
     const parts = [this.header];
@@ -66,7 +66,10 @@ export class Thread {
       this.actions = h("div", { class: "actions", role: "toolbar", "aria-label": "Conversation actions" });
       parts.push(this.actions);
     }
-    parts.push(h("div", { class: "scroller" }, this.earlier, this.log), this.typingLine);
+    parts.push(
+      h("div", { class: "scroller", role: "log", "aria-label": `Messages with ${c.contact.name}`, tabindex: "0" }, this.earlier, this.log),
+      this.typingLine,
+    );
     if (this.canWork) parts.push(this.composer());
     fill(this.el, ...parts);
     this.updateHeader();
@@ -431,7 +434,7 @@ export class Thread {
   }
 
   focusComposer() {
-    (this.input ?? this.log)?.focus();
+    (this.input ?? this.log?.parentElement)?.focus();
   }
 }
 

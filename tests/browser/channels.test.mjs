@@ -18,10 +18,18 @@ after(async () => {
   await browser?.close();
 });
 
-/** The Graph API's send endpoint: refuses the first reply the way Meta does, then accepts. */
-async function fakeGraph() {
+/** A 1×1 PNG: what a customer's photo looks like to the media endpoint. */
+const PHOTO = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/**
+ * The Graph API: sends (refusing the first `refuse` the way Meta does), media
+ * lookups (id → URL) and downloads, each needing the channel's token.
+ */
+async function fakeGraph({ refuse }) {
   const sends = [];
-  let refuse = 1;
   const server = createServer((request, response) => {
     let body = "";
     request.on("data", (chunk) => (body += chunk));
@@ -44,6 +52,18 @@ async function fakeGraph() {
           messages: [{ id: `wamid.fake${sends.length}` }],
         }));
       }
+      const base = `http://127.0.0.1:${server.address().port}`;
+      if (request.headers.authorization !== "Bearer EAAG-test-token") {
+        response.statusCode = 401;
+        return response.end(JSON.stringify({ error: { message: "Invalid OAuth access token", type: "OAuthException", code: 190 } }));
+      }
+      if (request.method === "GET" && request.url === "/v21.0/media-1") {
+        return response.end(JSON.stringify({ messaging_product: "whatsapp", url: `${base}/download/media-1`, mime_type: "image/png", file_size: PHOTO.length, id: "media-1" }));
+      }
+      if (request.method === "GET" && request.url === "/download/media-1") {
+        response.setHeader("content-type", "image/png");
+        return response.end(PHOTO);
+      }
       response.statusCode = 404;
       response.end(JSON.stringify({ error: { message: "Unsupported request", type: "OAuthException", code: 100 } }));
     });
@@ -64,6 +84,10 @@ async function signedWebhook(server, channelId, payload) {
 }
 
 function customerText(from, name, wamid, text) {
+  return customerMessage(from, name, { id: wamid, type: "text", text: { body: text } });
+}
+
+function customerMessage(from, name, message, at = Date.now()) {
   return {
     object: "whatsapp_business_account",
     entry: [{
@@ -74,15 +98,19 @@ function customerText(from, name, wamid, text) {
           messaging_product: "whatsapp",
           metadata: { display_phone_number: "15550783881", phone_number_id: PHONE_NUMBER_ID },
           contacts: [{ profile: { name }, wa_id: from }],
-          messages: [{ from, id: wamid, timestamp: String(Math.floor(Date.now() / 1000)), type: "text", text: { body: text } }],
+          messages: [{ from, timestamp: String(Math.floor(at / 1000)), ...message }],
         },
       }],
     }],
   };
 }
 
-test("a reply WhatsApp refuses shows the reason, and Retry sends it again until it is sent", async () => {
-  const graph = await fakeGraph();
+/**
+ * Runs `body` with a fake Graph API, a server pointed at it, a connected WhatsApp
+ * channel and a browser context; stops them all after.
+ */
+async function withWhatsApp(refuse, body) {
+  const graph = await fakeGraph({ refuse });
   const server = await startServer({ SWITCHBOARD_CHANNELS__GRAPH_BASE_URL: graph.url, SWITCHBOARD_CHANNELS__RETRY_BASE_MS: "50" });
   const context = await newContext(browser);
   try {
@@ -90,6 +118,17 @@ test("a reply WhatsApp refuses shows the reason, and Retry sends it again until 
     const channel = await call(server, "POST", "/channels", {
       kind: "whatsapp", name: "Support line", account_id: PHONE_NUMBER_ID, access_token: "EAAG-test-token", app_secret: APP_SECRET,
     }, token);
+    await body({ graph, server, context, channel });
+    assert.deepEqual(context.problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+    graph.close();
+  }
+}
+
+test("a reply WhatsApp refuses shows the reason, and Retry sends it again until it is sent", () =>
+  withWhatsApp(1, async ({ graph, server, context, channel }) => {
     await signedWebhook(server, channel.id, customerText("4915112345678", "Rosa Vega", "wamid.in1", "My order never came"));
 
     const page = await context.newPage();
@@ -110,13 +149,37 @@ test("a reply WhatsApp refuses shows the reason, and Retry sends it again until 
     assert.deepEqual(graph.sends[1].text, { body: "Sorry! Sending a new one today.", preview_url: false });
     await screenshot(page, "retried-reply-sent");
     assert.equal(graph.sends[1].to, "4915112345678");
-    assert.deepEqual(context.problems, []);
-  } finally {
-    await context.close();
-    await server.stop();
-    graph.close();
-  }
-});
+  }));
+
+test("a customer's photo shows inline, and after 24 hours silence the composer sends a template", () =>
+  withWhatsApp(0, async ({ graph, server, context, channel }) => {
+    const twoDaysAgo = Date.now() - 2 * 86_400_000;
+    const photo = { id: "wamid.photo", type: "image", image: { id: "media-1", mime_type: "image/png", sha256: "x", caption: "The box arrived like this" } };
+    await signedWebhook(server, channel.id, customerMessage("4915112345678", "Rosa Vega", photo, twoDaysAgo));
+
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.locator(".conversation", { hasText: "Rosa Vega" }).click();
+    const image = page.getByRole("img", { name: "image from Rosa Vega" });
+    await image.waitFor();
+    assert.equal(await image.evaluate((img) => img.complete && img.naturalWidth), 1);
+    assert.match(await image.getAttribute("src"), /^blob:/);
+    await page.locator(".timeline .body", { hasText: "The box arrived like this" }).waitFor();
+
+    const picker = page.getByRole("form", { name: "Send a WhatsApp template" });
+    await picker.getByText("more than 24 hours ago").waitFor();
+    await picker.getByLabel("Template name").fill("order_update");
+    await picker.getByLabel("Parameters").fill("Rosa\nA-1042");
+    await picker.getByRole("button", { name: "Send template" }).click();
+    await page.locator('.msg-outbound[data-status="sent"]').waitFor();
+    assert.equal(graph.sends.length, 1);
+    assert.equal(graph.sends[0].type, "template");
+    assert.equal(graph.sends[0].template.name, "order_update");
+    assert.deepEqual(graph.sends[0].template.language, { code: "en_US" });
+    assert.deepEqual(graph.sends[0].template.components[0].parameters, [{ type: "text", text: "Rosa" }, { type: "text", text: "A-1042" }]);
+    assert.equal(await picker.count(), 0, "the picker closes once the template is sent");
+    await screenshot(page, "photo-and-template");
+  }));
 
 test("admin pages: a channel shows its webhook URL and verify token, an API key is shown once, an invited agent joins", async () => {
   const server = await startServer();

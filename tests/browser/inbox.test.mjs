@@ -90,7 +90,8 @@ test("two agents see a customer's message appear live, and one's reply shows for
   await anaPage.locator('.msg-outbound[data-status="read"]').waitFor();
   assert.equal(await anaPage.locator(".msg-outbound").count(), 1, "the reply shows once for its author");
   assert.deepEqual(await bubbles(benPage).allTextContents(), ["Hi, where is my order?", "Let me check, one moment."]);
-  assert.equal(await row(benPage, "Alice Martin").locator(".preview").textContent(), "You: Let me check, one moment.");
+  assert.equal(await row(benPage, "Alice Martin").locator(".preview").textContent(), "Ana: Let me check, one moment.");
+  assert.equal(await row(anaPage, "Alice Martin").locator(".preview").textContent(), "You: Let me check, one moment.");
   await screenshot(benPage, "two-agents-reply-with-ticks");
 });
 
@@ -320,4 +321,41 @@ test("signing out returns to the sign-in form, and the token refresh keeps a ses
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem("switchboard.session")), null);
+});
+
+test("a new user signs in, plays a customer in the sandbox and works the conversation to resolved", async () => {
+  const page = await agentPage(OWNER);
+  await page.getByText("Try it: play a customer (sandbox)").click();
+  const form = page.getByRole("form", { name: "Play a customer" });
+  await form.getByLabel("Customer handle").fill("rita");
+  await form.getByLabel("Customer name").fill("Rita Gomez");
+  await form.getByLabel("Customer message").fill("My invoice shows the wrong address");
+  await form.getByRole("button", { name: "Send as customer" }).click();
+
+  await row(page, "Rita Gomez").click();
+  await page.getByLabel("Reply to the customer").fill("Sorry about that, fixing it now.");
+  await page.keyboard.press("Enter");
+  await page.locator('.msg-outbound[data-status="read"]').waitFor();
+  await page.getByLabel("Assignee").selectOption({ label: "Me" });
+  await page.getByRole("radio", { name: "Mine" }).click();
+  await row(page, "Rita Gomez").waitFor();
+
+  // Snooze until tomorrow: it leaves the open list until then (or until Rita writes).
+  await page.getByLabel("Status", { exact: true }).selectOption("snoozed");
+  await page.getByRole("button", { name: "Snooze" }).click();
+  await page.locator('[data-testid="status"]', { hasText: "snoozed" }).waitFor();
+  await row(page, "Rita Gomez").waitFor({ state: "detached" });
+  await page.getByLabel("Filter by status").selectOption("snoozed");
+  await row(page, "Rita Gomez").waitFor();
+  await form.getByLabel("Customer message").fill("Any news?");
+  await form.getByRole("button", { name: "Send as customer" }).click();
+  await page.locator('[data-testid="status"]', { hasText: "open" }).waitFor();
+
+  await page.getByLabel("Status", { exact: true }).selectOption("resolved");
+  await page.locator('[data-testid="status"]', { hasText: "resolved" }).waitFor();
+  assert.deepEqual(await bubbles(page).allTextContents(), [
+    "My invoice shows the wrong address",
+    "Sorry about that, fixing it now.",
+    "Any news?",
+  ]);
 });

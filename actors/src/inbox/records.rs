@@ -360,6 +360,7 @@ pub struct Preview {
     pub direction: Direction,
     pub kind: MessageKind,
     pub body: Option<String>,
+    pub author_id: Option<UserId>,
     pub status: DeliveryStatus,
 }
 

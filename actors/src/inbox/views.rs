@@ -117,6 +117,7 @@ pub struct PreviewView {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub body: Option<String>,
+    pub author_id: Option<String>,
     pub status: &'static str,
 }
 
@@ -141,6 +142,7 @@ impl From<&Preview> for PreviewView {
                 .body
                 .as_deref()
                 .map(|b| b.chars().take(PREVIEW_CHARS).collect()),
+            author_id: p.author_id.map(|id| id.to_string()),
             status: p.status.as_str(),
         }
     }
