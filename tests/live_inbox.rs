@@ -431,19 +431,23 @@ async fn who_is_viewing_a_conversation_reaches_the_team_and_a_newcomer_learns_it
         (Some(owner_id.as_str()), Some(true))
     );
 
-    // A repeat within the TTL is not news.
-    second
-        .send(json!({ "type": "viewing.start", "conversation_id": conversation }))
-        .await;
-    first
-        .send(json!({ "type": "typing.start", "conversation_id": conversation }))
-        .await;
+    // A repeat within the TTL is not news: the next the owner hears is the stop.
+    for frame in ["viewing.start", "viewing.stop"] {
+        second
+            .send(json!({ "type": frame, "conversation_id": conversation }))
+            .await;
+    }
+    let stopped = first.next_of(&["viewing"]).await;
     assert_eq!(
-        second.next_of(&["viewing", "typing"]).await["type"],
-        "typing"
+        (stopped["user_id"].as_str(), stopped["active"].as_bool()),
+        (Some(viewer_id.as_str()), Some(false))
     );
 
     // Closing the tab ends the viewing at once.
+    second
+        .send(json!({ "type": "viewing.start", "conversation_id": conversation }))
+        .await;
+    assert_eq!(first.next_of(&["viewing"]).await["active"], true);
     drop(second);
     let left = first.next_of(&["viewing"]).await;
     assert_eq!(

@@ -20,7 +20,6 @@ export class Live {
    * @param handlers.onSignal(frame)   typing, presence, viewing, notification
    * @param handlers.onReset(reason)   the view must reload over REST
    * @param handlers.onState(state)    "connecting" | "live" | "reconnecting" | "offline"
-   * @param handlers.onHello(hello)
    * @param handlers.onSignedOut()     the server refused the session
    */
   constructor(handlers) {
@@ -64,13 +63,17 @@ export class Live {
   }
 
   async connect() {
-    if (this.stopped || this.socket) return;
+    // One socket at a time, even when "online" and a retry timer fire together.
+    if (this.stopped || this.socket || this.connecting) return;
+    this.connecting = true;
     let token;
     try {
       token = await accessToken();
     } catch (err) {
       if (err.status === 401) return this.handlers.onSignedOut();
       return this.reconnectSoon();
+    } finally {
+      this.connecting = false;
     }
     if (this.stopped || this.socket) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -139,7 +142,6 @@ export class Live {
     }
     switch (frame.type) {
       case "hello":
-        this.handlers.onHello(frame);
         this.sendRaw({ type: "subscribe", after: this.position });
         return;
       case "resumed":

@@ -24,7 +24,6 @@ class App {
     this.me = me;
     this.inbox = new Inbox(me.user);
     this.live = new Live({
-      onHello: () => {},
       onState: (state) => this.showState(state),
       onEvent: (frame) => this.inbox.apply(frame),
       onSignal: (frame) => this.inbox.signal(frame),
@@ -40,11 +39,11 @@ class App {
   renderShell() {
     const user = this.me.user;
     this.stateBadge = h("span", { class: "conn conn-connecting", role: "status", "aria-live": "polite", "data-state": "connecting" }, STATE_TEXT.connecting);
-    const presence = h(
+    const presence = (this.presence = h(
       "select",
       { "aria-label": "Your availability", class: "presence-select" },
       ["online", "away", "busy"].map((s) => h("option", { value: s }, s[0].toUpperCase() + s.slice(1))),
-    );
+    ));
     presence.addEventListener("change", () => this.live.call({ type: "presence.set", status: presence.value }).catch(() => {}));
     const nav = h(
       "nav",
@@ -73,6 +72,10 @@ class App {
   }
 
   showState(state) {
+    // A new connection starts "online": say again what the agent chose.
+    if (state === "live" && this.presence.value !== "online") {
+      this.live.call({ type: "presence.set", status: this.presence.value }).catch(() => {});
+    }
     this.stateBadge.textContent = STATE_TEXT[state];
     this.stateBadge.className = `conn conn-${state}`;
     this.stateBadge.dataset.state = state;

@@ -200,7 +200,18 @@ export class Thread {
     const messages = this.inbox.timeline(this.id);
     // A reply the server has stored replaces its local stand-in.
     for (const m of messages) if (m.client_id) this.unsent.delete(m.client_id);
-    fill(this.log, messages.map((m) => this.messageEl(m)), [...this.unsent.values()].map((u) => this.unsentEl(u)));
+    // Unchanged messages keep their elements, so a voice note keeps playing and a
+    // photo is not re-created when something else in the thread changes.
+    const kept = new Map();
+    const items = messages.map((m) => {
+      const key = `${m.id}|${m.status}|${m.updated_at}|${this.inbox.memberName(m.author_id)}`;
+      const known = this.rendered?.get(m.id);
+      const el = known?.key === key ? known.el : this.messageEl(m);
+      kept.set(m.id, { key, el });
+      return el;
+    });
+    this.rendered = kept;
+    fill(this.log, items, [...this.unsent.values()].map((u) => this.unsentEl(u)));
     this.earlier.hidden = this.inbox.thread(this.id).complete;
     if (scroll || atBottom) scroller.scrollTop = scroller.scrollHeight;
   }
