@@ -24,6 +24,19 @@ const PHOTO = Buffer.from(
   "base64",
 );
 
+/** A Lead Ads submission as `GET /{leadgen_id}` returns it. */
+const LEAD = {
+  id: "444444444",
+  created_time: "2026-11-22T05:00:00+0000",
+  field_data: [
+    { name: "full_name", values: ["Rosa Vega"] },
+    { name: "phone_number", values: ["+4915112345678"] },
+    { name: "email", values: ["rosa@example.test"] },
+    { name: "budget", values: ["10k"] },
+  ],
+};
+const PAGE_ID = "1234567890";
+
 /**
  * The Graph API: sends (refusing the first `refuse` the way Meta does), media
  * lookups (id → URL) and downloads, each needing the channel's token.
@@ -56,6 +69,9 @@ async function fakeGraph({ refuse }) {
       if (request.headers.authorization !== "Bearer EAAG-test-token") {
         response.statusCode = 401;
         return response.end(JSON.stringify({ error: { message: "Invalid OAuth access token", type: "OAuthException", code: 190 } }));
+      }
+      if (request.method === "GET" && request.url === `/v21.0/${LEAD.id}`) {
+        return response.end(JSON.stringify(LEAD));
       }
       if (request.method === "GET" && request.url === "/v21.0/media-1") {
         return response.end(JSON.stringify({ messaging_product: "whatsapp", url: `${base}/download/media-1`, mime_type: "image/png", file_size: PHOTO.length, id: "media-1" }));
@@ -142,6 +158,14 @@ test("a reply WhatsApp refuses shows the reason, and Retry sends it again until 
     assert.equal(await reply.locator(".fail-reason").textContent(), "Not delivered: 131030 (#131030) Recipient phone number not in allowed list (400)");
     await screenshot(page, "failed-reply-with-retry");
 
+    // Admins find it among the dead letters too, with the same reason.
+    await page.getByRole("link", { name: "Admin" }).click();
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    const letter = page.locator("tbody tr", { hasText: "Recipient phone number not in allowed list" });
+    await letter.waitFor();
+    assert.equal(await letter.locator("td").nth(2).textContent(), "1");
+    await letter.getByRole("link", { name: "Open" }).click();
+
     await reply.getByRole("button", { name: "Retry" }).click();
     await page.locator('.msg-outbound[data-status="sent"]').waitFor();
     assert.equal(await reply.locator('[data-testid="ticks"]').getAttribute("aria-label"), "Sent");
@@ -181,7 +205,35 @@ test("a customer's photo shows inline, and after 24 hours silence the composer s
     await screenshot(page, "photo-and-template");
   }));
 
-test("admin pages: a channel shows its webhook URL and verify token, an API key is shown once, an invited agent joins", async () => {
+test("a lead from a Lead Ads form joins the WhatsApp customer with that phone, and the contact panel shows it and its source", () =>
+  withWhatsApp(0, async ({ server, context, channel }) => {
+    await signedWebhook(server, channel.id, customerText("4915112345678", "Rosa Vega", "wamid.in1", "Hi, I filled in your form"));
+    const token = await ownerToken(server);
+    const leads = await call(server, "POST", "/channels", {
+      kind: "lead_ads", name: "Spring campaign", account_id: PAGE_ID, access_token: "EAAG-test-token", app_secret: APP_SECRET,
+    }, token);
+    await signedWebhook(server, leads.id, {
+      object: "page",
+      entry: [{
+        id: PAGE_ID,
+        time: Math.floor(Date.now() / 1000),
+        changes: [{ field: "leadgen", value: { ad_id: "555", form_id: "666", leadgen_id: LEAD.id, created_time: Math.floor(Date.now() / 1000), page_id: PAGE_ID } }],
+      }],
+    });
+
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.locator(".conversation", { hasText: "Hi, I filled in your form" }).click();
+    const panel = page.getByRole("complementary", { name: "Contact details" });
+    await panel.getByText("Lead Ads form 666").waitFor();
+    assert.match(await panel.locator(".lead").textContent(), /Lead Ads form 666 · ad 555/);
+    assert.match(await panel.locator(".lead-fields").textContent(), /budget: 10k/);
+    await panel.getByRole("link", { name: "rosa@example.test" }).waitFor();
+    await panel.getByRole("link", { name: "+4915112345678" }).waitFor();
+    await screenshot(page, "contact-with-lead");
+  }));
+
+test("admin pages: an invited member's role is changed and they join, an API key is shown once, a channel shows its webhook URL and verify token", async () => {
   const server = await startServer();
   const context = await newContext(browser);
   try {
@@ -195,7 +247,14 @@ test("admin pages: a channel shows its webhook URL and verify token, an API key 
     await page.getByRole("button", { name: "Invite" }).click();
     const link = await page.getByLabel("Invitation link").inputValue();
     assert.match(link, new RegExp(`^${server.url}/#/invite/`));
-    await page.locator("td", { hasText: "sam@example.test" }).waitFor();
+    // Promoted before accepting: Sam arrives as a manager.
+    await page.getByLabel("Role of Sam Reed").selectOption("manager");
+    const ownerApi = await ownerToken(server);
+    const samsRole = async () => (await call(server, "GET", "/users", undefined, ownerApi)).data.find((u) => u.email === "sam@example.test").role;
+    for (let tries = 0; (await samsRole()) !== "manager"; tries += 1) {
+      assert.ok(tries < 50, "the role change never reached the server");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
 
     await page.getByRole("link", { name: "API keys" }).click();
     await page.getByLabel("Name").fill("CRM sync");
@@ -237,7 +296,8 @@ test("admin pages: a channel shows its webhook URL and verify token, an API key 
     await agentPage.getByLabel("Password").fill("sam-password-123");
     await agentPage.getByRole("button", { name: "Activate and sign in" }).click();
     await agentPage.locator('.conn[data-state="live"]').waitFor();
-    assert.match(await agentPage.locator(".who").textContent(), /Sam Reed \(agent\)/);
+    assert.match(await agentPage.locator(".who").textContent(), /Sam Reed \(manager\)/);
+    await agentPage.getByRole("link", { name: "Admin" }).waitFor();
     await screenshot(agentPage, "invited-agent-signed-in");
     assert.deepEqual(agentContext.problems, []);
     await agentContext.close();
