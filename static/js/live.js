@@ -34,6 +34,7 @@ export class Live {
     this.lastHeard = 0;
     this.onOnline = () => this.reconnectSoon(0);
     this.onOffline = () => {
+      clearTimeout(this.retryTimer);
       this.setState("offline");
       this.drop();
     };
@@ -65,6 +66,7 @@ export class Live {
   async connect() {
     // One socket at a time, even when "online" and a retry timer fire together.
     if (this.stopped || this.socket || this.connecting) return;
+    if (!navigator.onLine) return this.setState("offline");
     this.connecting = true;
     let token;
     try {
