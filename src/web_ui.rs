@@ -9,8 +9,10 @@
 
 use crate::error::{ApiError, ErrorCode};
 use actix_web::http::{Method, header};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
+use std::borrow::Cow;
 use std::fmt::Write;
 
 #[derive(RustEmbed)]
@@ -69,8 +71,13 @@ pub async fn serve(request: HttpRequest) -> Result<HttpResponse, ApiError> {
         mime.to_owned()
     };
     response.insert_header((header::CONTENT_TYPE, content_type));
-    // actix drops the body of a HEAD response itself and keeps its length.
-    Ok(response.body(file.data.into_owned()))
+    // Release builds hold the files in the binary: serve them without a copy. (actix
+    // drops the body of a HEAD response itself and keeps its length.)
+    let body = match file.data {
+        Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+        Cow::Owned(bytes) => Bytes::from(bytes),
+    };
+    Ok(response.body(body))
 }
 
 fn etag(hash: &[u8; 32]) -> String {
