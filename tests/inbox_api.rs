@@ -176,24 +176,12 @@ async fn the_list_shows_each_conversations_latest_message_and_searches_by_contac
         ("%", vec![]),
         ("", vec![ben.clone(), ann.clone()]),
     ] {
-        let found = app
-            .get(
-                &format!("/api/v1/conversations?q={}", urlencode(q)),
-                Some(&owner),
-            )
-            .await;
+        let url =
+            reqwest::Url::parse_with_params(&app.url("/api/v1/conversations"), [("q", q)]).unwrap();
+        let found = app.send(app.http.get(url).bearer_auth(&owner)).await;
         assert_eq!(found.status, StatusCode::OK, "{q}: {}", found.body);
         assert_eq!(column(&found.body, "id"), expected, "q={q}");
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn everyone_on_the_inbox_can_see_the_team_names_but_not_their_emails(backend: Backend) {

@@ -28,6 +28,17 @@ pub struct Load {
     pub duration: Duration,
 }
 
+impl Load {
+    /// `rate` deliveries per second for `seconds`, open loop from one sender.
+    pub fn open_loop(rate: u64, seconds: u64) -> Self {
+        Self {
+            rate,
+            concurrency: 1,
+            duration: Duration::from_secs(seconds),
+        }
+    }
+}
+
 /// One delivery as the ledger keeps it.
 struct Sent {
     tenant: u32,

@@ -38,11 +38,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     .await?;
     let session = ctx.session(tenants, args.customers);
     let (driver, probes) = (&session.driver, &session.probes);
-    let load = Load {
-        rate: args.rate,
-        concurrency: 1,
-        duration: Duration::from_secs(args.duration),
-    };
+    let load = Load::open_loop(args.rate, args.duration);
     let outcome = measured(driver, &agents, load, Duration::from_secs(args.warmup), 2).await?;
     let mut parts = Parts::traffic(&outcome, probes);
     close_all(agents).await;

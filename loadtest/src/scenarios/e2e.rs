@@ -63,11 +63,7 @@ pub async fn run_with(
     .await?;
     let session = ctx.session(tenants, args.customers);
     let (driver, probes) = (&session.driver, &session.probes);
-    let load = Load {
-        rate: args.rate,
-        concurrency: 1,
-        duration: Duration::from_secs(args.duration),
-    };
+    let load = Load::open_loop(args.rate, args.duration);
     if args.warmup > 0 {
         // Warm up by hand so that replies to warm-up messages are out of the way before
         // the provider starts counting.

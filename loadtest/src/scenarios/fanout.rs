@@ -6,7 +6,6 @@ use super::{Context, DRAIN, Fleet, Parts, close_all};
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::{Correctness, Load, Outcome, analyze, settle};
 use std::fmt::Write as _;
-use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
@@ -49,13 +48,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let mut correctness = Correctness::default();
     let mut rate = args.start_rate.max(1);
     loop {
-        let ledger = driver
-            .drive(Load {
-                rate,
-                concurrency: 1,
-                duration: Duration::from_secs(args.step),
-            })
-            .await?;
+        let ledger = driver.drive(Load::open_loop(rate, args.step)).await?;
         settle(&agents, &ledger, DRAIN).await;
         let outcome = analyze(&ledger, &agents, 1)?;
         correctness.add(&outcome.correctness);
