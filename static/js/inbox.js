@@ -95,13 +95,13 @@ export class Inbox extends EventTarget {
   sorted() {
     return [...this.conversations.values()]
       .filter((c) => this.matches(c))
-      .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
+      .sort((a, b) => activity(b) - activity(a) || b.id.localeCompare(a.id));
   }
 
   /** Keeps the newer of two copies of a conversation, and its list preview. */
   upsert(conversation, preview) {
     const known = this.conversations.get(conversation.id);
-    if (known && known.updated_at > conversation.updated_at) return known;
+    if (known && later(known.updated_at, conversation.updated_at)) return known;
     const merged = { ...conversation, last_message: preview ?? known?.last_message ?? null };
     this.conversations.set(conversation.id, merged);
     return merged;
@@ -139,7 +139,7 @@ export class Inbox extends EventTarget {
   /** Keeps the most recently updated copy of a message (a fetch can be older than an event). */
   putMessage(thread, message) {
     const known = thread.messages.get(message.seq);
-    if (known && known.updated_at > message.updated_at) return;
+    if (known && later(known.updated_at, message.updated_at)) return;
     thread.messages.set(message.seq, message);
   }
 
@@ -229,6 +229,15 @@ export class Inbox extends EventTarget {
   }
 }
 
+/**
+ * Is time `a` after time `b`? Compared as instants: the server's RFC 3339 text drops
+ * trailing zeros of the fraction ("…:31.5Z", "…:31Z"), so text order is not time order.
+ */
+function later(a, b) {
+  return Date.parse(a) > Date.parse(b);
+}
+
+/** When a conversation last moved, as milliseconds: the list's order. */
 function activity(c) {
-  return c.last_message_at || c.created_at;
+  return Date.parse(c.last_message_at || c.created_at);
 }
