@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
-use crate::channels::gateway::Gateway;
+use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY};
 use crate::channels::meta::graph::Graph;
 use crate::channels::{Router, sandbox::Sandbox};
 use std::time::Duration;
@@ -127,7 +127,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let state = self.state;
+        let state = self.state.clone();
         recover_replies(&state).await;
         let prune = async move {
             let mut tick = actix_rt::time::interval(PRUNE_INTERVAL);
@@ -151,9 +151,18 @@ impl Application {
                 }
             }
         };
+        let gateway = self.state.gateway.clone();
+        let inbound_notes = async move {
+            let mut tick = actix_rt::time::interval(INBOUND_NOTES_EVERY);
+            loop {
+                tick.tick().await;
+                gateway.flush_inbound_notes().await;
+            }
+        };
         tokio::select! {
             result = self.server => result,
             () = prune => Ok(()),
+            () = inbound_notes => Ok(()),
         }
     }
 }

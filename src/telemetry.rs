@@ -99,6 +99,14 @@ impl Metrics {
                 "inbox_agent_connections",
                 "Agent WebSocket connections subscribed on this node"
             );
+            metrics::describe_gauge!(
+                "inbox_ingest_waiting",
+                "Customer messages queued for their tenant's ingest writer on this node"
+            );
+            metrics::describe_gauge!(
+                "inbox_ingest_writing",
+                "Customer messages in an ingest transaction under way on this node"
+            );
             gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
         Ok(metrics)
@@ -158,6 +166,8 @@ impl Metrics {
         self.with(|| {
             gauge!("inbox_live_conversations").set(inbox.live_conversations as f64);
             gauge!("inbox_agent_connections").set(inbox.agent_connections as f64);
+            gauge!("inbox_ingest_waiting").set(inbox.ingest_waiting as f64);
+            gauge!("inbox_ingest_writing").set(inbox.ingest_writing as f64);
             let active = pool.size.saturating_sub(pool.idle);
             gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
                 .set(f64::from(pool.idle));

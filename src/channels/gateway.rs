@@ -13,7 +13,6 @@ use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
@@ -53,22 +52,10 @@ pub struct KnownChannel {
     pub channel: Channel,
     pub credentials: Credentials,
     fetched: Instant,
-    /// When this node last recorded the channel's inbound time, in ms since the epoch.
-    inbound_noted: AtomicI64,
 }
 
-impl KnownChannel {
-    /// Whether the last-inbound time should be written now: at most once per
-    /// `every_ms` per node, because health needs the second, not every delivery.
-    pub fn take_inbound_note(&self, now: Millis, every_ms: i64) -> bool {
-        let last = self.inbound_noted.load(Ordering::Relaxed);
-        now.0.saturating_sub(last) >= every_ms
-            && self
-                .inbound_noted
-                .compare_exchange(last, now.0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-}
+/// How often the webhooks' last inbound times are written to the store.
+pub const INBOUND_NOTES_EVERY: Duration = Duration::from_secs(1);
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Cached channels beyond which expired entries are swept on the next insert.
@@ -90,6 +77,10 @@ pub struct Gateway {
     sealer: Sealer,
     config: ChannelsConfig,
     workers: Mutex<HashMap<ChannelId, Worker>>,
+    /// The newest webhook time per channel not yet written to the store. A webhook
+    /// only notes it here: a write on the request path would wait for the store's
+    /// write lock (on SQLite, the one writer) beside the group commit.
+    inbound_notes: Mutex<HashMap<ChannelId, Millis>>,
 }
 
 /// What became of one reply.
@@ -114,7 +105,27 @@ impl Gateway {
             sealer,
             config,
             workers: Mutex::new(HashMap::new()),
+            inbound_notes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A webhook for `channel` arrived at `at`. No I/O: `flush_inbound_notes` writes it.
+    pub fn note_inbound(&self, channel: ChannelId, at: Millis) {
+        let mut notes = self.inbound_notes.lock().unwrap_or_else(|p| p.into_inner());
+        let noted = notes.entry(channel).or_insert(at);
+        *noted = (*noted).max(at);
+    }
+
+    /// Writes the noted inbound times; called every `INBOUND_NOTES_EVERY`. A failed
+    /// write is logged and the note dropped: the next webhook notes it again.
+    pub async fn flush_inbound_notes(&self) {
+        let notes =
+            std::mem::take(&mut *self.inbound_notes.lock().unwrap_or_else(|p| p.into_inner()));
+        for (channel, at) in notes {
+            if let Err(err) = self.store.note_channel_inbound(channel, at).await {
+                tracing::warn!(%channel, error = %err, "cannot record the channel's last inbound time");
+            }
+        }
     }
 
     pub fn graph(&self) -> &Graph {
@@ -161,7 +172,6 @@ impl Gateway {
             .credentials(&channel)
             .map_err(KnownError::Credentials)?;
         let known = Arc::new(KnownChannel {
-            inbound_noted: AtomicI64::new(channel.last_inbound_at.map_or(0, |at| at.0)),
             channel,
             credentials,
             fetched: Instant::now(),

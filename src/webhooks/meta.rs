@@ -33,9 +33,6 @@ use uuid::Uuid;
 const STATUS_WAIT_STEPS: u32 = 10;
 const STATUS_WAIT_STEP: Duration = Duration::from_millis(50);
 
-/// How stale a channel's recorded last inbound time may get.
-const INBOUND_NOTE_EVERY_MS: i64 = 1_000;
-
 #[derive(Deserialize)]
 pub struct Handshake {
     #[serde(rename = "hub.mode")]
@@ -100,13 +97,9 @@ pub async fn receive(
     }
     state.metrics.record_webhook("meta", "received");
     let now = Millis::now();
-    // Health needs the time to the second, not a write per delivery (on SQLite that
-    // write would halve what one writer ingests).
-    if known.take_inbound_note(now, INBOUND_NOTE_EVERY_MS)
-        && let Err(err) = state.store.note_channel_inbound(channel.id, now).await
-    {
-        tracing::warn!(channel = %channel.id, error = %err, "cannot record the channel's last inbound time");
-    }
+    // Health needs the time to the second, not a write per delivery: noted in memory,
+    // written by the gateway every second, never on this request's path.
+    state.gateway.note_inbound(channel.id, now);
     let mut problems = Vec::new();
     let mut applied = 0usize;
     if channel.state == ChannelState::Disabled {

@@ -25,6 +25,7 @@ use crate::TenantId;
 use crate::store::StoreError;
 use dashmap::DashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,9 +37,29 @@ struct Pending {
     reply: oneshot::Sender<Result<Recorded, StoreError>>,
 }
 
+/// Messages queued for a writer and messages inside a batch being written, summed
+/// over tenants: what `/metrics` shows of ingest (`inbox_ingest_waiting`,
+/// `inbox_ingest_writing`).
+#[derive(Debug, Default)]
+pub struct IngestLoad {
+    waiting: AtomicUsize,
+    writing: AtomicUsize,
+}
+
+impl IngestLoad {
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub fn writing(&self) -> usize {
+        self.writing.load(Ordering::Relaxed)
+    }
+}
+
 pub struct GroupCommit {
     store: Arc<dyn InboxStore>,
     writers: Arc<DashMap<TenantId, mpsc::Sender<Pending>>>,
+    load: Arc<IngestLoad>,
     queue: usize,
     batch: usize,
     /// The writers' thread; `None` if it could not start, and writers then run on the
@@ -81,10 +102,15 @@ impl GroupCommit {
         Self {
             store,
             writers: Arc::default(),
+            load: Arc::default(),
             queue: queue.max(1),
             batch: batch.max(1),
             thread,
         }
+    }
+
+    pub fn load(&self) -> &IngestLoad {
+        &self.load
     }
 
     /// Stores `inbound` (with whatever else of the tenant is queued) and returns once it
@@ -96,7 +122,13 @@ impl GroupCommit {
         // a new one and queue it there.
         for _ in 0..2 {
             let writer = self.writer(tenant);
-            match writer.try_send(pending) {
+            // Counted before it is queued, so the writer never uncounts it first.
+            self.load.waiting.fetch_add(1, Ordering::Relaxed);
+            let sent = writer.try_send(pending);
+            if sent.is_err() {
+                self.load.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            match sent {
                 Ok(()) => {
                     return answer
                         .await
@@ -119,12 +151,15 @@ impl GroupCommit {
             .or_insert_with(|| {
                 let (sender, queue) = mpsc::channel(self.queue);
                 let writer = write(
-                    self.store.clone(),
-                    tenant,
+                    Writer {
+                        store: self.store.clone(),
+                        tenant,
+                        max: self.batch,
+                        writers: self.writers.clone(),
+                        me: sender.clone(),
+                        load: self.load.clone(),
+                    },
                     queue,
-                    self.batch,
-                    self.writers.clone(),
-                    sender.clone(),
                 );
                 match &self.thread {
                     Some(thread) => drop(thread.runtime.spawn(writer)),
@@ -136,26 +171,47 @@ impl GroupCommit {
     }
 }
 
-async fn write(
+/// One tenant's writer task.
+struct Writer {
     store: Arc<dyn InboxStore>,
     tenant: TenantId,
-    mut queue: mpsc::Receiver<Pending>,
     max: usize,
     writers: Arc<DashMap<TenantId, mpsc::Sender<Pending>>>,
     me: mpsc::Sender<Pending>,
-) {
+    load: Arc<IngestLoad>,
+}
+
+async fn write(writer: Writer, mut queue: mpsc::Receiver<Pending>) {
+    let Writer {
+        store,
+        tenant,
+        max,
+        writers,
+        me,
+        load,
+    } = writer;
     let mut batch = Vec::with_capacity(max);
+    let commit_counted = |batch: Vec<Pending>| {
+        let (store, load) = (store.clone(), load.clone());
+        async move {
+            let size = batch.len();
+            load.waiting.fetch_sub(size, Ordering::Relaxed);
+            load.writing.fetch_add(size, Ordering::Relaxed);
+            commit(store.as_ref(), tenant, batch).await;
+            load.writing.fetch_sub(size, Ordering::Relaxed);
+        }
+    };
     loop {
         match tokio::time::timeout(WRITER_IDLE, queue.recv_many(&mut batch, max)).await {
             Ok(0) => return,
-            Ok(_) => commit(store.as_ref(), tenant, std::mem::take(&mut batch)).await,
+            Ok(_) => commit_counted(std::mem::take(&mut batch)).await,
             Err(_) => {
                 // Leave the map first, then take what raced in before stopping.
                 writers.remove_if(&tenant, |_, current| current.same_channel(&me));
                 drop(me);
                 queue.close();
                 while queue.recv_many(&mut batch, max).await > 0 {
-                    commit(store.as_ref(), tenant, std::mem::take(&mut batch)).await;
+                    commit_counted(std::mem::take(&mut batch)).await;
                 }
                 return;
             }

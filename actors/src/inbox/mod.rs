@@ -60,6 +60,10 @@ pub struct InboxStats {
     /// Conversation actors in memory (each stops after its idle period).
     pub live_conversations: usize,
     pub agent_connections: usize,
+    /// Customer messages queued for a tenant's ingest writer.
+    pub ingest_waiting: usize,
+    /// Customer messages in a batch being written right now.
+    pub ingest_writing: usize,
 }
 
 /// How long a caller waits for a conversation actor before giving up with `Busy`.
@@ -142,6 +146,8 @@ impl Inbox {
                 .0
                 .connections
                 .load(std::sync::atomic::Ordering::Relaxed),
+            ingest_waiting: self.0.ingest.load().waiting(),
+            ingest_writing: self.0.ingest.load().writing(),
         }
     }
 

@@ -2,11 +2,10 @@
 //! order (G4), resume without gap or duplicate (G5), tenant isolation (G6), bounded
 //! outboxes (G10), actor recovery, idempotent sends, typing, viewing and presence.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::common;
 
-mod common;
-
-use common::ws::{Agent, Ended, ws_url};
+use common::wait;
+use common::ws::{Agent, Ended, Silent, ws_url};
 use common::{Backend, TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -605,11 +604,9 @@ async fn per_connection_limits_refuse_floods_oversized_frames_and_silent_clients
         .await;
     assert_eq!(big.drain_until_end().await.1, Ended::Closed(Some(1009)));
 
-    // This client sends nothing and reads nothing, so it never answers the pings.
-    let silent = Agent::connect(&app.base, &owner).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut silent = silent;
-    assert_eq!(silent.drain_until_end().await.1, Ended::Closed(Some(4009)));
+    // This client never answers the pings.
+    let silent = Silent::connect(&app.base, &owner).await;
+    assert_eq!(silent.close_code().await, 4009);
 }
 
 async fn replies_with_refs(agent: &mut Agent, count: usize) -> Vec<(String, Value)> {
@@ -658,15 +655,10 @@ async fn conversation_actors_start_on_demand_and_leave_memory_when_idle(backend:
     agent.subscribe(None).await;
     assert_eq!(gauge(&app, "inbox_agent_connections").await, 1.0);
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        gauge(&app, "inbox_live_conversations").await,
-        0.0,
-        "the idle actor stopped"
-    );
+    // The idle actor stops.
+    wait::until_metric(&app.base, "inbox_live_conversations", "", |n| n == 0.0).await;
     drop(agent);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(gauge(&app, "inbox_agent_connections").await, 0.0);
+    wait::until_metric(&app.base, "inbox_agent_connections", "", |n| n == 0.0).await;
     // A later message starts a fresh actor that reloads the conversation.
     let reply = app
         .post(

@@ -2,9 +2,7 @@
 //! commit-ordered stream offsets under concurrent writers (G3), idempotent ingest
 //! (G2), forward-only statuses (G9) and tenant isolation (G6).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use std::collections::HashSet;

@@ -1,8 +1,6 @@
 //! First start on an empty database creates exactly one tenant and owner.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb, start, test_config};
 use reqwest::StatusCode;

@@ -1,8 +1,6 @@
 //! Roles, API key scopes and tenant isolation, through the real server on both backends.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, spawn_app};
 use reqwest::StatusCode;

@@ -1,8 +1,6 @@
 //! Sign-up, sign-in, sessions and tokens, through the real server on both backends.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, JWT_SECRET, OWNER_EMAIL, OWNER_PASSWORD, TENANT, spawn_app, tokens};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

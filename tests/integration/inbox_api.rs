@@ -1,9 +1,7 @@
 //! The conversations, messages, contacts and tags REST API, and that what is done
 //! over REST reaches the sockets (the same actor path as the WebSocket).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::ws::Agent;
 use common::{Backend, TestApp, column, spawn_app};

@@ -1,7 +1,5 @@
 //! The `switchboard` binary as a user runs it: no configuration, from an empty folder.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

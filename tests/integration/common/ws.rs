@@ -154,3 +154,63 @@ impl Agent {
         }
     }
 }
+
+/// A client that completes the upgrade and then answers nothing, not even pings:
+/// tungstenite answers pings whenever it reads, so this one speaks raw TCP.
+pub struct Silent {
+    stream: tokio::io::BufReader<TcpStream>,
+}
+
+impl Silent {
+    pub async fn connect(base: &str, token: &str) -> Silent {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut stream = tokio::io::BufReader::new(stream);
+        let mut status = String::new();
+        stream.read_line(&mut status).await.unwrap();
+        assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                return Silent { stream };
+            }
+        }
+    }
+
+    /// Reads frames without answering any until the server closes; returns the code.
+    pub async fn close_code(mut self) -> u16 {
+        tokio::time::timeout(WAIT, async move {
+            loop {
+                let (opcode, payload) = self.frame().await;
+                if opcode == 0x8 {
+                    return u16::from_be_bytes([payload[0], payload[1]]);
+                }
+            }
+        })
+        .await
+        .expect("the server closes the socket within the wait")
+    }
+
+    /// One server frame (servers never mask): opcode and payload.
+    async fn frame(&mut self) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).await.unwrap();
+        let length = match head[1] & 0x7f {
+            126 => u64::from(self.stream.read_u16().await.unwrap()),
+            127 => self.stream.read_u64().await.unwrap(),
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(length).unwrap()];
+        self.stream.read_exact(&mut payload).await.unwrap();
+        (head[0] & 0x0f, payload)
+    }
+}

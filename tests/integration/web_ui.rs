@@ -3,9 +3,7 @@
 //! Policy, and nothing outside `static/`. (What the page does is tested in a real
 //! browser: tests/browser.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, spawn_app};
 use reqwest::StatusCode;

@@ -2,11 +2,10 @@
 //! replies out with retries, a circuit breaker and dead letters, statuses merged
 //! forward (G9), leads, media, and tenants kept apart.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::fake_graph::{Failure, FakeGraph};
+use common::wait;
 use common::ws::Agent;
 use common::{Backend, TestApp, spawn_app_with};
 use reqwest::StatusCode;
@@ -19,8 +18,6 @@ const ACCESS_TOKEN: &str = "EAAG-test-access-token";
 const VERIFY_TOKEN: &str = "verify-me-please";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const CUSTOMER: &str = "4915112345678";
-/// How long the tests wait for something the server does in the background.
-const WAIT: Duration = Duration::from_secs(15);
 
 struct Meta {
     app: TestApp,
@@ -130,24 +127,13 @@ impl Meta {
 
     /// Waits until the message's status is `status`; returns the message.
     async fn wait_status(&self, conversation: &str, message: &str, status: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let found = self
-                .messages(conversation)
+        wait::until(&format!("message {message} to be {status}"), || async {
+            self.messages(conversation)
                 .await
                 .into_iter()
-                .find(|m| m["id"] == message)
-                .unwrap();
-            if found["status"] == status {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "message stayed {}: {found}",
-                found["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .find(|m| m["id"] == message && m["status"] == status)
+        })
+        .await
     }
 
     /// A customer message on `channel`; returns its conversation's id.
@@ -853,22 +839,13 @@ async fn the_full_loop_runs_from_a_signed_webhook_to_read_ticks_on_the_agents_so
         acked |= frame["type"] == "ack";
         updated |= frame["type"] == "conversation.updated";
     }
-    let deadline = Instant::now() + WAIT;
-    let receipt = loop {
-        if let Some(call) = meta
-            .graph
+    let receipt = wait::until("a read receipt at the provider", || async {
+        meta.graph
             .delivered()
             .into_iter()
             .find(|r| r.body["status"] == "read")
-        {
-            break call;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no read receipt reached the provider"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await;
     assert_eq!(
         receipt.body,
         json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.LOOP1"})
@@ -900,26 +877,28 @@ async fn a_provider_outage_opens_the_circuit_and_every_queued_reply_is_delivered
         "/api/v1/channels/{}/status",
         channel["id"].as_str().unwrap()
     );
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let status = wait::until("the circuit to open", || async {
         let status = meta.app.get(&status_path, Some(&meta.owner)).await;
-        if status.body["health"] == "circuit_open" {
-            assert!(
-                status.body["last_error"].as_str().unwrap().contains("503"),
-                "{}",
-                status.body
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the circuit never opened: {}",
-            status.body
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Let the open circuit's probes fail a few more times, then recover.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+        (status.body["health"] == "circuit_open").then_some(status)
+    })
+    .await;
+    assert!(
+        status.body["last_error"].as_str().unwrap().contains("503"),
+        "{}",
+        status.body
+    );
+    // A probe of the open circuit fails too before the provider recovers.
+    let failures = || {
+        meta.graph
+            .requests()
+            .iter()
+            .filter(|r| r.status == 503)
+            .count()
+    };
+    wait::until_true("a failed probe of the open circuit", || async {
+        failures() > 3
+    })
+    .await;
     meta.graph.fail_always(None);
     for id in &ids {
         meta.wait_status(&conversation, id, "sent").await;
@@ -1211,11 +1190,10 @@ async fn two_tenants_channels_never_see_each_others_traffic(backend: Backend) {
         )
         .await;
     assert_eq!(sent.status, StatusCode::CREATED);
-    let deadline = Instant::now() + WAIT;
-    while meta.graph.delivered().is_empty() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_true("the other tenant's reply at the provider", || async {
+        !meta.graph.delivered().is_empty()
+    })
+    .await;
     let call = &meta.graph.delivered()[0];
     assert_eq!(call.path, "/v21.0/999000111/messages");
     assert_eq!(call.authorization.as_deref(), Some("Bearer EAAG-other"));
@@ -1430,11 +1408,10 @@ async fn a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts(backe
         .reply(&conversation, json!({"body": "did you get this?"}))
         .await;
     let message = sent.body["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + WAIT;
-    while meta.graph.requests().iter().all(|r| r.status != 503) {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait::until_true("the first failed send", || async {
+        meta.graph.requests().iter().any(|r| r.status == 503)
+    })
+    .await;
 
     // Another node starts on the same database, its provider healthy.
     let healthy = FakeGraph::start().await;
@@ -1558,14 +1535,15 @@ async fn a_full_ingest_queue_answers_busy_and_every_acknowledged_message_is_stor
     // With the tenant's writes held, one message waits in the writer and one in the
     // queue; the next finds the queue full.
     let lock = common::WriteLock::take(&meta.app.db, backend).await;
+    let base = meta.app.base.clone();
     let first = message(1);
     let in_writer = meta.deliver_signed(&channel, &first, APP_SECRET);
     let queued = async {
-        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        wait::until_metric(&base, "inbox_ingest_writing", "", |n| n == 1.0).await;
         meta.deliver_signed(&channel, &message(2), APP_SECRET).await
     };
     let refused = async {
-        actix_rt::time::sleep(Duration::from_millis(600)).await;
+        wait::until_metric(&base, "inbox_ingest_waiting", "", |n| n == 1.0).await;
         let reply = meta.deliver_signed(&channel, &message(3), APP_SECRET).await;
         lock.release().await;
         reply

@@ -1,9 +1,7 @@
 //! The conformance suite of the `Store` port: the same assertions against SQLite and
 //! Postgres, through the trait only.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, open_store as open};
 use switchboard_actors::store::{

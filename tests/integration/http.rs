@@ -1,8 +1,6 @@
 //! What every response looks like: errors, limits, headers, probes and metrics.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{Backend, spawn_app, spawn_app_with};
 use reqwest::StatusCode;

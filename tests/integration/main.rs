@@ -1,0 +1,22 @@
+//! Every integration test in one binary: each test still starts its own server on
+//! port 0 with its own database, but the suite links once instead of once per file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+mod access;
+mod auth;
+mod binary;
+mod bootstrap;
+mod cluster;
+mod cluster_failover;
+mod http;
+mod inbox_api;
+mod inbox_store;
+mod live_inbox;
+mod loadtest_smoke;
+mod meta_channels;
+mod store_conformance;
+mod web_ui;
