@@ -75,6 +75,7 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub sandbox: SandboxConfig,
     pub channels: ChannelsConfig,
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -356,6 +357,12 @@ pub struct ChannelsConfig {
     /// queued again: the node that took them stopped before sending. Keep it above
     /// the longest outage a running node waits out, or two nodes may both send one.
     pub recover_after_secs: u64,
+    /// Hosts customer media is fetched from (each with its subdomains): where Meta
+    /// serves WhatsApp, Messenger and Instagram media. A media link to any other host
+    /// is refused.
+    pub media_hosts: Vec<String>,
+    /// Largest media file fetched.
+    pub media_max_bytes: usize,
 }
 
 impl Default for ChannelsConfig {
@@ -373,8 +380,24 @@ impl Default for ChannelsConfig {
             breaker_failures: 5,
             breaker_open_ms: 30_000,
             recover_after_secs: 600,
+            media_hosts: ["fbcdn.net", "fbsbx.com", "cdninstagram.com", "whatsapp.net"]
+                .map(String::from)
+                .to_vec(),
+            media_max_bytes: 100 * 1024 * 1024,
         }
     }
+}
+
+/// Rules for fetching URLs that came from outside (media links today). The defaults
+/// are the production rules; tests and local development relax them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Also fetch from loopback, private, link-local and other non-public addresses.
+    /// Only for tests and local development: it opens the server to SSRF.
+    pub allow_private_addresses: bool,
+    /// Also fetch over plain `http`. Only for tests and local development.
+    pub allow_plain_http: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

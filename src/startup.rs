@@ -7,6 +7,7 @@ use crate::bootstrap::{self, BootstrapError, FirstOwner};
 use crate::config::{Config, ConfigError, DatabaseLocation, SqliteSynchronous};
 use crate::error::ApiError;
 use crate::http::extract_errors::{json_config, path_config, query_config};
+use crate::http::guarded::{FetchPolicy, GuardedClient};
 use crate::http::observe::observe;
 use crate::http::rate_limit::{PRUNE_INTERVAL, RateLimits};
 use crate::state::AppState;
@@ -226,10 +227,23 @@ fn build_gateway(
             "channels.credentials_key: {err}"
         )))
     })?;
+    let media = GuardedClient::new(FetchPolicy {
+        allow_http: config.fetch.allow_plain_http,
+        allow_private: config.fetch.allow_private_addresses,
+        hosts: channels.media_hosts.clone(),
+        max_bytes: channels.media_max_bytes,
+        timeout: Duration::from_millis(channels.request_timeout_ms),
+    })
+    .map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "cannot build the media client: {err}"
+        )))
+    })?;
     let graph = Graph::new(
         &channels.graph_base_url,
         &channels.graph_version,
         Duration::from_millis(channels.request_timeout_ms),
+        media,
     )
     .map_err(|err| {
         StartError::Config(ConfigError::Invalid(format!(

@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 use std::path::PathBuf;
-use switchboard_actors::{MessageId, TenantId};
+use switchboard_actors::{MessageId, MessageKind, TenantId};
 use uuid::Uuid;
 
 /// MIME types shown inline; anything else downloads, so a hostile file cannot run as a
@@ -43,7 +43,17 @@ pub async fn get(
     let attachment = message.attachment.clone().unwrap_or(Value::Null);
     let media_id = attachment.get("media_id").and_then(Value::as_str);
     let media_url = attachment.get("media_url").and_then(Value::as_str);
-    if media_id.is_none() && media_url.is_none() {
+    // Only photos, voice notes, videos, files and stickers are fetched; a link a
+    // customer shared is theirs to open, not ours to fetch.
+    let is_media = matches!(
+        message.kind,
+        MessageKind::Image
+            | MessageKind::Audio
+            | MessageKind::Video
+            | MessageKind::Document
+            | MessageKind::Sticker
+    );
+    if !is_media || (media_id.is_none() && media_url.is_none()) {
         return Err(ApiError::not_found("media of this message"));
     }
     let dir = media_dir(&state, tenant);
@@ -77,10 +87,13 @@ pub async fn get(
         (None, None) => return Err(ApiError::not_found("media of this message")),
     };
     let (bytes, mime) = fetched.map_err(|err| match err {
-        GraphError::Permanent(reason) => ApiError::new(
-            ErrorCode::NotFound,
-            format!("the provider no longer has this media: {reason}"),
-        ),
+        GraphError::Permanent(reason) => {
+            tracing::warn!(message = %message.id, %reason, "media refused or gone");
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("this media cannot be fetched: {reason}"),
+            )
+        }
         GraphError::Retryable { reason, .. } => {
             tracing::warn!(message = %message.id, %reason, "cannot fetch media");
             ApiError::new(

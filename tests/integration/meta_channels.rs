@@ -1331,7 +1331,7 @@ async fn a_free_form_reply_after_24_hours_is_refused_until_it_is_a_template(back
 }
 
 async fn inbound_media_is_fetched_once_and_served_to_agents_from_local_storage(backend: Backend) {
-    let meta = setup(backend).await;
+    let meta = setup_media_host(backend).await;
     let channel = meta.whatsapp().await;
     let jpeg = b"\xFF\xD8\xFF\xE0 not really a jpeg";
     meta.graph.add_media("media-777", jpeg, "image/jpeg");
@@ -1389,6 +1389,165 @@ async fn inbound_media_is_fetched_once_and_served_to_agents_from_local_storage(b
         .get(&format!("/api/v1/messages/{message}/media"), None)
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Media fetching with the provider's media host at 127.0.0.1 (as the fake Graph API
+/// is), loopback and plain http switched on for the test.
+async fn setup_media_host(backend: Backend) -> Meta {
+    setup_with(backend, |config| {
+        config.fetch.allow_private_addresses = true;
+        config.fetch.allow_plain_http = true;
+        config.channels.media_hosts = vec!["127.0.0.1".into()];
+    })
+    .await
+}
+
+/// A Messenger message with one attachment of `kind` linking to `url`; returns the
+/// stored message.
+async fn messenger_attachment(
+    meta: &Meta,
+    page: &Value,
+    mid: &str,
+    kind: &str,
+    url: &str,
+) -> Value {
+    let t = 1_700_000_000_000i64;
+    let delivery = json!({"object": "page", "entry": [{"id": "1234567890", "time": t, "messaging": [{
+        "sender": {"id": "psid-9"}, "recipient": {"id": "1234567890"}, "timestamp": t,
+        "message": {"mid": mid, "attachments": [{"type": kind, "payload": {"url": url}}]}}]}]});
+    meta.deliver(page, &delivery).await;
+    let conversation = meta.conversations(&meta.owner).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    meta.messages(&conversation)
+        .await
+        .into_iter()
+        .find(|m| m["provider_id"] == mid)
+        .unwrap()
+}
+
+async fn media_of(meta: &Meta, message: &Value) -> common::Reply {
+    let id = message["id"].as_str().unwrap();
+    meta.app
+        .get(&format!("/api/v1/messages/{id}/media"), Some(&meta.owner))
+        .await
+}
+
+async fn a_media_link_to_an_internal_address_is_never_fetched(backend: Backend) {
+    let meta = setup_media_host(backend).await;
+    let page = meta.channel(&meta.owner, "messenger", "1234567890").await;
+    // Stands for the cloud metadata service or any other internal HTTP service.
+    let internal = FakeGraph::start().await;
+    let internal_port = internal.base.rsplit(':').next().unwrap().to_owned();
+    let secret =
+        format!("http://127.0.0.1:{internal_port}/latest/meta-data/iam/security-credentials/");
+
+    // A link-only attachment is kept as a link, never fetched, even on an allowed host.
+    let shared = messenger_attachment(&meta, &page, "m_fallback", "fallback", &secret).await;
+    assert_eq!(shared["attachment"]["link_url"], secret);
+    assert!(shared["attachment"]["media_url"].is_null());
+    let reply = media_of(&meta, &shared).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error_code(), "not_found");
+    for kind in ["share", "template"] {
+        let linked = messenger_attachment(&meta, &page, &format!("m_{kind}"), kind, &secret).await;
+        assert_eq!(media_of(&meta, &linked).await.status, StatusCode::NOT_FOUND);
+    }
+
+    // An image on an allowed host that redirects to another host is not followed.
+    let hop = format!(
+        "{}/redirect?to=http://localhost:{internal_port}/latest/meta-data/",
+        meta.graph.base
+    );
+    let redirected = messenger_attachment(&meta, &page, "m_redirect", "image", &hop).await;
+    let reply = media_of(&meta, &redirected).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another host"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        meta.graph
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/redirect")
+            .count(),
+        1
+    );
+
+    // An image on a host that is not the provider's is refused before connecting.
+    let elsewhere = format!("http://localhost:{internal_port}/latest/meta-data/");
+    let foreign = messenger_attachment(&meta, &page, "m_foreign", "image", &elsewhere).await;
+    let reply = media_of(&meta, &foreign).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow-list"),
+        "{}",
+        reply.body
+    );
+    assert!(internal.requests().is_empty(), "{:?}", internal.requests());
+}
+
+/// A WhatsApp photo through a server configured by `tweak` (the fake Graph API's
+/// download URLs are on 127.0.0.1, listed as the media host): the media answer, after
+/// checking that no download was attempted.
+async fn whatsapp_photo_refused(
+    backend: Backend,
+    tweak: impl FnOnce(&mut switchboard::config::Config),
+) -> common::Reply {
+    let meta = setup_with(backend, |config| {
+        config.channels.media_hosts = vec!["127.0.0.1".into()];
+        tweak(config);
+    })
+    .await;
+    let channel = meta.whatsapp().await;
+    meta.graph.add_media("media-555", b"secret", "image/jpeg");
+    let payload = whatsapp_payload(
+        PHONE_NUMBER_ID,
+        json!([]),
+        json!([{"from": CUSTOMER, "id": "wamid.IMG5", "timestamp": now_secs().to_string(), "type": "image",
+                "image": {"id": "media-555", "mime_type": "image/jpeg"}}]),
+        json!([]),
+    );
+    meta.deliver(&channel, &payload).await;
+    let conversation = meta.conversations(&meta.owner).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = meta.messages(&conversation).await[0].clone();
+    let reply = media_of(&meta, &message).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert!(
+        !meta
+            .graph
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/download")),
+        "a download was attempted"
+    );
+    reply
+}
+
+async fn by_default_media_is_fetched_only_over_https_from_public_addresses(backend: Backend) {
+    let reply = whatsapp_photo_refused(backend, |_| {}).await;
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("scheme 'http'"), "{message}");
+
+    let reply =
+        whatsapp_photo_refused(backend, |config| config.fetch.allow_plain_http = true).await;
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1 is not a public address"),
+        "{message}"
+    );
 }
 
 async fn a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts(backend: Backend) {
@@ -1630,6 +1789,8 @@ on_both_backends!(
     a_lead_from_lead_ads_lands_on_the_contact_with_the_same_phone,
     a_free_form_reply_after_24_hours_is_refused_until_it_is_a_template,
     inbound_media_is_fetched_once_and_served_to_agents_from_local_storage,
+    a_media_link_to_an_internal_address_is_never_fetched,
+    by_default_media_is_fetched_only_over_https_from_public_addresses,
     concurrent_webhooks_for_one_new_person_create_one_contact,
     a_reply_left_pending_by_a_stopped_node_is_sent_when_a_node_starts,
     a_send_that_times_out_is_tried_again_and_sends_keep_to_the_channel_rate,

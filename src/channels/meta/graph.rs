@@ -1,8 +1,11 @@
 //! The Graph API client: sends messages, fetches leads and media. The base URL is
 //! configuration, so tests point it at a local fake speaking the same wire format.
+//! Media links are not configuration (a webhook or a Graph answer names them), so they
+//! are fetched through the guarded client, only from the provider's media hosts.
 
 use super::webhook::graph_error_text;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use crate::http::guarded::{FetchError, GuardedClient};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
@@ -34,21 +37,26 @@ impl std::fmt::Display for GraphError {
 #[derive(Clone)]
 pub struct Graph {
     http: reqwest::Client,
+    /// Fetches media links: the provider's media hosts only, never private addresses.
+    media: GuardedClient,
     /// `https://graph.facebook.com/v21.0`, without a trailing slash.
     base: String,
 }
 
-/// Largest media file fetched from the provider.
-pub const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
-
 impl Graph {
-    pub fn new(base_url: &str, version: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base_url: &str,
+        version: &str,
+        timeout: Duration,
+        media: GuardedClient,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()?;
         Ok(Self {
             http,
+            media,
             base: format!(
                 "{}/{}",
                 base_url.trim_end_matches('/'),
@@ -127,35 +135,49 @@ impl Graph {
         self.download(Some(token), url).await
     }
 
-    /// Downloads a file the provider linked to (Messenger attachments carry a URL).
+    /// Downloads a file the provider linked to (Messenger attachments carry a URL),
+    /// through the guarded client.
     pub async fn download(
         &self,
         token: Option<&str>,
         url: &str,
     ) -> Result<(Vec<u8>, String), GraphError> {
-        let mut request = self.http.get(url);
+        let mut headers = HeaderMap::new();
         if let Some(token) = token {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                GraphError::Permanent("the access token is not a header value".into())
+            })?;
+            headers.insert(AUTHORIZATION, bearer);
         }
-        let response = request.send().await.map_err(transport)?;
-        let response = success(response).await?;
-        let mime = response
-            .headers()
+        let fetched = match self.media.get(url, headers).await {
+            Ok(fetched) => fetched,
+            Err(FetchError::Status {
+                status,
+                headers,
+                body,
+            }) => {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                return Err(failure(status, &headers, &body));
+            }
+            Err(err @ (FetchError::Refused(_) | FetchError::TooLarge(_))) => {
+                return Err(GraphError::Permanent(format!(
+                    "the media link cannot be fetched: {err}"
+                )));
+            }
+            Err(err @ (FetchError::Timeout | FetchError::Transport(_))) => {
+                return Err(GraphError::Retryable {
+                    reason: format!("the media host: {err}"),
+                    retry_after: None,
+                });
+            }
+        };
+        let mime = fetched
+            .headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_owned();
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_MEDIA_BYTES as u64)
-        {
-            return Err(GraphError::Permanent("the media is too large".into()));
-        }
-        let bytes = response.bytes().await.map_err(transport)?;
-        if bytes.len() > MAX_MEDIA_BYTES {
-            return Err(GraphError::Permanent("the media is too large".into()));
-        }
-        Ok((bytes.to_vec(), mime))
+        Ok((fetched.body, mime))
     }
 }
 
@@ -193,25 +215,30 @@ async fn success(response: Response) -> Result<Response, GraphError> {
     if status.is_success() {
         return Ok(response);
     }
-    let retry_after = response
-        .headers()
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Err(failure(status, &headers, &body))
+}
+
+/// What an error answer means: worth retrying (5xx, 429; after `Retry-After`) or not.
+fn failure(status: StatusCode, headers: &HeaderMap, body: &Value) -> GraphError {
+    let retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body: Value = response.json().await.unwrap_or(Value::Null);
     let detail = body
         .get("error")
         .map(graph_error_text)
         .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     let reason = format!("{} ({})", detail, status.as_u16());
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        Err(GraphError::Retryable {
+        GraphError::Retryable {
             reason,
             retry_after,
-        })
+        }
     } else {
-        Err(GraphError::Permanent(reason))
+        GraphError::Permanent(reason)
     }
 }
 

@@ -509,23 +509,27 @@ fn messenger_message(message: &Value) -> Result<MessageParts, String> {
     }
     let attachments = message.get("attachments").and_then(Value::as_array);
     if let Some(first) = attachments.and_then(|a| a.first()) {
-        let kind = match text(first, "type").as_deref() {
-            Some("image") => MessageKind::Image,
-            Some("audio") => MessageKind::Audio,
-            Some("video") => MessageKind::Video,
-            Some("file") => MessageKind::Document,
-            Some("location") => MessageKind::Location,
-            Some("sticker") => MessageKind::Sticker,
+        // Media types carry a file on Meta's CDN, fetched on request (`media_url`).
+        // The others carry a link to anything at all (a shared page, a template's
+        // button): kept as `link_url` for agents to open, never fetched by us.
+        let (kind, media) = match text(first, "type").as_deref() {
+            Some("image") => (MessageKind::Image, true),
+            Some("audio") => (MessageKind::Audio, true),
+            Some("video") => (MessageKind::Video, true),
+            Some("file") => (MessageKind::Document, true),
+            Some("sticker") => (MessageKind::Sticker, true),
+            Some("location") => (MessageKind::Location, false),
             Some("fallback" | "share" | "story_mention" | "ig_reel" | "reel" | "template") => {
-                MessageKind::Text
+                (MessageKind::Text, false)
             }
             other => return Err(format!("unsupported attachment type {other:?}")),
         };
         let url = first.get("payload").and_then(|p| text(p, "url"));
+        let link = if media { "media_url" } else { "link_url" };
         return Ok((
             kind,
             body,
-            Some(json!({"attachments": attachments, "media_url": url})),
+            Some(json!({"attachments": attachments, link: url})),
         ));
     }
     if let Some(quick) = message.get("quick_reply") {

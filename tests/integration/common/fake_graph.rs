@@ -1,5 +1,6 @@
 //! A local stand-in for Meta's Graph API, speaking its wire format: message sends
-//! (WhatsApp and Messenger answers), leads by id, media by id and the media download.
+//! (WhatsApp and Messenger answers), leads by id, media by id and the media download,
+//! and a redirect (`/redirect?to=`) for the media-link tests.
 //! Tests script failures and read back every request it received.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -238,6 +239,14 @@ fn answer(
             Some(_) => graph_error(401, 190, "Invalid OAuth access token"),
             None => graph_error(404, 100, "no such media"),
         },
+        // A media host that sends the client on to `?to=`, as a hostile link would.
+        ("GET", ["redirect"]) => {
+            let query =
+                web::Query::<HashMap<String, String>>::from_query(request.query_string()).unwrap();
+            HttpResponse::Found()
+                .insert_header(("location", query["to"].clone()))
+                .finish()
+        }
         _ => graph_error(404, 100, "Unknown path"),
     };
     state.requests.push(Request {
