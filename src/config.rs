@@ -294,9 +294,16 @@ pub struct WebSocketConfig {
     pub max_frame_bytes: usize,
     /// Frames queued for one client before it counts as a slow consumer (4008).
     pub outbox_capacity: usize,
-    /// Client frames per second on one connection, and the burst above it.
+    /// Client frames per second on one connection (text and binary), and the burst
+    /// above it.
     pub frames_per_second: u32,
     pub frames_burst: u32,
+    /// Open sockets per user and per tenant on one node; one more is closed with 4029.
+    pub max_sockets_per_user: usize,
+    pub max_sockets_per_tenant: usize,
+    /// How often open sockets' access (role, status, sign-in) is read from the store,
+    /// in case a change on another node did not arrive over the bus.
+    pub access_recheck_secs: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -309,6 +316,9 @@ impl Default for WebSocketConfig {
             outbox_capacity: 1024,
             frames_per_second: 20,
             frames_burst: 40,
+            max_sockets_per_user: 20,
+            max_sockets_per_tenant: 5_000,
+            access_recheck_secs: 10,
         }
     }
 }
@@ -497,6 +507,15 @@ impl Config {
         }
         if self.server.body_limit_bytes == 0 {
             return invalid("server.body_limit_bytes must be positive");
+        }
+        let ws = &self.websocket;
+        if ws.max_sockets_per_user == 0
+            || ws.max_sockets_per_tenant == 0
+            || ws.access_recheck_secs == 0
+        {
+            return invalid(
+                "websocket.max_sockets_per_user, max_sockets_per_tenant and access_recheck_secs must be positive",
+            );
         }
         if self.bus.presence_ttl_secs == 0 {
             return invalid("bus.presence_ttl_secs must be positive");

@@ -185,6 +185,9 @@ impl From<switchboard_actors::inbox::InboxError> for ApiError {
                 ErrorCode::TemplateRequired,
                 InboxError::TemplateRequired.to_string(),
             ),
+            err @ InboxError::TooManyConnections(_) => {
+                ApiError::new(ErrorCode::RateLimited, err.to_string())
+            }
             InboxError::Store(err) => err.into(),
         }
     }

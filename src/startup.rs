@@ -275,6 +275,9 @@ fn build_inbox(
         ingest_queue: inbox.ingest_queue,
         ingest_batch: inbox.ingest_batch,
         presence_ttl: Duration::from_secs(config.bus.presence_ttl_secs),
+        access_recheck: Duration::from_secs(config.websocket.access_recheck_secs),
+        max_sockets_per_user: config.websocket.max_sockets_per_user,
+        max_sockets_per_tenant: config.websocket.max_sockets_per_tenant,
         ..InboxSettings::default()
     };
     let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));

@@ -181,6 +181,16 @@ pub trait Store: InboxStore + ChannelStore + Send + Sync + 'static {
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StoreError>;
 
+    /// The user, and whether their sign-in `family` still holds: some refresh token
+    /// of it is unrevoked (sign-out, a password change, deactivation and a reused
+    /// refresh token revoke the family).
+    async fn user_with_sign_in(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        family: RefreshFamilyId,
+    ) -> Result<Option<(User, bool)>, StoreError>;
+
     async fn user_by_email(
         &self,
         tenant: TenantId,
@@ -241,14 +251,14 @@ pub trait Store: InboxStore + ChannelStore + Send + Sync + 'static {
         now: Millis,
     ) -> Result<RefreshRotation, StoreError>;
 
-    /// Revokes the family of the presented token (logout). Returns whether a live
-    /// token was found.
+    /// Revokes the family of the presented token (logout). Returns the family when a
+    /// live token was found.
     async fn revoke_refresh_family_of(
         &self,
         tenant: TenantId,
         presented: &TokenHash,
         now: Millis,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<RefreshFamilyId>, StoreError>;
 
     /// Revokes every refresh token of a user (deactivation, role change).
     async fn revoke_user_refresh_tokens(

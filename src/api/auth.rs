@@ -13,6 +13,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
+use switchboard_actors::inbox::access::AccessChange;
 use switchboard_actors::store::{
     AuditActor, NextRefreshToken, RefreshRotation, RefreshToken, Tenant, User,
 };
@@ -82,7 +83,7 @@ pub async fn register(
         details: json!({ "slug": tenant.slug }),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    let session = start_session(&state, &owner, now).await?;
+    let (_, session) = start_session(&state, &owner, now).await?;
     Ok(HttpResponse::Created()
         .json(json!({ "tenant": TenantView::from(&tenant), "session": session })))
 }
@@ -139,7 +140,8 @@ pub async fn login(
         details: json!({}),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Ok().json(start_session(&state, &signed_in, Millis::now()).await?))
+    let (_, session) = start_session(&state, &signed_in, Millis::now()).await?;
+    Ok(HttpResponse::Ok().json(session))
 }
 
 #[derive(Deserialize)]
@@ -173,7 +175,7 @@ pub async fn refresh(
         .rotate_refresh_token(tenant, &presented, &next, now)
         .await?
     {
-        RefreshRotation::Rotated { user_id, .. } => {
+        RefreshRotation::Rotated { user_id, family_id } => {
             let user = state
                 .store
                 .user(tenant, user_id)
@@ -186,7 +188,7 @@ pub async fn refresh(
                     .await?;
                 return Err(invalid());
             };
-            Ok(HttpResponse::Ok().json(session(&state, &user, token, now)?))
+            Ok(HttpResponse::Ok().json(session(&state, &user, token, family_id, now)?))
         }
         RefreshRotation::Reused { user_id, family_id } => {
             let event = Event {
@@ -197,6 +199,10 @@ pub async fn refresh(
                 details: json!({ "family_id": family_id.to_string() }),
             };
             audit::record(state.store.as_ref(), &client, event).await;
+            state
+                .inbox
+                .access_changed(tenant, user_id, AccessChange::SignedOut(vec![family_id]))
+                .await;
             Err(ApiError::new(
                 ErrorCode::InvalidToken,
                 "this refresh token was already used; every session descended from that sign-in is now revoked",
@@ -216,11 +222,18 @@ pub async fn logout(
     // Signing out twice, or with a token already gone, is still signed out.
     if let Some((token_tenant, presented)) = opaque::parse(Kind::Refresh, &body.refresh_token)
         && token_tenant == tenant
-        && state
+        && let Some(family) = state
             .store
             .revoke_refresh_family_of(tenant, &presented, Millis::now())
             .await?
     {
+        // The sign-in's access tokens stop now, and so do its open sockets.
+        if let Caller::User(user) = &auth.caller {
+            state
+                .inbox
+                .access_changed(tenant, user.id, AccessChange::SignedOut(vec![family]))
+                .await;
+        }
         let event = Event {
             tenant,
             actor: auth.caller.audit_actor(),
@@ -284,7 +297,8 @@ pub async fn accept_invite(
         details: json!({}),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Ok().json(start_session(&state, &user, now).await?))
+    let (_, session) = start_session(&state, &user, now).await?;
+    Ok(HttpResponse::Ok().json(session))
 }
 
 #[derive(Deserialize)]
@@ -339,15 +353,26 @@ pub async fn change_password(
         details: json!({}),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Ok().json(start_session(&state, user, now).await?))
+    let (kept, session) = start_session(&state, user, now).await?;
+    // Every other sign-in ends: its access tokens at their next request, its open
+    // sockets now.
+    state
+        .inbox
+        .access_changed(user.tenant_id, user.id, AccessChange::SignedOutExcept(kept))
+        .await;
+    Ok(HttpResponse::Ok().json(session))
 }
 
 fn refresh_ttl(state: &AppState) -> Duration {
     Duration::from_secs(state.config.auth.refresh_token_ttl_secs)
 }
 
-/// A new sign-in: a fresh refresh-token family and an access token.
-async fn start_session(state: &AppState, user: &User, now: Millis) -> Result<Session, ApiError> {
+/// A new sign-in: a fresh refresh-token family (returned) and an access token.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    now: Millis,
+) -> Result<(RefreshFamilyId, Session), ApiError> {
     let (token, hash) =
         opaque::generate(Kind::Refresh, user.tenant_id).map_err(ApiError::internal)?;
     let record = RefreshToken {
@@ -359,19 +384,23 @@ async fn start_session(state: &AppState, user: &User, now: Millis) -> Result<Ses
         expires_at: now.plus(refresh_ttl(state)),
     };
     state.store.insert_refresh_token(&record, &hash).await?;
-    session(state, user, token, now)
+    Ok((
+        record.family_id,
+        session(state, user, token, record.family_id, now)?,
+    ))
 }
 
 fn session(
     state: &AppState,
     user: &User,
     refresh_token: String,
+    sign_in: RefreshFamilyId,
     now: Millis,
 ) -> Result<Session, ApiError> {
     Ok(Session {
         access_token: state
             .tokens
-            .issue(user.tenant_id, user.id, now)
+            .issue(user.tenant_id, user.id, sign_in, now)
             .map_err(ApiError::internal)?,
         token_type: "Bearer",
         expires_in: state.tokens.ttl.as_secs(),

@@ -17,6 +17,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
+use switchboard_actors::inbox::access::AccessChange;
 use switchboard_actors::store::{Invitation, User, UserChange};
 use switchboard_actors::{Email, Millis, Role, UserId, UserStatus};
 use uuid::Uuid;
@@ -183,12 +184,22 @@ pub async fn update(
         .update_user(tenant, target.id, &change, now)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    if changes_access {
-        // Sessions were granted under the old role or status; make the user sign in again.
+    // Open sockets follow at once, on every node: a new role is what they act with
+    // from their next frame; a deactivated user's sign-ins and sockets end.
+    if updated.status != target.status && updated.status == UserStatus::Deactivated {
         state
             .store
             .revoke_user_refresh_tokens(tenant, target.id, now)
             .await?;
+        state
+            .inbox
+            .access_changed(tenant, target.id, AccessChange::Revoked)
+            .await;
+    } else if updated.role != target.role {
+        state
+            .inbox
+            .access_changed(tenant, target.id, AccessChange::Role(updated.role))
+            .await;
     }
     let event = Event {
         tenant,

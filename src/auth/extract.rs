@@ -15,7 +15,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use switchboard_actors::store::{ApiKey, AuditActor, User};
-use switchboard_actors::{Millis, Role, TenantId, UserStatus};
+use switchboard_actors::{Millis, RefreshFamilyId, Role, TenantId, UserStatus};
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone)]
@@ -114,15 +114,21 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
     }
     user_from_access_token(state, token)
         .await
-        .map(|(user, _)| Caller::User(user))
+        .map(|signed_in| Caller::User(signed_in.user))
 }
 
-/// The active user an access token names: how REST calls and WebSocket connections
-/// authenticate a person.
-pub async fn user_from_access_token(
-    state: &AppState,
-    token: &str,
-) -> Result<(User, Millis), ApiError> {
+/// A person behind a valid access token.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// The sign-in (refresh-token family) the token was issued under.
+    pub sign_in: RefreshFamilyId,
+    pub expires_at: Millis,
+}
+
+/// The active user an access token names, while the sign-in it was issued under
+/// holds: how REST calls and WebSocket connections authenticate a person.
+pub async fn user_from_access_token(state: &AppState, token: &str) -> Result<SignedIn, ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorCode::InvalidToken,
@@ -130,9 +136,9 @@ pub async fn user_from_access_token(
         )
     };
     let verified = state.tokens.verify(token).ok_or_else(invalid)?;
-    let user = state
+    let (user, live) = state
         .store
-        .user(verified.tenant, verified.user)
+        .user_with_sign_in(verified.tenant, verified.user, verified.sign_in)
         .await?
         .ok_or_else(invalid)?;
     if user.status != UserStatus::Active {
@@ -141,7 +147,17 @@ pub async fn user_from_access_token(
             "this account is not active",
         ));
     }
-    Ok((user, verified.expires_at))
+    if !live {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "this sign-in has ended (signed out, or the password was changed); sign in again",
+        ));
+    }
+    Ok(SignedIn {
+        user,
+        sign_in: verified.sign_in,
+        expires_at: verified.expires_at,
+    })
 }
 
 fn authorize<P: Permission>(caller: &Caller) -> Result<(), ApiError> {

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
+use switchboard_actors::inbox::access::AccessChange;
 use switchboard_actors::inbox::bus::{ActivityKind, Bus, NodeId, Present, Signal};
 use switchboard_actors::inbox::frames::PresenceStatus;
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
-use switchboard_actors::{ConversationId, Millis, TenantId, UserId};
+use switchboard_actors::{ConversationId, Millis, RefreshFamilyId, Role, TenantId, UserId};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -57,6 +58,53 @@ enum Wire {
         user: Uuid,
         active: bool,
     },
+    /// A user's access changed; see `WireAccess`.
+    Access {
+        node: Uuid,
+        user: Uuid,
+        #[serde(flatten)]
+        change: WireAccess,
+    },
+}
+
+/// `AccessChange` on the wire.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+enum WireAccess {
+    Role { role: String },
+    Revoked,
+    SignedOut { sign_ins: Vec<Uuid> },
+    SignedOutExcept { sign_in: Uuid },
+}
+
+impl From<&AccessChange> for WireAccess {
+    fn from(change: &AccessChange) -> Self {
+        match change {
+            AccessChange::Role(role) => WireAccess::Role {
+                role: role.as_str().to_owned(),
+            },
+            AccessChange::Revoked => WireAccess::Revoked,
+            AccessChange::SignedOut(ended) => WireAccess::SignedOut {
+                sign_ins: ended.iter().map(|f| f.0).collect(),
+            },
+            AccessChange::SignedOutExcept(kept) => WireAccess::SignedOutExcept { sign_in: kept.0 },
+        }
+    }
+}
+
+impl WireAccess {
+    fn into_change(self) -> Option<AccessChange> {
+        Some(match self {
+            WireAccess::Role { role } => AccessChange::Role(Role::parse(&role).ok()?),
+            WireAccess::Revoked => AccessChange::Revoked,
+            WireAccess::SignedOut { sign_ins } => {
+                AccessChange::SignedOut(sign_ins.into_iter().map(RefreshFamilyId).collect())
+            }
+            WireAccess::SignedOutExcept { sign_in } => {
+                AccessChange::SignedOutExcept(RefreshFamilyId(sign_in))
+            }
+        })
+    }
 }
 
 fn typing_kind() -> String {
@@ -66,9 +114,10 @@ fn typing_kind() -> String {
 impl Wire {
     fn node(&self) -> Uuid {
         match self {
-            Wire::Events { node, .. } | Wire::Presence { node, .. } | Wire::Typing { node, .. } => {
-                *node
-            }
+            Wire::Events { node, .. }
+            | Wire::Presence { node, .. }
+            | Wire::Typing { node, .. }
+            | Wire::Access { node, .. } => *node,
         }
     }
 }
@@ -223,6 +272,16 @@ impl RedisBus {
                     inbox.deliver_signal(tenant, NodeId(node), signal);
                 }
             }
+            Wire::Access { user, change, .. } => match change.into_change() {
+                Some(change) => {
+                    let signal = Signal::Access {
+                        user: UserId(user),
+                        change,
+                    };
+                    inbox.deliver_signal(tenant, NodeId(node), signal);
+                }
+                None => tracing::warn!("unreadable access change on the bus"),
+            },
         }
     }
 
@@ -330,6 +389,11 @@ impl Bus for RedisBus {
                 conversation: conversation.0,
                 user: user.0,
                 active,
+            },
+            Signal::Access { user, change } => Wire::Access {
+                node: self.node,
+                user: user.0,
+                change: WireAccess::from(&change),
             },
         };
         self.send(tenant, &wire, 0);
@@ -441,4 +505,32 @@ fn jittered(pause: Duration) -> Duration {
         Err(_) => 1.0,
     };
     pause.mul_f64(0.5 + fraction / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_access_change_crosses_the_wire_unchanged() {
+        let node = Uuid::now_v7();
+        let user = Uuid::now_v7();
+        for change in [
+            AccessChange::Role(Role::Viewer),
+            AccessChange::Revoked,
+            AccessChange::SignedOut(vec![RefreshFamilyId::new(), RefreshFamilyId::new()]),
+            AccessChange::SignedOutExcept(RefreshFamilyId::new()),
+        ] {
+            let wire = Wire::Access {
+                node,
+                user,
+                change: WireAccess::from(&change),
+            };
+            let text = serde_json::to_string(&wire).unwrap();
+            let Wire::Access { change: back, .. } = serde_json::from_str(&text).unwrap() else {
+                panic!("not an access change: {text}");
+            };
+            assert_eq!(back.into_change(), Some(change), "{text}");
+        }
+    }
 }

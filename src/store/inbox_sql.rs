@@ -21,13 +21,14 @@ macro_rules! impl_inbox_store {
                 Assignment, AssigneeFilter, Contact, ContactChange, Conversation, ConversationChange,
                 ConversationCursor, ConversationFilter, Identity, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
             };
+            use switchboard_actors::inbox::access::{AccessSnapshot, UserAccess};
             use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
             use switchboard_actors::inbox::views::payload;
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{
                 ChannelKey, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId,
-                Millis, TagName, TenantId,
+                Millis, RefreshFamilyId, Role, TagName, TenantId, UserId, UserStatus,
             };
             use uuid::Uuid;
 
@@ -497,6 +498,36 @@ macro_rules! impl_inbox_store {
 
             #[async_trait]
             impl InboxStore for $store {
+                async fn access_snapshot(&self, tenant: TenantId, ended_since: Millis) -> Result<AccessSnapshot, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    let users: Vec<(Uuid, String, String)> =
+                        sqlx::query_as("SELECT id, role, status FROM users WHERE tenant_id = $1")
+                            .bind(tenant.0)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                    let ended: Vec<(Uuid,)> = sqlx::query_as(
+                        "SELECT DISTINCT family_id FROM refresh_tokens WHERE tenant_id = $1 AND revoked_at >= $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(ended_since.0)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                    let corrupt = crate::store::rows::corrupt("user");
+                    let users = users
+                        .into_iter()
+                        .map(|(id, role, status)| {
+                            Ok(UserAccess {
+                                user: UserId(id),
+                                role: Role::parse(&role).map_err(&corrupt)?,
+                                status: UserStatus::parse(&status).map_err(&corrupt)?,
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?;
+                    Ok(AccessSnapshot { users, ended: ended.into_iter().map(|(id,)| RefreshFamilyId(id)).collect() })
+                }
+
                 async fn stream_head(&self, tenant: TenantId) -> Result<StreamHead, StoreError> {
                     let mut conn = self.reader().acquire().await.map_err(backend)?;
                     let row: Option<(Uuid, i64)> =

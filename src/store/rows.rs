@@ -63,6 +63,14 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+/// A user with whether one of their sign-ins still holds.
+#[derive(FromRow)]
+pub struct UserSignInRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub signed_in: bool,
+}
+
 #[derive(FromRow)]
 pub struct ApiKeyRow {
     tenant_id: Uuid,

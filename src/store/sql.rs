@@ -14,6 +14,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $backend:literal) => {
         use crate::store::rows::{
             actor_columns, backend, conflict_as, ApiKeyRow, AuditRow, RefreshStateRow, TenantRow, UserRow,
+            UserSignInRow,
         };
         use async_trait::async_trait;
         use switchboard_actors::store::{
@@ -163,6 +164,28 @@ macro_rules! impl_sql_store {
                     .map_err(backend)?
                     .map(User::try_from)
                     .transpose()
+            }
+
+            async fn user_with_sign_in(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                family: RefreshFamilyId,
+            ) -> Result<Option<(User, bool)>, StoreError> {
+                let row: Option<UserSignInRow> = sqlx::query_as(concat!(
+                    "SELECT ", user_columns!(), ",
+                     EXISTS (SELECT 1 FROM refresh_tokens r
+                             WHERE r.tenant_id = users.tenant_id AND r.family_id = $3
+                               AND r.user_id = users.id AND r.revoked_at IS NULL) AS signed_in
+                     FROM users WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(family.0)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(backend)?;
+                row.map(|row| Ok((User::try_from(row.user)?, row.signed_in))).transpose()
             }
 
             async fn user_by_email(&self, tenant: TenantId, email: &Email) -> Result<Option<User>, StoreError> {
@@ -337,7 +360,7 @@ macro_rules! impl_sql_store {
                 tenant: TenantId,
                 presented: &TokenHash,
                 now: Millis,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<Option<RefreshFamilyId>, StoreError> {
                 let mut tx = self.begin_write().await.map_err(backend)?;
                 let family: Option<(uuid::Uuid,)> = sqlx::query_as(
                     "SELECT family_id FROM refresh_tokens
@@ -350,10 +373,10 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(backend)?;
-                let Some((family_id,)) = family else { return Ok(false) };
+                let Some((family_id,)) = family else { return Ok(None) };
                 revoke_family(&mut *tx, tenant, family_id, now).await?;
                 tx.commit().await.map_err(backend)?;
-                Ok(true)
+                Ok(Some(RefreshFamilyId(family_id)))
             }
 
             async fn revoke_user_refresh_tokens(&self, tenant: TenantId, user: UserId, now: Millis) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 
 use super::protocol::{self, ClientFrame};
 use super::writer;
+use crate::auth::extract::{SignedIn, user_from_access_token};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use actix::prelude::*;
@@ -13,14 +14,17 @@ use bytestring::ByteString;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard_actors::inbox::InboxError;
+use switchboard_actors::inbox::access::Grant;
 use switchboard_actors::inbox::bus::ActivityKind;
 use switchboard_actors::inbox::frames;
 use switchboard_actors::inbox::records::{ConversationChange, Outgoing};
 use switchboard_actors::inbox::session::{CloseCode, Member, Outbox, SessionId, Subscription};
 use switchboard_actors::inbox::views::MessageView;
 use switchboard_actors::store::User;
-use switchboard_actors::{ConversationId, Direction, Millis, Role};
+use switchboard_actors::{ConversationId, Direction, Millis, RefreshFamilyId, Role};
 
 pub struct Connection {
     state: web::Data<AppState>,
@@ -29,6 +33,8 @@ pub struct Connection {
     /// A clone of the writer's session, for control frames (ping, pong).
     session: Session,
     agent: Option<Agent>,
+    /// Registered with the tenant (see `attach`); it must leave when the socket ends.
+    attached: bool,
     stream: Stream,
     last_heard: Instant,
     limiter: DefaultDirectRateLimiter,
@@ -38,7 +44,19 @@ pub struct Connection {
 
 struct Agent {
     user: User,
+    sign_in: RefreshFamilyId,
+    /// The role this connection acts with; the tenant actor changes it when the
+    /// user's role changes.
+    grant: Arc<Grant>,
     expires_at: Millis,
+}
+
+/// Why attaching an authenticated connection failed.
+enum AttachFailed {
+    Inbox(InboxError),
+    /// Access changed between the token check and the attach.
+    Revoked,
+    Api(ApiError),
 }
 
 enum Stream {
@@ -47,11 +65,13 @@ enum Stream {
 }
 
 impl Connection {
+    /// `agent` is the person whose token came with the upgrade (with the token), if
+    /// one did; otherwise the first frame must authenticate.
     pub fn start(
         state: web::Data<AppState>,
         session: Session,
         stream: AggregatedMessageStream,
-        agent: Option<(User, Millis)>,
+        agent: Option<(SignedIn, String)>,
     ) {
         let limits = &state.config.websocket;
         let (outbox, frames) = switchboard_actors::inbox::session::outbox(limits.outbox_capacity);
@@ -61,18 +81,86 @@ impl Connection {
         actix_rt::spawn(writer::run(session.clone(), frames, outbox.closer.clone()));
         Connection::create(|ctx| {
             ctx.add_stream(stream);
-            Connection {
+            let mut connection = Connection {
                 state,
                 id: SessionId::next(),
                 outbox,
                 session,
-                agent: agent.map(|(user, expires_at)| Agent { user, expires_at }),
+                agent: None,
+                attached: false,
                 stream: Stream::NotSubscribed,
                 last_heard: Instant::now(),
                 limiter,
                 viewing: None,
+            };
+            if let Some((signed_in, token)) = agent {
+                connection.authenticated(signed_in, token, ctx);
             }
+            connection
         });
+    }
+
+    /// Registers the connection with its tenant (the connection caps, and access
+    /// changes from now on), then checks the token once more: a change committed
+    /// before the attach reached no connection of ours, one after it reaches this one
+    /// through the tenant. Only then is the client greeted; nothing it sends is
+    /// handled before (`ctx.wait`).
+    fn authenticated(&mut self, signed_in: SignedIn, token: String, ctx: &mut Context<Self>) {
+        let grant = Grant::new(signed_in.user.role);
+        let member = Member {
+            session: self.id,
+            user: signed_in.user.id,
+            sign_in: signed_in.sign_in,
+            grant: grant.clone(),
+            outbox: self.outbox.clone(),
+        };
+        let tenant = signed_in.user.tenant_id;
+        self.agent = Some(Agent {
+            user: signed_in.user,
+            sign_in: signed_in.sign_in,
+            grant,
+            expires_at: signed_in.expires_at,
+        });
+        let state = self.state.clone();
+        ctx.wait(
+            async move {
+                state
+                    .inbox
+                    .attach(tenant, member)
+                    .await
+                    .map_err(AttachFailed::Inbox)?;
+                match user_from_access_token(&state, &token).await {
+                    Ok(fresh) => Ok(fresh),
+                    Err(err) if err.code == ErrorCode::InvalidToken => Err(AttachFailed::Revoked),
+                    Err(err) => Err(AttachFailed::Api(err)),
+                }
+            }
+            .into_actor(self)
+            .map(|result, act, ctx| {
+                // Attached, unless the tenant refused: leave on the way out either way.
+                act.attached = !matches!(result, Err(AttachFailed::Inbox(_)));
+                match result {
+                    Ok(fresh) => {
+                        if let Some(agent) = &act.agent {
+                            agent.grant.set(fresh.user.role);
+                        }
+                        act.welcome(ctx);
+                    }
+                    Err(AttachFailed::Inbox(InboxError::TooManyConnections(_))) => {
+                        act.close(CloseCode::TooManyConnections)
+                    }
+                    Err(AttachFailed::Revoked) => act.close(CloseCode::AccessRevoked),
+                    Err(AttachFailed::Inbox(err)) => {
+                        tracing::warn!(error = %err, "cannot attach a socket");
+                        act.close(CloseCode::Internal)
+                    }
+                    Err(AttachFailed::Api(err)) => {
+                        tracing::warn!(error = %err.message, "cannot check a socket's access");
+                        act.close(CloseCode::Internal)
+                    }
+                }
+            }),
+        );
     }
 
     fn send(&self, frame: ByteString) {
@@ -96,7 +184,7 @@ impl Connection {
         self.send(frames::hello(
             self.id.0,
             agent.user.id,
-            agent.user.role.as_str(),
+            agent.grant.role().as_str(),
             ws.heartbeat_interval_secs,
             ws.heartbeat_timeout_secs,
         ));
@@ -123,15 +211,15 @@ impl Connection {
             };
             let state = self.state.clone();
             ctx.wait(
-                async move { crate::auth::extract::user_from_access_token(&state, &token).await }
-                    .into_actor(self)
-                    .map(|result, act, ctx| match result {
-                        Ok((user, expires_at)) => {
-                            act.agent = Some(Agent { user, expires_at });
-                            act.welcome(ctx);
-                        }
-                        Err(_) => act.close(CloseCode::Unauthenticated),
-                    }),
+                async move {
+                    let checked = user_from_access_token(&state, &token).await;
+                    (checked, token)
+                }
+                .into_actor(self)
+                .map(|(result, token), act, ctx| match result {
+                    Ok(signed_in) => act.authenticated(signed_in, token, ctx),
+                    Err(_) => act.close(CloseCode::Unauthenticated),
+                }),
             );
             return;
         };
@@ -142,7 +230,8 @@ impl Connection {
                 "too many frames; slow down",
             );
         }
-        let (tenant, user, role) = (agent.user.tenant_id, agent.user.id, agent.user.role);
+        // Read for every frame: the tenant changes it when the user's role changes.
+        let (tenant, user, role) = (agent.user.tenant_id, agent.user.id, agent.grant.role());
         let inbox = self.state.inbox.clone();
         match parsed.frame {
             ClientFrame::Auth { .. } => self.error(
@@ -292,7 +381,8 @@ impl Connection {
                 let member = Member {
                     session: self.id,
                     user: agent.user.id,
-                    role: agent.user.role,
+                    sign_in: agent.sign_in,
+                    grant: agent.grant.clone(),
                     outbox: self.outbox.clone(),
                 };
                 // `wait`: nothing else from this client is handled until it has joined.
@@ -315,9 +405,8 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let ws = self.state.config.websocket.clone();
-        if self.agent.is_some() {
-            self.welcome(ctx);
-        } else {
+        // A connection authenticated at the upgrade is greeted once it is attached.
+        if self.agent.is_none() {
             ctx.run_later(Duration::from_secs(ws.auth_timeout_secs), |act, _| {
                 if act.agent.is_none() {
                     act.close(CloseCode::Unauthenticated);
@@ -359,7 +448,7 @@ impl Actor for Connection {
                 false,
             );
         }
-        if let (Some(agent), Stream::Subscribed(_)) = (&self.agent, &self.stream) {
+        if let (Some(agent), true) = (&self.agent, self.attached) {
             let (inbox, tenant, session) =
                 (self.state.inbox.clone(), agent.user.tenant_id, self.id);
             actix::spawn(async move { inbox.leave(tenant, session).await });
@@ -372,6 +461,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
         self.last_heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
+            // Binary frames spend the frame budget too, or they would be a free flood.
+            Ok(AggregatedMessage::Binary(_)) if self.limiter.check().is_err() => {
+                self.error(None, ErrorCode::RateLimited, "too many frames; slow down")
+            }
             Ok(AggregatedMessage::Binary(_)) => self.error(
                 None,
                 ErrorCode::UnsupportedMediaType,

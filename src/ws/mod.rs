@@ -28,7 +28,7 @@ pub async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     check_origin(&req, &state)?;
     let agent = match token(&req) {
-        Some(token) => Some(user_from_access_token(&state, &token).await?),
+        Some(token) => Some((user_from_access_token(&state, &token).await?, token)),
         None => None,
     };
     let (response, session, stream) =

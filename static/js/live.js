@@ -17,7 +17,7 @@ const ACK_TIMEOUT_MS = 15_000;
 export class Live {
   /**
    * @param handlers.onEvent(frame)    an event frame with an offset, in offset order
-   * @param handlers.onSignal(frame)   typing, presence, viewing, notification
+   * @param handlers.onSignal(frame)   typing, presence, viewing, notification, access
    * @param handlers.onReset(reason)   the view must reload over REST
    * @param handlers.onState(state)    "connecting" | "live" | "reconnecting" | "offline"
    * @param handlers.onSignedOut()     the server refused the session
@@ -100,8 +100,10 @@ export class Live {
     this.failPending("The connection was lost before the server answered.");
     if (this.stopped) return;
     if (code === 4001) return this.handlers.onSignedOut();
-    if (code === 4002) {
-      // The access token expired under the socket: a fresh one, then resume.
+    if (code === 4002 || code === 4003) {
+      // 4002: the access token expired under the socket. 4003: its sign-in ended
+      // (signed out elsewhere, password changed, deactivated). Either way a fresh
+      // token, then resume; when the refresh is refused too, the session is over.
       refresh().then(
         () => this.reconnectSoon(0),
         (err) => (err.status === 401 ? this.handlers.onSignedOut() : this.reconnectSoon()),

@@ -26,7 +26,7 @@ class App {
     this.live = new Live({
       onState: (state) => this.showState(state),
       onEvent: (frame) => this.inbox.apply(frame),
-      onSignal: (frame) => this.inbox.signal(frame),
+      onSignal: (frame) => (frame.type === "access" ? this.roleChanged(frame.role) : this.inbox.signal(frame)),
       onReset: (reason) => this.reset(reason),
       onSignedOut: () => signOut(),
     });
@@ -80,6 +80,17 @@ class App {
     this.stateBadge.className = `conn conn-${state}`;
     this.stateBadge.dataset.state = state;
     if (state !== "connecting") announce(`Connection: ${STATE_TEXT[state]}`);
+  }
+
+  /** An admin changed this user's role: the server already acts on it; show what it allows. */
+  roleChanged(role) {
+    if (this.me.user.role === role) return;
+    this.me.user.role = role; // the inbox holds the same user object
+    const state = this.stateBadge.dataset.state;
+    this.renderShell();
+    this.showState(state);
+    this.route();
+    announce(`Your role is now ${role}.`);
   }
 
   /** The server could not replay what was missed: load everything shown afresh. */

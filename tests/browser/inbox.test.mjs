@@ -154,6 +154,32 @@ test("a viewer follows the inbox live but has no composer and no actions", async
   await screenshot(page, "viewer-without-composer");
 });
 
+test("an agent demoted to viewer loses the composer at once, and a deactivated one is signed out", async () => {
+  const ann = await addUser(server, token, "Ann", "agent");
+  const page = await agentPage(ann);
+  await customerSays(server, token, "gina", "Is anyone there?", "Gina Park");
+  await row(page, "Gina Park").click();
+  await page.getByLabel("Reply to the customer").waitFor();
+  const users = await call(server, "GET", "/users", undefined, token);
+  const id = users.data.find((u) => u.email === ann.email).id;
+
+  await call(server, "PATCH", `/users/${id}`, { role: "viewer" }, token);
+  // The open socket is told; the page shows what a viewer may do without a reload.
+  await page.locator(".composer").waitFor({ state: "detached" });
+  assert.match(await page.locator(".who").textContent(), /\(viewer\)/);
+  await bubbles(page).first().waitFor();
+  assert.equal(await page.locator(".conn").getAttribute("data-state"), "live");
+  await screenshot(page, "demoted-to-viewer");
+
+  await call(server, "PATCH", `/users/${id}`, { status: "deactivated" }, token);
+  // The socket closes with 4003, the refresh is refused, the page signs out.
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem("switchboard.session")), null);
+  // That refused refresh is the one error Chromium logs here, and it is expected.
+  const context = contexts.at(-1);
+  context.problems = context.problems.filter((p) => !p.includes("status of 401"));
+});
+
 test("a wrong password shows a clear error and keeps the visitor on the sign-in form", async () => {
   const context = await newContext(browser);
   contexts.push(context);

@@ -235,7 +235,16 @@ async fn forged_expired_and_misaddressed_access_tokens_get_401(backend: Backend)
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let claims = |exp: i64, iss: &str, aud: &str| json!({ "sub": sub, "tid": tid, "iat": now, "exp": exp, "iss": iss, "aud": aud });
+    // The sign-in the real token was issued under.
+    let sid = {
+        use base64::Engine;
+        let payload = access.split('.').nth(1).unwrap();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["sid"].clone()
+    };
+    let claims = |exp: i64, iss: &str, aud: &str| json!({ "sub": sub, "tid": tid, "sid": sid, "iat": now, "exp": exp, "iss": iss, "aud": aud });
 
     // The control: a token we forge with the right key and claims is accepted, so the
     // refusals below are about the one thing each of them changes.
@@ -298,6 +307,22 @@ async fn forged_expired_and_misaddressed_access_tokens_get_401(backend: Backend)
             ),
         ),
         ("garbage", "not.a.token".to_owned()),
+        (
+            "no sign-in",
+            forge(
+                json!({ "sub": sub, "tid": tid, "iat": now, "exp": now + 600, "iss": "switchboard", "aud": "switchboard-api" }),
+                JWT_SECRET,
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "a sign-in that never happened",
+            forge(
+                json!({ "sub": sub, "tid": tid, "sid": uuid::Uuid::now_v7(), "iat": now, "exp": now + 600, "iss": "switchboard", "aud": "switchboard-api" }),
+                JWT_SECRET,
+                Algorithm::HS256,
+            ),
+        ),
     ];
     for (what, token) in refused {
         let reply = app.get("/api/v1/auth/me", Some(&token)).await;

@@ -18,5 +18,6 @@ mod inbox_store;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;
+mod revocation;
 mod store_conformance;
 mod web_ui;

@@ -240,24 +240,41 @@ async fn refresh_tokens_rotate_once_and_a_replay_revokes_the_family(backend: Bac
             .unwrap(),
         RefreshRotation::Invalid
     );
+    let signed_out = RefreshFamilyId::new();
     store
-        .insert_refresh_token(
-            &refresh(&a, &owner, RefreshFamilyId::new(), 50_000),
-            &hash(20),
-        )
+        .insert_refresh_token(&refresh(&a, &owner, signed_out, 50_000), &hash(20))
         .await
         .unwrap();
-    assert!(
+    assert_eq!(
+        store
+            .user_with_sign_in(a.id, owner.id, signed_out)
+            .await
+            .unwrap()
+            .map(|(_, live)| live),
+        Some(true)
+    );
+    assert_eq!(
         store
             .revoke_refresh_family_of(a.id, &hash(20), Millis(4_000))
             .await
-            .unwrap()
+            .unwrap(),
+        Some(signed_out)
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .revoke_refresh_family_of(a.id, &hash(20), Millis(4_000))
             .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .user_with_sign_in(a.id, owner.id, signed_out)
+            .await
             .unwrap()
+            .map(|(_, live)| live),
+        Some(false),
+        "a signed-out family no longer holds"
     );
     assert_eq!(
         store

@@ -4,6 +4,7 @@
 //! so an event the bus loses, delays or repeats is still delivered once, in order:
 //! the tenant actor places each event by its offset and drops what it already sent.
 
+use super::access::AccessChange;
 use super::frames::PresenceStatus;
 use super::stream::StreamEvent;
 use crate::{ConversationId, TenantId, UserId};
@@ -28,6 +29,8 @@ pub enum Signal {
         user: UserId,
         active: bool,
     },
+    /// A user's access changed: their connections on every node re-grant or close.
+    Access { user: UserId, change: AccessChange },
 }
 
 /// What a team member is doing in one conversation, shown live to the others.

@@ -4,7 +4,7 @@
 use super::bus::ActivityKind;
 use super::stream::{PROTOCOL_VERSION, StreamPosition};
 use crate::domain::text_enum::text_enum;
-use crate::{ConversationId, UserId};
+use crate::{ConversationId, Role, UserId};
 use bytestring::ByteString;
 use serde_json::{Value, json};
 
@@ -100,6 +100,12 @@ pub fn hello(
             "heartbeat_timeout_secs": timeout_secs,
         }),
     )
+}
+
+/// The connection's role changed (a demotion or promotion): it acts with `role`
+/// from now on.
+pub fn access(role: Role) -> ByteString {
+    frame("access", json!({ "role": role.as_str() }))
 }
 
 /// The reply to a client frame that carried a `ref`.

@@ -4,6 +4,7 @@
 //! `Inbox` is the entry point for the HTTP layer: it finds (or starts) the actor for
 //! a tenant or conversation and turns closed mailboxes into fresh actors.
 
+pub mod access;
 pub mod bus;
 pub mod conversation;
 pub mod frames;
@@ -19,6 +20,7 @@ pub mod views;
 
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, TenantId, UserId};
+use access::AccessChange;
 use actix::prelude::*;
 use bus::{ActivityKind, Bus, NodeId, Signal};
 use conversation::{
@@ -36,7 +38,8 @@ use std::time::Duration;
 use store::{Changed, InboxStore, Recorded, StatusUpdate};
 use stream::{StreamEvent, StreamPosition};
 use tenant::{
-    ConversationRegistry, Join, Leave, Publish, RemoteSignal, Resubscribe, SetPresence, TenantActor,
+    AccessChanged, Attach, ConversationRegistry, Join, Leave, Publish, RemoteSignal, Resubscribe,
+    SetPresence, TenantActor,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,9 @@ pub enum InboxError {
         "the customer last wrote more than 24 hours ago; WhatsApp accepts only a template message now"
     )]
     TemplateRequired,
+    /// The user or tenant has as many open connections as allowed on this node.
+    #[error("too many open connections for this {0}")]
+    TooManyConnections(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -363,6 +369,57 @@ impl Inbox {
             }
         }
         let _ = entry.addr.try_send(Publish { events });
+    }
+
+    /// Registers an authenticated connection with its tenant (before it acts or
+    /// subscribes), within the per-user and per-tenant caps.
+    pub async fn attach(&self, tenant: TenantId, member: Member) -> Result<(), InboxError> {
+        match self
+            .tenant(tenant)
+            .addr
+            .send(Attach { member })
+            .timeout(ACTOR_TIMEOUT)
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(tenant::AttachRefused::UserLimit)) => {
+                Err(InboxError::TooManyConnections("user"))
+            }
+            Ok(Err(tenant::AttachRefused::TenantLimit)) => {
+                Err(InboxError::TooManyConnections("tenant"))
+            }
+            Err(_) => Err(InboxError::Busy),
+        }
+    }
+
+    /// A user's access changed: their open connections on this node are re-granted
+    /// or closed before this returns, and the other nodes are told over the bus.
+    pub async fn access_changed(&self, tenant: TenantId, user: UserId, change: AccessChange) {
+        self.0.bus.signal(
+            tenant,
+            Signal::Access {
+                user,
+                change: change.clone(),
+            },
+        );
+        let Some(addr) = self
+            .0
+            .tenants
+            .get(&tenant)
+            .filter(|e| e.addr.connected())
+            .map(|e| e.addr.clone())
+        else {
+            return;
+        };
+        // A busy tenant's next access check applies it within `access_recheck`.
+        if addr
+            .send(AccessChanged { user, change })
+            .timeout(ACTOR_TIMEOUT)
+            .await
+            .is_err()
+        {
+            tracing::warn!(%tenant, "tenant actor did not take an access change; its next check will");
+        }
     }
 
     /// Registers a connection. Joining must not be dropped, so this waits for room

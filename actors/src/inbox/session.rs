@@ -5,7 +5,8 @@
 //! full the agent is not keeping up; it is closed with [`CloseCode::SlowConsumer`]
 //! rather than buffered without bound, and it resumes from its last offset later.
 
-use crate::{ConversationId, Role, UserId};
+use super::access::Grant;
+use crate::{ConversationId, RefreshFamilyId, UserId};
 use bytestring::ByteString;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,12 @@ pub enum CloseCode {
     HeartbeatTimeout,
     /// An unexpected server error.
     Internal,
+    /// The user was deactivated, signed out, or changed their password elsewhere.
+    AccessRevoked,
+    /// The user (or tenant) already has as many open connections as allowed.
+    TooManyConnections,
+    /// The server part that served this connection restarted; reconnect and resume.
+    Restarting,
 }
 
 impl CloseCode {
@@ -48,10 +55,13 @@ impl CloseCode {
             CloseCode::GoingAway => 1001,
             CloseCode::TooBig => 1009,
             CloseCode::Internal => 1011,
+            CloseCode::Restarting => 1012,
             CloseCode::Unauthenticated => 4001,
             CloseCode::TokenExpired => 4002,
+            CloseCode::AccessRevoked => 4003,
             CloseCode::SlowConsumer => 4008,
             CloseCode::HeartbeatTimeout => 4009,
+            CloseCode::TooManyConnections => 4029,
         }
     }
 
@@ -64,6 +74,9 @@ impl CloseCode {
             CloseCode::TokenExpired => "token expired",
             CloseCode::SlowConsumer => "slow consumer",
             CloseCode::HeartbeatTimeout => "heartbeat timeout",
+            CloseCode::AccessRevoked => "access revoked",
+            CloseCode::TooManyConnections => "too many connections",
+            CloseCode::Restarting => "service restarting",
         }
     }
 }
@@ -161,6 +174,9 @@ impl Subscription {
 pub struct Member {
     pub session: SessionId,
     pub user: UserId,
-    pub role: Role,
+    /// The sign-in (refresh-token family) whose access token opened the connection.
+    pub sign_in: RefreshFamilyId,
+    /// The role it acts with, changed by the tenant when the user's role changes.
+    pub grant: Arc<Grant>,
     pub outbox: Outbox,
 }

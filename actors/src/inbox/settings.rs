@@ -41,6 +41,13 @@ pub struct InboxSettings {
     pub ingest_queue: usize,
     /// At most this many of them share one transaction.
     pub ingest_batch: usize,
+    /// How often a tenant with open connections reads its users' access (role,
+    /// status, ended sign-ins) from the store, to apply changes the bus did not bring.
+    pub access_recheck: Duration,
+    /// Open connections allowed per user and per tenant on this node; one more is
+    /// closed with 4029.
+    pub max_sockets_per_user: usize,
+    pub max_sockets_per_tenant: usize,
 }
 
 impl Default for InboxSettings {
@@ -60,6 +67,9 @@ impl Default for InboxSettings {
             viewing_ttl: Duration::from_secs(30),
             ingest_queue: 4096,
             ingest_batch: 256,
+            access_recheck: Duration::from_secs(10),
+            max_sockets_per_user: 20,
+            max_sockets_per_tenant: 5_000,
         }
     }
 }

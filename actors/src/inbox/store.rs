@@ -4,6 +4,7 @@
 //! transaction, so an event is on the stream exactly when its change is in the
 //! tables. Every method takes the tenant first and every query filters on it.
 
+use super::access::AccessSnapshot;
 use super::records::{
     Assignment, Contact, ContactChange, Conversation, ConversationChange, ConversationCursor,
     ConversationFilter, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
@@ -54,6 +55,15 @@ pub struct Merged {
 pub trait InboxStore: Send + Sync + 'static {
     /// The tenant's stream as committed now (created on first use).
     async fn stream_head(&self, tenant: TenantId) -> Result<StreamHead, StoreError>;
+
+    /// Every user's role and status in the tenant, and the sign-ins (refresh-token
+    /// families) revoked at or after `ended_since`: what open connections are checked
+    /// against (see `access`).
+    async fn access_snapshot(
+        &self,
+        tenant: TenantId,
+        ended_since: Millis,
+    ) -> Result<AccessSnapshot, StoreError>;
 
     /// Up to `limit` events with an offset above `after`, oldest first.
     async fn events_after(

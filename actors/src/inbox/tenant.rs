@@ -9,6 +9,7 @@
 //! since offsets commit in order). The same store read picks up events whose
 //! publish was dropped because this mailbox was full.
 
+use super::access::{AccessChange, Verdict};
 use super::bus::{Bus, NodeId, Signal};
 use super::conversation::ConversationActor;
 use super::frames::{self, PresenceStatus, ResetReason};
@@ -16,7 +17,7 @@ use super::session::{Member, SessionId, Subscription};
 use super::settings::InboxSettings;
 use super::store::InboxStore;
 use super::stream::{EventKind, StreamEvent, StreamPosition};
-use crate::{ConversationId, TenantId, UserId};
+use crate::{ConversationId, Millis, TenantId, UserId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use dashmap::DashMap;
@@ -35,6 +36,31 @@ pub type ConversationRegistry = Arc<DashMap<ConversationId, Addr<ConversationAct
 #[rtype(result = "()")]
 pub struct Publish {
     pub events: Vec<StreamEvent>,
+}
+
+/// A connection authenticated: it is registered, so that access changes and the
+/// connection caps apply to it, before it may act or subscribe.
+#[derive(Message)]
+#[rtype(result = "Result<(), AttachRefused>")]
+pub struct Attach {
+    pub member: Member,
+}
+
+/// Why a connection may not attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachRefused {
+    /// The user has `max_sockets_per_user` open connections on this node.
+    UserLimit,
+    /// The tenant has `max_sockets_per_tenant` open connections on this node.
+    TenantLimit,
+}
+
+/// A user's access changed (on this node or, through the bus, on another).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AccessChanged {
+    pub user: UserId,
+    pub change: AccessChange,
 }
 
 /// A connection joins the tenant. With `resume` the events after that position are
@@ -110,10 +136,20 @@ struct Presence {
     connections: usize,
 }
 
+/// Sign-ins ended this long before the last access check are read again by the next:
+/// the node that ended one stamped it with its own clock.
+const ENDED_SIGN_IN_MARGIN_MS: i64 = 60_000;
+
 pub struct TenantActor {
     tenant: TenantId,
     store: Arc<dyn InboxStore>,
     settings: Arc<InboxSettings>,
+    /// Every authenticated connection, subscribed or not: what access changes and
+    /// the connection caps apply to.
+    attached: HashMap<SessionId, Member>,
+    /// When the last access check started; the next reads sign-ins ended since.
+    access_checked: Millis,
+    checking_access: bool,
     /// The last offset handed to connections; `None` until read from the store.
     delivered: Option<StreamPosition>,
     pending: BTreeMap<i64, StreamEvent>,
@@ -141,6 +177,9 @@ impl TenantActor {
             tenant,
             store,
             settings,
+            attached: HashMap::new(),
+            access_checked: Millis::now(),
+            checking_access: false,
             delivered: None,
             pending: BTreeMap::new(),
             filling: false,
@@ -347,6 +386,82 @@ impl TenantActor {
         }
     }
 
+    /// Applies one user's access change to each of their connections here.
+    fn change_access(&mut self, user: UserId, change: &AccessChange) {
+        let verdicts = self
+            .attached
+            .values()
+            .filter(|member| member.user == user)
+            .map(|member| (member.session, change.verdict(member.sign_in)))
+            .collect();
+        self.enforce(verdicts);
+    }
+
+    /// Closes the connections that lost access and re-grants the others.
+    fn enforce(&mut self, verdicts: Vec<(SessionId, Verdict)>) {
+        for (session, verdict) in verdicts {
+            match verdict {
+                Verdict::Keep => {}
+                Verdict::SetRole(role) => {
+                    if let Some(member) = self.attached.get(&session)
+                        && member.grant.role() != role
+                    {
+                        member.grant.set(role);
+                        member.outbox.push(frames::access(role));
+                    }
+                }
+                Verdict::Close => {
+                    if let Some(member) = self.attached.remove(&session) {
+                        member
+                            .outbox
+                            .closer
+                            .close(super::session::CloseCode::AccessRevoked);
+                    }
+                    self.remove(session);
+                }
+            }
+        }
+    }
+
+    /// Reads the tenant's access from the store and applies it: what the bus may not
+    /// have brought (Redis down, a change made by another process).
+    fn check_access(&mut self, ctx: &mut Context<Self>) {
+        if self.checking_access {
+            return;
+        }
+        self.checking_access = true;
+        let started = Millis::now();
+        let since = Millis(
+            self.access_checked
+                .0
+                .saturating_sub(ENDED_SIGN_IN_MARGIN_MS),
+        );
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        ctx.spawn(
+            async move { store.access_snapshot(tenant, since).await }
+                .into_actor(self)
+                .map(move |snapshot, act, _| {
+                    act.checking_access = false;
+                    match snapshot {
+                        Ok(snapshot) => {
+                            act.access_checked = started;
+                            let verdicts = act
+                                .attached
+                                .values()
+                                .map(|m| {
+                                    (m.session, snapshot.verdict(m.user, m.sign_in, m.grant.role()))
+                                })
+                                .collect();
+                            act.enforce(verdicts);
+                        }
+                        Err(err) => {
+                            tracing::warn!(tenant = %act.tenant, error = %err, "cannot check access; the next check retries");
+                        }
+                    }
+                }),
+        );
+    }
+
     /// A frame that is not stored, to the connections following `conversation`.
     fn ephemeral(&self, conversation: ConversationId, except: UserId, frame: &ByteString) {
         for connection in self.connections.values() {
@@ -396,6 +511,36 @@ impl Actor for TenantActor {
         ctx.run_interval(self.settings.presence_ttl / 3, |act, _| {
             act.presence_heartbeat()
         });
+        ctx.run_interval(self.settings.access_recheck, |act, ctx| {
+            if !act.attached.is_empty() {
+                act.check_access(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Attach> for TenantActor {
+    type Result = Result<(), AttachRefused>;
+
+    fn handle(&mut self, msg: Attach, _: &mut Self::Context) -> Self::Result {
+        let user = msg.member.user;
+        let of_user = self.attached.values().filter(|m| m.user == user).count();
+        if of_user >= self.settings.max_sockets_per_user {
+            return Err(AttachRefused::UserLimit);
+        }
+        if self.attached.len() >= self.settings.max_sockets_per_tenant {
+            return Err(AttachRefused::TenantLimit);
+        }
+        self.attached.insert(msg.member.session, msg.member);
+        Ok(())
+    }
+}
+
+impl Handler<AccessChanged> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AccessChanged, _: &mut Self::Context) {
+        self.change_access(msg.user, &msg.change);
     }
 }
 
@@ -428,6 +573,9 @@ impl Handler<Join> for TenantActor {
                 .close(super::session::CloseCode::Internal);
             return;
         };
+        self.attached
+            .entry(member.session)
+            .or_insert_with(|| member.clone());
         let user = member.user;
         let before = self.seen(user);
         let presence = self.presence.entry(user).or_insert(Presence {
@@ -514,6 +662,7 @@ impl Handler<Leave> for TenantActor {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
+        self.attached.remove(&msg.session);
         self.remove(msg.session);
     }
 }
@@ -591,6 +740,7 @@ impl Handler<RemoteSignal> for TenantActor {
                 user,
                 &frames::activity(kind, conversation, user, active),
             ),
+            Signal::Access { user, change } => self.change_access(user, &change),
         }
     }
 }

@@ -464,6 +464,23 @@ pub async fn refuse_poison_messages(db: &TestDb, backend: Backend) {
     .await;
 }
 
+/// Runs one statement with `$1` bound to the UUID `id`, on a connection of the
+/// test's own: a change made outside the server.
+pub async fn execute_on(db: &TestDb, backend: Backend, sql: &'static str, id: &str) {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
 /// Runs the statements for `backend` on a connection of its own.
 async fn execute(
     db: &TestDb,

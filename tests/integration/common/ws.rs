@@ -29,6 +29,15 @@ pub fn ws_url(base: &str) -> String {
 impl Agent {
     /// Connects with the token in the Authorization header and reads `hello`.
     pub async fn connect(base: &str, token: &str) -> Agent {
+        let mut agent = Agent::open(base, token).await;
+        let hello = agent.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        agent
+    }
+
+    /// Completes the upgrade with the token in the Authorization header, reading
+    /// nothing (the server may still refuse the connection with a close frame).
+    pub async fn open(base: &str, token: &str) -> Agent {
         let mut request = ws_url(base).into_client_request().unwrap();
         request.headers_mut().insert(
             "authorization",
@@ -37,10 +46,7 @@ impl Agent {
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("socket opens");
-        let mut agent = Agent { ws };
-        let hello = agent.next().await;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        agent
+        Agent { ws }
     }
 
     /// Connects as above over a socket with a tiny receive buffer, so that a client
@@ -83,6 +89,20 @@ impl Agent {
                 Message::Text(text) => return serde_json::from_str(&text).unwrap(),
                 Message::Close(frame) => panic!("socket closed: {frame:?}"),
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next JSON frame, or `None` when the socket ends first.
+    pub async fn next_or_end(&mut self) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame or the end within the wait")
+            {
+                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+                Some(Ok(_)) => {}
             }
         }
     }
