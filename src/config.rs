@@ -92,9 +92,30 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// Take the client address from `Forwarded`/`X-Forwarded-For`. Only behind a proxy
-    /// that sets them, or clients pick their own rate-limit key.
-    pub trust_forwarded_for: bool,
+    /// Open connections at most; requests on connections beyond it get 503 (the
+    /// probes and `/metrics` excepted). Keep it below the open-file limit.
+    pub max_connections: usize,
+    /// A request head must arrive within this, or the connection gets 408 and closes.
+    pub request_head_timeout_secs: u64,
+    /// A request body must arrive within this, or the request gets 408.
+    pub body_read_timeout_secs: u64,
+    /// An idle kept-alive connection closes after this.
+    pub keep_alive_secs: u64,
+    /// Addresses or CIDR ranges of the reverse proxies in front of the server. A
+    /// request from one of them names its client in `client_ip_header`: the client is
+    /// the rightmost address there that is not a trusted proxy. Empty: the socket peer.
+    pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies set.
+    pub client_ip_header: ClientIpHeader,
+}
+
+/// Where trusted proxies name the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…`.
+    Forwarded,
 }
 
 impl Default for ServerConfig {
@@ -106,7 +127,12 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             shutdown_timeout_secs: 30,
             workers: 0,
-            trust_forwarded_for: false,
+            max_connections: 10_000,
+            request_head_timeout_secs: 5,
+            body_read_timeout_secs: 10,
+            keep_alive_secs: 5,
+            trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
         }
     }
 }
@@ -232,6 +258,16 @@ pub struct RateLimitConfig {
     /// Sign-in, registration, refresh and invitation attempts per minute from one
     /// address: the guard against password guessing.
     pub auth_per_ip_per_minute: u32,
+    /// Failed sign-ins in a row to one account (from any address) before each further
+    /// attempt waits: 1 s, doubling up to `sign_in_lockout_max_secs`. The same for
+    /// accounts that do not exist, so the wait reveals nothing.
+    pub sign_in_failures_per_account: u32,
+    pub sign_in_lockout_max_secs: u64,
+    /// Provider webhooks per second from one address, and the burst above it.
+    pub webhooks_per_ip_per_second: u32,
+    pub webhooks_per_ip_burst: u32,
+    /// WebSocket upgrades per minute from one address.
+    pub socket_upgrades_per_ip_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -242,6 +278,11 @@ impl Default for RateLimitConfig {
             per_tenant_per_second: 500,
             per_tenant_burst: 1000,
             auth_per_ip_per_minute: 20,
+            sign_in_failures_per_account: 5,
+            sign_in_lockout_max_secs: 900,
+            webhooks_per_ip_per_second: 200,
+            webhooks_per_ip_burst: 1_000,
+            socket_upgrades_per_ip_per_minute: 120,
         }
     }
 }
@@ -500,13 +541,35 @@ impl Config {
             limits.per_tenant_per_second,
             limits.per_tenant_burst,
             limits.auth_per_ip_per_minute,
+            limits.sign_in_failures_per_account,
+            limits.webhooks_per_ip_per_second,
+            limits.webhooks_per_ip_burst,
+            limits.socket_upgrades_per_ip_per_minute,
         ]
         .contains(&0)
         {
             return invalid("rate_limit values must be positive");
         }
-        if self.server.body_limit_bytes == 0 {
-            return invalid("server.body_limit_bytes must be positive");
+        crate::http::client::ClientAddresses::new(
+            &self.server.trusted_proxies,
+            self.server.client_ip_header,
+        )?;
+        let server = &self.server;
+        if [
+            server.body_limit_bytes,
+            server.max_connections,
+            usize::try_from(
+                server
+                    .request_head_timeout_secs
+                    .min(server.body_read_timeout_secs),
+            )
+            .unwrap_or(1),
+        ]
+        .contains(&0)
+        {
+            return invalid(
+                "server.body_limit_bytes, max_connections, request_head_timeout_secs and body_read_timeout_secs must be positive",
+            );
         }
         let ws = &self.websocket;
         if ws.max_sockets_per_user == 0

@@ -2,10 +2,14 @@
 //! several `Application`s side by side.
 
 use crate::api;
+use crate::auth::throttle::SignInThrottle;
 use crate::auth::{access_token::AccessTokens, password};
 use crate::bootstrap::{self, BootstrapError, FirstOwner};
 use crate::config::{Config, ConfigError, DatabaseLocation, SqliteSynchronous};
 use crate::error::ApiError;
+use crate::http::body_deadline::body_deadline;
+use crate::http::client::ClientAddresses;
+use crate::http::connections::{Connections, refuse_over_cap};
 use crate::http::extract_errors::{json_config, path_config, query_config};
 use crate::http::guarded::{FetchPolicy, GuardedClient};
 use crate::http::observe::observe;
@@ -86,6 +90,15 @@ impl Application {
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
+            connections: Connections::new(config.server.max_connections),
+            client_addresses: ClientAddresses::new(
+                &config.server.trusted_proxies,
+                config.server.client_ip_header,
+            )?,
+            sign_in_throttle: SignInThrottle::new(
+                config.rate_limit.sign_in_failures_per_account,
+                Duration::from_secs(config.rate_limit.sign_in_lockout_max_secs),
+            ),
             metrics,
             store,
             password_decoy,
@@ -142,6 +155,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 state.limits.prune();
+                state.sign_in_throttle.prune(std::time::Instant::now());
                 let before = Millis(
                     Millis::now()
                         .0
@@ -309,7 +323,9 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 
 fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, StartError> {
     let server_config = state.config.server.clone();
+    warn_if_over_file_limit(server_config.max_connections);
     let origins = state.config.cors.allowed_origins.clone();
+    let connections = state.connections.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -321,6 +337,8 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
             .app_data(query_config())
             .configure(api::routes)
             .default_service(web::to(crate::web_ui::serve))
+            .wrap(from_fn(body_deadline))
+            .wrap(from_fn(refuse_over_cap))
             .wrap(cors(&origins))
             .wrap(from_fn(observe))
             .wrap(security_headers())
@@ -328,6 +346,9 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
     // Frames to agents are small writes; with Nagle on, each waits for the client's
     // delayed ACK (~40 ms on Linux) whenever an earlier one is unacknowledged.
     .tcp_nodelay(true)
+    .on_connect(move |conn, data| connections.on_connect(conn, data))
+    .client_request_timeout(Duration::from_secs(server_config.request_head_timeout_secs))
+    .keep_alive(Duration::from_secs(server_config.keep_alive_secs))
     .listen(listener)
     .map_err(|source| StartError::Io {
         what: "the listener".into(),
@@ -340,6 +361,37 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
         server
     };
     Ok(server.run())
+}
+
+/// Each connection is a file descriptor: a cap above the process's limit would let
+/// the limit, not the cap, refuse connections (health probes included), silently.
+fn warn_if_over_file_limit(max_connections: usize) {
+    /// Descriptors kept for the database pool, Redis, files and the listener.
+    const RESERVE: u64 = 256;
+    let Some(limit) = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| open_files_limit(&limits))
+    else {
+        return;
+    };
+    if (max_connections as u64).saturating_add(RESERVE) > limit {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = limit,
+            "server.max_connections is above the open-file limit (ulimit -n) less {RESERVE}; raise the limit or lower the cap"
+        );
+    }
+}
+
+/// The soft "Max open files" of a `/proc/<pid>/limits` text.
+fn open_files_limit(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Only the configured origins may call the API from a browser page; tokens travel in
@@ -376,4 +428,21 @@ fn security_headers() -> DefaultHeaders {
             "default-src 'none'; frame-ancestors 'none'",
         ))
         .add((header::REFERRER_POLICY, "no-referrer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max processes             95403                95403                processes\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(open_files_limit(limits), Some(1024));
+        assert_eq!(
+            open_files_limit("Max open files            unlimited  unlimited  files"),
+            None
+        );
+    }
 }

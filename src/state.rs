@@ -2,8 +2,11 @@
 //! limits, metrics.
 
 use crate::auth::access_token::AccessTokens;
+use crate::auth::throttle::SignInThrottle;
 use crate::channels::gateway::Gateway;
 use crate::config::Config;
+use crate::http::client::ClientAddresses;
+use crate::http::connections::Connections;
 use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -19,6 +22,12 @@ pub struct AppState {
     pub config: Config,
     pub tokens: AccessTokens,
     pub limits: RateLimits,
+    /// Open connections and their cap.
+    pub connections: Connections,
+    /// Client addresses behind the configured proxies.
+    pub client_addresses: ClientAddresses,
+    /// Failed sign-ins per account.
+    pub sign_in_throttle: SignInThrottle,
     pub metrics: Metrics,
     /// Verified against when a sign-in names no known account; see `password::verify`.
     pub password_decoy: String,

@@ -69,6 +69,10 @@ impl Metrics {
                 "HTTP request latency by route and method"
             );
             metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+            metrics::describe_gauge!(
+                "http_open_connections",
+                "Open HTTP connections (sockets included), against server.max_connections"
+            );
             metrics::describe_counter!(
                 "bus_events_total",
                 "Stream events over the Redis bus by outcome (published, received, dropped)"
@@ -85,6 +89,10 @@ impl Metrics {
             metrics::describe_counter!(
                 "webhooks_total",
                 "Provider webhook deliveries by outcome (received, rejected, logged)"
+            );
+            metrics::describe_counter!(
+                "channel_lookups_total",
+                "Webhook channel lookups by source (cache, store, unknown_cache)"
             );
             metrics::describe_counter!(
                 "outbound_messages_total",
@@ -135,6 +143,12 @@ impl Metrics {
         });
     }
 
+    /// Where a webhook found its channel: `cache`, `store`, or `unknown_cache` (an id
+    /// already known to name no channel, answered without a store read).
+    pub fn record_channel_lookup(&self, source: &'static str) {
+        self.with(|| counter!("channel_lookups_total", "source" => source).increment(1));
+    }
+
     /// One reply's delivery attempt: `sent`, `retried` or `failed`.
     pub fn record_outbound(&self, kind: &'static str, outcome: &'static str) {
         self.with(|| {
@@ -162,8 +176,15 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with pool and inbox gauges read at scrape time.
-    pub fn render(&self, pool: PoolStats, backend: &'static str, inbox: InboxStats) -> String {
+    pub fn render(
+        &self,
+        pool: PoolStats,
+        backend: &'static str,
+        inbox: InboxStats,
+        open_connections: usize,
+    ) -> String {
         self.with(|| {
+            gauge!("http_open_connections").set(open_connections as f64);
             gauge!("inbox_live_conversations").set(inbox.live_conversations as f64);
             gauge!("inbox_agent_connections").set(inbox.agent_connections as f64);
             gauge!("inbox_ingest_waiting").set(inbox.ingest_waiting as f64);

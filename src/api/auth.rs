@@ -6,13 +6,14 @@ use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::{self, Kind};
 use crate::auth::password;
 use crate::auth::permission::Member;
+use crate::auth::throttle::SignInThrottle;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchboard_actors::inbox::access::AccessChange;
 use switchboard_actors::store::{
     AuditActor, NextRefreshToken, RefreshRotation, RefreshToken, Tenant, User,
@@ -109,6 +110,8 @@ pub async fn login(
             "tenant, email or password is wrong",
         )
     };
+    let throttle = SignInThrottle::key(&body.tenant, &body.email);
+    check_throttle(&state, &throttle)?;
     let tenant = state.store.tenant_by_slug(&body.tenant).await?;
     let user = match (&tenant, Email::parse(&body.email)) {
         (Some(tenant), Ok(email)) => state.store.user_by_email(tenant.id, &email).await?,
@@ -119,6 +122,7 @@ pub async fn login(
     let signed_in = match user {
         Some(user) if matches && user.status == UserStatus::Active => user,
         other => {
+            state.sign_in_throttle.failed(&throttle, Instant::now());
             if let Some(tenant) = tenant {
                 let event = Event {
                     tenant: tenant.id,
@@ -132,6 +136,7 @@ pub async fn login(
             return Err(refused());
         }
     };
+    state.sign_in_throttle.succeeded(&throttle);
     let event = Event {
         tenant: signed_in.tenant_id,
         actor: AuditActor::User(signed_in.id),
@@ -320,6 +325,9 @@ pub async fn change_password(
         return Err(ApiError::forbidden("an API key has no password"));
     };
     let body = body.into_inner();
+    // A stolen access token must not become a way to guess the password.
+    let throttle = SignInThrottle::key(&user.tenant_id.to_string(), user.email.as_str());
+    check_throttle(&state, &throttle)?;
     let current_ok = password::verify(
         body.current_password,
         user.password_hash.clone(),
@@ -327,11 +335,13 @@ pub async fn change_password(
     )
     .await?;
     if !current_ok {
+        state.sign_in_throttle.failed(&throttle, Instant::now());
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "the current password is wrong",
         ));
     }
+    state.sign_in_throttle.succeeded(&throttle);
     let hash = password::hash(body.new_password).await?;
     let now = Millis::now();
     if !state
@@ -361,6 +371,20 @@ pub async fn change_password(
         .access_changed(user.tenant_id, user.id, AccessChange::SignedOutExcept(kept))
         .await;
     Ok(HttpResponse::Ok().json(session))
+}
+
+/// 429 while the account must wait after failed attempts (see `SignInThrottle`).
+fn check_throttle(state: &AppState, key: &str) -> Result<(), ApiError> {
+    state
+        .sign_in_throttle
+        .check(key, Instant::now())
+        .map_err(|wait| {
+            let mut err =
+                ApiError::rate_limited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+            err.message =
+                "too many failed sign-ins for this account; wait before trying again".into();
+            err
+        })
 }
 
 fn refresh_ttl(state: &AppState) -> Duration {

@@ -226,6 +226,8 @@ pub async fn create(
         updated_at: now,
     };
     state.store.create_channel(&channel).await?;
+    // A webhook that came for this id before it existed must not keep it unknown here.
+    state.gateway.forget(channel.id);
     let event = Event {
         tenant: channel.tenant_id,
         actor: auth.caller.audit_actor(),

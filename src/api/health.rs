@@ -29,6 +29,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.store.pool_stats(),
         state.store.backend(),
         state.inbox.stats(),
+        state.connections.open(),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -22,9 +22,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
-        .route("/ws", web::get().to(crate::ws::connect))
+        .service(
+            web::resource("/ws")
+                .wrap(from_fn(|req, next| {
+                    limit_by_ip(Budget::SocketUpgrade, req, next)
+                }))
+                .route(web::get().to(crate::ws::connect)),
+        )
         .service(
             web::resource("/webhooks/meta/{channel_id}")
+                .wrap(from_fn(|req, next| limit_by_ip(Budget::Webhook, req, next)))
                 .route(web::get().to(crate::webhooks::meta::handshake))
                 .route(web::post().to(crate::webhooks::meta::receive)),
         )

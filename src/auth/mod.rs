@@ -9,3 +9,4 @@ pub mod extract;
 pub mod opaque;
 pub mod password;
 pub mod permission;
+pub mod throttle;

@@ -60,6 +60,12 @@ pub const INBOUND_NOTES_EVERY: Duration = Duration::from_secs(1);
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Cached channels beyond which expired entries are swept on the next insert.
 const KNOWN_CHANNELS_SWEEP_AT: usize = 1_024;
+/// How long a webhook URL's channel id that names no channel answers 404 without a
+/// store read. Ids are random UUIDs, so only a deleted channel or a guess lands here;
+/// a channel created on this node clears its entry at once.
+const UNKNOWN_CHANNEL_TTL: Duration = Duration::from_secs(300);
+/// Unknown ids remembered at most; when full, expired ones go, then the oldest half.
+const UNKNOWN_CHANNELS_MAX: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnownError {
@@ -72,6 +78,8 @@ pub enum KnownError {
 pub struct Gateway {
     store: Arc<dyn Store>,
     known: Mutex<HashMap<ChannelId, Arc<KnownChannel>>>,
+    /// Webhook ids that named no channel, and when that was learnt (the negative cache).
+    unknown: Mutex<HashMap<ChannelId, Instant>>,
     metrics: Metrics,
     graph: Graph,
     sealer: Sealer,
@@ -100,6 +108,7 @@ impl Gateway {
         Arc::new(Self {
             store,
             known: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
             metrics,
             graph,
             sealer,
@@ -157,8 +166,21 @@ impl Gateway {
             .filter(|k| k.fetched.elapsed() < CHANNEL_CACHE_TTL)
             .cloned();
         if let Some(known) = cached {
+            self.metrics.record_channel_lookup("cache");
             return Ok(Some(known));
         }
+        let known_unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_CHANNEL_TTL);
+        if known_unknown {
+            // A flood of made-up ids costs no database read.
+            self.metrics.record_channel_lookup("unknown_cache");
+            return Ok(None);
+        }
+        self.metrics.record_channel_lookup("store");
         let Some(channel) = self
             .store
             .channel_by_id(id)
@@ -166,6 +188,7 @@ impl Gateway {
             .map_err(KnownError::Store)?
         else {
             self.forget(id);
+            self.remember_unknown(id);
             return Ok(None);
         };
         let credentials = self
@@ -185,12 +208,30 @@ impl Gateway {
         Ok(Some(known))
     }
 
-    /// Drops a cached channel after it changed on this node.
+    /// Drops a cached channel (or its absence) after it changed on this node.
     pub fn forget(&self, id: ChannelId) {
         self.known
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+        self.unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn remember_unknown(&self, id: ChannelId) {
+        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        if unknown.len() >= UNKNOWN_CHANNELS_MAX {
+            unknown.retain(|_, at| at.elapsed() < UNKNOWN_CHANNEL_TTL);
+        }
+        if unknown.len() >= UNKNOWN_CHANNELS_MAX {
+            let mut ages: Vec<Instant> = unknown.values().copied().collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            unknown.retain(|_, at| *at > cut);
+        }
+        unknown.insert(id, Instant::now());
     }
 
     /// Lets a deleted channel's worker end: it finishes its queue (each reply fails as

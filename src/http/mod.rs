@@ -1,8 +1,11 @@
 //! HTTP plumbing: for every route, request ids, observation (logs, metrics, the error
-//! envelope), rate limits, client addresses and extractor error handling; for calls
-//! out, the guarded client that fetches URLs from outside.
+//! envelope), rate limits, client addresses, the connection cap, the body deadline and
+//! extractor error handling; for calls out, the guarded client that fetches URLs from
+//! outside.
 
+pub mod body_deadline;
 pub mod client;
+pub mod connections;
 pub mod extract_errors;
 pub mod guarded;
 pub mod observe;

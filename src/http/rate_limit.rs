@@ -6,12 +6,11 @@
 
 use crate::config::RateLimitConfig;
 use crate::error::ApiError;
-use crate::http::client::client_ip;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::{HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::hash::Hash;
@@ -25,6 +24,8 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 pub struct RateLimits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     auth_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    webhooks_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    upgrades_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_tenant: DefaultKeyedRateLimiter<TenantId>,
     clock: DefaultClock,
 }
@@ -44,6 +45,13 @@ impl RateLimits {
             )),
             auth_per_ip: DefaultKeyedRateLimiter::keyed(Quota::per_minute(nonzero(
                 config.auth_per_ip_per_minute,
+            ))),
+            webhooks_per_ip: DefaultKeyedRateLimiter::keyed(per_second(
+                config.webhooks_per_ip_per_second,
+                config.webhooks_per_ip_burst,
+            )),
+            upgrades_per_ip: DefaultKeyedRateLimiter::keyed(Quota::per_minute(nonzero(
+                config.socket_upgrades_per_ip_per_minute,
             ))),
             per_tenant: DefaultKeyedRateLimiter::keyed(per_second(
                 config.per_tenant_per_second,
@@ -69,7 +77,12 @@ impl RateLimits {
     }
 
     pub fn prune(&self) {
-        for limiter in [&self.per_ip, &self.auth_per_ip] {
+        for limiter in [
+            &self.per_ip,
+            &self.auth_per_ip,
+            &self.webhooks_per_ip,
+            &self.upgrades_per_ip,
+        ] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -83,6 +96,8 @@ impl RateLimits {
 pub enum Budget {
     Api,
     SignIn,
+    Webhook,
+    SocketUpgrade,
 }
 
 /// Middleware: refuses a request over its address's budget with 429 and `Retry-After`.
@@ -93,15 +108,21 @@ pub async fn limit_by_ip(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
         // Without a peer address (a unix socket, a test harness) all such callers share one key.
-        let ip = client_ip(req.request(), state.config.server.trust_forwarded_for)
+        let ip = state
+            .client_addresses
+            .client_ip(req.request())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let limiter = match budget {
             Budget::Api => &state.limits.per_ip,
             Budget::SignIn => &state.limits.auth_per_ip,
+            Budget::Webhook => &state.limits.webhooks_per_ip,
+            Budget::SocketUpgrade => &state.limits.upgrades_per_ip,
         };
         if let Err(err) = state.limits.check(limiter, &ip) {
-            let response = err.error_response();
-            return Ok(req.into_response(response).map_into_right_body());
+            let response = HttpResponse::from_error(err);
+            // `ServiceRequest::into_response` would drop the attached error on the way.
+            let (request, _) = req.into_parts();
+            return Ok(ServiceResponse::new(request, response).map_into_right_body());
         }
     }
     next.call(req)

@@ -1697,12 +1697,24 @@ async fn a_full_ingest_queue_answers_busy_and_every_acknowledged_message_is_stor
     let base = meta.app.base.clone();
     let first = message(1);
     let in_writer = meta.deliver_signed(&channel, &first, APP_SECRET);
+    // Each step waits for the last to show: the first message taken by the writer
+    // (and none waiting), then the second waiting behind it.
+    let ingest = |writing: f64, waiting: f64| {
+        let base = base.clone();
+        async move {
+            wait::until_true("the ingest queue to fill", || async {
+                common::metric(&base, "inbox_ingest_writing", "").await == writing
+                    && common::metric(&base, "inbox_ingest_waiting", "").await == waiting
+            })
+            .await
+        }
+    };
     let queued = async {
-        wait::until_metric(&base, "inbox_ingest_writing", "", |n| n == 1.0).await;
+        ingest(1.0, 0.0).await;
         meta.deliver_signed(&channel, &message(2), APP_SECRET).await
     };
     let refused = async {
-        wait::until_metric(&base, "inbox_ingest_waiting", "", |n| n == 1.0).await;
+        ingest(1.0, 1.0).await;
         let reply = meta.deliver_signed(&channel, &message(3), APP_SECRET).await;
         lock.release().await;
         reply

@@ -213,6 +213,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config.rate_limit.per_ip_per_second = 10_000;
     config.rate_limit.per_ip_burst = 10_000;
     config.rate_limit.auth_per_ip_per_minute = 10_000;
+    config.rate_limit.webhooks_per_ip_per_second = 100_000;
+    config.rate_limit.webhooks_per_ip_burst = 100_000;
+    config.rate_limit.socket_upgrades_per_ip_per_minute = 100_000;
     config
 }
 
