@@ -53,7 +53,8 @@ pub async fn first_start(
             opaque::random_text().map_err(|err| BootstrapError::Failed(err.to_string()))?;
         (Secret::new(random), true)
     };
-    let hash = password::hash(password.expose().to_owned())
+    let context = vec![config.owner_email.clone(), config.tenant_slug.clone()];
+    let hash = password::hash(password.expose().to_owned(), context)
         .await
         .map_err(|err| BootstrapError::Invalid {
             field: "owner_password",

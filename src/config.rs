@@ -107,6 +107,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// The header the trusted proxies set.
     pub client_ip_header: ClientIpHeader,
+    /// Accept example and easily guessed secrets (`auth.jwt_secret`,
+    /// `channels.credentials_key`, `bootstrap.owner_password`). Local development only.
+    pub dev_mode: bool,
 }
 
 /// Where trusted proxies name the client.
@@ -133,6 +136,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 5,
             trusted_proxies: Vec::new(),
             client_ip_header: ClientIpHeader::XForwardedFor,
+            dev_mode: false,
         }
     }
 }
@@ -531,6 +535,9 @@ impl Config {
         if self.auth.jwt_secret.is_set() && self.auth.jwt_secret.expose().len() < 32 {
             return invalid("auth.jwt_secret must be at least 32 bytes");
         }
+        if !self.server.dev_mode {
+            self.check_secrets()?;
+        }
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
             return invalid("auth token lifetimes must be positive");
         }
@@ -597,6 +604,38 @@ impl Config {
             );
         }
         self.database_location().map(|_| ())
+    }
+
+    /// Refuses example and easily guessed secrets: a server started with the values
+    /// from `docker/example.env` would sign tokens anyone can forge.
+    fn check_secrets(&self) -> Result<(), ConfigError> {
+        use crate::auth::strength::{example_problem, key_problem, secret_problem};
+        use base64::Engine;
+        let refuse = |key: &str, problem: String| {
+            Err(ConfigError::Invalid(format!(
+                "{key} {problem} (server.dev_mode = true accepts it, for local development only)"
+            )))
+        };
+        if self.auth.jwt_secret.is_set()
+            && let Some(problem) = secret_problem(self.auth.jwt_secret.expose())
+        {
+            return refuse("auth.jwt_secret", problem);
+        }
+        let key = self.channels.credentials_key.expose();
+        if self.channels.credentials_key.is_set() {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+            if let Some(problem) =
+                example_problem(key).or_else(|| decoded.ok().and_then(|bytes| key_problem(&bytes)))
+            {
+                return refuse("channels.credentials_key", problem);
+            }
+        }
+        if self.bootstrap.owner_password.is_set()
+            && let Some(problem) = example_problem(self.bootstrap.owner_password.expose())
+        {
+            return refuse("bootstrap.owner_password", problem);
+        }
+        Ok(())
     }
 
     pub fn database_location(&self) -> Result<DatabaseLocation, ConfigError> {
@@ -826,6 +865,47 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_example_secrets_of_the_docs_are_refused_outside_dev_mode() {
+        let example = [
+            (
+                "SWITCHBOARD_AUTH__JWT_SECRET",
+                "change-me-to-at-least-32-random-bytes-please",
+            ),
+            (
+                "SWITCHBOARD_CHANNELS__CREDENTIALS_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            ("SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD", "change-me-too"),
+        ];
+        for (var, value) in example {
+            let err = Config::load_from(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("dev_mode"), "{var}: {err}");
+        }
+        let weak = Config::load_from(
+            None,
+            env(&[("SWITCHBOARD_AUTH__JWT_SECRET", &"a".repeat(40))]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(weak.contains("too easy to guess"), "{weak}");
+        let mut dev = env(&example);
+        dev.push(("SWITCHBOARD_SERVER__DEV_MODE".into(), "true".into()));
+        assert!(Config::load_from(None, dev).is_ok());
+        assert!(
+            Config::load_from(
+                None,
+                env(&[(
+                    "SWITCHBOARD_AUTH__JWT_SECRET",
+                    "kO3v9Qd7Zr1mW8xT2pL6yB4nC0sF5hJu"
+                )])
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod bus;
 pub mod channels;
 pub mod config;
 pub mod error;
+mod files;
 pub mod http;
 mod secrets;
 pub mod simulate;

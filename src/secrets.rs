@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Owner read/write only.
-const SECRET_FILE_MODE: u32 = 0o600;
+const SECRET_FILE_MODE: u32 = crate::files::PRIVATE_FILE;
 
 pub fn load_or_create(path: &Path) -> std::io::Result<String> {
     load_or_create_with(path, crate::auth::opaque::random_text)
@@ -22,7 +22,11 @@ pub fn load_or_create_with<E: std::fmt::Display>(
     generate: impl FnOnce() -> Result<String, E>,
 ) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(text) if !text.trim().is_empty() => {
+            // An older install may have left it readable by others.
+            crate::files::restrict(path, SECRET_FILE_MODE)?;
+            return Ok(text.trim().to_owned());
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 ErrorKind::InvalidData,
@@ -33,7 +37,7 @@ pub fn load_or_create_with<E: std::fmt::Display>(
         Err(err) => return Err(err),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
     }
     let secret = generate().map_err(|err| std::io::Error::other(err.to_string()))?;
     // create_new: of two processes starting at once, one writes and the other reads.

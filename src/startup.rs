@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::body_deadline::body_deadline;
 use crate::http::client::ClientAddresses;
 use crate::http::connections::{Connections, refuse_over_cap};
-use crate::http::extract_errors::{json_config, path_config, query_config};
+use crate::http::extract_errors::{json_config, path_config};
 use crate::http::guarded::{FetchPolicy, GuardedClient};
 use crate::http::observe::observe;
 use crate::http::rate_limit::{PRUNE_INTERVAL, RateLimits};
@@ -68,6 +68,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        let data_dir = &config.server.data_dir;
+        crate::files::private_dir(data_dir).map_err(|source| StartError::Io {
+            what: data_dir.display().to_string(),
+            source,
+        })?;
         let store = open_store(&config).await?;
         let jwt_secret = if config.auth.jwt_secret.is_set() {
             config.auth.jwt_secret.expose().to_owned()
@@ -334,7 +339,6 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
                 state.config.server.body_limit_bytes,
             ))
             .app_data(path_config())
-            .app_data(query_config())
             .configure(api::routes)
             .default_service(web::to(crate::web_ui::serve))
             .wrap(from_fn(body_deadline))

@@ -8,6 +8,7 @@ use crate::auth::opaque::{self, Kind};
 use crate::auth::permission::ManageApiKeys;
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
+use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -45,7 +46,7 @@ pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<ManageApiKeys>,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     // ManageApiKeys admits no API key, so the caller is a user.

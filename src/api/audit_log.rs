@@ -4,6 +4,7 @@ use super::views::{AuditView, Page};
 use crate::auth::extract::Authorized;
 use crate::auth::permission::ReadAudit;
 use crate::error::ApiError;
+use crate::http::json::Query;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -15,7 +16,7 @@ const MAX_PAGE: u32 = 200;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Query {
+pub struct AuditQuery {
     /// The `next_cursor` of the previous page.
     before: Option<Uuid>,
     limit: Option<u32>,
@@ -24,7 +25,7 @@ pub struct Query {
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadAudit>,
-    query: web::Query<Query>,
+    query: Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let entries = state

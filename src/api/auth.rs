@@ -9,6 +9,7 @@ use crate::auth::permission::Member;
 use crate::auth::throttle::SignInThrottle;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
+use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -39,7 +40,7 @@ pub struct RegisterRequest {
 pub async fn register(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.config.auth.registration_open {
         return Err(ApiError::new(
@@ -57,6 +58,13 @@ pub async fn register(
             )
         })?,
     };
+    let context = vec![
+        body.email.as_str().to_owned(),
+        body.name.clone(),
+        tenant_name.clone(),
+        slug.clone(),
+    ];
+    let password_hash = password::hash(body.password, context).await?;
     let now = Millis::now();
     let tenant = Tenant {
         id: TenantId::new(),
@@ -71,7 +79,7 @@ pub async fn register(
         name: display_name(&body.name, "name")?,
         role: Role::Owner,
         status: UserStatus::Active,
-        password_hash: Some(password::hash(body.password).await?),
+        password_hash: Some(password_hash),
         created_at: now,
         updated_at: now,
     };
@@ -101,7 +109,7 @@ pub struct LoginRequest {
 pub async fn login(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let refused = || {
@@ -158,7 +166,7 @@ pub struct RefreshRequest {
 pub async fn refresh(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let invalid = || {
         ApiError::new(
@@ -221,7 +229,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<Member>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.caller.tenant_id();
     // Signing out twice, or with a token already gone, is still signed out.
@@ -277,7 +285,7 @@ pub struct AcceptInviteRequest {
 pub async fn accept_invite(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<AcceptInviteRequest>,
+    body: Json<AcceptInviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let invalid = || {
@@ -287,7 +295,8 @@ pub async fn accept_invite(
         )
     };
     let (tenant, token) = opaque::parse(Kind::Invitation, &body.token).ok_or_else(invalid)?;
-    let hash = password::hash(body.password).await?;
+    // The invitee is not known until the token is spent, so no personal context here.
+    let hash = password::hash(body.password, Vec::new()).await?;
     let now = Millis::now();
     let user = state
         .store
@@ -319,7 +328,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<Member>,
-    body: web::Json<ChangePasswordRequest>,
+    body: Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let Caller::User(user) = &auth.caller else {
         return Err(ApiError::forbidden("an API key has no password"));
@@ -342,7 +351,11 @@ pub async fn change_password(
         ));
     }
     state.sign_in_throttle.succeeded(&throttle);
-    let hash = password::hash(body.new_password).await?;
+    let hash = password::hash(
+        body.new_password,
+        vec![user.email.as_str().to_owned(), user.name.clone()],
+    )
+    .await?;
     let now = Millis::now();
     if !state
         .store

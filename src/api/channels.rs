@@ -7,9 +7,11 @@ use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::random_text;
 use crate::auth::permission::{ManageChannels, WorkInbox};
+use crate::auth::strength::channel_secret_problem;
 use crate::channels::credentials::Credentials;
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
+use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,10 @@ pub struct ChannelView {
     settings: Map<String, Value>,
     /// Where to point the provider's webhooks, and the token its handshake echoes.
     webhook: WebhookSetup,
+    /// `ok`, or `unreadable` when the stored credentials cannot be opened (another
+    /// credentials key, a damaged row): the channel cannot work until they are set
+    /// again with `PATCH`.
+    credentials: &'static str,
     created_at: String,
     updated_at: String,
 }
@@ -44,11 +50,12 @@ pub struct ChannelView {
 #[derive(Serialize)]
 struct WebhookSetup {
     path: String,
-    verify_token: String,
+    /// Absent when the credentials cannot be opened.
+    verify_token: Option<String>,
 }
 
 impl ChannelView {
-    fn new(channel: &Channel, credentials: &Credentials) -> Self {
+    fn new(channel: &Channel, credentials: Option<&Credentials>) -> Self {
         Self {
             id: channel.id.to_string(),
             kind: channel.kind.as_str(),
@@ -58,7 +65,12 @@ impl ChannelView {
             settings: channel.settings.clone(),
             webhook: WebhookSetup {
                 path: format!("/webhooks/meta/{}", channel.id),
-                verify_token: credentials.verify_token.clone(),
+                verify_token: credentials.map(|c| c.verify_token.clone()),
+            },
+            credentials: if credentials.is_some() {
+                "ok"
+            } else {
+                "unreadable"
             },
             created_at: channel.created_at.to_rfc3339(),
             updated_at: channel.updated_at.to_rfc3339(),
@@ -66,12 +78,16 @@ impl ChannelView {
     }
 }
 
-fn view(state: &AppState, channel: &Channel) -> Result<ChannelView, ApiError> {
-    let credentials = state
-        .gateway
-        .credentials(channel)
-        .map_err(ApiError::internal)?;
-    Ok(ChannelView::new(channel, &credentials))
+/// A channel as admins see it. Credentials that cannot be opened show as such: one
+/// broken row must not hide the others (or the way to repair it).
+fn view(state: &AppState, channel: &Channel) -> ChannelView {
+    match state.gateway.credentials(channel) {
+        Ok(credentials) => ChannelView::new(channel, Some(&credentials)),
+        Err(reason) => {
+            tracing::warn!(channel = %channel.id, %reason, "cannot open a channel's credentials");
+            ChannelView::new(channel, None)
+        }
+    }
 }
 
 fn secret(raw: &str, field: &str) -> Result<String, ApiError> {
@@ -82,6 +98,16 @@ fn secret(raw: &str, field: &str) -> Result<String, ApiError> {
         )));
     }
     Ok(value.to_owned())
+}
+
+/// An app secret or verify token: whoever guesses one can sign webhooks (or pass the
+/// handshake) as the provider, so each needs some strength (`auth::strength`).
+fn strong_secret(raw: &str, field: &str) -> Result<String, ApiError> {
+    let value = secret(raw, field)?;
+    match channel_secret_problem(&value) {
+        Some(problem) => Err(ApiError::invalid(format!("{field} {problem}"))),
+        None => Ok(value),
+    }
 }
 
 /// Settings the gateway reads; anything else is refused so a typo is not ignored.
@@ -125,7 +151,7 @@ pub async fn set_tenant_settings(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<ManageChannels>,
-    body: web::Json<TenantSettingsRequest>,
+    body: Json<TenantSettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.caller.tenant_id();
     let country = body
@@ -153,10 +179,7 @@ pub async fn list(
     auth: Authorized<ManageChannels>,
 ) -> Result<HttpResponse, ApiError> {
     let channels = state.store.channels(auth.caller.tenant_id()).await?;
-    let data = channels
-        .iter()
-        .map(|c| view(&state, c))
-        .collect::<Result<Vec<_>, _>>()?;
+    let data: Vec<ChannelView> = channels.iter().map(|c| view(&state, c)).collect();
     Ok(HttpResponse::Ok().json(Page {
         data,
         next_cursor: None,
@@ -181,7 +204,7 @@ pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<ManageChannels>,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let account_id = body.account_id.trim();
@@ -196,12 +219,12 @@ pub async fn create(
         )));
     }
     let verify_token = match &body.verify_token {
-        Some(token) => secret(token, "verify_token")?,
+        Some(token) => strong_secret(token, "verify_token")?,
         None => random_text().map_err(ApiError::internal)?,
     };
     let credentials = Credentials {
         access_token: secret(&body.access_token, "access_token")?,
-        app_secret: secret(&body.app_secret, "app_secret")?,
+        app_secret: strong_secret(&body.app_secret, "app_secret")?,
         verify_token,
     };
     let now = Millis::now();
@@ -236,7 +259,7 @@ pub async fn create(
         details: json!({"kind": channel.kind.as_str(), "account_id": channel.account_id}),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Created().json(ChannelView::new(&channel, &credentials)))
+    Ok(HttpResponse::Created().json(ChannelView::new(&channel, Some(&credentials))))
 }
 
 async fn find(
@@ -257,7 +280,7 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let channel = find(&state, &auth, *id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, &channel)?))
+    Ok(HttpResponse::Ok().json(view(&state, &channel)))
 }
 
 #[derive(Deserialize)]
@@ -276,14 +299,31 @@ pub async fn update(
     client: ClientInfo,
     auth: Authorized<ManageChannels>,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut channel = find(&state, &auth, *id).await?;
-    let mut credentials = state
-        .gateway
-        .credentials(&channel)
-        .map_err(ApiError::internal)?;
+    let mut credentials = match state.gateway.credentials(&channel) {
+        Ok(credentials) => credentials,
+        // Unreadable credentials are repaired by sending all of them again.
+        Err(_)
+            if body.access_token.is_some()
+                && body.app_secret.is_some()
+                && body.verify_token.is_some() =>
+        {
+            Credentials {
+                access_token: String::new(),
+                app_secret: String::new(),
+                verify_token: String::new(),
+            }
+        }
+        Err(reason) => {
+            tracing::warn!(channel = %channel.id, %reason, "cannot open a channel's credentials");
+            return Err(ApiError::invalid(
+                "the stored credentials cannot be opened (another credentials key?); send access_token, app_secret and verify_token to replace them",
+            ));
+        }
+    };
     let mut changed = Vec::new();
     if let Some(name) = &body.name {
         channel.name = display_name(name, "name")?;
@@ -312,7 +352,11 @@ pub async fn update(
     ];
     for (new, current, field) in secrets {
         if let Some(new) = new {
-            *current = secret(new, field)?;
+            *current = if field == "access_token" {
+                secret(new, field)?
+            } else {
+                strong_secret(new, field)?
+            };
             changed.push(field);
         }
     }
@@ -335,7 +379,7 @@ pub async fn update(
         details: json!({"changed": changed, "state": channel.state.as_str()}),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Ok().json(ChannelView::new(&channel, &credentials)))
+    Ok(HttpResponse::Ok().json(ChannelView::new(&channel, Some(&credentials))))
 }
 
 pub async fn delete(
@@ -369,8 +413,11 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let channel = find(&state, &auth, *id).await?;
     let worker = state.gateway.health(channel.id);
+    let readable = state.gateway.credentials(&channel).is_ok();
     let health = if channel.state == ChannelState::Disabled {
         "disabled"
+    } else if !readable {
+        "credentials_unreadable"
     } else if worker.circuit != "closed" {
         "circuit_open"
     } else if channel.last_error_at.is_some() && channel.last_error_at >= channel.last_inbound_at {
@@ -389,6 +436,7 @@ pub async fn status(
         "id": channel.id.to_string(),
         "state": channel.state.as_str(),
         "health": health,
+        "credentials": if readable { "ok" } else { "unreadable" },
         "circuit": worker.circuit,
         "queued": worker.queued,
         "pending_dead_letters": dead_letters,
@@ -471,7 +519,7 @@ pub struct DeadLetterQuery {
 pub async fn dead_letters(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
-    query: web::Query<DeadLetterQuery>,
+    query: Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let letters = state
         .store

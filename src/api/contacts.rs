@@ -6,11 +6,12 @@ use crate::auth::extract::Authorized;
 use crate::auth::permission::{MergeContacts, ReadContacts, WriteContacts};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
+use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard_actors::inbox::records::{Contact, ContactChange};
+use switchboard_actors::inbox::records::{Contact, ContactChange, check_contact_lists};
 use switchboard_actors::inbox::views::{ContactView, MessageView};
 use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
 use uuid::Uuid;
@@ -44,9 +45,15 @@ pub struct CreateRequest {
 pub async fn create(
     state: web::Data<AppState>,
     auth: Authorized<WriteContacts>,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_contact_lists(
+        Some(&body.phones),
+        Some(&body.emails),
+        Some(&body.tags),
+        Some(&body.custom_fields),
+    )?;
     let now = Millis::now();
     let contact = Contact {
         tenant_id: auth.caller.tenant_id(),
@@ -135,9 +142,15 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Authorized<WriteContacts>,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_contact_lists(
+        body.phones.as_deref(),
+        body.emails.as_deref(),
+        body.tags.as_deref(),
+        body.custom_fields.as_ref(),
+    )?;
     let change = ContactChange {
         name: body.name.as_deref().map(contact_name).transpose()?,
         phones: body.phones,
@@ -170,7 +183,7 @@ pub struct SearchQuery {
 pub async fn search(
     state: web::Data<AppState>,
     auth: Authorized<ReadContacts>,
-    query: web::Query<SearchQuery>,
+    query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
@@ -205,7 +218,7 @@ pub async fn merge(
     client: ClientInfo,
     auth: Authorized<MergeContacts>,
     id: web::Path<Uuid>,
-    body: web::Json<MergeRequest>,
+    body: Json<MergeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.caller.tenant_id();
     let (keep, absorb) = (ContactId(*id), ContactId(body.merge_id));

@@ -5,6 +5,7 @@ use super::views::Page;
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::permission::{ReadInbox, WorkInbox};
 use crate::error::ApiError;
+use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -62,7 +63,7 @@ fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let assignee = match query.assignee.as_deref() {
@@ -129,7 +130,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
@@ -187,7 +188,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<AssignRequest>,
+    body: Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.caller.tenant_id();
     let assignee = body.user_id.map(UserId);
@@ -235,7 +236,7 @@ pub async fn add_tag(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<TagRequest>,
+    body: Json<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let change = ConversationChange::Tag {
         tag: body.into_inner().tag,
@@ -293,7 +294,7 @@ pub async fn messages(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
     id: web::Path<Uuid>,
-    query: web::Query<MessagesQuery>,
+    query: Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
     if state.store.conversation(tenant, id).await?.is_none() {
@@ -366,7 +367,7 @@ pub async fn send(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<SendRequest>,
+    body: Json<SendRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (author, client_id) = (author(&auth.caller), body.client_id);
@@ -421,7 +422,7 @@ pub async fn add_note(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     id: web::Path<Uuid>,
-    body: web::Json<NoteRequest>,
+    body: Json<NoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let message = Outgoing::text(

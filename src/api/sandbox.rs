@@ -5,6 +5,7 @@ use crate::auth::extract::Authorized;
 use crate::auth::permission::WorkInbox;
 use crate::channels::sandbox::CustomerMessage;
 use crate::error::ApiError;
+use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -14,7 +15,7 @@ pub async fn inbound(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
     channel: web::Path<String>,
-    body: web::Json<CustomerMessage>,
+    body: Json<CustomerMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let inbound = body.into_inner().into_inbound(&channel)?;
     let recorded = state

@@ -4,6 +4,7 @@ use super::views::Page;
 use crate::auth::extract::Authorized;
 use crate::auth::permission::{ManageTags, ReadInbox};
 use crate::error::ApiError;
+use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -32,7 +33,7 @@ pub struct CreateRequest {
 pub async fn create(
     state: web::Data<AppState>,
     auth: Authorized<ManageTags>,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if let Some(color) = &body.color {

@@ -12,6 +12,7 @@ use crate::auth::opaque::{self, Kind};
 use crate::auth::permission::{ManageUsers, ReadInbox, ReadUsers};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
+use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -76,7 +77,7 @@ pub async fn invite(
     state: web::Data<AppState>,
     client: ClientInfo,
     auth: Authorized<ManageUsers>,
-    body: web::Json<InviteRequest>,
+    body: Json<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     ensure_can_manage(&auth.caller, body.role)?;
@@ -133,7 +134,7 @@ pub async fn update(
     client: ClientInfo,
     auth: Authorized<ManageUsers>,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let tenant = auth.caller.tenant_id();

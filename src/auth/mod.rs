@@ -9,4 +9,5 @@ pub mod extract;
 pub mod opaque;
 pub mod password;
 pub mod permission;
+pub mod strength;
 pub mod throttle;

@@ -3,6 +3,7 @@
 //! Hashing takes tens of milliseconds of CPU, so it runs on the blocking pool, never
 //! on the threads that serve requests.
 
+use super::strength;
 use crate::error::ApiError;
 use actix_web::web;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -22,7 +23,9 @@ fn argon2() -> Result<Argon2<'static>, ApiError> {
 }
 
 /// Checks the policy and hashes; the error says what is wrong with the password.
-pub async fn hash(password: String) -> Result<String, ApiError> {
+/// `context` is what the user is known by (email, name, tenant): a password that is
+/// just that is refused too (`strength::password_problem`).
+pub async fn hash(password: String, context: Vec<String>) -> Result<String, ApiError> {
     let length = password.chars().count();
     if length < MIN_LENGTH || password.len() > MAX_LENGTH {
         return Err(ApiError::invalid(format!(
@@ -30,6 +33,10 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
         )));
     }
     web::block(move || {
+        let context: Vec<&str> = context.iter().map(String::as_str).collect();
+        if let Some(problem) = strength::password_problem(&password, &context) {
+            return Err(ApiError::invalid(problem));
+        }
         argon2()?
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
@@ -64,7 +71,11 @@ pub async fn verify(
 
 /// A hash of a random password, used as the decoy in `verify`.
 pub async fn decoy() -> Result<String, ApiError> {
-    hash(crate::auth::opaque::random_text().map_err(ApiError::internal)?).await
+    hash(
+        crate::auth::opaque::random_text().map_err(ApiError::internal)?,
+        Vec::new(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -73,7 +84,9 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let stored = hash("correct horse battery".into()).await.unwrap();
+        let stored = hash("correct horse battery".into(), Vec::new())
+            .await
+            .unwrap();
         assert!(
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
@@ -98,7 +111,23 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_short_password_is_refused_with_the_rule() {
-        let err = hash("short".into()).await.unwrap_err();
+        let err = hash("short".into(), Vec::new()).await.unwrap_err();
         assert!(err.message.contains("at least 10"), "{}", err.message);
+    }
+
+    #[actix_rt::test]
+    async fn a_common_password_or_the_users_own_email_is_refused() {
+        for (password, context) in [
+            ("password123", vec![]),
+            ("qwertyuiop", vec![]),
+            ("ada@example.com", vec!["ada@example.com".to_owned()]),
+        ] {
+            let err = hash(password.into(), context).await.unwrap_err();
+            assert!(
+                err.message.contains("too common"),
+                "{password}: {}",
+                err.message
+            );
+        }
     }
 }

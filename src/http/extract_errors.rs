@@ -2,7 +2,7 @@
 //! `invalid_json`, JSON of the wrong shape is `invalid_request`, too large is 413.
 
 use crate::error::{ApiError, ErrorCode};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError};
 use actix_web::{HttpRequest, web};
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
@@ -15,12 +15,6 @@ pub fn path_config() -> web::PathConfig {
     // A path segment that cannot be an id cannot name anything that exists.
     web::PathConfig::default()
         .error_handler(|_: PathError, _: &HttpRequest| ApiError::not_found("resource").into())
-}
-
-pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _: &HttpRequest| {
-        ApiError::invalid(err.to_string()).into()
-    })
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -8,6 +8,7 @@ pub mod client;
 pub mod connections;
 pub mod extract_errors;
 pub mod guarded;
+pub mod json;
 pub mod observe;
 pub mod rate_limit;
 pub mod request_id;

@@ -20,6 +20,7 @@ macro_rules! impl_inbox_store {
             use switchboard_actors::inbox::records::{
                 Assignment, AssigneeFilter, Contact, ContactChange, Conversation, ConversationChange,
                 ConversationCursor, ConversationFilter, Identity, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
+                MAX_CONTACT_EMAILS, MAX_CONTACT_PHONES,
             };
             use switchboard_actors::inbox::access::{AccessSnapshot, UserAccess};
             use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
@@ -323,10 +324,16 @@ macro_rules! impl_inbox_store {
                         let mut contact = contact_in(conn, tenant, ContactId(id)).await?.ok_or_else(|| missing("contact"))?;
                         insert_identity(conn, tenant, contact.id, &inbound.sender).await?;
                         contact.identities.push(inbound.sender.clone());
-                        if let Some(phone) = inbound.sender_phone.as_ref().filter(|p| !contact.phones.contains(p)) {
+                        // Bounded like a client's lists: a stream of new identities
+                        // naming one email cannot grow one contact without end.
+                        if let Some(phone) = inbound.sender_phone.as_ref()
+                            .filter(|p| !contact.phones.contains(p) && contact.phones.len() < MAX_CONTACT_PHONES)
+                        {
                             contact.phones.push(phone.clone());
                         }
-                        if let Some(email) = inbound.sender_email.as_ref().filter(|e| !contact.emails.contains(e)) {
+                        if let Some(email) = inbound.sender_email.as_ref()
+                            .filter(|e| !contact.emails.contains(e) && contact.emails.len() < MAX_CONTACT_EMAILS)
+                        {
                             contact.emails.push(email.clone());
                         }
                         contact.updated_at = inbound.received_at;

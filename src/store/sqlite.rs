@@ -11,6 +11,7 @@ use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,7 +52,20 @@ impl SqliteStore {
         synchronous_full: bool,
     ) -> Result<Self, sqlx::Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(crate::files::PRIVATE_DIR)
+                .create(dir)
+                .map_err(sqlx::Error::Io)?;
+        }
+        // SQLite gives its WAL and shared-memory files the database file's mode, so a
+        // private database file keeps all three private.
+        crate::files::private_file(path).map_err(sqlx::Error::Io)?;
+        for suffix in ["-wal", "-shm", ".open-lock"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::files::restrict(Path::new(&side), crate::files::PRIVATE_FILE)
+                .map_err(sqlx::Error::Io)?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -92,6 +106,7 @@ async fn open_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::files::PRIVATE_FILE)
         .open(lock_path)?;
     tokio::task::spawn_blocking(move || file.lock().map(|()| file))
         .await

@@ -16,6 +16,7 @@ use crate::channels::meta::leads::{self, LeadRef};
 use crate::channels::meta::signature;
 use crate::channels::meta::webhook::{self, Account, Event};
 use crate::error::{ApiError, ErrorCode};
+use crate::http::json::Query;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use switchboard_actors::channel::{Channel, ChannelState, WebhookLogEntry};
+use switchboard_actors::domain::text::{clean, clean_json};
 use switchboard_actors::inbox::records::StatusReport;
 use switchboard_actors::{ChannelId, DeliveryStatus, Millis, WebhookLogId};
 use uuid::Uuid;
@@ -57,7 +59,7 @@ async fn channel_of(state: &AppState, id: Uuid) -> Result<Arc<KnownChannel>, Api
 pub async fn handshake(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    query: web::Query<Handshake>,
+    query: Query<Handshake>,
 ) -> Result<HttpResponse, ApiError> {
     let known = channel_of(&state, *id).await?;
     let credentials = &known.credentials;
@@ -133,7 +135,9 @@ pub async fn receive(
             id: WebhookLogId::new(),
             channel_id: channel.id,
             error: problems.join("; "),
-            body: String::from_utf8_lossy(&body).into_owned(),
+            // Kept as text, so it obeys the text rule too (a NUL would fail the insert
+            // on Postgres, and the provider would redeliver for ever).
+            body: clean(&String::from_utf8_lossy(&body)).into_owned(),
             received_at: now,
         };
         // Not kept means not acknowledged: Meta sends it again.
@@ -263,7 +267,11 @@ async fn apply(
                 .lead(&credentials.access_token, &leadgen_id)
                 .await
             {
-                Ok(lead) => lead,
+                Ok(mut lead) => {
+                    // The provider's answer is text from outside like any other.
+                    clean_json(&mut lead);
+                    lead
+                }
                 Err(GraphError::Permanent(reason)) => {
                     return Ok(Some(format!(
                         "lead {leadgen_id} cannot be fetched: {reason}"

@@ -65,6 +65,7 @@ pub fn parse(text: &str) -> Result<Parsed, Refused> {
         code: ErrorCode::InvalidJson,
         message: format!("the frame is not JSON: {err}"),
     })?;
+    switchboard_actors::domain::text::clean_json(&mut value);
     let object = value.as_object_mut().ok_or_else(|| Refused {
         reference: None,
         code: ErrorCode::InvalidRequest,

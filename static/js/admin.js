@@ -173,7 +173,7 @@ function channelCard(c, error, refresh) {
   const status = h("dl", { class: "status-list" }, h("dt", {}, "Health"), h("dd", {}, "…"));
   get(`/channels/${c.id}/status`).then((s) =>
     fill(status,
-      h("dt", {}, "Health"), h("dd", { class: `health health-${s.health}` }, s.health.replace("_", " ")),
+      h("dt", {}, "Health"), h("dd", { class: `health health-${s.health}` }, s.health.replaceAll("_", " ")),
       h("dt", {}, "Queued replies"), h("dd", {}, String(s.queued)),
       h("dt", {}, "Dead letters"), h("dd", {}, String(s.pending_dead_letters)),
       h("dt", {}, "Last inbound"), h("dd", {}, s.last_inbound_at ? longTime(s.last_inbound_at) : "never"),
@@ -187,7 +187,10 @@ function channelCard(c, error, refresh) {
     h("h2", {}, c.name, " ", h("small", {}, `${c.kind} · ${c.account_id} · ${c.state}`)),
     h("p", {}, "In Meta's developer console, under Webhooks, set:"),
     copyable("Callback URL", url),
-    copyable("Verify token", c.webhook.verify_token),
+    c.credentials === "unreadable"
+      ? h("p", { class: "form-error", role: "alert" },
+        "The stored credentials cannot be opened (was the credentials key changed?). Set the access token, app secret and verify token again.")
+      : copyable("Verify token", c.webhook.verify_token),
     status,
     h("div", { class: "row" },
       h("button", { type: "button", onclick: () => guarded(error, () => patch(`/channels/${c.id}`, { state: next })).then(refresh) }, next === "disabled" ? "Disable" : "Enable"),

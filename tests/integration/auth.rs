@@ -357,7 +357,67 @@ async fn registration_can_be_closed(backend: Backend) {
     assert_eq!(reply.error_code(), "registration_closed");
 }
 
+async fn common_and_personal_passwords_are_refused_wherever_a_password_is_set(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let too_common = |reply: &common::Reply| {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.error_code(), "invalid_request");
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too common"),
+            "{}",
+            reply.body
+        );
+    };
+    for password in ["password123", "qwertyuiop", "1q2w3e4r5t", "ada@example.com"] {
+        let reply = app
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "tenant_name": "Acme", "tenant_slug": "acme", "name": "Ada", "email": "ada@example.com", "password": password }),
+            )
+            .await;
+        too_common(&reply);
+    }
+    let (owner, _) = app.owner_session().await;
+    let invited = app
+        .post(
+            "/api/v1/users",
+            Some(&owner),
+            json!({ "email": "bo@example.com", "name": "Bo", "role": "agent" }),
+        )
+        .await;
+    let accept = app
+        .post(
+            "/api/v1/auth/accept-invite",
+            None,
+            json!({ "token": invited.body["invitation"]["token"], "password": "iloveyou123" }),
+        )
+        .await;
+    too_common(&accept);
+    let change = app
+        .post(
+            "/api/v1/auth/password",
+            Some(&owner),
+            json!({ "current_password": OWNER_PASSWORD, "new_password": OWNER_EMAIL }),
+        )
+        .await;
+    too_common(&change);
+    // A password nobody guesses goes through.
+    let accept = app
+        .post(
+            "/api/v1/auth/accept-invite",
+            None,
+            json!({ "token": invited.body["invitation"]["token"], "password": "violet kettle harbour" }),
+        )
+        .await;
+    assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
+}
+
 on_both_backends!(
+    common_and_personal_passwords_are_refused_wherever_a_password_is_set,
     a_new_tenant_registers_signs_in_and_sees_itself,
     a_wrong_password_unknown_email_or_unknown_tenant_all_get_the_same_401,
     a_refresh_token_rotates_and_a_replayed_one_revokes_the_whole_family,

@@ -137,6 +137,50 @@ fn an_unknown_configuration_key_stops_the_binary_with_a_message_naming_it() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("workerz"));
 }
 
+#[test]
+fn the_example_secrets_of_docker_example_env_stop_the_binary_outside_dev_mode() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker/example.env"))
+            .unwrap();
+    let value = |name: &str| {
+        example
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    for (var, key, value) in [
+        (
+            "SWITCHBOARD_AUTH__JWT_SECRET",
+            "auth.jwt_secret",
+            value("JWT_SECRET"),
+        ),
+        (
+            "SWITCHBOARD_CHANNELS__CREDENTIALS_KEY",
+            "channels.credentials_key",
+            value("CREDENTIALS_KEY"),
+        ),
+        (
+            "SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD",
+            "bootstrap.owner_password",
+            value("OWNER_PASSWORD"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = switchboard(dir.path())
+            .env("SWITCHBOARD_SERVER__PORT", "0")
+            .env(var, &value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(key) && stderr.contains("dev_mode"),
+            "{var}: {stderr}"
+        );
+    }
+}
+
 #[actix_rt::test]
 async fn a_customer_message_played_with_simulate_reaches_an_agent_connected_to_the_running_server()
 {

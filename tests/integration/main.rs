@@ -20,6 +20,8 @@ mod inbox_store;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;
+mod private_files;
 mod revocation;
 mod store_conformance;
+mod text_input;
 mod web_ui;

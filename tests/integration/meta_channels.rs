@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use switchboard::channels::meta::signature;
 
-const APP_SECRET: &str = "test-app-secret";
+const APP_SECRET: &str = "5f2b9c1e8d7a46f3b0e2c9d4a1f6b7e8";
 const ACCESS_TOKEN: &str = "EAAG-test-access-token";
 const VERIFY_TOKEN: &str = "verify-me-please";
 const PHONE_NUMBER_ID: &str = "106540352242922";
@@ -75,7 +75,11 @@ impl Meta {
         payload: &Value,
         secret: &str,
     ) -> common::Reply {
-        let body = payload.to_string();
+        self.deliver_raw(channel, payload.to_string(), secret).await
+    }
+
+    /// Posts `body` as it is, signed with `secret`.
+    async fn deliver_raw(&self, channel: &Value, body: String, secret: &str) -> common::Reply {
         self.app
             .send(
                 self.app
@@ -234,7 +238,7 @@ async fn channels_are_admin_records_whose_credentials_are_sealed_at_rest(backend
         .post(
             "/api/v1/channels",
             Some(&meta.owner),
-            json!({"kind": "whatsapp", "name": "dup", "account_id": PHONE_NUMBER_ID, "access_token": "x", "app_secret": "y"}),
+            json!({"kind": "whatsapp", "name": "dup", "account_id": PHONE_NUMBER_ID, "access_token": "x", "app_secret": APP_SECRET}),
         )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
@@ -274,7 +278,10 @@ async fn channels_are_admin_records_whose_credentials_are_sealed_at_rest(backend
     let listed = meta.app.get("/api/v1/channels", Some(&meta.owner)).await;
     assert_eq!(common::column(&listed.body, "name"), vec!["Support line"]);
 
-    // A tampered ciphertext is an error, never garbage.
+    // A tampered ciphertext never opens (it is not used as garbage), and it breaks
+    // only its own channel: the list still answers, showing which one needs new
+    // credentials.
+    let healthy = meta.channel(&meta.owner, "messenger", "1234567890").await;
     let mut tampered = sealed.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 0x01;
@@ -283,8 +290,57 @@ async fn channels_are_admin_records_whose_credentials_are_sealed_at_rest(backend
         .app
         .get(&format!("/api/v1/channels/{id}"), Some(&meta.owner))
         .await;
-    assert_eq!(broken.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(broken.error_code(), "internal");
+    assert_eq!(broken.status, StatusCode::OK, "{}", broken.body);
+    assert_eq!(broken.body["credentials"], "unreadable");
+    assert!(broken.body["webhook"]["verify_token"].is_null());
+    let listed = meta.app.get("/api/v1/channels", Some(&meta.owner)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let states: Vec<(String, String)> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["credentials"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&(id.clone(), "unreadable".to_owned())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(healthy["id"].as_str().unwrap().to_owned(), "ok".to_owned())),
+        "{states:?}"
+    );
+    let status = meta
+        .app
+        .get(&format!("/api/v1/channels/{id}/status"), Some(&meta.owner))
+        .await;
+    assert_eq!(status.body["credentials"], "unreadable");
+    // Repaired by sending every secret again (one alone cannot be merged into
+    // credentials that do not open).
+    let partial = meta
+        .app
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            &meta.owner,
+            json!({"access_token": "EAAG-new"}),
+        )
+        .await;
+    assert_eq!(partial.status, StatusCode::BAD_REQUEST, "{}", partial.body);
+    let repaired = meta
+        .app
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            &meta.owner,
+            json!({"access_token": ACCESS_TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN}),
+        )
+        .await;
+    assert_eq!(repaired.status, StatusCode::OK, "{}", repaired.body);
+    assert_eq!(repaired.body["credentials"], "ok");
+    assert_eq!(repaired.body["webhook"]["verify_token"], VERIFY_TOKEN);
 
     let deleted = meta
         .app
@@ -296,6 +352,52 @@ async fn channels_are_admin_records_whose_credentials_are_sealed_at_rest(backend
         .get(&format!("/api/v1/channels/{id}"), Some(&meta.owner))
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_weak_app_secret_or_verify_token_is_refused(backend: Backend) {
+    let meta = setup(backend).await;
+    for (secret, token) in [
+        ("y", VERIFY_TOKEN),
+        ("test-app-secret", VERIFY_TOKEN),
+        ("0123456789abcdef0123456789abcdef", VERIFY_TOKEN),
+        (APP_SECRET, "v"),
+        (APP_SECRET, "aaaaaaaaaaaaaaaaaaaa"),
+    ] {
+        let refused = meta
+            .app
+            .post(
+                "/api/v1/channels",
+                Some(&meta.owner),
+                json!({"kind": "whatsapp", "name": "Weak", "account_id": PHONE_NUMBER_ID,
+                       "access_token": ACCESS_TOKEN, "app_secret": secret, "verify_token": token}),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{secret} {token}: {}",
+            refused.body
+        );
+        assert_eq!(refused.error_code(), "invalid_request");
+    }
+    let channel = meta.whatsapp().await;
+    let id = channel["id"].as_str().unwrap();
+    let weakened = meta
+        .app
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            &meta.owner,
+            json!({"app_secret": "short"}),
+        )
+        .await;
+    assert_eq!(
+        weakened.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        weakened.body
+    );
+    let message = weakened.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at least 16 characters"), "{message}");
 }
 
 async fn the_handshake_echoes_the_challenge_only_for_the_verify_token(backend: Backend) {
@@ -615,6 +717,68 @@ async fn messenger_and_instagram_messages_postbacks_echoes_and_reads_are_underst
         meta.messages(ig["id"].as_str().unwrap()).await[0]["body"],
         "love this"
     );
+}
+
+async fn a_signed_webhook_is_stored_within_the_text_rules_and_limits_and_acknowledged(
+    backend: Backend,
+) {
+    let meta = setup(backend).await;
+    let channel = meta.whatsapp().await;
+    // A NUL in the name and the text: removed, not a failed insert the provider
+    // would redeliver for ever.
+    meta.deliver(
+        &channel,
+        &text_from(
+            CUSTOMER,
+            "Zo\u{0}ë",
+            "wamid.NUL",
+            "a\u{0}b\u{7}c",
+            now_secs(),
+        ),
+    )
+    .await;
+    let long = "x".repeat(10_000);
+    meta.deliver(
+        &channel,
+        &text_from(CUSTOMER, "Zoë", "wamid.LONG", &long, now_secs()),
+    )
+    .await;
+    let cards: Vec<Value> = (0..400)
+        .map(|n| json!({"name": {"formatted_name": format!("Card {n} {}", "y".repeat(40))}}))
+        .collect();
+    let huge = whatsapp_payload(
+        PHONE_NUMBER_ID,
+        json!([{"profile": {"name": "Zoë"}, "wa_id": CUSTOMER}]),
+        json!([{"from": CUSTOMER, "id": "wamid.HUGE", "timestamp": now_secs().to_string(), "type": "contacts", "contacts": cards}]),
+        json!([]),
+    );
+    meta.deliver(&channel, &huge).await;
+    // Not JSON, with a NUL byte in it: kept in the log as text without it.
+    let garbage = "not json \u{0} at all".to_owned();
+    let logged = meta.deliver_raw(&channel, garbage, APP_SECRET).await;
+    assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
+
+    let conversations = meta.conversations(&meta.owner).await;
+    assert_eq!(conversations[0]["contact"]["name"], "Zoë");
+    let messages = meta
+        .messages(conversations[0]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(messages[0]["body"], "abc");
+    assert_eq!(
+        messages[1]["body"],
+        format!("{} […cut: 5904 more characters]", "x".repeat(4096))
+    );
+    let attachment = &messages[2]["attachment"];
+    assert!(
+        attachment["omitted"]
+            .as_str()
+            .unwrap()
+            .contains("at most 16384 are kept"),
+        "{attachment}"
+    );
+    assert!(attachment.get("contacts").is_none());
+    let log = meta.webhook_log().await;
+    assert_eq!(log[0]["body"], "not json  at all");
 }
 
 async fn a_signed_payload_that_cannot_be_parsed_is_logged_and_acknowledged(backend: Backend) {
@@ -1098,7 +1262,7 @@ async fn two_tenants_channels_never_see_each_others_traffic(backend: Backend) {
     let meta = setup(backend).await;
     let ours = meta.whatsapp().await;
     let (other_owner, _) = meta.app.register("other", "owner@other.example").await;
-    let other_secret = "the-other-app-secret";
+    let other_secret = "c0ffee9b7a6e5d4c3b2a19f8e7d6c5b4";
     let theirs = {
         let reply = meta
             .app
@@ -1106,7 +1270,7 @@ async fn two_tenants_channels_never_see_each_others_traffic(backend: Backend) {
                 "/api/v1/channels",
                 Some(&other_owner),
                 json!({"kind": "whatsapp", "name": "theirs", "account_id": "999000111", "access_token": "EAAG-other",
-                       "app_secret": other_secret, "verify_token": "v"}),
+                       "app_secret": other_secret, "verify_token": "another-verify-token-9b7a"}),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -1788,10 +1952,12 @@ async fn a_message_the_store_refuses_fails_alone_while_the_others_around_it_are_
 on_both_backends!(
     channels_are_admin_records_whose_credentials_are_sealed_at_rest,
     the_handshake_echoes_the_challenge_only_for_the_verify_token,
+    a_weak_app_secret_or_verify_token_is_refused,
     a_missing_or_wrong_signature_is_refused_and_stores_nothing,
     every_whatsapp_message_type_is_stored_with_its_content,
     messenger_and_instagram_messages_postbacks_echoes_and_reads_are_understood,
     a_signed_payload_that_cannot_be_parsed_is_logged_and_acknowledged,
+    a_signed_webhook_is_stored_within_the_text_rules_and_limits_and_acknowledged,
     a_thousand_concurrent_deliveries_of_one_payload_store_one_message_and_fan_out_once,
     statuses_that_arrive_out_of_order_end_in_the_right_state,
     the_full_loop_runs_from_a_signed_webhook_to_read_ticks_on_the_agents_socket,

@@ -8,6 +8,7 @@ pub mod message;
 mod phone;
 mod role;
 mod scope;
+pub mod text;
 pub(crate) mod text_enum;
 pub mod time;
 

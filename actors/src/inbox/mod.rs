@@ -247,7 +247,8 @@ impl Inbox {
         tenant: TenantId,
         inbound: &Inbound,
     ) -> Result<Recorded, InboxError> {
-        let recorded = self.0.ingest.ingest(tenant, inbound.clone()).await?;
+        let inbound = inbound.clone().within_limits();
+        let recorded = self.0.ingest.ingest(tenant, inbound).await?;
         if !recorded.duplicate {
             self.publish(tenant, recorded.events.clone());
             let conversation = recorded.conversation.id;

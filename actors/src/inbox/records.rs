@@ -124,6 +124,111 @@ pub struct Inbound {
     pub received_at: Millis,
 }
 
+/// Longest customer message body kept (Meta caps text messages at 4,096 characters
+/// too); a longer one is cut, with a marker saying how much was left out.
+pub const MAX_INBOUND_BODY_CHARS: usize = 4096;
+/// Longest customer name kept; a longer one is cut.
+pub const MAX_SENDER_NAME_CHARS: usize = 200;
+/// Largest attachment (as JSON) kept on a message: it travels in every agent's frame.
+/// A larger one keeps only its references (media id or link, type, file name).
+pub const MAX_ATTACHMENT_BYTES: usize = 16 * 1024;
+/// What a too-large attachment keeps, each when it is a short string.
+const ATTACHMENT_REFERENCES: [&str; 6] = [
+    "media_id",
+    "media_url",
+    "link_url",
+    "mime_type",
+    "filename",
+    "reply_type",
+];
+const MAX_REFERENCE_CHARS: usize = 2048;
+
+impl Inbound {
+    /// The message within the inbox's limits, whatever channel it came from: body,
+    /// name and attachment cut as the constants above say. `Inbox::ingest` applies it.
+    pub fn within_limits(mut self) -> Self {
+        use crate::domain::text::{cut, cut_with_marker};
+        if let Some(body) = &self.body
+            && let std::borrow::Cow::Owned(cut) = cut_with_marker(body, MAX_INBOUND_BODY_CHARS)
+        {
+            self.body = Some(cut);
+        }
+        if let std::borrow::Cow::Owned(name) = cut(&self.sender_name, MAX_SENDER_NAME_CHARS) {
+            self.sender_name = name;
+        }
+        if let Some(attachment) = &self.attachment {
+            let size = serde_json::to_string(attachment).map_or(usize::MAX, |s| s.len());
+            if size > MAX_ATTACHMENT_BYTES {
+                let mut kept = Map::new();
+                kept.insert(
+                    "omitted".into(),
+                    Value::String(format!(
+                        "the attachment was {size} bytes; at most {MAX_ATTACHMENT_BYTES} are kept"
+                    )),
+                );
+                for key in ATTACHMENT_REFERENCES {
+                    if let Some(Value::String(reference)) = attachment.get(key)
+                        && reference.chars().count() <= MAX_REFERENCE_CHARS
+                    {
+                        kept.insert(key.into(), Value::String(reference.clone()));
+                    }
+                }
+                self.attachment = Some(Value::Object(kept));
+            }
+        }
+        self
+    }
+}
+
+/// Most phones, emails and tags one contact holds, and its custom fields: how many,
+/// the longest key, the largest value (as JSON).
+pub const MAX_CONTACT_PHONES: usize = 20;
+pub const MAX_CONTACT_EMAILS: usize = 20;
+pub const MAX_CONTACT_TAGS: usize = 50;
+pub const MAX_CUSTOM_FIELDS: usize = 50;
+pub const MAX_CUSTOM_FIELD_KEY_CHARS: usize = 64;
+pub const MAX_CUSTOM_FIELD_VALUE_BYTES: usize = 1024;
+
+/// Refuses contact lists beyond the limits above (what a client sends; a contact
+/// also gains phones and emails from its channels, up to the same counts).
+pub fn check_contact_lists(
+    phones: Option<&[PhoneE164]>,
+    emails: Option<&[Email]>,
+    tags: Option<&[TagName]>,
+    custom_fields: Option<&Map<String, Value>>,
+) -> Result<(), crate::InvalidValue> {
+    let too_many = |what: &str, count: usize, max: usize| {
+        (count > max).then(|| crate::InvalidValue(format!("at most {max} {what}; got {count}")))
+    };
+    if let Some(err) = too_many("phones", phones.map_or(0, <[_]>::len), MAX_CONTACT_PHONES)
+        .or_else(|| too_many("emails", emails.map_or(0, <[_]>::len), MAX_CONTACT_EMAILS))
+        .or_else(|| too_many("tags", tags.map_or(0, <[_]>::len), MAX_CONTACT_TAGS))
+        .or_else(|| {
+            too_many(
+                "custom fields",
+                custom_fields.map_or(0, Map::len),
+                MAX_CUSTOM_FIELDS,
+            )
+        })
+    {
+        return Err(err);
+    }
+    for (key, value) in custom_fields.into_iter().flatten() {
+        if key.is_empty() || key.chars().count() > MAX_CUSTOM_FIELD_KEY_CHARS {
+            return Err(crate::InvalidValue(format!(
+                "custom field names have 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters"
+            )));
+        }
+        let size = serde_json::to_string(value).map_or(usize::MAX, |s| s.len());
+        if size > MAX_CUSTOM_FIELD_VALUE_BYTES {
+            return Err(crate::InvalidValue(format!(
+                "custom field '{key}' is {size} bytes as JSON; at most {MAX_CUSTOM_FIELD_VALUE_BYTES}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a channel said about the delivery of one reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusReport {

@@ -113,10 +113,14 @@ pub struct Parsed {
     pub problems: Vec<String>,
 }
 
-/// Reads a delivery's body. `Err` when it is not a Meta webhook at all.
+/// Reads a delivery's body, its text normalised (`domain::text`). `Err` when it is not
+/// a Meta webhook at all.
 pub fn parse(body: &[u8]) -> Result<Parsed, String> {
-    let envelope: Envelope =
+    let mut value: Value =
         serde_json::from_slice(body).map_err(|err| format!("not a Meta webhook: {err}"))?;
+    switchboard_actors::domain::text::clean_json(&mut value);
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|err| format!("not a Meta webhook: {err}"))?;
     let mut parsed = Parsed::default();
     match envelope.object.as_str() {
         "whatsapp_business_account" => {
