@@ -76,6 +76,19 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub channels: ChannelsConfig,
     pub fetch: FetchConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// An address (`127.0.0.1:9100`) for a listener of its own that serves only
+    /// `/metrics`, `/health` and `/ready`; `/metrics` then leaves the public listener.
+    /// Empty: `/metrics` is on the public listener.
+    pub listen: String,
+    /// When set, `/metrics` on the public listener needs `Authorization: Bearer <it>`.
+    pub bearer_token: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -577,6 +590,11 @@ impl Config {
             return invalid(
                 "server.body_limit_bytes, max_connections, request_head_timeout_secs and body_read_timeout_secs must be positive",
             );
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid("metrics.listen must be an address such as 127.0.0.1:9100");
         }
         let ws = &self.websocket;
         if ws.max_sockets_per_user == 0

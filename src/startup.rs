@@ -61,6 +61,7 @@ pub enum StartError {
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
     first_owner: Option<FirstOwner>,
@@ -87,6 +88,7 @@ impl Application {
         let password_decoy = password::decoy()
             .await
             .map_err(|err: ApiError| BootstrapError::Failed(err.message))?;
+        let listeners = Listeners::bind(&config)?;
         let metrics = Metrics::new()?;
         let gateway = build_gateway(&config, store.clone(), metrics.clone())?;
         let inbox = build_inbox(&config, store.clone(), gateway.clone(), &metrics)?;
@@ -105,26 +107,16 @@ impl Application {
                 Duration::from_secs(config.rate_limit.sign_in_lockout_max_secs),
             ),
             metrics,
+            metrics_port: listeners.metrics.as_ref().map(|(_, port)| *port),
             store,
             password_decoy,
             config,
         });
-
-        let address = format!("{}:{}", state.config.server.host, state.config.server.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartError::Io {
-            what: format!("address {address}"),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Io {
-                what: "the listener".into(),
-                source,
-            })?
-            .port();
-        let server = serve(state.clone(), listener)?;
+        let (port, metrics_port) = (listeners.public.1, state.metrics_port);
+        let server = serve(state.clone(), listeners)?;
         Ok(Self {
             port,
+            metrics_port,
             server,
             state,
             first_owner,
@@ -133,6 +125,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the internal metrics listener, when `metrics.listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The owner created because the database was empty, if this start created one.
@@ -326,7 +323,38 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(store)
 }
 
-fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, StartError> {
+/// The public listener and, with `metrics.listen`, the internal one, with their ports.
+struct Listeners {
+    public: (TcpListener, u16),
+    metrics: Option<(TcpListener, u16)>,
+}
+
+impl Listeners {
+    fn bind(config: &Config) -> Result<Self, StartError> {
+        let bind = |address: String| {
+            let listener = TcpListener::bind(&address).map_err(|source| StartError::Io {
+                what: format!("address {address}"),
+                source,
+            })?;
+            let port = listener
+                .local_addr()
+                .map_err(|source| StartError::Io {
+                    what: format!("the listener on {address}"),
+                    source,
+                })?
+                .port();
+            Ok::<_, StartError>((listener, port))
+        };
+        Ok(Self {
+            public: bind(format!("{}:{}", config.server.host, config.server.port))?,
+            metrics: (!config.metrics.listen.is_empty())
+                .then(|| bind(config.metrics.listen.clone()))
+                .transpose()?,
+        })
+    }
+}
+
+fn serve(state: web::Data<AppState>, listeners: Listeners) -> Result<Server, StartError> {
     let server_config = state.config.server.clone();
     warn_if_over_file_limit(server_config.max_connections);
     let origins = state.config.cors.allowed_origins.clone();
@@ -342,6 +370,7 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
             .configure(api::routes)
             .default_service(web::to(crate::web_ui::serve))
             .wrap(from_fn(body_deadline))
+            .wrap(from_fn(crate::http::listeners::route_by_listener))
             .wrap(from_fn(refuse_over_cap))
             .wrap(cors(&origins))
             .wrap(from_fn(observe))
@@ -353,11 +382,18 @@ fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, St
     .on_connect(move |conn, data| connections.on_connect(conn, data))
     .client_request_timeout(Duration::from_secs(server_config.request_head_timeout_secs))
     .keep_alive(Duration::from_secs(server_config.keep_alive_secs))
-    .listen(listener)
+    .listen(listeners.public.0)
     .map_err(|source| StartError::Io {
         what: "the listener".into(),
         source,
-    })?
+    })?;
+    let server = match listeners.metrics {
+        Some((listener, _)) => server.listen(listener).map_err(|source| StartError::Io {
+            what: "the metrics listener".into(),
+            source,
+        })?,
+        None => server,
+    }
     .shutdown_timeout(server_config.shutdown_timeout_secs);
     let server = if server_config.workers > 0 {
         server.workers(server_config.workers)

@@ -29,6 +29,8 @@ pub struct AppState {
     /// Failed sign-ins per account.
     pub sign_in_throttle: SignInThrottle,
     pub metrics: Metrics,
+    /// The internal listener's port when `/metrics` has one (`metrics.listen`).
+    pub metrics_port: Option<u16>,
     /// Verified against when a sign-in names no known account; see `password::verify`.
     pub password_decoy: String,
 }

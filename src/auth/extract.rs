@@ -81,7 +81,8 @@ impl<P: Permission> FromRequest for Authorized<P> {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

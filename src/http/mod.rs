@@ -9,6 +9,7 @@ pub mod connections;
 pub mod extract_errors;
 pub mod guarded;
 pub mod json;
+pub mod listeners;
 pub mod observe;
 pub mod rate_limit;
 pub mod request_id;

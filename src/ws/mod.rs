@@ -75,13 +75,7 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
 /// The access token from, in order: `Authorization: Bearer`, a `bearer.<token>`
 /// subprotocol, or the `access_token` query parameter.
 fn token(req: &HttpRequest) -> Option<String> {
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+    let header_token = crate::auth::extract::bearer_token(req);
     let protocol_token = || {
         req.headers()
             .get(header::SEC_WEBSOCKET_PROTOCOL)

@@ -229,7 +229,59 @@ async fn probes_report_liveness_readiness_and_metrics(backend: Backend) {
     assert!(text.contains(r#"switchboard_build_info{version=""#));
 }
 
+async fn metrics_can_have_an_internal_listener_of_their_own(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.metrics.listen = "127.0.0.1:0".into()).await;
+    let internal = app.metrics_base.clone().unwrap();
+    let public = app.get("/metrics", None).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
+    assert_eq!(public.error_code(), "not_found");
+    let scraped = reqwest::get(format!("{internal}/metrics")).await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(
+        scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("switchboard_build_info")
+    );
+    for (path, status) in [
+        ("/health", StatusCode::OK),
+        ("/ready", StatusCode::OK),
+        ("/api/v1/auth/me", StatusCode::NOT_FOUND),
+        ("/", StatusCode::NOT_FOUND),
+    ] {
+        let reply = reqwest::get(format!("{internal}{path}")).await.unwrap();
+        assert_eq!(reply.status(), status, "{path} on the internal listener");
+    }
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}
+
+async fn public_metrics_can_require_a_bearer_token(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.metrics.bearer_token = switchboard::config::Secret::new("scrape-token-7f3a9c2e1b");
+    })
+    .await;
+    let scrape = |token: Option<&'static str>| {
+        let mut request = app.http.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        app.send(request)
+    };
+    for refused in [None, Some("wrong-token")] {
+        let reply = scrape(refused).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.error_code(), "unauthenticated");
+    }
+    let reply = scrape(Some("scrape-token-7f3a9c2e1b")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // The probes stay open for load balancers.
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}
+
 on_both_backends!(
+    metrics_can_have_an_internal_listener_of_their_own,
+    public_metrics_can_require_a_bearer_token,
     a_burst_over_the_address_limit_gets_429_with_retry_after,
     sign_in_attempts_have_their_own_tighter_budget,
     a_busy_tenant_is_limited_without_slowing_other_tenants,

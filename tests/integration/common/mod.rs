@@ -221,6 +221,8 @@ pub fn test_config(db: &TestDb) -> Config {
 
 pub struct TestApp {
     pub base: String,
+    /// The internal metrics listener's base URL, when `metrics.listen` is set.
+    pub metrics_base: Option<String>,
     pub http: reqwest::Client,
     pub db: TestDb,
     /// Stops this server, as SIGTERM (or, with `stop(false)`, a crash of it) would.
@@ -242,10 +244,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 pub async fn start(config: Config, db: TestDb) -> TestApp {
     let app = Application::build(config).await.expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         base,
+        metrics_base,
         http: reqwest::Client::new(),
         db,
         handle,
