@@ -158,17 +158,15 @@ pub async fn update(
         custom_fields: body.custom_fields,
         tags: body.tags,
     };
-    let contact = state
+    let tenant = auth.caller.tenant_id();
+    let changed = state
         .store
-        .update_contact(
-            auth.caller.tenant_id(),
-            ContactId(*id),
-            &change,
-            Millis::now(),
-        )
+        .update_contact(tenant, ContactId(*id), &change, Millis::now())
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
-    Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
+    // A new name shows in the contact's conversations, live and in their actors.
+    state.inbox.publish(tenant, changed.events);
+    Ok(HttpResponse::Ok().json(ContactView::from(&changed.contact)))
 }
 
 #[derive(Deserialize)]

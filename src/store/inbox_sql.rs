@@ -23,7 +23,7 @@ macro_rules! impl_inbox_store {
                 MAX_CONTACT_EMAILS, MAX_CONTACT_PHONES,
             };
             use switchboard_actors::inbox::access::{AccessSnapshot, UserAccess};
-            use switchboard_actors::inbox::store::{Changed, InboxStore, Merged, Recorded, StatusUpdate};
+            use switchboard_actors::inbox::store::{Changed, ContactChanged, InboxStore, Recorded, StatusUpdate};
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
             use switchboard_actors::inbox::views::payload;
             use switchboard_actors::store::StoreError;
@@ -984,11 +984,14 @@ macro_rules! impl_inbox_store {
                     contact_in(&mut conn, tenant, id).await
                 }
 
-                async fn update_contact(&self, tenant: TenantId, id: ContactId, change: &ContactChange, at: Millis) -> Result<Option<Contact>, StoreError> {
+                async fn update_contact(&self, tenant: TenantId, id: ContactId, change: &ContactChange, at: Millis) -> Result<Option<ContactChanged>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
+                    // Taken first, like every writer that may publish (see StreamTx).
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let Some(mut contact) = contact_in(&mut tx, tenant, id).await? else {
                         return Ok(None);
                     };
+                    let renamed = change.name.as_ref().is_some_and(|name| *name != contact.name);
                     if let Some(name) = &change.name {
                         contact.name = name.clone();
                     }
@@ -1006,8 +1009,20 @@ macro_rules! impl_inbox_store {
                     }
                     contact.updated_at = at;
                     save_contact(&mut tx, &contact).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(Some(contact))
+                    if renamed {
+                        let shown: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM conversations WHERE tenant_id = $1 AND contact_id = $2 ORDER BY id")
+                            .bind(tenant.0)
+                            .bind(id.0)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        for (conversation,) in shown {
+                            let conversation = conversation_in(&mut tx, tenant, ConversationId(conversation)).await?.ok_or_else(|| missing("conversation"))?;
+                            stream.push(EventKind::ConversationUpdated, &conversation, payload::conversation(&conversation), at);
+                        }
+                    }
+                    let events = stream.commit(tx).await?;
+                    Ok(Some(ContactChanged { contact, events }))
                 }
 
                 async fn search_contacts(&self, tenant: TenantId, query: Option<&str>, after: Option<ContactId>, limit: u32) -> Result<Vec<Contact>, StoreError> {
@@ -1033,7 +1048,7 @@ macro_rules! impl_inbox_store {
                     .collect()
                 }
 
-                async fn merge_contacts(&self, tenant: TenantId, keep: ContactId, absorb: ContactId, at: Millis) -> Result<Option<Merged>, StoreError> {
+                async fn merge_contacts(&self, tenant: TenantId, keep: ContactId, absorb: ContactId, at: Millis) -> Result<Option<ContactChanged>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let (Some(mut kept), Some(mut absorbed)) =
@@ -1114,10 +1129,10 @@ macro_rules! impl_inbox_store {
                     .map_err(backend)?;
                     conversation_events(&mut tx, &mut stream, tenant, &added.conversations, at).await?;
                     let events = stream.commit(tx).await?;
-                    Ok(Some(Merged { contact: kept, events }))
+                    Ok(Some(ContactChanged { contact: kept, events }))
                 }
 
-                async fn unmerge_contact(&self, tenant: TenantId, absorbed_id: ContactId, at: Millis) -> Result<Option<Merged>, StoreError> {
+                async fn unmerge_contact(&self, tenant: TenantId, absorbed_id: ContactId, at: Millis) -> Result<Option<ContactChanged>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let record: Option<(Uuid, String)> = sqlx::query_as(
@@ -1191,7 +1206,7 @@ macro_rules! impl_inbox_store {
                         .map_err(backend)?;
                     conversation_events(&mut tx, &mut stream, tenant, &added.conversations, at).await?;
                     let events = stream.commit(tx).await?;
-                    Ok(Some(Merged { contact: absorbed, events }))
+                    Ok(Some(ContactChanged { contact: absorbed, events }))
                 }
 
                 async fn create_tag(&self, tenant: TenantId, tag: &Tag) -> Result<(), StoreError> {

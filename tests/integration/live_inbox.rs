@@ -14,15 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Plays a customer message on sandbox channel `demo`; returns the response body.
 async fn customer_says(app: &TestApp, token: &str, from: &str, text: &str) -> Value {
-    let reply = app
-        .post(
-            "/api/v1/sandbox/demo/inbound",
-            Some(token),
-            json!({ "from": from, "name": from, "text": text }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body
+    app.customer_says(token, from, text).await
 }
 
 fn position(frame: &Value) -> Value {

@@ -14,6 +14,7 @@ mod client_address;
 mod cluster;
 mod cluster_failover;
 mod connection_limits;
+mod conversation_cache;
 mod http;
 mod inbox_api;
 mod inbox_store;

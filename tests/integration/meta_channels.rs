@@ -1098,6 +1098,49 @@ async fn a_provider_outage_opens_the_circuit_and_every_queued_reply_is_delivered
     assert_eq!(status.body["pending_dead_letters"], 0);
 }
 
+async fn a_requeued_reply_is_pending_in_the_conversation_its_actor_serves(backend: Backend) {
+    // The provider stays down and the open circuit holds the requeued reply, so it
+    // stays `pending` for as long as the test looks.
+    let meta = setup_with(backend, |c| {
+        c.channels.max_attempts = 1;
+        c.channels.breaker_failures = 1;
+        c.channels.breaker_open_ms = 600_000;
+    })
+    .await;
+    let channel = meta.whatsapp().await;
+    let conversation = meta.customer_writes(&channel).await;
+    meta.graph.fail_always(Some(Failure::unavailable()));
+    let sent = meta.reply(&conversation, json!({"body": "hello?"})).await;
+    let message = sent.body["id"].as_str().unwrap().to_owned();
+    meta.wait_status(&conversation, &message, "failed").await;
+    let served = || {
+        let path = format!("/api/v1/conversations/{conversation}");
+        let (message, meta) = (message.clone(), &meta);
+        async move {
+            let snapshot = meta.app.get(&path, Some(&meta.owner)).await;
+            snapshot.body["recent_messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == message.as_str())
+                .unwrap()["status"]
+                .clone()
+        }
+    };
+    assert_eq!(served().await, "failed");
+
+    let retried = meta
+        .app
+        .post(
+            &format!("/api/v1/messages/{message}/retry"),
+            Some(&meta.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+    assert_eq!(served().await, "pending");
+}
+
 /// The next `message.status` frame about `message`, skipping other messages'.
 async fn status_frame(agent: &mut Agent, message: &str) -> Value {
     loop {
@@ -1963,6 +2006,7 @@ on_both_backends!(
     the_full_loop_runs_from_a_signed_webhook_to_read_ticks_on_the_agents_socket,
     a_provider_outage_opens_the_circuit_and_every_queued_reply_is_delivered_after,
     an_exhausted_reply_becomes_a_dead_letter_and_is_delivered_again_on_request,
+    a_requeued_reply_is_pending_in_the_conversation_its_actor_serves,
     two_tenants_channels_never_see_each_others_traffic,
     a_lead_from_lead_ads_lands_on_the_contact_with_the_same_phone,
     a_free_form_reply_after_24_hours_is_refused_until_it_is_a_template,

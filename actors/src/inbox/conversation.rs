@@ -25,6 +25,7 @@ use crate::{ConversationId, Direction, MessageId, Millis, TenantId, UserId};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// How soon a retired actor that was restarted tries to end again.
@@ -58,11 +59,6 @@ pub struct Report {
 pub struct Observed {
     pub recorded: Recorded,
 }
-
-/// Another node changed the conversation: the cache is out of date.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ChangedElsewhere;
 
 /// A team member started or stopped typing in, or looking at, the conversation.
 #[derive(Message)]
@@ -109,8 +105,13 @@ pub struct ConversationActor {
     tenant: TenantId,
     id: ConversationId,
     env: ConversationEnv,
-    /// `None` until loaded, and after a failure until reloaded.
+    /// `None` until loaded, and after a failure or a change made elsewhere until
+    /// reloaded.
     state: Option<Snapshot>,
+    /// Whether the conversation exists (its first load found it).
+    known: bool,
+    /// See `LiveConversation::stale`.
+    stale: Arc<AtomicBool>,
     activity: HashMap<(ActivityKind, UserId), Ongoing>,
     last_activity: Instant,
     /// Left the registry (idle, or no such conversation) and is ending.
@@ -118,12 +119,19 @@ pub struct ConversationActor {
 }
 
 impl ConversationActor {
-    pub fn new(tenant: TenantId, id: ConversationId, env: ConversationEnv) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        id: ConversationId,
+        env: ConversationEnv,
+        stale: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             tenant,
             id,
             env,
             state: None,
+            known: false,
+            stale,
             activity: HashMap::new(),
             last_activity: Instant::now(),
             retired: false,
@@ -137,8 +145,13 @@ impl ConversationActor {
             self.id,
             self.env.settings.recent_messages,
         );
+        // Whatever changed before this read is in it.
+        self.stale.store(false, Ordering::Release);
         ctx.wait(read.into_actor(self).map(|loaded, act, _| match loaded {
-            Ok(state) => act.state = state,
+            Ok(state) => {
+                act.known = state.is_some();
+                act.state = state;
+            }
             Err(err) => {
                 // Serve without a cache; the next snapshot request loads it again.
                 tracing::warn!(conversation = %act.id, error = %err, "cannot load conversation state");
@@ -194,7 +207,9 @@ impl ConversationActor {
     fn retire(&mut self, ctx: &mut Context<Self>) {
         self.retired = true;
         let me = ctx.address();
-        self.env.registry.remove_if(&self.id, |_, addr| *addr == me);
+        self.env
+            .registry
+            .remove_if(&self.id, |_, live| live.addr == me);
         ctx.stop();
     }
 
@@ -224,8 +239,13 @@ impl ConversationActor {
         });
     }
 
+    /// Records activity, and drops the cache when the conversation was changed
+    /// elsewhere since it was filled: every handler that uses the cache starts here.
     fn touch(&mut self) {
         self.last_activity = Instant::now();
+        if self.stale.swap(false, Ordering::AcqRel) {
+            self.state = None;
+        }
     }
 }
 
@@ -274,6 +294,7 @@ impl Actor for ConversationActor {
 impl Supervised for ConversationActor {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.state = None;
+        self.known = false;
         self.activity.clear();
         self.touch();
     }
@@ -291,7 +312,6 @@ impl ConversationActor {
         call: impl Future<Output = Result<T, crate::store::StoreError>> + 'static,
         done: impl FnOnce(T, &mut Self) -> Result<R, InboxError> + 'static,
     ) -> Answer<R> {
-        self.touch();
         AtomicResponse::new(Box::pin(call.into_actor(self).map(
             |result, act, ctx| match result {
                 Ok(value) => {
@@ -312,6 +332,7 @@ impl Handler<Append> for ConversationActor {
     type Result = Answer<Recorded>;
 
     fn handle(&mut self, msg: Append, _: &mut Self::Context) -> Self::Result {
+        self.touch();
         let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
         // A channel never changes, so a cached conversation on a channel without a
         // reply rule needs no fresh read.
@@ -356,6 +377,7 @@ impl Handler<Change> for ConversationActor {
     type Result = Answer<Changed>;
 
     fn handle(&mut self, msg: Change, _: &mut Self::Context) -> Self::Result {
+        self.touch();
         let (store, tenant, id) = (self.env.store.clone(), self.tenant, self.id);
         let read = matches!(msg.change, ConversationChange::Read);
         let call = async move {
@@ -383,6 +405,7 @@ impl Handler<Report> for ConversationActor {
     type Result = Answer<StatusUpdate>;
 
     fn handle(&mut self, msg: Report, _: &mut Self::Context) -> Self::Result {
+        self.touch();
         let (store, tenant) = (self.env.store.clone(), self.tenant);
         let call = async move {
             store
@@ -414,24 +437,13 @@ impl Handler<Observed> for ConversationActor {
     }
 }
 
-impl Handler<ChangedElsewhere> for ConversationActor {
-    type Result = ();
-
-    /// Drops the cache rather than reading at once: a busy conversation written on
-    /// another node would otherwise cost a store read per event here. The next
-    /// snapshot reads it.
-    fn handle(&mut self, _: ChangedElsewhere, _: &mut Self::Context) {
-        self.state = None;
-    }
-}
-
 impl Handler<Activity> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, msg: Activity, ctx: &mut Self::Context) {
-        // The state loads before any message is handled; none means no such
+        // The state loads before any message is handled; not found means no such
         // conversation in this tenant (or a store failure: activity is best effort).
-        if self.state.is_none() {
+        if !self.known {
             return self.retire(ctx);
         }
         self.touch();
@@ -486,6 +498,7 @@ impl Handler<GetSnapshot> for ConversationActor {
     type Result = Answer<Snapshot>;
 
     fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
+        self.touch();
         let cached = self.state.clone();
         let (store, tenant, id, recent) = (
             self.env.store.clone(),

@@ -24,8 +24,8 @@ use access::AccessChange;
 use actix::prelude::*;
 use bus::{ActivityKind, Bus, NodeId, Signal};
 use conversation::{
-    Activity, Append, Change, ChangedElsewhere, ConversationActor, ConversationEnv, GetSnapshot,
-    Observed, Report, Snapshot,
+    Activity, Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report,
+    Snapshot,
 };
 use dashmap::DashMap;
 use group_commit::GroupCommit;
@@ -34,12 +34,13 @@ use records::{ConversationChange, Inbound, Outgoing, StatusReport};
 use session::{Member, SessionId, Subscription};
 use settings::InboxSettings;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use store::{Changed, InboxStore, Recorded, StatusUpdate};
 use stream::{StreamEvent, StreamPosition};
 use tenant::{
-    AccessChanged, Attach, ConversationRegistry, Join, Leave, Publish, RemoteSignal, Resubscribe,
-    SetPresence, TenantActor,
+    AccessChanged, Attach, ConversationRegistry, Join, Leave, LiveConversation, Publish,
+    RemoteSignal, Resubscribe, SetPresence, TenantActor,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -202,17 +203,38 @@ impl Inbox {
                 outbound: self.0.outbound.clone(),
                 bus: self.0.bus.clone(),
             };
-            actix::Supervisor::start(move |_| ConversationActor::new(tenant, id, env))
+            let stale = Arc::new(AtomicBool::new(false));
+            let flag = stale.clone();
+            let addr =
+                actix::Supervisor::start(move |_| ConversationActor::new(tenant, id, env, flag));
+            LiveConversation { addr, stale }
         };
-        if let Some(addr) = entry.conversations.get(&id).filter(|a| a.connected()) {
-            return addr.clone();
+        if let Some(live) = entry.conversations.get(&id).filter(|l| l.addr.connected()) {
+            return live.addr.clone();
         }
         let mut slot = entry.conversations.entry(id).or_insert_with(start);
-        if !slot.connected() {
+        if !slot.addr.connected() {
             tracing::error!(conversation = %id, "conversation actor died; starting a new one");
             *slot = start();
         }
-        slot.clone()
+        slot.addr.clone()
+    }
+
+    /// Tells this node's actors of `conversations` that their caches are out of date
+    /// (see `LiveConversation::stale`). Cheap: no message, no store read.
+    fn invalidate(
+        &self,
+        tenant: TenantId,
+        conversations: impl IntoIterator<Item = ConversationId>,
+    ) {
+        let Some(entry) = self.0.tenants.get(&tenant).map(|e| e.conversations.clone()) else {
+            return;
+        };
+        for id in conversations {
+            if let Some(live) = entry.get(&id) {
+                live.stale.store(true, Ordering::Release);
+            }
+        }
     }
 
     /// Sends to a conversation actor, once more to a fresh actor if the first one's
@@ -250,17 +272,21 @@ impl Inbox {
         let inbound = inbound.clone().within_limits();
         let recorded = self.0.ingest.ingest(tenant, inbound).await?;
         if !recorded.duplicate {
-            self.publish(tenant, recorded.events.clone());
+            self.deliver(tenant, recorded.events.clone());
             let conversation = recorded.conversation.id;
-            if let Some(addr) = self
+            if let Some(live) = self
                 .tenant(tenant)
                 .conversations
                 .get(&conversation)
-                .map(|a| a.clone())
+                .map(|l| l.clone())
             {
-                let _ = addr.try_send(Observed {
+                let observed = Observed {
                     recorded: recorded.clone(),
-                });
+                };
+                // A full mailbox must not leave the cache without this message.
+                if live.addr.try_send(observed).is_err() {
+                    live.stale.store(true, Ordering::Release);
+                }
             }
         }
         Ok(recorded)
@@ -328,9 +354,17 @@ impl Inbox {
     }
 
     /// Publishes events written outside a conversation actor (contact merges, tag
-    /// deletions). `try_send`: a full mailbox is caught up by the stream poll.
-    /// Delivers committed events to this node's agents and offers them to the others.
+    /// deletions, requeued replies): the conversations they touch get their caches
+    /// invalidated here (and, through the bus, on the other nodes), then the events
+    /// go out like any others.
     pub fn publish(&self, tenant: TenantId, events: Vec<StreamEvent>) {
+        self.invalidate(tenant, events.iter().map(|e| e.conversation_id));
+        self.deliver(tenant, events);
+    }
+
+    /// Delivers committed events to this node's agents and offers them to the others.
+    /// `try_send`: a full mailbox is caught up by the stream poll.
+    fn deliver(&self, tenant: TenantId, events: Vec<StreamEvent>) {
         if !events.is_empty() {
             self.0.bus.publish(tenant, &events);
             let _ = self.tenant(tenant).addr.try_send(Publish { events });
@@ -359,16 +393,8 @@ impl Inbox {
             return;
         };
         // Conversation actors here hold caches, not truth: each one another node
-        // changed reads itself again. A full mailbox skips it; the actor's next store
-        // call or its idle end brings it up to date.
-        let mut touched: Vec<ConversationId> = events.iter().map(|e| e.conversation_id).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        for id in touched {
-            if let Some(addr) = entry.conversations.get(&id).map(|a| a.clone()) {
-                let _ = addr.try_send(ChangedElsewhere);
-            }
-        }
+        // changed reads itself again when next used (one read, however many events).
+        self.invalidate(tenant, events.iter().map(|e| e.conversation_id));
         let _ = entry.addr.try_send(Publish { events });
     }
 

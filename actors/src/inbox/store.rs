@@ -43,10 +43,10 @@ pub enum StatusUpdate {
     UnknownMessage,
 }
 
-/// A merge of two contacts: the contact that remains, and the events for the
-/// conversations that moved to it.
+/// A contact after a change (an edit, a merge, an unmerge), with the events for the
+/// conversations that show it differently now (moved to it, or renamed).
 #[derive(Debug, Clone)]
-pub struct Merged {
+pub struct ContactChanged {
     pub contact: Contact,
     pub events: Vec<StreamEvent>,
 }
@@ -196,13 +196,14 @@ pub trait InboxStore: Send + Sync + 'static {
     async fn contact(&self, tenant: TenantId, id: ContactId)
     -> Result<Option<Contact>, StoreError>;
 
+    /// A new name republishes the contact's conversations (they show the name).
     async fn update_contact(
         &self,
         tenant: TenantId,
         id: ContactId,
         change: &ContactChange,
         at: Millis,
-    ) -> Result<Option<Contact>, StoreError>;
+    ) -> Result<Option<ContactChanged>, StoreError>;
 
     /// Contacts (not merged away) whose name, phone or email contains `query`, newest
     /// first, after the cursor.
@@ -224,7 +225,7 @@ pub trait InboxStore: Send + Sync + 'static {
         keep: ContactId,
         absorb: ContactId,
         at: Millis,
-    ) -> Result<Option<Merged>, StoreError>;
+    ) -> Result<Option<ContactChanged>, StoreError>;
 
     /// Undoes the merge that absorbed `absorbed`: its identities and conversations go
     /// back to it, the kept contact loses what the merge gave it, and `absorbed` shows
@@ -234,7 +235,7 @@ pub trait InboxStore: Send + Sync + 'static {
         tenant: TenantId,
         absorbed: ContactId,
         at: Millis,
-    ) -> Result<Option<Merged>, StoreError>;
+    ) -> Result<Option<ContactChanged>, StoreError>;
 
     async fn create_tag(&self, tenant: TenantId, tag: &Tag) -> Result<(), StoreError>;
 

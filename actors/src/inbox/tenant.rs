@@ -23,13 +23,24 @@ use bytestring::ByteString;
 use dashmap::DashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The live conversation actors of one tenant. It sits beside the tenant actor
 /// rather than inside it so that finding a conversation does not queue behind the
 /// tenant's fan-out.
-pub type ConversationRegistry = Arc<DashMap<ConversationId, Addr<ConversationActor>>>;
+pub type ConversationRegistry = Arc<DashMap<ConversationId, LiveConversation>>;
+
+/// A conversation actor and the flag that tells it its cache is out of date.
+#[derive(Clone)]
+pub struct LiveConversation {
+    pub addr: Addr<ConversationActor>,
+    /// Set by whoever changed the conversation without going through the actor (a
+    /// tag deletion, a merge, a requeued reply, another node, an ingest whose
+    /// `Observed` found the mailbox full). A flag, not a message: it cannot be
+    /// dropped, and the actor reads it before it next uses its cache.
+    pub stale: Arc<AtomicBool>,
+}
 
 /// Committed events to deliver. Sent with `try_send` right after a commit.
 #[derive(Message)]

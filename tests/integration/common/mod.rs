@@ -357,6 +357,20 @@ impl TestApp {
         .await
     }
 
+    /// A customer `from` writes `text` on the sandbox channel `demo`; returns the
+    /// ingest's answer (`message`, `conversation`).
+    pub async fn customer_says(&self, token: &str, from: &str, text: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/sandbox/demo/inbound",
+                Some(token),
+                json!({ "from": from, "name": from, "text": text }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
     /// Signs in as the bootstrap owner; returns (access, refresh).
     pub async fn owner_session(&self) -> (String, String) {
         let reply = self.login(TENANT, OWNER_EMAIL, OWNER_PASSWORD).await;
