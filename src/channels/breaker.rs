@@ -24,7 +24,7 @@ impl Circuit {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Breaker {
     threshold: u32,
     open_for: Duration,

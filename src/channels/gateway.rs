@@ -8,11 +8,14 @@ use super::breaker::{Breaker, Circuit};
 use super::credentials::{Credentials, Sealer};
 use super::meta::graph::{Graph, GraphError};
 use super::meta::outgoing;
+use super::worker_loop::serve_each;
 use crate::config::ChannelsConfig;
 use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
@@ -306,7 +309,7 @@ impl Gateway {
     }
 
     fn start_worker(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId) -> Worker {
-        let (queue, mut replies) = mpsc::channel::<Delivery>(self.config.queue_capacity);
+        let (queue, replies) = mpsc::channel::<Delivery>(self.config.queue_capacity);
         let health = Arc::new(Health {
             circuit: Mutex::new(Circuit::Closed.as_str()),
         });
@@ -315,17 +318,41 @@ impl Gateway {
         actix_rt::spawn(async move {
             let rate =
                 NonZeroU32::new(gateway.config.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
-            let limiter = DefaultDirectRateLimiter::direct(Quota::per_second(rate));
-            let mut breaker = Breaker::new(
+            let limiter = Rc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate)));
+            let breaker = Rc::new(Cell::new(Breaker::new(
                 gateway.config.breaker_failures,
                 Duration::from_millis(gateway.config.breaker_open_ms),
-            );
-            while let Some(delivery) = replies.recv().await {
-                let outcome = gateway
-                    .send(channel, &delivery, &limiter, &mut breaker, &shared)
-                    .await;
-                gateway.finish(&inbox, channel, &delivery, outcome).await;
-            }
+            )));
+            let (failed_gateway, failed_inbox) = (gateway.clone(), inbox.clone());
+            serve_each(
+                replies,
+                |delivery: Delivery| {
+                    let (gateway, inbox, shared) = (gateway.clone(), inbox.clone(), shared.clone());
+                    let (limiter, breaker) = (limiter.clone(), breaker.clone());
+                    async move {
+                        // Replies of a channel go one at a time: the circuit is read
+                        // here and written back when the reply is done with it.
+                        let mut circuit = breaker.get();
+                        let outcome = gateway
+                            .send(channel, &delivery, &limiter, &mut circuit, &shared)
+                            .await;
+                        breaker.set(circuit);
+                        gateway.finish(&inbox, channel, &delivery, outcome).await;
+                    }
+                },
+                |delivery: Delivery| {
+                    let (gateway, inbox) = (failed_gateway.clone(), failed_inbox.clone());
+                    async move {
+                        tracing::error!(%channel, message = %delivery.message.id, "a reply's delivery crashed; recording it failed");
+                        let outcome = Outcome::Failed {
+                            reason: "an internal error stopped this reply before it was sent; send it again".into(),
+                            attempts: 0,
+                        };
+                        gateway.finish(&inbox, channel, &delivery, outcome).await;
+                    }
+                },
+            )
+            .await;
         });
         Worker { queue, health }
     }

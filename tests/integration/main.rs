@@ -24,5 +24,6 @@ mod meta_channels;
 mod private_files;
 mod revocation;
 mod store_conformance;
+mod supervision;
 mod text_input;
 mod web_ui;

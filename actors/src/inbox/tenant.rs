@@ -530,6 +530,24 @@ impl Actor for TenantActor {
     }
 }
 
+impl Drop for TenantActor {
+    /// A tenant actor ends with its node, or by crashing: a panic in a handler drops
+    /// the actor without `stopping`. Either way the sockets it served must not stay
+    /// open and silent: they close with 1012, their clients reconnect and resume from
+    /// their last offset, and that reconnect starts a fresh tenant actor (`Inbox`
+    /// replaces one whose mailbox is closed). Nothing is lost: resume reads the store.
+    fn drop(&mut self) {
+        for member in self.attached.values() {
+            member
+                .outbox
+                .closer
+                .close(super::session::CloseCode::Restarting);
+        }
+        self.connection_count
+            .fetch_sub(self.connections.len(), Ordering::Relaxed);
+    }
+}
+
 impl Handler<Attach> for TenantActor {
     type Result = Result<(), AttachRefused>;
 
