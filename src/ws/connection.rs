@@ -341,7 +341,36 @@ impl Connection {
         self.error(reference, err.code, &err.message);
     }
 
+    /// A conversation is subscribed to only when it exists in the caller's tenant;
+    /// otherwise the answer is `not_found` and nothing changes.
     fn subscribe(
+        &mut self,
+        reference: Option<Value>,
+        conversation: Option<switchboard_actors::ConversationId>,
+        after: Option<switchboard_actors::inbox::stream::StreamPosition>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (Some(agent), Some(id)) = (&self.agent, conversation) else {
+            return self.subscribe_checked(reference, None, after, ctx);
+        };
+        let (store, tenant) = (self.state.store.clone(), agent.user.tenant_id);
+        // `wait`: later frames from this client see the subscription settled.
+        ctx.wait(
+            async move { store.conversation(tenant, id).await }
+                .into_actor(self)
+                .map(move |found, act, ctx| match found {
+                    Ok(Some(_)) => act.subscribe_checked(reference, Some(id), after, ctx),
+                    Ok(None) => act.error(
+                        reference.as_ref(),
+                        ErrorCode::NotFound,
+                        "no such conversation in your tenant",
+                    ),
+                    Err(err) => act.refuse(reference.as_ref(), err.into()),
+                }),
+        );
+    }
+
+    fn subscribe_checked(
         &mut self,
         reference: Option<Value>,
         conversation: Option<switchboard_actors::ConversationId>,

@@ -156,6 +156,37 @@ async fn an_agent_offline_while_500_messages_arrive_gets_exactly_those_500_befor
     agent.assert_nothing_pending().await;
 }
 
+async fn subscribing_to_a_conversation_that_is_not_in_the_tenant_answers_not_found(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let (stranger, _) = app.register("other", "owner@other.example").await;
+    let theirs =
+        customer_says(&app, &stranger, "zed", "private").await["conversation"]["id"].clone();
+    let ours = customer_says(&app, &owner, "ada", "hello").await["conversation"]["id"].clone();
+
+    let mut agent = Agent::connect(&app.base, &owner).await;
+    for (reference, missing) in [(1, json!(uuid::Uuid::now_v7())), (2, theirs)] {
+        agent
+            .send(json!({ "type": "subscribe", "ref": reference, "conversation_id": missing }))
+            .await;
+        let refused = agent.next_of(&["error", "reset", "resumed"]).await;
+        assert_eq!(refused["type"], "error", "{refused}");
+        assert_eq!(refused["code"], "not_found");
+        assert_eq!(refused["ref"], reference);
+    }
+    // Nothing was subscribed: the first real subscribe still starts the stream.
+    agent
+        .send(json!({ "type": "subscribe", "ref": 3, "conversation_id": ours }))
+        .await;
+    let started = agent.next_of(&["error", "reset", "resumed"]).await;
+    assert_eq!(started["type"], "reset", "{started}");
+    customer_says(&app, &owner, "ada", "again").await;
+    let live = agent.next_of(&["message.new"]).await;
+    assert_eq!(live["data"]["message"]["body"], "again");
+}
+
 async fn a_forged_or_stale_position_gets_reset(backend: Backend) {
     let app = spawn_app_with(backend, |config| config.inbox.max_replay = 5).await;
     let (owner, _) = app.owner_session().await;
@@ -669,6 +700,7 @@ on_both_backends!(
     two_agents_of_a_tenant_receive_every_message_once_in_seq_order_and_another_tenant_nothing,
     an_agent_offline_while_500_messages_arrive_gets_exactly_those_500_before_any_live_message,
     a_forged_or_stale_position_gets_reset,
+    subscribing_to_a_conversation_that_is_not_in_the_tenant_answers_not_found,
     a_consumer_that_stops_reading_is_closed_and_resumes_with_no_gap_while_others_keep_receiving,
     a_conversation_actor_that_fails_is_restarted_and_loses_nothing,
     the_same_client_id_sent_twice_stores_one_message,
