@@ -80,6 +80,13 @@ async fn main() -> ExitCode {
         };
     }
     switchboard::telemetry::init_logs(&config.log);
+    // Every connection is a file descriptor; a soft limit of 1024 (a common default)
+    // would let about a thousand idle connections shut everyone out. Take what the
+    // hard limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(open_files_limit = limit, "open-file limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-file limit"),
+    }
     // Where a browser reaches this node: any-address binds are reached on loopback.
     let host = match config.server.host.as_str() {
         "0.0.0.0" | "::" => "127.0.0.1".to_owned(),

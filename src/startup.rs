@@ -405,13 +405,12 @@ fn serve(state: web::Data<AppState>, listeners: Listeners) -> Result<Server, Sta
 
 /// Each connection is a file descriptor: a cap above the process's limit would let
 /// the limit, not the cap, refuse connections (health probes included), silently.
+/// `main` raises the soft limit to the hard one first; this says when even that is not
+/// enough.
 fn warn_if_over_file_limit(max_connections: usize) {
     /// Descriptors kept for the database pool, Redis, files and the listener.
     const RESERVE: u64 = 256;
-    let Some(limit) = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| open_files_limit(&limits))
-    else {
+    let Ok((limit, _)) = rlimit::Resource::NOFILE.get() else {
         return;
     };
     if (max_connections as u64).saturating_add(RESERVE) > limit {
@@ -421,17 +420,6 @@ fn warn_if_over_file_limit(max_connections: usize) {
             "server.max_connections is above the open-file limit (ulimit -n) less {RESERVE}; raise the limit or lower the cap"
         );
     }
-}
-
-/// The soft "Max open files" of a `/proc/<pid>/limits` text.
-fn open_files_limit(limits: &str) -> Option<u64> {
-    limits
-        .lines()
-        .find_map(|line| line.strip_prefix("Max open files"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// Only the configured origins may call the API from a browser page; tokens travel in
@@ -468,21 +456,4 @@ fn security_headers() -> DefaultHeaders {
             "default-src 'none'; frame-ancestors 'none'",
         ))
         .add((header::REFERRER_POLICY, "no-referrer"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_open_file_limit_is_read_from_proc_limits() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
-                      Max processes             95403                95403                processes\n\
-                      Max open files            1024                 524288               files\n";
-        assert_eq!(open_files_limit(limits), Some(1024));
-        assert_eq!(
-            open_files_limit("Max open files            unlimited  unlimited  files"),
-            None
-        );
-    }
 }
