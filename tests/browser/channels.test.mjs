@@ -127,7 +127,14 @@ function customerMessage(from, name, message, at = Date.now()) {
  */
 async function withWhatsApp(refuse, body) {
   const graph = await fakeGraph({ refuse });
-  const server = await startServer({ SWITCHBOARD_CHANNELS__GRAPH_BASE_URL: graph.url, SWITCHBOARD_CHANNELS__RETRY_BASE_MS: "50" });
+  const server = await startServer({
+    SWITCHBOARD_CHANNELS__GRAPH_BASE_URL: graph.url,
+    SWITCHBOARD_CHANNELS__RETRY_BASE_MS: "50",
+    // The fake serves media from 127.0.0.1 over http: allowed for this test only.
+    SWITCHBOARD_CHANNELS__MEDIA_HOSTS: "127.0.0.1",
+    SWITCHBOARD_FETCH__ALLOW_PRIVATE_ADDRESSES: "true",
+    SWITCHBOARD_FETCH__ALLOW_PLAIN_HTTP: "true",
+  });
   const context = await newContext(browser);
   try {
     const token = await ownerToken(server);
