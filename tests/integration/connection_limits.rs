@@ -22,12 +22,7 @@ async fn trickle(app: &TestApp, path: &str) -> (String, String) {
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"te"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(common::wait::DEADLINE, stream.read_to_end(&mut answer))
-        .await
-        .expect("the server answers and closes within the wait")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let answer = read_until_closed(&mut stream).await;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     (
         head.lines().next().unwrap_or_default().to_owned(),
@@ -51,6 +46,41 @@ async fn a_body_that_trickles_in_gets_408_at_the_body_deadline(backend: Backend)
             .status,
         StatusCode::OK
     );
+}
+
+/// Reads what the server sends until it closes the connection.
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tokio::time::timeout(common::wait::DEADLINE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection within the wait")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+async fn a_request_head_that_never_ends_and_an_idle_kept_alive_connection_are_closed(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |config| {
+        config.server.request_head_timeout_secs = 1;
+        config.server.keep_alive_secs = 1;
+    })
+    .await;
+    // Half a request head, then nothing, as a slowloris sends it.
+    let mut slow = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A whole request on a kept-alive connection, then silence.
+    let mut idle = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 async fn connections_over_the_cap_get_503_while_the_probes_still_answer(backend: Backend) {
@@ -149,6 +179,7 @@ async fn webhooks_and_socket_upgrades_have_their_own_per_address_budgets(backend
 
 on_both_backends!(
     a_body_that_trickles_in_gets_408_at_the_body_deadline,
+    a_request_head_that_never_ends_and_an_idle_kept_alive_connection_are_closed,
     connections_over_the_cap_get_503_while_the_probes_still_answer,
     webhooks_for_an_unknown_channel_read_the_store_once,
     webhooks_and_socket_upgrades_have_their_own_per_address_budgets,
