@@ -7,6 +7,7 @@ use crate::common;
 use common::wait;
 use common::ws::{Agent, Ended, Silent, ws_url};
 use common::{Backend, TestApp, spawn_app, spawn_app_with};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -619,6 +620,38 @@ async fn per_connection_limits_refuse_floods_oversized_frames_and_silent_clients
             ("pong".to_owned(), json!(1)),
             ("error".to_owned(), json!(2)),
             ("error".to_owned(), json!(3)),
+        ]
+    );
+
+    // Binary frames spend the same budget: after two, a text frame is over it.
+    let mut binary = Agent::connect(&app.base, &owner).await;
+    for _ in 0..2 {
+        binary
+            .ws
+            .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+                0u8;
+                16
+            ]))
+            .await
+            .unwrap();
+    }
+    binary
+        .send(json!({ "type": "ping", "ref": "after binary" }))
+        .await;
+    let answers: Vec<(Value, Value)> = {
+        let mut answers = Vec::new();
+        while answers.len() < 3 {
+            let frame = binary.next_of(&["pong", "error"]).await;
+            answers.push((frame["code"].clone(), frame["ref"].clone()));
+        }
+        answers
+    };
+    assert_eq!(
+        answers,
+        [
+            (json!("unsupported_media_type"), Value::Null),
+            (json!("unsupported_media_type"), Value::Null),
+            (json!("rate_limited"), json!("after binary")),
         ]
     );
 
