@@ -27,6 +27,10 @@ struct Cli {
     /// Server process to report CPU and memory for (repeat for several nodes).
     #[arg(long = "server-pid", global = true)]
     server_pids: Vec<u32>,
+    /// Command name of the database's processes (`postgres`), to report their CPU
+    /// together as `database`.
+    #[arg(long = "database-process", global = true)]
+    database_process: Option<String>,
     /// Where results go.
     #[arg(long, global = true, default_value = "loadtest/results")]
     out: PathBuf,
@@ -90,6 +94,7 @@ async fn run(cli: Cli) -> loadtest::Result<ExitCode> {
     let mut ctx = Context::new(&cli.url, cli.peer, &label)?;
     ctx.backend = cli.backend;
     ctx.server_pids = cli.server_pids.clone();
+    ctx.database_process = cli.database_process.clone();
     ctx.progress = !cli.quiet;
     ctx.command = std::iter::once("loadtest".to_owned())
         .chain(std::env::args().skip(1))

@@ -31,6 +31,77 @@ pub struct Probe {
     started: std::time::Instant,
 }
 
+/// Every process with one command name (a database server's backends), watched over
+/// one run as one: CPU of the live ones plus what their parent collected from the
+/// ones that ended. Memory is not summed: backends share most of theirs.
+pub struct GroupProbe {
+    role: String,
+    name: String,
+    cpu_at_start: f64,
+    started: std::time::Instant,
+}
+
+impl GroupProbe {
+    pub fn start(role: &str, name: &str) -> Option<Self> {
+        Some(Self {
+            role: role.to_owned(),
+            name: name.to_owned(),
+            cpu_at_start: group_cpu_seconds(name)?,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    pub fn finish(&self) -> Option<Usage> {
+        let cpu = group_cpu_seconds(&self.name)? - self.cpu_at_start;
+        let wall = self.started.elapsed().as_secs_f64().max(1e-3);
+        Some(Usage {
+            role: self.role.clone(),
+            pid: 0,
+            cpu_seconds: cpu,
+            cpu_cores: cpu / wall,
+            rss_mb: 0.0,
+            peak_rss_mb: 0.0,
+        })
+    }
+}
+
+/// CPU seconds of every live process named `name`, with the CPU of the children they
+/// reaped; `None` when there is none.
+fn group_cpu_seconds(name: &str) -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(comm) = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+        else {
+            continue;
+        };
+        if comm.0 != name {
+            continue;
+        }
+        let fields: Vec<&str> = comm.1.split_whitespace().collect();
+        // After `)`: utime, stime, cutime, cstime are the 12th to 15th fields.
+        let ticks: f64 = fields
+            .get(11..15)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parse::<f64>().ok())
+            .sum();
+        *total.get_or_insert(0.0) += ticks / TICKS_PER_SECOND;
+    }
+    total
+}
+
 impl Probe {
     /// `None` when the process cannot be read (not Linux, gone, another user's).
     pub fn start(role: &str, pid: u32) -> Option<Self> {

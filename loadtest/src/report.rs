@@ -298,7 +298,12 @@ pub fn compare(runs: &[Run], dir: &Path) -> crate::Result<String> {
             };
             let _ = writeln!(md, " {} |{usage}", run.correctness.errors());
         }
-        ratios(&mut md, &group);
+        let aggregates = aggregate(&group);
+        if aggregates.iter().any(|a| a.runs > 1) {
+            medians(&mut md, &aggregates);
+        } else {
+            ratios(&mut md, &group);
+        }
         let series: Vec<(String, &Summary)> = group
             .iter()
             .filter_map(|r| r.latencies.first().map(|s| (r.label.clone(), &s.summary)))
@@ -317,6 +322,147 @@ pub fn compare(runs: &[Run], dir: &Path) -> crate::Result<String> {
     Ok(md)
 }
 
+/// A label without its repetition mark: `switchboard-sqlite#2` is the second run of
+/// `switchboard-sqlite`.
+fn configuration(label: &str) -> &str {
+    label
+        .split_once('#')
+        .map_or(label, |(configuration, _)| configuration)
+}
+
+/// The repetitions of one configuration: every figure's values and the main p99s.
+struct Aggregate<'a> {
+    label: &'a str,
+    peer: Peer,
+    runs: usize,
+    /// Name, unit and one value per run, in the first run's order.
+    figures: Vec<(&'a str, &'a str, Vec<f64>)>,
+    p99: Vec<f64>,
+}
+
+fn aggregate<'a>(group: &[&'a Run]) -> Vec<Aggregate<'a>> {
+    let mut aggregates: Vec<Aggregate<'a>> = Vec::new();
+    for run in group {
+        let label = configuration(&run.label);
+        let index = match aggregates.iter().position(|a| a.label == label) {
+            Some(index) => index,
+            None => {
+                aggregates.push(Aggregate {
+                    label,
+                    peer: run.peer,
+                    runs: 0,
+                    figures: run
+                        .figures
+                        .iter()
+                        .map(|f| (f.name.as_str(), f.unit.as_str(), Vec::new()))
+                        .collect(),
+                    p99: Vec::new(),
+                });
+                aggregates.len() - 1
+            }
+        };
+        let entry = &mut aggregates[index];
+        entry.runs += 1;
+        for (name, _, values) in &mut entry.figures {
+            if let Some(f) = run.figures.iter().find(|f| f.name == *name) {
+                values.push(f.value);
+            }
+        }
+        if let Some(main) = run.latencies.first().filter(|s| s.summary.count > 0) {
+            entry.p99.push(main.summary.p99_ms);
+        }
+    }
+    aggregates
+}
+
+/// The median of `values` and their range; `None` when there are none.
+fn median(values: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (first, last) = (*sorted.first()?, *sorted.last()?);
+    let mid = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    };
+    Some((median, first, last))
+}
+
+fn spread(values: &[f64]) -> String {
+    match median(values) {
+        Some((m, lo, hi)) if values.len() > 1 => {
+            format!("{} [{} – {}]", number(m), number(lo), number(hi))
+        }
+        Some((m, _, _)) => number(m),
+        None => "—".into(),
+    }
+}
+
+/// Per configuration, the median of its repetitions with their range, then the ratio
+/// of Switchboard's medians to each peer's with the same knobs.
+fn medians(md: &mut String, aggregates: &[Aggregate]) {
+    let Some(first) = aggregates.first() else {
+        return;
+    };
+    let _ = write!(
+        md,
+        "\nMedian of the repetitions [lowest – highest]:\n\n| Configuration | runs |"
+    );
+    for (name, unit, _) in &first.figures {
+        let _ = write!(md, " {name} ({unit}) |");
+    }
+    let _ = writeln!(
+        md,
+        " main p99 (ms) |\n|{}",
+        "---|".repeat(first.figures.len() + 3)
+    );
+    for a in aggregates {
+        let _ = write!(md, "| {} | {} |", a.label, a.runs);
+        for (name, _, _) in &first.figures {
+            let values = a
+                .figures
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map_or(&[][..], |(_, _, v)| v.as_slice());
+            let _ = write!(md, " {} |", spread(values));
+        }
+        let _ = writeln!(md, " {} |", spread(&a.p99));
+    }
+    let mut header = false;
+    for us in aggregates.iter().filter(|a| a.peer == Peer::Switchboard) {
+        for peer in aggregates
+            .iter()
+            .filter(|p| p.peer != Peer::Switchboard && variant(p.label) == variant(us.label))
+        {
+            if !header {
+                let _ = writeln!(
+                    md,
+                    "\n| Ratio of medians | headline figure | main p99 |\n|---|---|---|"
+                );
+                header = true;
+            }
+            let of = |a: &Aggregate| {
+                a.figures
+                    .first()
+                    .and_then(|(_, _, v)| median(v))
+                    .map(|m| m.0)
+            };
+            let head = match (of(us), of(peer), us.figures.first()) {
+                (Some(a), Some(b), Some((name, _, _))) if b != 0.0 => {
+                    format!("{:.2}× ({name})", a / b)
+                }
+                _ => "—".into(),
+            };
+            let p99 = match (median(&us.p99), median(&peer.p99)) {
+                (Some(a), Some(b)) if b.0 > 0.0 => format!("{:.2}×", a.0 / b.0),
+                _ => "—".into(),
+            };
+            let _ = writeln!(md, "| {} / {} | {head} | {p99} |", us.label, peer.label);
+        }
+    }
+}
+
 /// The knobs a label names beyond the system, e.g. `5k` in `switchboard-sqlite-5k` and
 /// `socketio-5k`: only runs with the same variant are compared.
 fn variant(label: &str) -> &str {
@@ -328,7 +474,7 @@ fn variant(label: &str) -> &str {
         "bare",
     ]
     .iter()
-    .find_map(|system| label.strip_prefix(system))
+    .find_map(|system| configuration(label).strip_prefix(system))
     .unwrap_or(label)
     .trim_start_matches('-')
 }
@@ -384,5 +530,15 @@ mod tests {
         assert_eq!(variant("socketio-redis"), "redis");
         assert_eq!(variant("switchboard-sqlite"), "");
         assert_eq!(variant("bare"), "");
+        assert_eq!(variant("switchboard-postgres-16t#3"), "16t");
+    }
+
+    #[test]
+    fn repetitions_report_their_median_and_range() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(median(&[]), None);
+        assert_eq!(configuration("socketio-16t#2"), "socketio-16t");
+        assert_eq!(configuration("socketio-16t"), "socketio-16t");
     }
 }

@@ -8,9 +8,10 @@
 //! transaction, together with the new `last_offset`.
 
 macro_rules! impl_inbox_store {
-    ($store:ty) => {
+    ($store:ty, $dialect:ident) => {
         mod inbox_impl {
             use super::*;
+            use std::collections::HashMap;
             use crate::store::inbox_rows::{
                 from_json, identities_json, search_text, to_json, AssignmentRow, IdentityJson, MergeRecord, ContactRow, ConversationRow, EventRow, ListedRow,
                 MessageRow, TagRow,
@@ -62,9 +63,7 @@ macro_rules! impl_inbox_store {
                 };
             }
 
-            /// Rows per multi-row insert of events: seven parameters each stays far below
-            /// SQLite's and Postgres's limits on parameters per statement.
-            const EVENTS_PER_INSERT: usize = 500;
+            crate::store::ingest_io::ingest_io!($dialect);
 
             /// The tenant's stream inside one writing transaction.
             pub(super) struct StreamTx {
@@ -105,31 +104,7 @@ macro_rules! impl_inbox_store {
 
                 /// Writes the events and the new newest offset, then commits.
                 pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
-                    // A few statements for all of the transaction's events: a batch of
-                    // ingests has one per message, and each statement is a round trip.
-                    for chunk in self.events.chunks(EVENTS_PER_INSERT) {
-                        let mut insert = sqlx::QueryBuilder::<Db>::new(
-                            "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at) ",
-                        );
-                        insert.push_values(chunk, |mut row, event| {
-                            row.push_bind(self.tenant.0)
-                                .push_bind(event.offset)
-                                .push_bind(event.kind.as_str())
-                                .push_bind(event.conversation_id.0)
-                                .push_bind(event.assignee_id.map(|u| u.0))
-                                .push_bind(&event.data)
-                                .push_bind(event.at.0);
-                        });
-                        insert.build().execute(&mut *tx).await.map_err(backend)?;
-                    }
-                    if let Some(last) = self.events.last() {
-                        sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
-                            .bind(self.tenant.0)
-                            .bind(last.offset)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                    }
+                    write_events(&mut tx, self.tenant, &self.events).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(self.events)
                 }
@@ -230,59 +205,6 @@ macro_rules! impl_inbox_store {
                 Ok(())
             }
 
-            /// Takes the conversation's next `seq` and moves its counters.
-            async fn next_seq(conn: &mut Conn, tenant: TenantId, id: ConversationId, direction: Direction, at: Millis) -> Result<i64, StoreError> {
-                let (seq,): (i64,) = sqlx::query_as(
-                    "UPDATE conversations SET
-                         last_seq = last_seq + 1,
-                         unread_count = unread_count + CASE WHEN $3 = 'inbound' THEN 1 ELSE 0 END,
-                         last_message_at = CASE WHEN $3 = 'note' THEN last_message_at ELSE $4 END,
-                         last_inbound_at = CASE WHEN $3 = 'inbound' THEN $4 ELSE last_inbound_at END,
-                         activity_at = CASE WHEN $3 = 'note' THEN activity_at ELSE $4 END,
-                         status = CASE WHEN $3 = 'inbound' THEN 'open' ELSE status END,
-                         snoozed_until = CASE WHEN $3 = 'inbound' THEN NULL ELSE snoozed_until END,
-                         updated_at = $4
-                     WHERE tenant_id = $1 AND id = $2
-                     RETURNING last_seq",
-                )
-                .bind(tenant.0)
-                .bind(id.0)
-                .bind(direction.as_str())
-                .bind(at.0)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
-                Ok(seq)
-            }
-
-            async fn insert_message(conn: &mut Conn, message: &Message, channel: &str) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
-                                           provider_id, client_id, author_id, status, error, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(message.tenant_id.0)
-                .bind(message.id.0)
-                .bind(message.conversation_id.0)
-                .bind(message.seq)
-                .bind(channel)
-                .bind(message.direction.as_str())
-                .bind(message.kind.as_str())
-                .bind(message.body.as_deref())
-                .bind(message.attachment.as_ref().map(to_json))
-                .bind(message.provider_id.as_deref())
-                .bind(message.client_id.as_ref().map(|c| c.as_str()))
-                .bind(message.author_id.map(|a| a.0))
-                .bind(message.status.as_str())
-                .bind(message.error.as_deref())
-                .bind(message.created_at.0)
-                .bind(message.updated_at.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(conflict_as("a message with this id"))?;
-                Ok(())
-            }
-
             /// A LIKE pattern (with `ESCAPE '\\'`) for text that contains `part` literally.
             fn containing(part: &str) -> String {
                 let escaped = part.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -358,38 +280,6 @@ macro_rules! impl_inbox_store {
                 Ok(contact.id)
             }
 
-            /// What ingest needs to know first, in one round trip: the message already
-            /// stored under the same provider id (a replay), and for a known sender its
-            /// contact and latest conversation on the channel.
-            struct Lookup {
-                seen: Option<MessageId>,
-                sender: Option<(ContactId, Option<(Uuid, String)>)>,
-            }
-
-            async fn look_up(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<Lookup, StoreError> {
-                let (seen, contact, conversation, status): (Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>) = sqlx::query_as(
-                    "SELECT (SELECT m.id FROM messages m WHERE m.tenant_id = $1 AND m.channel = $4 AND m.provider_id = $5),
-                            i.contact_id, c.id, c.status
-                     FROM (SELECT 1 AS one) one
-                     LEFT JOIN contact_identities i ON i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3
-                     LEFT JOIN conversations c ON c.id = (
-                         SELECT l.id FROM conversations l WHERE l.tenant_id = $1 AND l.channel = $4 AND l.contact_id = i.contact_id
-                         ORDER BY l.created_at DESC, l.id DESC LIMIT 1)",
-                )
-                .bind(tenant.0)
-                .bind(inbound.sender.channel.as_str())
-                .bind(&inbound.sender.external_id)
-                .bind(inbound.channel.as_str())
-                .bind(inbound.provider_id.as_deref())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
-                Ok(Lookup {
-                    seen: seen.map(MessageId),
-                    sender: contact.map(|contact| (ContactId(contact), conversation.zip(status))),
-                })
-            }
-
             /// The contact's latest conversation on the channel.
             async fn latest_conversation(conn: &mut Conn, tenant: TenantId, inbound: &Inbound, contact: ContactId) -> Result<Option<(Uuid, String)>, StoreError> {
                 sqlx::query_as(
@@ -457,45 +347,138 @@ macro_rules! impl_inbox_store {
                 .transpose()
             }
 
-            /// One customer message inside an ingest transaction; its event (none for a
-            /// duplicate) is pushed to `stream`.
-            async fn record_inbound(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
-                let lookup = look_up(conn, tenant, inbound).await?;
-                if let Some(seen) = lookup.seen {
-                    let seen = message_in(conn, tenant, seen).await?.ok_or_else(|| missing("message"))?;
-                    return stored_as_duplicate(conn, tenant, seen).await;
+            /// What the tables said of one message of an ingest batch before it was
+            /// written: the message already stored under its provider id (a replay), and
+            /// for a known sender the contact and its latest conversation on the channel.
+            pub(super) struct Found {
+                stored: Option<MessageId>,
+                contact: Option<ContactId>,
+                latest: Option<(Uuid, String)>,
+            }
+
+            /// The look-up's rows (`n`, stored message, contact, latest conversation and its
+            /// status), one per message in batch order.
+            fn found_in_order(rows: Vec<(i64, Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>)>, expected: usize) -> Result<Vec<Found>, StoreError> {
+                if rows.len() != expected {
+                    return Err(StoreError::Backend(format!("ingest look-up answered {} rows for {expected} messages", rows.len())));
                 }
-                let (contact, latest) = match lookup.sender {
-                    Some(known) => known,
-                    None => {
-                        let contact = contact_for_new_identity(conn, tenant, inbound).await?;
-                        (contact, latest_conversation(conn, tenant, inbound, contact).await?)
+                Ok(rows
+                    .into_iter()
+                    .map(|(_, stored, contact, conversation, status)| Found {
+                        stored: stored.map(MessageId),
+                        contact: contact.map(ContactId),
+                        latest: conversation.zip(status),
+                    })
+                    .collect())
+            }
+
+            /// Where one message of an ingest batch goes, decided before anything is written.
+            enum Placed {
+                /// A new message in this conversation.
+                New(ConversationId),
+                /// The provider id was stored before this batch.
+                Stored(MessageId),
+                /// The provider id came earlier in this batch, as message `n`.
+                Repeat(usize),
+            }
+
+            /// Records a batch of customer messages inside one transaction with a
+            /// handful of statements, whatever its size: one look-up for every sender
+            /// and replay, one read of the conversations, one insert of the messages,
+            /// one write of the conversations' counters, then the events. Only what is
+            /// new to the tenant (a first contact, a conversation to open) takes
+            /// statements of its own. Each message's event carries its conversation as
+            /// that message left it, the same as storing them one by one.
+            async fn record_batch(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Recorded>, StoreError> {
+                let found = look_up_batch(conn, tenant, batch).await?;
+                // Contacts and current conversations settled earlier in the batch: the
+                // look-up saw the tables before any of it.
+                let mut contacts: HashMap<(&str, &str), ContactId> = HashMap::new();
+                let mut current: HashMap<(ContactId, &str), ConversationId> = HashMap::new();
+                let mut provider_ids: HashMap<(&str, &str), usize> = HashMap::new();
+                let mut placed = Vec::with_capacity(batch.len());
+                for (n, (inbound, found)) in batch.iter().zip(found).enumerate() {
+                    let channel = inbound.channel.as_str();
+                    if let Some(provider_id) = inbound.provider_id.as_deref() {
+                        if let Some(first) = provider_ids.get(&(channel, provider_id)) {
+                            placed.push(Placed::Repeat(*first));
+                            continue;
+                        }
+                        if let Some(stored) = found.stored {
+                            placed.push(Placed::Stored(stored));
+                            continue;
+                        }
+                        provider_ids.insert((channel, provider_id), n);
                     }
-                };
-                let conversation = resolve_conversation(conn, tenant, inbound, contact, latest).await?;
-                let seq = next_seq(conn, tenant, conversation, inbound.direction, inbound.received_at).await?;
-                let message = Message {
-                    tenant_id: tenant,
-                    id: MessageId::new(),
-                    conversation_id: conversation,
-                    seq,
-                    direction: inbound.direction,
-                    kind: inbound.kind,
-                    body: inbound.body.clone(),
-                    attachment: inbound.attachment.clone(),
-                    provider_id: inbound.provider_id.clone(),
-                    client_id: None,
-                    author_id: None,
-                    // It reached us, so it was delivered; an echo was sent by the business.
-                    status: if inbound.direction == Direction::Inbound { DeliveryStatus::Delivered } else { DeliveryStatus::Sent },
-                    error: None,
-                    created_at: inbound.received_at,
-                    updated_at: inbound.received_at,
-                };
-                insert_message(conn, &message, inbound.channel.as_str()).await?;
-                let conversation = conversation_in(conn, tenant, conversation).await?.ok_or_else(|| missing("conversation"))?;
-                stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
-                Ok(Recorded { message, conversation, events: Vec::new(), duplicate: false })
+                    let sender = (inbound.sender.channel.as_str(), inbound.sender.external_id.as_str());
+                    let (contact, latest) = match (contacts.get(&sender), found.contact) {
+                        (Some(contact), _) => (*contact, None),
+                        (None, Some(contact)) => (contact, Some(found.latest)),
+                        (None, None) => (contact_for_new_identity(conn, tenant, inbound).await?, None),
+                    };
+                    contacts.insert(sender, contact);
+                    let conversation = match current.get(&(contact, channel)) {
+                        Some(conversation) => *conversation,
+                        None => {
+                            let latest = match latest {
+                                Some(latest) => latest,
+                                None => latest_conversation(conn, tenant, inbound, contact).await?,
+                            };
+                            resolve_conversation(conn, tenant, inbound, contact, latest).await?
+                        }
+                    };
+                    current.insert((contact, channel), conversation);
+                    placed.push(Placed::New(conversation));
+                }
+
+                let mut ids: Vec<ConversationId> = current.into_values().collect();
+                ids.sort_by_key(|id| id.0);
+                let mut conversations: HashMap<ConversationId, Conversation> =
+                    conversations_by_id(conn, tenant, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+                let mut recorded: Vec<Recorded> = Vec::with_capacity(batch.len());
+                let mut new_messages = Vec::new();
+                for (inbound, placed) in batch.iter().zip(placed) {
+                    let one = match placed {
+                        Placed::New(id) => {
+                            let conversation = conversations.get_mut(&id).ok_or_else(|| missing("conversation"))?;
+                            let message = Message {
+                                tenant_id: tenant,
+                                id: MessageId::new(),
+                                conversation_id: id,
+                                seq: conversation.take_seq(inbound.direction, inbound.received_at),
+                                direction: inbound.direction,
+                                kind: inbound.kind,
+                                body: inbound.body.clone(),
+                                attachment: inbound.attachment.clone(),
+                                provider_id: inbound.provider_id.clone(),
+                                client_id: None,
+                                author_id: None,
+                                // It reached us, so it was delivered; an echo was sent by the business.
+                                status: if inbound.direction == Direction::Inbound { DeliveryStatus::Delivered } else { DeliveryStatus::Sent },
+                                error: None,
+                                created_at: inbound.received_at,
+                                updated_at: inbound.received_at,
+                            };
+                            let first = stream.events.len();
+                            stream.push(EventKind::MessageNew, conversation, payload::message_new(&message, conversation), message.created_at);
+                            new_messages.push((message.clone(), inbound.channel.as_str()));
+                            Recorded { message, conversation: conversation.clone(), events: stream.events[first..].to_vec(), duplicate: false }
+                        }
+                        Placed::Stored(id) => {
+                            let seen = message_in(conn, tenant, id).await?.ok_or_else(|| missing("message"))?;
+                            stored_as_duplicate(conn, tenant, seen).await?
+                        }
+                        Placed::Repeat(first) => {
+                            let first = recorded.get(first).ok_or_else(|| missing("message"))?;
+                            Recorded { events: Vec::new(), duplicate: true, ..first.clone() }
+                        }
+                    };
+                    recorded.push(one);
+                }
+                let touched: Vec<&Conversation> = ids.iter().filter_map(|id| conversations.get(id)).collect();
+                insert_messages(conn, &new_messages).await?;
+                save_counters(conn, tenant, &touched).await?;
+                Ok(recorded)
             }
 
             async fn stored_as_duplicate(conn: &mut Conn, tenant: TenantId, message: Message) -> Result<Recorded, StoreError> {
@@ -589,24 +572,11 @@ macro_rules! impl_inbox_store {
                 }
 
                 async fn ingest_batch(&self, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Recorded>, StoreError> {
-                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    let mut tx = self.begin_ingest().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
-                    // Each message's events are the ones it pushed: remember where they start.
-                    let mut recorded = Vec::with_capacity(batch.len());
-                    for inbound in batch {
-                        let first = stream.events.len();
-                        recorded.push((record_inbound(&mut tx, &mut stream, tenant, inbound).await?, first));
-                    }
-                    let events = stream.commit(tx).await?;
-                    let ends = recorded.iter().skip(1).map(|(_, first)| *first).chain([events.len()]).collect::<Vec<_>>();
-                    Ok(recorded
-                        .into_iter()
-                        .zip(ends)
-                        .map(|((mut one, first), end)| {
-                            one.events = events[first..end].to_vec();
-                            one
-                        })
-                        .collect())
+                    let recorded = record_batch(&mut tx, &mut stream, tenant, batch).await?;
+                    stream.commit(tx).await?;
+                    Ok(recorded)
                 }
 
                 async fn append_message(&self, tenant: TenantId, id: ConversationId, outgoing: &Outgoing) -> Result<Option<Recorded>, StoreError> {
@@ -630,7 +600,8 @@ macro_rules! impl_inbox_store {
                             return stored_as_duplicate(&mut tx, tenant, Message::try_from(seen)?).await.map(Some);
                         }
                     }
-                    let seq = next_seq(&mut tx, tenant, id, outgoing.direction, outgoing.at).await?;
+                    let mut conversation = conversation;
+                    let seq = conversation.take_seq(outgoing.direction, outgoing.at);
                     let message = Message {
                         tenant_id: tenant,
                         id: MessageId::new(),
@@ -649,8 +620,8 @@ macro_rules! impl_inbox_store {
                         created_at: outgoing.at,
                         updated_at: outgoing.at,
                     };
-                    insert_message(&mut tx, &message, conversation.channel.as_str()).await?;
-                    let conversation = conversation_in(&mut tx, tenant, id).await?.ok_or_else(|| missing("conversation"))?;
+                    insert_messages(&mut tx, &[(message.clone(), conversation.channel.as_str())]).await?;
+                    save_counters(&mut tx, tenant, &[&conversation]).await?;
                     stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
                     let events = stream.commit(tx).await?;
                     Ok(Some(Recorded { message, conversation, events, duplicate: false }))

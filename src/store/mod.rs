@@ -4,6 +4,7 @@ mod channel_rows;
 mod channel_sql;
 mod inbox_rows;
 mod inbox_sql;
+mod ingest_io;
 mod postgres;
 mod rows;
 mod sql;

@@ -3,7 +3,7 @@
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::sql::{SqlBackend, impl_sql_store};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::time::Duration;
 
 /// How long a request waits for a free connection before failing with 500; a longer
@@ -12,6 +12,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The ingest writers' own connections, opened lazily by the writers. A connection
+    /// answers on the runtime that opened it: opened here by the writers' thread, a
+    /// database reply wakes only that thread, not an HTTP worker first.
+    ingest: PgPool,
 }
 
 impl SqlBackend for PostgresStore {
@@ -28,22 +32,38 @@ impl SqlBackend for PostgresStore {
     {
         self.pool.begin()
     }
+    fn begin_ingest(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send
+    {
+        self.ingest.begin()
+    }
 }
 
 impl PostgresStore {
-    /// Connects and applies the migrations. Several nodes may start at once: sqlx
-    /// takes an advisory lock while migrating.
+    /// Connects and applies the migrations, then refreshes the planner's statistics
+    /// (a migration can add an index the planner knows nothing about yet). Several
+    /// nodes may start at once: sqlx takes an advisory lock while migrating.
+    ///
+    /// `max_connections` serve requests; the ingest writers have up to half as many
+    /// again (at least one) of their own.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        let ingest = PgPoolOptions::new()
+            .max_connections((max_connections / 2).max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self { pool, ingest })
     }
 }
 
 impl_sql_store!(PostgresStore, "postgres");
-impl_inbox_store!(PostgresStore);
+impl_inbox_store!(PostgresStore, postgres);
 impl_channel_store!(PostgresStore);

@@ -557,4 +557,12 @@ pub trait SqlBackend {
     fn begin_write(
         &self,
     ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Starts an ingest transaction: `begin_write`, on the connections kept for the
+    /// ingest writers where the backend has them.
+    fn begin_ingest(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
+    {
+        self.begin_write()
+    }
 }

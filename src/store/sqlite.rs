@@ -115,5 +115,5 @@ async fn open_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
 }
 
 impl_sql_store!(SqliteStore, "sqlite");
-impl_inbox_store!(SqliteStore);
+impl_inbox_store!(SqliteStore, sqlite);
 impl_channel_store!(SqliteStore);

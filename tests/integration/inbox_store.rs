@@ -7,12 +7,12 @@ use crate::common;
 use common::{Backend, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
-use switchboard_actors::inbox::records::{Identity, Inbound, StatusReport};
+use switchboard_actors::inbox::records::{ConversationChange, Identity, Inbound, StatusReport};
 use switchboard_actors::inbox::store::StatusUpdate;
 use switchboard_actors::store::{Store, Tenant, User};
 use switchboard_actors::{
-    ChannelKey, DeliveryStatus, Direction, Email, MessageKind, Millis, Role, TenantId, UserId,
-    UserStatus,
+    ChannelKey, ConversationStatus, DeliveryStatus, Direction, Email, MessageKind, Millis, Role,
+    TenantId, UserId, UserStatus,
 };
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, TestDb, TenantId) {
@@ -235,7 +235,102 @@ async fn pruned_events_move_the_first_kept_offset(backend: Backend) {
     assert_eq!((head.last_offset, head.first_kept), (3, 4));
 }
 
+async fn one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by_one_would(
+    backend: Backend,
+) {
+    let (store, _db, tenant) = open(backend).await;
+    let before = store
+        .ingest(tenant, &inbound("old", "earlier", Some("p-old")))
+        .await
+        .unwrap();
+    let closed = before.conversation.id;
+    store
+        .change_conversation(
+            tenant,
+            closed,
+            &ConversationChange::Status {
+                status: ConversationStatus::Closed,
+                snoozed_until: None,
+            },
+            Millis::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let head = store.stream_head(tenant).await.unwrap().last_offset;
+
+    let mut echo = inbound("ann", "we are open at 9", Some("p-5"));
+    echo.direction = Direction::Outbound;
+    let batch = [
+        inbound("ann", "first", Some("p-1")),
+        inbound("ann", "second", Some("p-2")),
+        inbound("old", "back again", Some("p-3")),
+        inbound("old", "still me", Some("p-4")),
+        inbound("ann", "first", Some("p-1")),
+        inbound("old", "earlier", Some("p-old")),
+        echo,
+    ];
+    let recorded = store.ingest_batch(tenant, &batch).await.unwrap();
+
+    let seqs: Vec<(bool, i64)> = recorded
+        .iter()
+        .map(|r| (r.duplicate, r.message.seq))
+        .collect();
+    assert_eq!(
+        seqs,
+        [(false, 1), (false, 2), (false, 1), (false, 2), (true, 1), (true, 1), (false, 3)]
+    );
+    let ann = recorded[0].conversation.id;
+    let back = recorded[2].conversation.id;
+    assert_eq!(recorded[1].conversation.id, ann);
+    assert_eq!(recorded[6].conversation.id, ann);
+    assert_ne!(back, closed, "a closed conversation is followed by a new one");
+    assert_eq!(recorded[3].conversation.id, back);
+    assert_eq!(recorded[4].message.id, recorded[0].message.id);
+    assert_eq!(recorded[5].message.id, before.message.id);
+    assert!(recorded[4].events.is_empty() && recorded[5].events.is_empty());
+    assert_eq!(recorded[6].message.status, DeliveryStatus::Sent);
+    assert_eq!(
+        store.contact(tenant, recorded[0].conversation.contact_id).await.unwrap().unwrap().identities.len(),
+        1,
+        "the new sender got one contact"
+    );
+
+    // Each event shows its conversation as that message left it.
+    let offsets: Vec<i64> = recorded
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.offset))
+        .collect();
+    assert_eq!(offsets, (head + 1..=head + 5).collect::<Vec<_>>());
+    let unread: Vec<i64> = recorded
+        .iter()
+        .filter(|r| !r.duplicate)
+        .map(|r| {
+            let data: serde_json::Value = serde_json::from_str(&r.events[0].data).unwrap();
+            data["conversation"]["unread_count"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(unread, [1, 2, 1, 2, 2], "an echo is not unread");
+    assert_eq!(store.events_after(tenant, head, 10).await.unwrap().len(), 5);
+
+    let stored = store.conversation(tenant, ann).await.unwrap().unwrap();
+    assert_eq!(stored, recorded[6].conversation);
+    assert_eq!((stored.last_seq, stored.unread_count), (3, 2));
+    let messages = store.messages(tenant, ann, None, 10).await.unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.body.as_deref().unwrap()).collect::<Vec<_>>(),
+        ["first", "second", "we are open at 9"]
+    );
+    let reopened = store.conversation(tenant, back).await.unwrap().unwrap();
+    assert_eq!((reopened.status, reopened.last_seq), (ConversationStatus::Open, 2));
+    assert_eq!(
+        store.conversation(tenant, closed).await.unwrap().unwrap().status,
+        ConversationStatus::Closed
+    );
+}
+
 on_both_backends!(
+    one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by_one_would,
     concurrent_writers_get_gap_free_seqs_and_commit_ordered_offsets,
     a_replayed_provider_id_is_stored_once_and_publishes_nothing,
     statuses_merge_forward_whatever_order_they_arrive_in,

@@ -64,6 +64,28 @@ pub struct Conversation {
     pub updated_at: Millis,
 }
 
+impl Conversation {
+    /// Takes the next `seq` for a message going `direction` at `at`, and moves what a
+    /// new message moves: a customer message counts as unread, reopens the
+    /// conversation and restarts the reply window; a note moves neither the latest
+    /// message nor the list order. The store writes the result back, so every writer
+    /// agrees on these rules.
+    pub fn take_seq(&mut self, direction: Direction, at: Millis) -> i64 {
+        self.last_seq += 1;
+        if direction == Direction::Inbound {
+            self.unread_count += 1;
+            self.last_inbound_at = Some(at);
+            self.status = ConversationStatus::Open;
+            self.snoozed_until = None;
+        }
+        if direction != Direction::Note {
+            self.last_message_at = Some(at);
+        }
+        self.updated_at = at;
+        self.last_seq
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub tenant_id: TenantId,
@@ -480,4 +502,55 @@ pub enum AssigneeFilter {
 pub struct ConversationCursor {
     pub activity_at: Millis,
     pub id: ConversationId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snoozed() -> Conversation {
+        Conversation {
+            tenant_id: TenantId::new(),
+            id: ConversationId::new(),
+            channel: ChannelKey::parse("whatsapp:1").unwrap(),
+            contact_id: ContactId::new(),
+            contact_name: "Ada".into(),
+            status: ConversationStatus::Snoozed,
+            snoozed_until: Some(Millis(9_000)),
+            priority: Priority::Normal,
+            assignee_id: None,
+            tags: Vec::new(),
+            unread_count: 2,
+            last_seq: 7,
+            last_message_at: Some(Millis(1_000)),
+            last_inbound_at: Some(Millis(900)),
+            created_at: Millis(100),
+            updated_at: Millis(1_000),
+        }
+    }
+
+    #[test]
+    fn a_customer_message_counts_as_unread_and_reopens_the_conversation() {
+        let mut conversation = snoozed();
+        assert_eq!(conversation.take_seq(Direction::Inbound, Millis(2_000)), 8);
+        assert_eq!(conversation.unread_count, 3);
+        assert_eq!(conversation.status, ConversationStatus::Open);
+        assert_eq!(conversation.snoozed_until, None);
+        assert_eq!(conversation.last_inbound_at, Some(Millis(2_000)));
+        assert_eq!(conversation.last_message_at, Some(Millis(2_000)));
+        assert_eq!(conversation.updated_at, Millis(2_000));
+    }
+
+    #[test]
+    fn a_reply_moves_the_latest_message_and_a_note_moves_only_the_seq() {
+        let mut conversation = snoozed();
+        assert_eq!(conversation.take_seq(Direction::Outbound, Millis(2_000)), 8);
+        assert_eq!(conversation.take_seq(Direction::Note, Millis(3_000)), 9);
+        assert_eq!(conversation.unread_count, 2);
+        assert_eq!(conversation.status, ConversationStatus::Snoozed);
+        assert_eq!(conversation.snoozed_until, Some(Millis(9_000)));
+        assert_eq!(conversation.last_inbound_at, Some(Millis(900)));
+        assert_eq!(conversation.last_message_at, Some(Millis(2_000)));
+        assert_eq!(conversation.updated_at, Millis(3_000));
+    }
 }

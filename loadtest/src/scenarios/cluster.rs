@@ -36,11 +36,18 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     }
     .connect()
     .await?;
-    let session = ctx.session(tenants, args.customers);
-    let (driver, probes) = (&session.driver, &session.probes);
+    let mut session = ctx.session(tenants, args.customers);
     let load = Load::open_loop(args.rate, args.duration);
-    let outcome = measured(driver, &agents, load, Duration::from_secs(args.warmup), 2).await?;
-    let mut parts = Parts::traffic(&outcome, probes);
+    let outcome = measured(
+        ctx,
+        &mut session,
+        &agents,
+        load,
+        Duration::from_secs(args.warmup),
+        2,
+    )
+    .await?;
+    let mut parts = Parts::traffic(&outcome, &session.probes);
     close_all(agents).await;
     let (local, remote) = match outcome.per_node.as_slice() {
         [a, b] => (a.clone(), b.clone()),

@@ -3,7 +3,9 @@
 //! `--reply-every`th message; the reply's latency runs from the agent's send to its
 //! arrival at the fake provider (which the server must be pointed at).
 
-use super::{Context, DRAIN, Fleet, Parts, close_all, measured, send_notes, traffic_figures};
+use super::{
+    Context, DRAIN, Fleet, Parts, close_all, cpu_figures, measured, send_notes, traffic_figures,
+};
 use crate::provider::Provider;
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::Load;
@@ -61,13 +63,13 @@ pub async fn run_with(
     }
     .connect()
     .await?;
-    let session = ctx.session(tenants, args.customers);
-    let (driver, probes) = (&session.driver, &session.probes);
+    let mut session = ctx.session(tenants, args.customers);
     let load = Load::open_loop(args.rate, args.duration);
     if args.warmup > 0 {
         // Warm up by hand so that replies to warm-up messages are out of the way before
         // the provider starts counting.
-        let ledger = driver
+        let ledger = session
+            .driver
             .drive(Load {
                 duration: Duration::from_secs(args.warmup),
                 ..load
@@ -78,8 +80,9 @@ pub async fn run_with(
         if let Some(provider) = provider {
             wait_for_replies(provider, warm.replies_sent).await?;
         }
+        session.probes = ctx.probes();
     }
-    let outcome = measured(driver, &agents, load, Duration::ZERO, 1).await?;
+    let outcome = measured(ctx, &mut session, &agents, load, Duration::ZERO, 1).await?;
     let mut parts = Parts {
         correctness: outcome.correctness.clone(),
         notes: send_notes(&outcome),
@@ -112,7 +115,12 @@ pub async fn run_with(
             replies.duplicates
         ));
     }
-    parts.processes = probes.finish();
+    parts.processes = session.probes.finish();
+    figures.extend(cpu_figures(
+        &parts.processes,
+        outcome.correctness.delivered,
+        "delivery",
+    ));
     close_all(agents).await;
     if outcome.health.count > 0 {
         parts.latencies.push(Series::new(

@@ -1,8 +1,10 @@
 //! `fanout`: one tenant, M agents, every customer message delivered to all of them, at
 //! rising rates until the p99 latency to the *last* recipient of a message exceeds the
-//! bound (50 ms). The figure is the highest delivery rate that stayed within it.
+//! bound (50 ms). The figure is the highest delivery rate that stayed within it, with
+//! the CPU each process spent per delivery at that step.
 
-use super::{Context, DRAIN, Fleet, Parts, close_all};
+use super::{Context, DRAIN, Fleet, Parts, close_all, cpu_figures};
+use crate::procstat::Usage;
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::{Correctness, Load, Outcome, analyze, settle};
 use std::fmt::Write as _;
@@ -15,8 +17,8 @@ pub struct Args {
     /// Distinct agent users the sockets are spread over.
     #[arg(long, default_value_t = 10)]
     pub users: u32,
-    /// First rate, messages per second.
-    #[arg(long, default_value_t = 25)]
+    /// First rate, messages per second: low enough that the first step passes.
+    #[arg(long, default_value_t = 5)]
     pub start_rate: u64,
     /// Each step multiplies the rate by this.
     #[arg(long, default_value_t = 1.5)]
@@ -44,12 +46,14 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     .await?;
     let session = ctx.session(tenants, args.customers);
     let (driver, probes) = (&session.driver, &session.probes);
-    let mut steps: Vec<(u64, Outcome)> = Vec::new();
+    let mut steps: Vec<(u64, Outcome, Vec<Usage>)> = Vec::new();
     let mut correctness = Correctness::default();
     let mut rate = args.start_rate.max(1);
     loop {
+        let step_probes = ctx.probes();
         let ledger = driver.drive(Load::open_loop(rate, args.step)).await?;
         settle(&agents, &ledger, DRAIN).await;
+        let usage = step_probes.finish();
         let outcome = analyze(&ledger, &agents, 1)?;
         correctness.add(&outcome.correctness);
         let over = outcome.last_recipient.p99_ms > args.bound_ms
@@ -62,7 +66,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
                 outcome.deliveries_per_second()
             );
         }
-        steps.push((rate, outcome));
+        steps.push((rate, outcome, usage));
         let next = ((rate as f64) * args.factor).ceil() as u64;
         if over || next > args.max_rate || next == rate {
             break;
@@ -83,24 +87,28 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     };
     let best = steps
         .iter()
-        .filter(|(_, o)| within(o))
-        .max_by_key(|(r, _)| *r);
+        .filter(|(_, o, _)| within(o))
+        .max_by_key(|(r, _, _)| *r);
     let mut table = String::from(
-        "| Rate msg/s | Deliveries/s | Last recipient p50 / p99 ms | Every delivery p99 ms | Ack p99 ms | Errors |\n|---|---|---|---|---|---|\n",
+        "| Rate msg/s | Deliveries/s | Last recipient p50 / p99 ms | Every delivery p99 ms | Ack p99 ms | Server CPU µs per delivery | Errors |\n|---|---|---|---|---|---|---|\n",
     );
-    for (rate, o) in &steps {
+    for (rate, o, usage) in &steps {
+        let server = cpu_figures(usage, o.correctness.delivered, "delivery")
+            .into_iter()
+            .find(|f| f.name == "server CPU per delivery");
         let _ = writeln!(
             table,
-            "| {rate} | {:.0} | {:.2} / {:.2} | {:.2} | {:.2} | {} |",
+            "| {rate} | {:.0} | {:.2} / {:.2} | {:.2} | {:.2} | {} | {} |",
             o.deliveries_per_second(),
             o.last_recipient.p50_ms,
             o.last_recipient.p99_ms,
             o.e2e.p99_ms,
             o.ack.p99_ms,
+            server.map_or("–".to_owned(), |f| format!("{:.2}", f.value)),
             o.correctness.errors() + (o.offered - o.acked)
         );
     }
-    let deliveries = best.map_or(0.0, |(_, o)| o.deliveries_per_second());
+    let deliveries = best.map_or(0.0, |(_, o, _)| o.deliveries_per_second());
     parts.figures = vec![
         Figure::more(
             &format!("deliveries with last-recipient p99 ≤ {} ms", args.bound_ms),
@@ -109,12 +117,17 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
         ),
         Figure::more(
             "highest rate within the bound",
-            best.map_or(0.0, |(r, _)| *r as f64),
+            best.map_or(0.0, |(r, _, _)| *r as f64),
             "msg/s",
         ),
         Figure::more("agents", args.agents as f64, ""),
     ];
-    if let Some((rate, o)) = best {
+    if let Some((_, o, usage)) = best {
+        parts
+            .figures
+            .extend(cpu_figures(usage, o.correctness.delivered, "delivery"));
+    }
+    if let Some((rate, o, _)) = best {
         parts.latencies.push(Series::new(
             &format!("last recipient at {rate} msg/s"),
             o.last_recipient.clone(),

@@ -3,7 +3,7 @@
 //! on the same schedule, and throughput. One observer agent per tenant checks that every
 //! acknowledged message reached the inbox once, in order.
 
-use super::{Backend, Context, Fleet, Parts, close_all, measured, traffic_figures};
+use super::{Backend, Context, Fleet, Parts, close_all, cpu_figures, measured, traffic_figures};
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::Load;
 use std::time::Duration;
@@ -32,15 +32,22 @@ pub struct Args {
 pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let tenants = ctx.tenants(args.tenants, 1).await?;
     let (agents, _, _) = Fleet::on(ctx, &tenants, 1).connect().await?;
-    let session = ctx.session(tenants, args.customers);
-    let (driver, probes) = (&session.driver, &session.probes);
+    let mut session = ctx.session(tenants, args.customers);
     let load = Load {
         rate: args.rate,
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.duration),
     };
-    let outcome = measured(driver, &agents, load, Duration::from_secs(args.warmup), 1).await?;
-    let mut parts = Parts::traffic(&outcome, probes);
+    let outcome = measured(
+        ctx,
+        &mut session,
+        &agents,
+        load,
+        Duration::from_secs(args.warmup),
+        1,
+    )
+    .await?;
+    let mut parts = Parts::traffic(&outcome, &session.probes);
     close_all(agents).await;
 
     let mut figures = traffic_figures(&outcome);
@@ -53,6 +60,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
             "",
         ));
     }
+    figures.extend(cpu_figures(&parts.processes, outcome.acked, "message"));
     parts.figures = figures;
     parts
         .latencies

@@ -11,7 +11,7 @@ pub mod resume;
 use crate::Peer;
 use crate::agent::{Agent, Churn, Spec};
 use crate::latency::Latencies;
-use crate::procstat::{Probe, Usage};
+use crate::procstat::{GroupProbe, Probe, Usage};
 use crate::report::{Figure, Machine, Run, Series, Target};
 use crate::setup::{Setup, Tenant};
 use crate::traffic::{Correctness, Driver, Load, Outcome, Progress};
@@ -38,6 +38,8 @@ pub struct Context {
     pub backend: Option<Backend>,
     /// Processes to report CPU and memory for, by role.
     pub server_pids: Vec<u32>,
+    /// Command name of the database's processes, reported together as `database`.
+    pub database_process: Option<String>,
     /// Makes tenant names unique across runs.
     pub run_id: String,
     pub command: String,
@@ -65,6 +67,7 @@ impl Context {
             label: label.to_owned(),
             backend: None,
             server_pids: Vec::new(),
+            database_process: None,
             run_id,
             command: String::new(),
             progress: false,
@@ -98,7 +101,11 @@ impl Context {
             })
             .collect();
         probes.extend(Probe::start("generator", std::process::id()));
-        Probes(probes)
+        let database = self
+            .database_process
+            .as_deref()
+            .and_then(|name| GroupProbe::start("database", name));
+        Probes(probes, database)
     }
 
     pub fn run(&self, scenario: &str, parts: Parts) -> Run {
@@ -153,11 +160,15 @@ impl Drop for ProgressLine {
     }
 }
 
-pub struct Probes(Vec<Probe>);
+pub struct Probes(Vec<Probe>, Option<GroupProbe>);
 
 impl Probes {
     pub fn finish(&self) -> Vec<Usage> {
-        self.0.iter().filter_map(Probe::finish).collect()
+        self.0
+            .iter()
+            .filter_map(Probe::finish)
+            .chain(self.1.as_ref().and_then(GroupProbe::finish))
+            .collect()
     }
 }
 
@@ -287,15 +298,20 @@ impl Parts {
 pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// A warm-up stretch (discarded) and then the measured one.
+/// Warms up (when `warmup` is not zero), then runs `load` and analyses it. The
+/// session's probes start again after the warm-up, so CPU figures cover the measured
+/// traffic only.
 pub async fn measured(
-    driver: &Driver,
+    ctx: &Context,
+    session: &mut Session,
     agents: &[Agent],
     load: Load,
     warmup: Duration,
     nodes: usize,
 ) -> crate::Result<Outcome> {
     if !warmup.is_zero() {
-        let ledger = driver
+        let ledger = session
+            .driver
             .drive(Load {
                 duration: warmup,
                 ..load
@@ -305,14 +321,32 @@ pub async fn measured(
         for agent in agents {
             agent.take_log()?;
         }
+        session.probes = ctx.probes();
     }
-    let ledger = driver.drive(load).await?;
+    let ledger = session.driver.drive(load).await?;
     crate::traffic::settle(agents, &ledger, DRAIN).await;
     crate::traffic::analyze(&ledger, agents, nodes)
 }
 
 pub async fn close_all(agents: Vec<Agent>) {
     futures_util::future::join_all(agents.into_iter().map(Agent::close)).await;
+}
+
+/// Each measured process's CPU time per unit of work (a message, a delivery), in µs.
+pub fn cpu_figures(processes: &[Usage], count: u64, per: &str) -> Vec<Figure> {
+    if count == 0 {
+        return Vec::new();
+    }
+    processes
+        .iter()
+        .map(|usage| {
+            Figure::less(
+                &format!("{} CPU per {per}", usage.role),
+                usage.cpu_seconds * 1e6 / count as f64,
+                "µs",
+            )
+        })
+        .collect()
 }
 
 /// The figures every traffic scenario reports.

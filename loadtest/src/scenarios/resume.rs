@@ -38,11 +38,10 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     }
     .connect()
     .await?;
-    let session = ctx.session(tenants, args.customers);
-    let (driver, probes) = (&session.driver, &session.probes);
+    let mut session = ctx.session(tenants, args.customers);
     let load = Load::open_loop(args.rate, args.duration);
-    let outcome = measured(driver, &agents, load, Duration::ZERO, 1).await?;
-    let mut parts = Parts::traffic(&outcome, probes);
+    let outcome = measured(ctx, &mut session, &agents, load, Duration::ZERO, 1).await?;
+    let mut parts = Parts::traffic(&outcome, &session.probes);
     close_all(agents).await;
     let c = &outcome.correctness;
     let gaps = c.lost + c.duplicated + c.out_of_order;

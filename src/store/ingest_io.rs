@@ -1,0 +1,291 @@
+//! The statements of ingest that depend on the dialect, expanded inside
+//! `impl_inbox_store!` next to the helpers they use.
+//!
+//! Postgres is a network hop away, so every statement is a round trip: here each
+//! step handles the whole batch in one statement over arrays (`UNNEST`), and the SQL
+//! text does not depend on the batch size, so one prepared statement serves every
+//! batch. SQLite runs in the process and has no array type, but every statement is a
+//! hop to the connection's own thread and back (two thread wake-ups, which cost more
+//! than the statement): there the batch travels as one JSON array, unpacked with
+//! `jsonb_each`, whose rows stay in SQLite's binary JSON so reading a field parses
+//! nothing; the SQL text is fixed there too.
+
+macro_rules! ingest_io {
+    (postgres) => {
+        /// What the tables know of each message of the batch (see `Found`), in order.
+        /// Each look-up is a `LATERAL … LIMIT 1`, which the planner cannot turn into a
+        /// join: whatever it believes of the tables' sizes, each message costs three
+        /// index probes, never a scan of the tenant's messages.
+        async fn look_up_batch(conn: &mut Conn, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Found>, StoreError> {
+            let rows: Vec<(i64, Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>)> = sqlx::query_as(
+                "SELECT b.n, m.id, i.contact_id, l.id, l.status
+                 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[])
+                      WITH ORDINALITY AS b(sender_channel, external_id, channel, provider_id, n)
+                 LEFT JOIN LATERAL (
+                     SELECT m.id FROM messages m
+                     WHERE m.tenant_id = $1 AND m.channel = b.channel AND m.provider_id = b.provider_id
+                     LIMIT 1) m ON TRUE
+                 LEFT JOIN LATERAL (
+                     SELECT i.contact_id FROM contact_identities i
+                     WHERE i.tenant_id = $1 AND i.channel = b.sender_channel AND i.external_id = b.external_id
+                     LIMIT 1) i ON TRUE
+                 LEFT JOIN LATERAL (
+                     SELECT l.id, l.status FROM conversations l
+                     WHERE l.tenant_id = $1 AND l.channel = b.channel AND l.contact_id = i.contact_id
+                     ORDER BY l.created_at DESC, l.id DESC LIMIT 1) l ON TRUE
+                 ORDER BY b.n",
+            )
+            .bind(tenant.0)
+            .bind(batch.iter().map(|i| i.sender.channel.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|i| i.sender.external_id.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|i| i.channel.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|i| i.provider_id.as_deref()).collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            found_in_order(rows, batch.len())
+        }
+
+        async fn conversations_by_id(conn: &mut Conn, tenant: TenantId, ids: &[ConversationId]) -> Result<Vec<Conversation>, StoreError> {
+            sqlx::query_as::<_, ConversationRow>(concat!(conversation_select!(), "WHERE c.tenant_id = $1 AND c.id = ANY($2)"))
+                .bind(tenant.0)
+                .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .map(Conversation::try_from)
+                .collect()
+        }
+
+        /// Inserts messages, each with its conversation's channel.
+        async fn insert_messages(conn: &mut Conn, messages: &[(Message, &str)]) -> Result<(), StoreError> {
+            if messages.is_empty() {
+                return Ok(());
+            }
+            let column = |f: &dyn Fn(&Message) -> Option<String>| messages.iter().map(|(m, _)| f(m)).collect::<Vec<_>>();
+            sqlx::query(
+                "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
+                                       provider_id, client_id, author_id, status, error, created_at, updated_at)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[],
+                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[],
+                                      $13::text[], $14::text[], $15::bigint[], $16::bigint[])",
+            )
+            .bind(messages.iter().map(|(m, _)| m.tenant_id.0).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.id.0).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.conversation_id.0).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.seq).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(_, channel)| *channel).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.direction.as_str()).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.kind.as_str()).collect::<Vec<_>>())
+            .bind(column(&|m| m.body.clone()))
+            .bind(column(&|m| m.attachment.as_ref().map(to_json)))
+            .bind(column(&|m| m.provider_id.clone()))
+            .bind(column(&|m| m.client_id.as_ref().map(|c| c.as_str().to_owned())))
+            .bind(messages.iter().map(|(m, _)| m.author_id.map(|a| a.0)).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.status.as_str()).collect::<Vec<_>>())
+            .bind(column(&|m| m.error.clone()))
+            .bind(messages.iter().map(|(m, _)| m.created_at.0).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(m, _)| m.updated_at.0).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_as("a message with this id"))?;
+            Ok(())
+        }
+
+        /// Writes what new messages moved on their conversations (`Conversation::take_seq`).
+        async fn save_counters(conn: &mut Conn, tenant: TenantId, conversations: &[&Conversation]) -> Result<(), StoreError> {
+            if conversations.is_empty() {
+                return Ok(());
+            }
+            let at = |f: &dyn Fn(&Conversation) -> Option<Millis>| conversations.iter().map(|c| f(c).map(|m| m.0)).collect::<Vec<_>>();
+            sqlx::query(
+                "UPDATE conversations c SET
+                     last_seq = v.last_seq, unread_count = v.unread_count, last_message_at = v.last_message_at,
+                     last_inbound_at = v.last_inbound_at, activity_at = COALESCE(v.last_message_at, c.activity_at),
+                     status = v.status, snoozed_until = v.snoozed_until, updated_at = v.updated_at
+                 FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[])
+                      AS v(id, last_seq, unread_count, last_message_at, last_inbound_at, status, snoozed_until, updated_at)
+                 WHERE c.tenant_id = $1 AND c.id = v.id",
+            )
+            .bind(tenant.0)
+            .bind(conversations.iter().map(|c| c.id.0).collect::<Vec<_>>())
+            .bind(conversations.iter().map(|c| c.last_seq).collect::<Vec<_>>())
+            .bind(conversations.iter().map(|c| c.unread_count).collect::<Vec<_>>())
+            .bind(at(&|c| c.last_message_at))
+            .bind(at(&|c| c.last_inbound_at))
+            .bind(conversations.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
+            .bind(at(&|c| c.snoozed_until))
+            .bind(conversations.iter().map(|c| c.updated_at.0).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+
+        /// Appends the transaction's events and moves the stream's newest offset, in one
+        /// statement.
+        async fn write_events(conn: &mut Conn, tenant: TenantId, events: &[StreamEvent]) -> Result<(), StoreError> {
+            let Some(last) = events.last() else { return Ok(()) };
+            sqlx::query(
+                "WITH appended AS (
+                     INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
+                     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::bigint[]))
+                 UPDATE tenant_streams SET last_offset = $8 WHERE tenant_id = $1",
+            )
+            .bind(tenant.0)
+            .bind(events.iter().map(|e| e.offset).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.conversation_id.0).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.assignee_id.map(|u| u.0)).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.at.0).collect::<Vec<_>>())
+            .bind(last.offset)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+    };
+    (sqlite) => {
+        /// A UUID as the batch's JSON carries it, for `unhex()` to turn into the
+        /// 16-byte blob sqlx stores.
+        fn hex(id: Uuid) -> String {
+            id.simple().to_string()
+        }
+
+        /// What the tables know of each message of the batch (see `Found`), in order.
+        async fn look_up_batch(conn: &mut Conn, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Found>, StoreError> {
+            let keys: Vec<serde_json::Value> = batch
+                .iter()
+                .map(|i| serde_json::json!({
+                    "sc": i.sender.channel.as_str(), "e": i.sender.external_id, "c": i.channel.as_str(), "p": i.provider_id,
+                }))
+                .collect();
+            let rows: Vec<(i64, Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>)> = sqlx::query_as(
+                "SELECT b.key,
+                        (SELECT m.id FROM messages m
+                         WHERE m.tenant_id = $1 AND m.channel = b.value ->> 'c' AND m.provider_id = b.value ->> 'p'),
+                        i.contact_id, l.id, l.status
+                 FROM jsonb_each($2) b
+                 LEFT JOIN contact_identities i
+                        ON i.tenant_id = $1 AND i.channel = b.value ->> 'sc' AND i.external_id = b.value ->> 'e'
+                 LEFT JOIN conversations l ON l.id = (
+                     SELECT k.id FROM conversations k
+                     WHERE k.tenant_id = $1 AND k.channel = b.value ->> 'c' AND k.contact_id = i.contact_id
+                     ORDER BY k.created_at DESC, k.id DESC LIMIT 1)
+                 ORDER BY b.key",
+            )
+            .bind(tenant.0)
+            .bind(to_json(&keys))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            found_in_order(rows, batch.len())
+        }
+
+        async fn conversations_by_id(conn: &mut Conn, tenant: TenantId, ids: &[ConversationId]) -> Result<Vec<Conversation>, StoreError> {
+            let ids: Vec<String> = ids.iter().map(|id| hex(id.0)).collect();
+            sqlx::query_as::<_, ConversationRow>(concat!(
+                conversation_select!(),
+                "WHERE c.tenant_id = $1 AND c.id IN (SELECT unhex(value) FROM jsonb_each($2))"
+            ))
+            .bind(tenant.0)
+            .bind(to_json(&ids))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(Conversation::try_from)
+            .collect()
+        }
+
+        /// Inserts messages, each with its conversation's channel.
+        async fn insert_messages(conn: &mut Conn, messages: &[(Message, &str)]) -> Result<(), StoreError> {
+            if messages.is_empty() {
+                return Ok(());
+            }
+            let rows: Vec<serde_json::Value> = messages
+                .iter()
+                .map(|(m, channel)| serde_json::json!({
+                    "t": hex(m.tenant_id.0), "id": hex(m.id.0), "cv": hex(m.conversation_id.0), "s": m.seq, "ch": channel,
+                    "d": m.direction.as_str(), "k": m.kind.as_str(), "b": m.body, "at": m.attachment.as_ref().map(to_json),
+                    "p": m.provider_id, "cl": m.client_id.as_ref().map(|c| c.as_str()), "au": m.author_id.map(|a| hex(a.0)),
+                    "st": m.status.as_str(), "er": m.error, "c": m.created_at.0, "u": m.updated_at.0,
+                }))
+                .collect();
+            sqlx::query(
+                "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
+                                       provider_id, client_id, author_id, status, error, created_at, updated_at)
+                 SELECT unhex(v ->> 't'), unhex(v ->> 'id'), unhex(v ->> 'cv'), v ->> 's', v ->> 'ch', v ->> 'd', v ->> 'k',
+                        v ->> 'b', v ->> 'at', v ->> 'p', v ->> 'cl', unhex(v ->> 'au'), v ->> 'st', v ->> 'er', v ->> 'c', v ->> 'u'
+                 FROM (SELECT value AS v FROM jsonb_each($1))",
+            )
+            .bind(to_json(&rows))
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_as("a message with this id"))?;
+            Ok(())
+        }
+
+        /// Writes what new messages moved on their conversations (`Conversation::take_seq`).
+        async fn save_counters(conn: &mut Conn, tenant: TenantId, conversations: &[&Conversation]) -> Result<(), StoreError> {
+            if conversations.is_empty() {
+                return Ok(());
+            }
+            let rows: Vec<serde_json::Value> = conversations
+                .iter()
+                .map(|c| serde_json::json!({
+                    "id": hex(c.id.0), "s": c.last_seq, "u": c.unread_count, "m": c.last_message_at.map(|m| m.0),
+                    "i": c.last_inbound_at.map(|m| m.0), "st": c.status.as_str(), "z": c.snoozed_until.map(|m| m.0),
+                    "at": c.updated_at.0,
+                }))
+                .collect();
+            sqlx::query(
+                "UPDATE conversations SET
+                     last_seq = v ->> 's', unread_count = v ->> 'u', last_message_at = v ->> 'm', last_inbound_at = v ->> 'i',
+                     activity_at = COALESCE(v ->> 'm', activity_at), status = v ->> 'st', snoozed_until = v ->> 'z',
+                     updated_at = v ->> 'at'
+                 FROM (SELECT value AS v FROM jsonb_each($2))
+                 WHERE conversations.tenant_id = $1 AND conversations.id = unhex(v ->> 'id')",
+            )
+            .bind(tenant.0)
+            .bind(to_json(&rows))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+
+        /// Appends the transaction's events and moves the stream's newest offset.
+        async fn write_events(conn: &mut Conn, tenant: TenantId, events: &[StreamEvent]) -> Result<(), StoreError> {
+            let Some(last) = events.last() else { return Ok(()) };
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| serde_json::json!({
+                    "o": e.offset, "k": e.kind.as_str(), "c": hex(e.conversation_id.0),
+                    "a": e.assignee_id.map(|u| hex(u.0)), "d": e.data, "t": e.at.0,
+                }))
+                .collect();
+            sqlx::query(
+                "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
+                 SELECT $1, v ->> 'o', v ->> 'k', unhex(v ->> 'c'), unhex(v ->> 'a'), v ->> 'd', v ->> 't'
+                 FROM (SELECT value AS v FROM jsonb_each($2))",
+            )
+            .bind(tenant.0)
+            .bind(to_json(&rows))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
+                .bind(tenant.0)
+                .bind(last.offset)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use ingest_io;
