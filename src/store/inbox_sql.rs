@@ -519,11 +519,14 @@ macro_rules! impl_inbox_store {
                 }
 
                 async fn stream_head(&self, tenant: TenantId) -> Result<StreamHead, StoreError> {
-                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    // One connection at a time: on Postgres readers and writers share a
+                    // pool, and holding a reader while waiting for a writer let as many
+                    // new tenants as the pool has connections wait on each other until
+                    // the acquire timeout.
                     let row: Option<(Uuid, i64)> =
                         sqlx::query_as("SELECT epoch, last_offset FROM tenant_streams WHERE tenant_id = $1")
                             .bind(tenant.0)
-                            .fetch_optional(&mut *conn)
+                            .fetch_optional(self.reader())
                             .await
                             .map_err(backend)?;
                     let (epoch, last_offset) = match row {
@@ -538,7 +541,7 @@ macro_rules! impl_inbox_store {
                     let (first,): (Option<i64>,) =
                         sqlx::query_as("SELECT MIN(stream_offset) FROM stream_events WHERE tenant_id = $1")
                             .bind(tenant.0)
-                            .fetch_one(&mut *conn)
+                            .fetch_one(self.reader())
                             .await
                             .map_err(backend)?;
                     Ok(StreamHead { epoch: Epoch(epoch), last_offset, first_kept: first.unwrap_or(last_offset + 1) })

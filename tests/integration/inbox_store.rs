@@ -278,20 +278,37 @@ async fn one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by
         .collect();
     assert_eq!(
         seqs,
-        [(false, 1), (false, 2), (false, 1), (false, 2), (true, 1), (true, 1), (false, 3)]
+        [
+            (false, 1),
+            (false, 2),
+            (false, 1),
+            (false, 2),
+            (true, 1),
+            (true, 1),
+            (false, 3)
+        ]
     );
     let ann = recorded[0].conversation.id;
     let back = recorded[2].conversation.id;
     assert_eq!(recorded[1].conversation.id, ann);
     assert_eq!(recorded[6].conversation.id, ann);
-    assert_ne!(back, closed, "a closed conversation is followed by a new one");
+    assert_ne!(
+        back, closed,
+        "a closed conversation is followed by a new one"
+    );
     assert_eq!(recorded[3].conversation.id, back);
     assert_eq!(recorded[4].message.id, recorded[0].message.id);
     assert_eq!(recorded[5].message.id, before.message.id);
     assert!(recorded[4].events.is_empty() && recorded[5].events.is_empty());
     assert_eq!(recorded[6].message.status, DeliveryStatus::Sent);
     assert_eq!(
-        store.contact(tenant, recorded[0].conversation.contact_id).await.unwrap().unwrap().identities.len(),
+        store
+            .contact(tenant, recorded[0].conversation.contact_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .identities
+            .len(),
         1,
         "the new sender got one contact"
     );
@@ -318,18 +335,45 @@ async fn one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by
     assert_eq!((stored.last_seq, stored.unread_count), (3, 2));
     let messages = store.messages(tenant, ann, None, 10).await.unwrap();
     assert_eq!(
-        messages.iter().map(|m| m.body.as_deref().unwrap()).collect::<Vec<_>>(),
+        messages
+            .iter()
+            .map(|m| m.body.as_deref().unwrap())
+            .collect::<Vec<_>>(),
         ["first", "second", "we are open at 9"]
     );
     let reopened = store.conversation(tenant, back).await.unwrap().unwrap();
-    assert_eq!((reopened.status, reopened.last_seq), (ConversationStatus::Open, 2));
     assert_eq!(
-        store.conversation(tenant, closed).await.unwrap().unwrap().status,
+        (reopened.status, reopened.last_seq),
+        (ConversationStatus::Open, 2)
+    );
+    assert_eq!(
+        store
+            .conversation(tenant, closed)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ConversationStatus::Closed
     );
 }
 
+async fn new_tenants_open_their_streams_at_once_on_a_one_connection_pool(backend: Backend) {
+    let (store, _db) = common::open_store_with(backend, 1).await;
+    let mut tenants = Vec::new();
+    for slug in ["a", "b", "c"] {
+        tenants.push(add_tenant(store.as_ref(), slug).await);
+    }
+    let heads =
+        futures_util::future::join_all(tenants.iter().map(|tenant| store.stream_head(*tenant)))
+            .await;
+    for head in heads {
+        let head = head.expect("a stream head, not a wait for a second connection");
+        assert_eq!((head.last_offset, head.first_kept), (0, 1));
+    }
+}
+
 on_both_backends!(
+    new_tenants_open_their_streams_at_once_on_a_one_connection_pool,
     one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by_one_would,
     concurrent_writers_get_gap_free_seqs_and_commit_ordered_offsets,
     a_replayed_provider_id_is_stored_once_and_publishes_nothing,

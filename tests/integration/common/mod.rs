@@ -577,15 +577,29 @@ impl WriteLock {
 pub async fn open_store(
     backend: Backend,
 ) -> (std::sync::Arc<dyn switchboard_actors::store::Store>, TestDb) {
+    let connections = match backend {
+        Backend::Sqlite => 4,
+        Backend::Postgres => 8,
+    };
+    open_store_with(backend, connections).await
+}
+
+/// `open_store` with `connections` in the pool (SQLite: readers).
+pub async fn open_store_with(
+    backend: Backend,
+    connections: u32,
+) -> (std::sync::Arc<dyn switchboard_actors::store::Store>, TestDb) {
     use switchboard::store::{PostgresStore, SqliteStore};
     let db = TestDb::new(backend).await;
     let store: std::sync::Arc<dyn switchboard_actors::store::Store> = match backend {
         Backend::Sqlite => std::sync::Arc::new(
-            SqliteStore::open(&db.data_dir.path().join("store.db"), 4, true)
+            SqliteStore::open(&db.data_dir.path().join("store.db"), connections, true)
                 .await
                 .unwrap(),
         ),
-        Backend::Postgres => std::sync::Arc::new(PostgresStore::connect(&db.url, 8).await.unwrap()),
+        Backend::Postgres => {
+            std::sync::Arc::new(PostgresStore::connect(&db.url, connections).await.unwrap())
+        }
     };
     (store, db)
 }
