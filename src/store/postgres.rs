@@ -41,8 +41,9 @@ impl SqlBackend for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects and applies the migrations, then refreshes the planner's statistics
-    /// (a migration can add an index the planner knows nothing about yet). Several
+    /// Connects and applies the migrations, then refreshes the planner's statistics of
+    /// a database that holds messages (a migration can add an index the planner knows
+    /// nothing about yet). Several
     /// nodes may start at once: sqlx takes an advisory lock while migrating.
     ///
     /// `max_connections` serve requests; the ingest writers have up to half as many
@@ -55,7 +56,15 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        sqlx::query("ANALYZE").execute(&pool).await?;
+        // Not on an empty database: statistics that say "empty" outlive the first
+        // rows, and the planner keeps scanning tables it believes hold nothing, until
+        // autovacuum analyses them. Never analysed, a table is estimated from its size.
+        let (populated,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM messages)")
+            .fetch_one(&pool)
+            .await?;
+        if populated {
+            sqlx::query("ANALYZE").execute(&pool).await?;
+        }
         let ingest = PgPoolOptions::new()
             .max_connections((max_connections / 2).max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
