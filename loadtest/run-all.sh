@@ -23,7 +23,8 @@ SMALL=$([ "${SCALE:-}" = small ] && echo 1 || true)
 PG=postgres://postgres@127.0.0.1:5432
 REDIS=redis://127.0.0.1:6379
 BIN=${CARGO_TARGET_DIR:-target}/release
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$OUT/seed"
+OUT=$(cd "$OUT" && pwd)
 
 cargo build --release -p switchboard -p loadtest
 LT=("$BIN/loadtest" --out "$OUT" --quiet --database-process postgres)
@@ -67,7 +68,7 @@ switchboard() {
 
 socketio() { # <port> [redis]
   (cd loadtest/peers/node && PORT=$1 DATABASE_URL=$PG/sio_bench REDIS_URL=${2:+$REDIS} \
-    GRAPH_BASE_URL=http://127.0.0.1:9900 exec node server.js >"../../../$OUT/socketio-$1.log" 2>&1) &
+    GRAPH_BASE_URL=http://127.0.0.1:9900 exec node server.js >"$OUT/socketio-$1.log" 2>&1) &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   wait_for "http://127.0.0.1:$1"
@@ -149,8 +150,9 @@ done
 # no index to warm), then ingest again, taking turns.
 fresh_db sb_bench; fresh_db sio_bench
 switchboard 8080 postgres
-while [ "$(count sb_bench 'SELECT count(*) FROM messages')" -lt "$WARM_MESSAGES" ]; do
-  "${LT[@]}" --out "$OUT/seed" --backend postgres --server-pid "$SERVER_PID" --label switchboard-postgres-seed "${SEED[@]}" || true
+for _ in $(seq 1 100); do
+  [ "$(count sb_bench 'SELECT count(*) FROM messages')" -ge "$WARM_MESSAGES" ] && break
+  "$BIN/loadtest" --out "$OUT/seed" --quiet --backend postgres --server-pid "$SERVER_PID" --label switchboard-postgres-seed "${SEED[@]}" || true
 done
 psql -q -h 127.0.0.1 -U postgres -d sb_bench -c "VACUUM ANALYZE"
 stop_all

@@ -318,8 +318,8 @@ pub struct InboxConfig {
     /// Mailbox bounds of the tenant and conversation actors.
     pub tenant_mailbox: usize,
     pub conversation_mailbox: usize,
-    /// Customer messages of one tenant queued for its ingest writer (full: 503 busy),
-    /// and how many of them share one transaction.
+    /// Customer messages of one tenant queued for the ingest writer (full: 503 busy),
+    /// and how many (of any tenants) share one transaction.
     pub ingest_queue: usize,
     pub ingest_batch: usize,
 }

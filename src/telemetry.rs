@@ -109,7 +109,7 @@ impl Metrics {
             );
             metrics::describe_gauge!(
                 "inbox_ingest_waiting",
-                "Customer messages queued for their tenant's ingest writer on this node"
+                "Customer messages queued for the ingest writer on this node"
             );
             metrics::describe_gauge!(
                 "inbox_ingest_writing",

@@ -104,7 +104,7 @@ macro_rules! impl_inbox_store {
 
                 /// Writes the events and the new newest offset, then commits.
                 pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
-                    write_events(&mut tx, self.tenant, &self.events).await?;
+                    write_events(&mut tx, &[&self]).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(self.events)
                 }
@@ -382,25 +382,26 @@ macro_rules! impl_inbox_store {
                 Repeat(usize),
             }
 
-            /// Records a batch of customer messages inside one transaction with a
-            /// handful of statements, whatever its size: one look-up for every sender
-            /// and replay, one read of the conversations, one insert of the messages,
-            /// one write of the conversations' counters, then the events. Only what is
-            /// new to the tenant (a first contact, a conversation to open) takes
-            /// statements of its own. Each message's event carries its conversation as
-            /// that message left it, the same as storing them one by one.
-            async fn record_batch(conn: &mut Conn, stream: &mut StreamTx, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Recorded>, StoreError> {
-                let found = look_up_batch(conn, tenant, batch).await?;
+            /// Records a batch of customer messages (of one tenant or several) inside one
+            /// transaction with a handful of statements, whatever its size: one look-up
+            /// for every sender and replay, one read of the conversations, one insert of
+            /// the messages, one write of the conversations' counters; the caller then
+            /// writes the events. Only what is new to a tenant (a first contact, a
+            /// conversation to open) takes statements of its own. Each message's event
+            /// carries its conversation as that message left it, the same as storing them
+            /// one by one. `streams` holds the locked stream of every tenant in the batch.
+            async fn record_batch(conn: &mut Conn, streams: &mut HashMap<TenantId, StreamTx>, batch: &[(TenantId, Inbound)]) -> Result<Vec<Recorded>, StoreError> {
+                let found = look_up_batch(conn, batch).await?;
                 // Contacts and current conversations settled earlier in the batch: the
                 // look-up saw the tables before any of it.
-                let mut contacts: HashMap<(&str, &str), ContactId> = HashMap::new();
-                let mut current: HashMap<(ContactId, &str), ConversationId> = HashMap::new();
-                let mut provider_ids: HashMap<(&str, &str), usize> = HashMap::new();
+                let mut contacts: HashMap<(TenantId, &str, &str), ContactId> = HashMap::new();
+                let mut current: HashMap<(ContactId, &str), (TenantId, ConversationId)> = HashMap::new();
+                let mut provider_ids: HashMap<(TenantId, &str, &str), usize> = HashMap::new();
                 let mut placed = Vec::with_capacity(batch.len());
-                for (n, (inbound, found)) in batch.iter().zip(found).enumerate() {
-                    let channel = inbound.channel.as_str();
+                for (n, ((tenant, inbound), found)) in batch.iter().zip(found).enumerate() {
+                    let (tenant, channel) = (*tenant, inbound.channel.as_str());
                     if let Some(provider_id) = inbound.provider_id.as_deref() {
-                        if let Some(first) = provider_ids.get(&(channel, provider_id)) {
+                        if let Some(first) = provider_ids.get(&(tenant, channel, provider_id)) {
                             placed.push(Placed::Repeat(*first));
                             continue;
                         }
@@ -408,9 +409,9 @@ macro_rules! impl_inbox_store {
                             placed.push(Placed::Stored(stored));
                             continue;
                         }
-                        provider_ids.insert((channel, provider_id), n);
+                        provider_ids.insert((tenant, channel, provider_id), n);
                     }
-                    let sender = (inbound.sender.channel.as_str(), inbound.sender.external_id.as_str());
+                    let sender = (tenant, inbound.sender.channel.as_str(), inbound.sender.external_id.as_str());
                     let (contact, latest) = match (contacts.get(&sender), found.contact) {
                         (Some(contact), _) => (*contact, None),
                         (None, Some(contact)) => (contact, Some(found.latest)),
@@ -418,7 +419,7 @@ macro_rules! impl_inbox_store {
                     };
                     contacts.insert(sender, contact);
                     let conversation = match current.get(&(contact, channel)) {
-                        Some(conversation) => *conversation,
+                        Some((_, conversation)) => *conversation,
                         None => {
                             let latest = match latest {
                                 Some(latest) => latest,
@@ -427,20 +428,22 @@ macro_rules! impl_inbox_store {
                             resolve_conversation(conn, tenant, inbound, contact, latest).await?
                         }
                     };
-                    current.insert((contact, channel), conversation);
+                    current.insert((contact, channel), (tenant, conversation));
                     placed.push(Placed::New(conversation));
                 }
 
-                let mut ids: Vec<ConversationId> = current.into_values().collect();
-                ids.sort_by_key(|id| id.0);
+                let mut ids: Vec<(TenantId, ConversationId)> = current.into_values().collect();
+                ids.sort_by_key(|(_, id)| id.0);
                 let mut conversations: HashMap<ConversationId, Conversation> =
-                    conversations_by_id(conn, tenant, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+                    conversations_by_id(conn, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
                 let mut recorded: Vec<Recorded> = Vec::with_capacity(batch.len());
                 let mut new_messages = Vec::new();
-                for (inbound, placed) in batch.iter().zip(placed) {
+                for ((tenant, inbound), placed) in batch.iter().zip(placed) {
+                    let tenant = *tenant;
                     let one = match placed {
                         Placed::New(id) => {
                             let conversation = conversations.get_mut(&id).ok_or_else(|| missing("conversation"))?;
+                            let stream = streams.get_mut(&tenant).ok_or_else(|| missing("stream"))?;
                             let message = Message {
                                 tenant_id: tenant,
                                 id: MessageId::new(),
@@ -475,9 +478,9 @@ macro_rules! impl_inbox_store {
                     };
                     recorded.push(one);
                 }
-                let touched: Vec<&Conversation> = ids.iter().filter_map(|id| conversations.get(id)).collect();
+                let touched: Vec<&Conversation> = ids.iter().filter_map(|(_, id)| conversations.get(id)).collect();
                 insert_messages(conn, &new_messages).await?;
-                save_counters(conn, tenant, &touched).await?;
+                save_counters(conn, &touched).await?;
                 Ok(recorded)
             }
 
@@ -574,11 +577,20 @@ macro_rules! impl_inbox_store {
                     Ok(done.rows_affected())
                 }
 
-                async fn ingest_batch(&self, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Recorded>, StoreError> {
+                async fn ingest_batch(&self, batch: &[(TenantId, Inbound)]) -> Result<Vec<Recorded>, StoreError> {
                     let mut tx = self.begin_ingest().await.map_err(backend)?;
-                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
-                    let recorded = record_batch(&mut tx, &mut stream, tenant, batch).await?;
-                    stream.commit(tx).await?;
+                    // Every tenant's stream row, in id order: two transactions that both
+                    // lock several never wait on each other in a cycle.
+                    let mut tenants: Vec<TenantId> = batch.iter().map(|(tenant, _)| *tenant).collect();
+                    tenants.sort_by_key(|tenant| tenant.0);
+                    tenants.dedup();
+                    let mut streams = HashMap::with_capacity(tenants.len());
+                    for tenant in tenants {
+                        streams.insert(tenant, StreamTx::lock(&mut tx, tenant).await?);
+                    }
+                    let recorded = record_batch(&mut tx, &mut streams, batch).await?;
+                    write_events(&mut tx, &streams.values().collect::<Vec<_>>()).await?;
+                    tx.commit().await.map_err(backend)?;
                     Ok(recorded)
                 }
 
@@ -624,7 +636,7 @@ macro_rules! impl_inbox_store {
                         updated_at: outgoing.at,
                     };
                     insert_messages(&mut tx, &[(message.clone(), conversation.channel.as_str())]).await?;
-                    save_counters(&mut tx, tenant, &[&conversation]).await?;
+                    save_counters(&mut tx, &[&conversation]).await?;
                     stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
                     let events = stream.commit(tx).await?;
                     Ok(Some(Recorded { message, conversation, events, duplicate: false }))

@@ -16,40 +16,43 @@ macro_rules! ingest_io {
         /// Each look-up is a `LATERAL … LIMIT 1`, which the planner cannot turn into a
         /// join: whatever it believes of the tables' sizes, each message costs three
         /// index probes, never a scan of the tenant's messages.
-        async fn look_up_batch(conn: &mut Conn, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Found>, StoreError> {
+        async fn look_up_batch(conn: &mut Conn, batch: &[(TenantId, Inbound)]) -> Result<Vec<Found>, StoreError> {
             let rows: Vec<(i64, Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>)> = sqlx::query_as(
                 "SELECT b.n, m.id, i.contact_id, l.id, l.status
-                 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[])
-                      WITH ORDINALITY AS b(sender_channel, external_id, channel, provider_id, n)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                      WITH ORDINALITY AS b(tenant_id, sender_channel, external_id, channel, provider_id, n)
                  LEFT JOIN LATERAL (
                      SELECT m.id FROM messages m
-                     WHERE m.tenant_id = $1 AND m.channel = b.channel AND m.provider_id = b.provider_id
+                     WHERE m.tenant_id = b.tenant_id AND m.channel = b.channel AND m.provider_id = b.provider_id
                      LIMIT 1) m ON TRUE
                  LEFT JOIN LATERAL (
                      SELECT i.contact_id FROM contact_identities i
-                     WHERE i.tenant_id = $1 AND i.channel = b.sender_channel AND i.external_id = b.external_id
+                     WHERE i.tenant_id = b.tenant_id AND i.channel = b.sender_channel AND i.external_id = b.external_id
                      LIMIT 1) i ON TRUE
                  LEFT JOIN LATERAL (
                      SELECT l.id, l.status FROM conversations l
-                     WHERE l.tenant_id = $1 AND l.channel = b.channel AND l.contact_id = i.contact_id
+                     WHERE l.tenant_id = b.tenant_id AND l.channel = b.channel AND l.contact_id = i.contact_id
                      ORDER BY l.created_at DESC, l.id DESC LIMIT 1) l ON TRUE
                  ORDER BY b.n",
             )
-            .bind(tenant.0)
-            .bind(batch.iter().map(|i| i.sender.channel.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|i| i.sender.external_id.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|i| i.channel.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|i| i.provider_id.as_deref()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|(t, _)| t.0).collect::<Vec<_>>())
+            .bind(batch.iter().map(|(_, i)| i.sender.channel.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|(_, i)| i.sender.external_id.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|(_, i)| i.channel.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|(_, i)| i.provider_id.as_deref()).collect::<Vec<_>>())
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
             found_in_order(rows, batch.len())
         }
 
-        async fn conversations_by_id(conn: &mut Conn, tenant: TenantId, ids: &[ConversationId]) -> Result<Vec<Conversation>, StoreError> {
-            sqlx::query_as::<_, ConversationRow>(concat!(conversation_select!(), "WHERE c.tenant_id = $1 AND c.id = ANY($2)"))
-                .bind(tenant.0)
-                .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        async fn conversations_by_id(conn: &mut Conn, ids: &[(TenantId, ConversationId)]) -> Result<Vec<Conversation>, StoreError> {
+            sqlx::query_as::<_, ConversationRow>(concat!(
+                conversation_select!(),
+                "JOIN UNNEST($1::uuid[], $2::uuid[]) AS k(tenant_id, id) ON c.tenant_id = k.tenant_id AND c.id = k.id"
+            ))
+                .bind(ids.iter().map(|(t, _)| t.0).collect::<Vec<_>>())
+                .bind(ids.iter().map(|(_, id)| id.0).collect::<Vec<_>>())
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(backend)?
@@ -94,7 +97,7 @@ macro_rules! ingest_io {
         }
 
         /// Writes what new messages moved on their conversations (`Conversation::take_seq`).
-        async fn save_counters(conn: &mut Conn, tenant: TenantId, conversations: &[&Conversation]) -> Result<(), StoreError> {
+        async fn save_counters(conn: &mut Conn, conversations: &[&Conversation]) -> Result<(), StoreError> {
             if conversations.is_empty() {
                 return Ok(());
             }
@@ -104,11 +107,11 @@ macro_rules! ingest_io {
                      last_seq = v.last_seq, unread_count = v.unread_count, last_message_at = v.last_message_at,
                      last_inbound_at = v.last_inbound_at, activity_at = COALESCE(v.last_message_at, c.activity_at),
                      status = v.status, snoozed_until = v.snoozed_until, updated_at = v.updated_at
-                 FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[])
-                      AS v(id, last_seq, unread_count, last_message_at, last_inbound_at, status, snoozed_until, updated_at)
-                 WHERE c.tenant_id = $1 AND c.id = v.id",
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[])
+                      AS v(tenant_id, id, last_seq, unread_count, last_message_at, last_inbound_at, status, snoozed_until, updated_at)
+                 WHERE c.tenant_id = v.tenant_id AND c.id = v.id",
             )
-            .bind(tenant.0)
+            .bind(conversations.iter().map(|c| c.tenant_id.0).collect::<Vec<_>>())
             .bind(conversations.iter().map(|c| c.id.0).collect::<Vec<_>>())
             .bind(conversations.iter().map(|c| c.last_seq).collect::<Vec<_>>())
             .bind(conversations.iter().map(|c| c.unread_count).collect::<Vec<_>>())
@@ -123,24 +126,33 @@ macro_rules! ingest_io {
             Ok(())
         }
 
-        /// Appends the transaction's events and moves the stream's newest offset, in one
+        /// Appends the transaction's events and moves each stream's newest offset, in one
         /// statement.
-        async fn write_events(conn: &mut Conn, tenant: TenantId, events: &[StreamEvent]) -> Result<(), StoreError> {
-            let Some(last) = events.last() else { return Ok(()) };
+        async fn write_events(conn: &mut Conn, streams: &[&StreamTx]) -> Result<(), StoreError> {
+            let events: Vec<(TenantId, &StreamEvent)> =
+                streams.iter().flat_map(|s| s.events.iter().map(|e| (s.tenant, e))).collect();
+            let heads: Vec<(TenantId, i64)> =
+                streams.iter().filter_map(|s| s.events.last().map(|e| (s.tenant, e.offset))).collect();
+            if heads.is_empty() {
+                return Ok(());
+            }
             sqlx::query(
                 "WITH appended AS (
                      INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
-                     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::bigint[]))
-                 UPDATE tenant_streams SET last_offset = $8 WHERE tenant_id = $1",
+                     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::bigint[]))
+                 UPDATE tenant_streams s SET last_offset = h.last_offset
+                 FROM UNNEST($8::uuid[], $9::bigint[]) AS h(tenant_id, last_offset)
+                 WHERE s.tenant_id = h.tenant_id",
             )
-            .bind(tenant.0)
-            .bind(events.iter().map(|e| e.offset).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.conversation_id.0).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.assignee_id.map(|u| u.0)).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.at.0).collect::<Vec<_>>())
-            .bind(last.offset)
+            .bind(events.iter().map(|(t, _)| t.0).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.offset).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.conversation_id.0).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.assignee_id.map(|u| u.0)).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.data.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, e)| e.at.0).collect::<Vec<_>>())
+            .bind(heads.iter().map(|(t, _)| t.0).collect::<Vec<_>>())
+            .bind(heads.iter().map(|(_, offset)| *offset).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
@@ -155,28 +167,28 @@ macro_rules! ingest_io {
         }
 
         /// What the tables know of each message of the batch (see `Found`), in order.
-        async fn look_up_batch(conn: &mut Conn, tenant: TenantId, batch: &[Inbound]) -> Result<Vec<Found>, StoreError> {
+        async fn look_up_batch(conn: &mut Conn, batch: &[(TenantId, Inbound)]) -> Result<Vec<Found>, StoreError> {
             let keys: Vec<serde_json::Value> = batch
                 .iter()
-                .map(|i| serde_json::json!({
-                    "sc": i.sender.channel.as_str(), "e": i.sender.external_id, "c": i.channel.as_str(), "p": i.provider_id,
+                .map(|(t, i)| serde_json::json!({
+                    "t": hex(t.0), "sc": i.sender.channel.as_str(), "e": i.sender.external_id, "c": i.channel.as_str(),
+                    "p": i.provider_id,
                 }))
                 .collect();
             let rows: Vec<(i64, Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<String>)> = sqlx::query_as(
                 "SELECT b.key,
                         (SELECT m.id FROM messages m
-                         WHERE m.tenant_id = $1 AND m.channel = b.value ->> 'c' AND m.provider_id = b.value ->> 'p'),
+                         WHERE m.tenant_id = b.tenant_id AND m.channel = b.value ->> 'c' AND m.provider_id = b.value ->> 'p'),
                         i.contact_id, l.id, l.status
-                 FROM jsonb_each($2) b
+                 FROM (SELECT key, value, unhex(value ->> 't') AS tenant_id FROM jsonb_each($1)) b
                  LEFT JOIN contact_identities i
-                        ON i.tenant_id = $1 AND i.channel = b.value ->> 'sc' AND i.external_id = b.value ->> 'e'
+                        ON i.tenant_id = b.tenant_id AND i.channel = b.value ->> 'sc' AND i.external_id = b.value ->> 'e'
                  LEFT JOIN conversations l ON l.id = (
                      SELECT k.id FROM conversations k
-                     WHERE k.tenant_id = $1 AND k.channel = b.value ->> 'c' AND k.contact_id = i.contact_id
+                     WHERE k.tenant_id = b.tenant_id AND k.channel = b.value ->> 'c' AND k.contact_id = i.contact_id
                      ORDER BY k.created_at DESC, k.id DESC LIMIT 1)
                  ORDER BY b.key",
             )
-            .bind(tenant.0)
             .bind(to_json(&keys))
             .fetch_all(&mut *conn)
             .await
@@ -184,13 +196,13 @@ macro_rules! ingest_io {
             found_in_order(rows, batch.len())
         }
 
-        async fn conversations_by_id(conn: &mut Conn, tenant: TenantId, ids: &[ConversationId]) -> Result<Vec<Conversation>, StoreError> {
-            let ids: Vec<String> = ids.iter().map(|id| hex(id.0)).collect();
+        async fn conversations_by_id(conn: &mut Conn, ids: &[(TenantId, ConversationId)]) -> Result<Vec<Conversation>, StoreError> {
+            let ids: Vec<[String; 2]> = ids.iter().map(|(t, id)| [hex(t.0), hex(id.0)]).collect();
             sqlx::query_as::<_, ConversationRow>(concat!(
                 conversation_select!(),
-                "WHERE c.tenant_id = $1 AND c.id IN (SELECT unhex(value) FROM jsonb_each($2))"
+                "JOIN (SELECT unhex(value ->> 0) AS tenant_id, unhex(value ->> 1) AS id FROM jsonb_each($1)) k
+                   ON c.tenant_id = k.tenant_id AND c.id = k.id"
             ))
-            .bind(tenant.0)
             .bind(to_json(&ids))
             .fetch_all(&mut *conn)
             .await
@@ -229,14 +241,14 @@ macro_rules! ingest_io {
         }
 
         /// Writes what new messages moved on their conversations (`Conversation::take_seq`).
-        async fn save_counters(conn: &mut Conn, tenant: TenantId, conversations: &[&Conversation]) -> Result<(), StoreError> {
+        async fn save_counters(conn: &mut Conn, conversations: &[&Conversation]) -> Result<(), StoreError> {
             if conversations.is_empty() {
                 return Ok(());
             }
             let rows: Vec<serde_json::Value> = conversations
                 .iter()
                 .map(|c| serde_json::json!({
-                    "id": hex(c.id.0), "s": c.last_seq, "u": c.unread_count, "m": c.last_message_at.map(|m| m.0),
+                    "t": hex(c.tenant_id.0), "id": hex(c.id.0), "s": c.last_seq, "u": c.unread_count, "m": c.last_message_at.map(|m| m.0),
                     "i": c.last_inbound_at.map(|m| m.0), "st": c.status.as_str(), "z": c.snoozed_until.map(|m| m.0),
                     "at": c.updated_at.0,
                 }))
@@ -246,10 +258,9 @@ macro_rules! ingest_io {
                      last_seq = v ->> 's', unread_count = v ->> 'u', last_message_at = v ->> 'm', last_inbound_at = v ->> 'i',
                      activity_at = COALESCE(v ->> 'm', activity_at), status = v ->> 'st', snoozed_until = v ->> 'z',
                      updated_at = v ->> 'at'
-                 FROM (SELECT value AS v FROM jsonb_each($2))
-                 WHERE conversations.tenant_id = $1 AND conversations.id = unhex(v ->> 'id')",
+                 FROM (SELECT value AS v FROM jsonb_each($1))
+                 WHERE conversations.tenant_id = unhex(v ->> 't') AND conversations.id = unhex(v ->> 'id')",
             )
-            .bind(tenant.0)
             .bind(to_json(&rows))
             .execute(&mut *conn)
             .await
@@ -257,32 +268,38 @@ macro_rules! ingest_io {
             Ok(())
         }
 
-        /// Appends the transaction's events and moves the stream's newest offset.
-        async fn write_events(conn: &mut Conn, tenant: TenantId, events: &[StreamEvent]) -> Result<(), StoreError> {
-            let Some(last) = events.last() else { return Ok(()) };
-            let rows: Vec<serde_json::Value> = events
+        /// Appends the transaction's events and moves each stream's newest offset.
+        async fn write_events(conn: &mut Conn, streams: &[&StreamTx]) -> Result<(), StoreError> {
+            let rows: Vec<serde_json::Value> = streams
                 .iter()
-                .map(|e| serde_json::json!({
-                    "o": e.offset, "k": e.kind.as_str(), "c": hex(e.conversation_id.0),
-                    "a": e.assignee_id.map(|u| hex(u.0)), "d": e.data, "t": e.at.0,
+                .flat_map(|s| s.events.iter().map(|e| (s.tenant, e)))
+                .map(|(t, e)| serde_json::json!({
+                    "t": hex(t.0), "o": e.offset, "k": e.kind.as_str(), "c": hex(e.conversation_id.0),
+                    "a": e.assignee_id.map(|u| hex(u.0)), "d": e.data, "at": e.at.0,
                 }))
                 .collect();
+            if rows.is_empty() {
+                return Ok(());
+            }
             sqlx::query(
                 "INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
-                 SELECT $1, v ->> 'o', v ->> 'k', unhex(v ->> 'c'), unhex(v ->> 'a'), v ->> 'd', v ->> 't'
-                 FROM (SELECT value AS v FROM jsonb_each($2))",
+                 SELECT unhex(v ->> 't'), v ->> 'o', v ->> 'k', unhex(v ->> 'c'), unhex(v ->> 'a'), v ->> 'd', v ->> 'at'
+                 FROM (SELECT value AS v FROM jsonb_each($1))",
             )
-            .bind(tenant.0)
             .bind(to_json(&rows))
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
-            sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
-                .bind(tenant.0)
-                .bind(last.offset)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+            for stream in streams {
+                if let Some(last) = stream.events.last() {
+                    sqlx::query("UPDATE tenant_streams SET last_offset = $2 WHERE tenant_id = $1")
+                        .bind(stream.tenant.0)
+                        .bind(last.offset)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
+            }
             Ok(())
         }
     };

@@ -270,7 +270,8 @@ async fn one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by
         inbound("old", "earlier", Some("p-old")),
         echo,
     ];
-    let recorded = store.ingest_batch(tenant, &batch).await.unwrap();
+    let batch: Vec<_> = batch.into_iter().map(|inbound| (tenant, inbound)).collect();
+    let recorded = store.ingest_batch(&batch).await.unwrap();
 
     let seqs: Vec<(bool, i64)> = recorded
         .iter()
@@ -372,7 +373,58 @@ async fn new_tenants_open_their_streams_at_once_on_a_one_connection_pool(backend
     }
 }
 
+async fn one_batch_of_two_tenants_keeps_their_streams_and_contacts_apart(backend: Backend) {
+    let (store, _db, first) = open(backend).await;
+    let second = add_tenant(store.as_ref(), "second").await;
+    store
+        .ingest(second, &inbound("ann", "earlier", Some("p-0")))
+        .await
+        .unwrap();
+    let batch = [
+        (first, inbound("ann", "one", Some("p-1"))),
+        (second, inbound("ann", "two", Some("p-1"))),
+        (first, inbound("ann", "three", Some("p-2"))),
+        (second, inbound("ann", "earlier", Some("p-0"))),
+    ];
+    let recorded = store.ingest_batch(&batch).await.unwrap();
+
+    let duplicates: Vec<bool> = recorded.iter().map(|r| r.duplicate).collect();
+    assert_eq!(
+        duplicates,
+        [false, false, false, true],
+        "a provider id is per tenant"
+    );
+    let offsets: Vec<Vec<i64>> = recorded
+        .iter()
+        .map(|r| r.events.iter().map(|e| e.offset).collect())
+        .collect();
+    assert_eq!(offsets, [vec![1], vec![2], vec![2], vec![]]);
+    assert_ne!(
+        recorded[0].conversation.contact_id, recorded[1].conversation.contact_id,
+        "the same sender id is another contact in another tenant"
+    );
+    assert_eq!(recorded[0].conversation.id, recorded[2].conversation.id);
+    assert_eq!((recorded[1].message.seq, recorded[2].message.seq), (2, 2));
+    assert_eq!(store.stream_head(first).await.unwrap().last_offset, 2);
+    assert_eq!(store.stream_head(second).await.unwrap().last_offset, 2);
+    for (tenant, bodies) in [
+        (first, vec!["one", "three"]),
+        (second, vec!["earlier", "two"]),
+    ] {
+        let events = store.events_after(tenant, 0, 10).await.unwrap();
+        let seen: Vec<String> = events
+            .iter()
+            .map(|e| {
+                let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+                data["message"]["body"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(seen, bodies);
+    }
+}
+
 on_both_backends!(
+    one_batch_of_two_tenants_keeps_their_streams_and_contacts_apart,
     new_tenants_open_their_streams_at_once_on_a_one_connection_pool,
     one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by_one_would,
     concurrent_writers_get_gap_free_seqs_and_commit_ordered_offsets,

@@ -67,7 +67,7 @@ pub struct InboxStats {
     /// Conversation actors in memory (each stops after its idle period).
     pub live_conversations: usize,
     pub agent_connections: usize,
-    /// Customer messages queued for a tenant's ingest writer.
+    /// Customer messages queued for the ingest writer.
     pub ingest_waiting: usize,
     /// Customer messages in a batch being written right now.
     pub ingest_writing: usize,

@@ -76,21 +76,20 @@ pub trait InboxStore: Send + Sync + 'static {
     /// Drops events written before `before` (all tenants); returns how many.
     async fn prune_events(&self, before: Millis) -> Result<u64, StoreError>;
 
-    /// Records customer messages of one tenant in one transaction, in order. For each:
-    /// finds or creates the contact by its channel identity and the conversation (a
-    /// resolved or snoozed one reopens, a closed one is followed by a new one), then the
-    /// message with the next `seq`. A provider id seen before (earlier in the batch
-    /// too) returns the stored message as a duplicate. One result per message, in
-    /// order; an error means none of the batch was stored.
+    /// Records customer messages, of one tenant or several, in one transaction, in
+    /// order. For each: finds or creates the contact by its channel identity and the
+    /// conversation (a resolved or snoozed one reopens, a closed one is followed by a
+    /// new one), then the message with the next `seq`. A provider id seen before
+    /// (earlier in the batch too) returns the stored message as a duplicate. One
+    /// result per message, in order; an error means none of the batch was stored.
     async fn ingest_batch(
         &self,
-        tenant: TenantId,
-        batch: &[Inbound],
+        batch: &[(TenantId, Inbound)],
     ) -> Result<Vec<Recorded>, StoreError>;
 
     /// `ingest_batch` of one message.
     async fn ingest(&self, tenant: TenantId, inbound: &Inbound) -> Result<Recorded, StoreError> {
-        self.ingest_batch(tenant, std::slice::from_ref(inbound))
+        self.ingest_batch(&[(tenant, inbound.clone())])
             .await?
             .pop()
             .ok_or_else(|| StoreError::Backend("ingest recorded nothing".into()))
