@@ -402,24 +402,28 @@ fn spread(values: &[f64]) -> String {
 /// Per configuration, the median of its repetitions with their range, then the ratio
 /// of Switchboard's medians to each peer's with the same knobs.
 fn medians(md: &mut String, aggregates: &[Aggregate]) {
-    let Some(first) = aggregates.first() else {
-        return;
-    };
+    // Every figure any configuration has, in the order they first appear.
+    let mut columns: Vec<(&str, &str)> = Vec::new();
+    for (name, unit, _) in aggregates.iter().flat_map(|a| &a.figures) {
+        if !columns.iter().any(|(n, _)| n == name) {
+            columns.push((name, unit));
+        }
+    }
     let _ = write!(
         md,
         "\nMedian of the repetitions [lowest – highest]:\n\n| Configuration | runs |"
     );
-    for (name, unit, _) in &first.figures {
+    for (name, unit) in &columns {
         let _ = write!(md, " {name} ({unit}) |");
     }
     let _ = writeln!(
         md,
         " main p99 (ms) |\n|{}",
-        "---|".repeat(first.figures.len() + 3)
+        "---|".repeat(columns.len() + 3)
     );
     for a in aggregates {
         let _ = write!(md, "| {} | {} |", a.label, a.runs);
-        for (name, _, _) in &first.figures {
+        for (name, _) in &columns {
             let values = a
                 .figures
                 .iter()

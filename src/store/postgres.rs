@@ -65,10 +65,14 @@ impl PostgresStore {
         if populated {
             sqlx::query("ANALYZE").execute(&pool).await?;
         }
+        // Ingest statements take arrays, and Postgres plans each execution anew when a
+        // plan for the array at hand looks cheaper than the generic one, which at low
+        // load (a batch of one) cost more than running the statements. They are
+        // written so that the generic plan is right at any size (`ingest_io.rs`).
         let ingest = PgPoolOptions::new()
             .max_connections((max_connections / 2).max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
         Ok(Self { pool, ingest })
     }
 }
