@@ -326,3 +326,79 @@ async fn commit(store: &dyn InboxStore, batch: Vec<(TenantId, Pending)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::records::Identity;
+    use crate::{ChannelKey, Direction, MessageKind, Millis};
+
+    fn message(text: &str) -> Pending {
+        let channel = ChannelKey::sandbox("demo").unwrap();
+        Pending {
+            inbound: Inbound {
+                channel: channel.clone(),
+                direction: Direction::Inbound,
+                sender: Identity {
+                    channel,
+                    external_id: "ann".into(),
+                },
+                sender_name: "Ann".into(),
+                sender_phone: None,
+                sender_email: None,
+                provider_id: None,
+                kind: MessageKind::Text,
+                body: Some(text.into()),
+                attachment: None,
+                received_at: Millis(1),
+            },
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn queue(number: u64, texts: &[&str]) -> Queue {
+        let (sender, receiver) = mpsc::channel(16);
+        for text in texts {
+            sender.try_send(message(text)).unwrap();
+        }
+        Queue {
+            tenant: TenantId::new(),
+            number,
+            receiver,
+            last_used: Instant::now(),
+        }
+    }
+
+    fn bodies(batch: &[(TenantId, Pending)]) -> Vec<&str> {
+        batch
+            .iter()
+            .map(|(_, p)| p.inbound.body.as_deref().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_flooding_tenant_takes_only_its_turn_and_each_tenant_keeps_its_order() {
+        let mut queues = VecDeque::from([
+            queue(1, &["a1", "a2", "a3", "a4"]),
+            queue(2, &["b1"]),
+            queue(3, &[]),
+            queue(4, &["d1", "d2"]),
+        ]);
+        let mut batch = Vec::new();
+        take_in_turn(&mut queues, &mut batch, 5);
+        assert_eq!(bodies(&batch), ["a1", "b1", "d1", "a2", "d2"]);
+
+        batch.clear();
+        take_in_turn(&mut queues, &mut batch, 5);
+        assert_eq!(
+            bodies(&batch),
+            ["a3", "a4"],
+            "the rest, then every queue is empty"
+        );
+
+        batch.clear();
+        take_in_turn(&mut queues, &mut batch, 5);
+        assert!(batch.is_empty());
+        assert_eq!(queues.len(), 4, "empty queues stay until they are idle");
+    }
+}
