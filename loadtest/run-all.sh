@@ -30,15 +30,15 @@ cargo build --release -p switchboard -p loadtest
 LT=("$BIN/loadtest" --out "$OUT" --quiet --database-process postgres)
 REPS=${REPS:-3}
 WARM_MESSAGES=${WARM_MESSAGES:-1000000}
-# Autovacuum on for the session, as production runs it; the machine's own setting is
-# back when the script ends.
-psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET autovacuum = on" -c "SELECT pg_reload_conf()" >/dev/null
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 restore_autovacuum() {
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null || true
 }
 trap 'cleanup; restore_autovacuum' EXIT
+# Autovacuum on for the session, as production runs it; the trap above puts the
+# machine's own setting back when the script ends, however it ends.
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET autovacuum = on" -c "SELECT pg_reload_conf()" >/dev/null
 
 wait_for() { for _ in $(seq 1 100); do curl -sf "$1/health" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 fresh_db() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }

@@ -217,14 +217,22 @@ macro_rules! ingest_io {
             if messages.is_empty() {
                 return Ok(());
             }
-            let rows: Vec<serde_json::Value> = messages
+            /// One message as the batch's JSON carries it: borrowed, so a body is
+            /// copied once, into the JSON text. Field names are the SQL's keys.
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                t: String, id: String, cv: String, s: i64, ch: &'a str, d: &'a str, k: &'a str, b: Option<&'a str>,
+                at: Option<String>, p: Option<&'a str>, cl: Option<&'a str>, au: Option<String>, st: &'a str,
+                er: Option<&'a str>, c: i64, u: i64,
+            }
+            let rows: Vec<Row> = messages
                 .iter()
-                .map(|(m, channel)| serde_json::json!({
-                    "t": hex(m.tenant_id.0), "id": hex(m.id.0), "cv": hex(m.conversation_id.0), "s": m.seq, "ch": channel,
-                    "d": m.direction.as_str(), "k": m.kind.as_str(), "b": m.body, "at": m.attachment.as_ref().map(to_json),
-                    "p": m.provider_id, "cl": m.client_id.as_ref().map(|c| c.as_str()), "au": m.author_id.map(|a| hex(a.0)),
-                    "st": m.status.as_str(), "er": m.error, "c": m.created_at.0, "u": m.updated_at.0,
-                }))
+                .map(|(m, channel)| Row {
+                    t: hex(m.tenant_id.0), id: hex(m.id.0), cv: hex(m.conversation_id.0), s: m.seq, ch: channel,
+                    d: m.direction.as_str(), k: m.kind.as_str(), b: m.body.as_deref(), at: m.attachment.as_ref().map(to_json),
+                    p: m.provider_id.as_deref(), cl: m.client_id.as_ref().map(|c| c.as_str()), au: m.author_id.map(|a| hex(a.0)),
+                    st: m.status.as_str(), er: m.error.as_deref(), c: m.created_at.0, u: m.updated_at.0,
+                })
                 .collect();
             sqlx::query(
                 "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
@@ -270,13 +278,19 @@ macro_rules! ingest_io {
 
         /// Appends the transaction's events and moves each stream's newest offset.
         async fn write_events(conn: &mut Conn, streams: &[&StreamTx]) -> Result<(), StoreError> {
-            let rows: Vec<serde_json::Value> = streams
+            /// One event as the batch's JSON carries it: borrowed, so its payload is
+            /// copied once, into the JSON text. Field names are the SQL's keys.
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                t: String, o: i64, k: &'a str, c: String, a: Option<String>, d: &'a str, at: i64,
+            }
+            let rows: Vec<Row> = streams
                 .iter()
                 .flat_map(|s| s.events.iter().map(|e| (s.tenant, e)))
-                .map(|(t, e)| serde_json::json!({
-                    "t": hex(t.0), "o": e.offset, "k": e.kind.as_str(), "c": hex(e.conversation_id.0),
-                    "a": e.assignee_id.map(|u| hex(u.0)), "d": e.data, "at": e.at.0,
-                }))
+                .map(|(t, e)| Row {
+                    t: hex(t.0), o: e.offset, k: e.kind.as_str(), c: hex(e.conversation_id.0),
+                    a: e.assignee_id.map(|u| hex(u.0)), d: &e.data, at: e.at.0,
+                })
                 .collect();
             if rows.is_empty() {
                 return Ok(());

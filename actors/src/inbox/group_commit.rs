@@ -312,16 +312,8 @@ async fn commit(store: &dyn InboxStore, batch: Vec<(TenantId, Pending)>) {
             }
         }
         Err(_) => {
-            for (item, reply) in items.iter().zip(replies) {
-                let one = store
-                    .ingest_batch(std::slice::from_ref(item))
-                    .await
-                    .and_then(|mut recorded| {
-                        recorded
-                            .pop()
-                            .ok_or_else(|| StoreError::Backend("ingest recorded nothing".into()))
-                    });
-                let _ = reply.send(one);
+            for ((tenant, inbound), reply) in items.iter().zip(replies) {
+                let _ = reply.send(store.ingest(*tenant, inbound).await);
             }
         }
     }

@@ -3,7 +3,7 @@
 //! bound (50 ms). The figure is the highest delivery rate that stayed within it, with
 //! the CPU each process spent per delivery at that step.
 
-use super::{Context, DRAIN, Fleet, Parts, close_all, cpu_figures};
+use super::{Context, DRAIN, Fleet, Parts, close_all, cpu_figures, cpu_micros_per};
 use crate::procstat::Usage;
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::{Correctness, Load, Outcome, analyze, settle};
@@ -93,9 +93,10 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
         "| Rate msg/s | Deliveries/s | Last recipient p50 / p99 ms | Every delivery p99 ms | Ack p99 ms | Server CPU µs per delivery | Errors |\n|---|---|---|---|---|---|---|\n",
     );
     for (rate, o, usage) in &steps {
-        let server = cpu_figures(usage, o.correctness.delivered, "delivery")
-            .into_iter()
-            .find(|f| f.name == "server CPU per delivery");
+        let server = usage
+            .iter()
+            .find(|u| u.role == "server")
+            .and_then(|u| cpu_micros_per(u, o.correctness.delivered));
         let _ = writeln!(
             table,
             "| {rate} | {:.0} | {:.2} / {:.2} | {:.2} | {:.2} | {} | {} |",
@@ -104,7 +105,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
             o.last_recipient.p99_ms,
             o.e2e.p99_ms,
             o.ack.p99_ms,
-            server.map_or("–".to_owned(), |f| format!("{:.2}", f.value)),
+            server.map_or("–".to_owned(), |micros| format!("{micros:.2}")),
             o.correctness.errors() + (o.offered - o.acked)
         );
     }

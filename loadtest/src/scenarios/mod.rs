@@ -332,19 +332,23 @@ pub async fn close_all(agents: Vec<Agent>) {
     futures_util::future::join_all(agents.into_iter().map(Agent::close)).await;
 }
 
-/// Each measured process's CPU time per unit of work (a message, a delivery), in µs.
+/// A process's CPU time per unit of work (a message, a delivery), in µs; `None` when
+/// there was no work.
+pub fn cpu_micros_per(usage: &Usage, count: u64) -> Option<f64> {
+    (count > 0).then(|| usage.cpu_seconds * 1e6 / count as f64)
+}
+
+/// Each measured process's CPU time per unit of work, as figures.
 pub fn cpu_figures(processes: &[Usage], count: u64, per: &str) -> Vec<Figure> {
-    if count == 0 {
-        return Vec::new();
-    }
     processes
         .iter()
-        .map(|usage| {
-            Figure::less(
+        .filter_map(|usage| {
+            let micros = cpu_micros_per(usage, count)?;
+            Some(Figure::less(
                 &format!("{} CPU per {per}", usage.role),
-                usage.cpu_seconds * 1e6 / count as f64,
+                micros,
                 "µs",
-            )
+            ))
         })
         .collect()
 }
