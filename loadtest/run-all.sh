@@ -73,7 +73,7 @@ switchboard() {
 
 socketio() { # <port> [redis]
   (cd loadtest/peers/node && PORT=$1 DATABASE_URL=$PG/sio_bench REDIS_URL=${2:+$REDIS} \
-    GRAPH_BASE_URL=http://127.0.0.1:9900 exec node server.js >"$OUT/socketio-$1.log" 2>&1) &
+    GRAPH_BASE_URL=http://127.0.0.1:9900 exec node --expose-gc server.js >"$OUT/socketio-$1.log" 2>&1) &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   wait_for "http://127.0.0.1:$1"

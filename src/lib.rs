@@ -24,3 +24,10 @@ pub mod webhooks;
 pub mod ws;
 
 pub use startup::{Application, StartError};
+
+/// jemalloc rather than the system allocator: memory held by many small, long-lived
+/// allocations (sockets, actors, queues) goes back to the system when they end, and
+/// the bytes the process holds are counted, for `/metrics` (`process_heap_bytes`).
+/// Declared here, not in `main.rs`, so in-process test servers run on it too.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -115,6 +115,11 @@ impl Metrics {
                 "inbox_ingest_writing",
                 "Customer messages in an ingest transaction under way on this node"
             );
+            metrics::describe_gauge!(
+                "process_heap_bytes",
+                metrics::Unit::Bytes,
+                "Heap the process holds: bytes allocated and not yet freed"
+            );
             gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
         Ok(metrics)
@@ -189,6 +194,9 @@ impl Metrics {
             gauge!("inbox_agent_connections").set(inbox.agent_connections as f64);
             gauge!("inbox_ingest_waiting").set(inbox.ingest_waiting as f64);
             gauge!("inbox_ingest_writing").set(inbox.ingest_writing as f64);
+            if let Some(bytes) = heap_bytes() {
+                gauge!("process_heap_bytes").set(bytes as f64);
+            }
             let active = pool.size.saturating_sub(pool.idle);
             gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
                 .set(f64::from(pool.idle));
@@ -199,4 +207,12 @@ impl Metrics {
         handle.run_upkeep();
         handle.render()
     }
+}
+
+/// The bytes the allocator has handed out and not yet had back: the heap the process
+/// holds, without the allocator's own slack that resident memory also counts.
+fn heap_bytes() -> Option<usize> {
+    // jemalloc caches its statistics; a new epoch refreshes them.
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    tikv_jemalloc_ctl::stats::allocated::read().ok()
 }

@@ -57,6 +57,7 @@ async fn the_bare_peer_delivers_every_message_to_every_agent_in_a_fanout_run() {
         // A smoke run checks counts, not timing: no step may end the climb early.
         bound_ms: 60_000.0,
         customers: 5,
+        warmup: 1,
     };
     let run = scenarios::fanout::run(&ctx, &args).await.unwrap();
     assert_eq!(run.correctness.errors(), 0, "{}", run.markdown());

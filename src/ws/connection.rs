@@ -1,15 +1,16 @@
 //! One actor per socket: it owns the read side, authenticates, applies the
 //! per-connection rate limit, turns client frames into inbox actions, and keeps the
-//! heartbeat. Frames to the client go through the bounded outbox to the writer task.
+//! heartbeat. Frames to the client go through the bounded outbox, which the upgrade
+//! response's body drains onto the wire (`outgoing`).
 
+use super::incoming::{Incoming, IncomingFrames};
 use super::protocol::{self, ClientFrame};
-use super::writer;
 use crate::auth::extract::{SignedIn, user_from_access_token};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use actix::prelude::*;
+use actix_http::ws::ProtocolError;
 use actix_web::web;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
@@ -21,7 +22,9 @@ use switchboard_actors::inbox::access::Grant;
 use switchboard_actors::inbox::bus::ActivityKind;
 use switchboard_actors::inbox::frames;
 use switchboard_actors::inbox::records::{ConversationChange, Outgoing};
-use switchboard_actors::inbox::session::{CloseCode, Member, Outbox, SessionId, Subscription};
+use switchboard_actors::inbox::session::{
+    CloseCode, Member, Outbox, SessionId, SocketFrame, Subscription,
+};
 use switchboard_actors::inbox::views::MessageView;
 use switchboard_actors::store::User;
 use switchboard_actors::{ConversationId, Direction, Millis, RefreshFamilyId, Role};
@@ -30,8 +33,6 @@ pub struct Connection {
     state: web::Data<AppState>,
     id: SessionId,
     outbox: Outbox,
-    /// A clone of the writer's session, for control frames (ping, pong).
-    session: Session,
     agent: Option<Agent>,
     /// Registered with the tenant (see `attach`); it must leave when the socket ends.
     attached: bool,
@@ -69,23 +70,20 @@ impl Connection {
     /// one did; otherwise the first frame must authenticate.
     pub fn start(
         state: web::Data<AppState>,
-        session: Session,
-        stream: AggregatedMessageStream,
+        outbox: Outbox,
+        incoming: IncomingFrames,
         agent: Option<(SignedIn, String)>,
     ) {
         let limits = &state.config.websocket;
-        let (outbox, frames) = switchboard_actors::inbox::session::outbox(limits.outbox_capacity);
         let per_second = NonZeroU32::new(limits.frames_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.frames_burst).unwrap_or(per_second);
         let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
-        actix_rt::spawn(writer::run(session.clone(), frames, outbox.closer.clone()));
         Connection::create(|ctx| {
-            ctx.add_stream(stream);
+            ctx.add_stream(incoming);
             let mut connection = Connection {
                 state,
                 id: SessionId::next(),
                 outbox,
-                session,
                 agent: None,
                 attached: false,
                 stream: Stream::NotSubscribed,
@@ -449,13 +447,10 @@ impl Actor for Connection {
                 if act.last_heard.elapsed() > timeout {
                     return act.close(CloseCode::HeartbeatTimeout);
                 }
-                let mut session = act.session.clone();
-                actix::spawn(async move {
-                    let _ = session.ping(b"").await;
-                });
+                act.outbox.push_frame(SocketFrame::Ping);
             },
         );
-        // Whoever closes (the writer for a slow consumer, a timer, the client), the
+        // Whoever closes (the outbox for a slow consumer, a timer, the client), the
         // actor ends with the socket.
         let closer = self.outbox.closer.clone();
         ctx.spawn(
@@ -485,28 +480,25 @@ impl Actor for Connection {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Incoming, ProtocolError>> for Connection {
+    fn handle(&mut self, item: Result<Incoming, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
+            Ok(Incoming::Text(text)) => self.handle_text(&text, ctx),
             // Binary frames spend the frame budget too, or they would be a free flood.
-            Ok(AggregatedMessage::Binary(_)) if self.limiter.check().is_err() => {
+            Ok(Incoming::Binary) if self.limiter.check().is_err() => {
                 self.error(None, ErrorCode::RateLimited, "too many frames; slow down")
             }
-            Ok(AggregatedMessage::Binary(_)) => self.error(
+            Ok(Incoming::Binary) => self.error(
                 None,
                 ErrorCode::UnsupportedMediaType,
                 "frames are JSON text",
             ),
-            Ok(AggregatedMessage::Ping(bytes)) => {
-                let mut session = self.session.clone();
-                actix::spawn(async move {
-                    let _ = session.pong(&bytes).await;
-                });
+            Ok(Incoming::Ping(bytes)) => {
+                self.outbox.push_frame(SocketFrame::Pong(bytes.to_vec()));
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Ok(Incoming::Pong) => {}
+            Ok(Incoming::Close) => ctx.stop(),
             Err(ProtocolError::Overflow) => self.close(CloseCode::TooBig),
             Err(err) => {
                 tracing::debug!(error = %err, "socket protocol error");

@@ -7,15 +7,19 @@
 //! of URLs and logs.
 
 mod connection;
+mod incoming;
+mod outgoing;
 mod protocol;
-mod writer;
 
 use crate::auth::extract::user_from_access_token;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use actix_web::body::{BodyStream, MessageBody};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use connection::Connection;
+use incoming::IncomingFrames;
+use outgoing::OutgoingFrames;
 
 /// The subprotocol a browser offers (with `bearer.<token>`) and the server echoes.
 pub const SUBPROTOCOL: &str = "switchboard.v1";
@@ -31,16 +35,28 @@ pub async fn connect(
         Some(token) => Some((user_from_access_token(&state, &token).await?, token)),
         None => None,
     };
-    let (response, session, stream) =
-        actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
-            .map_err(|err| ApiError::invalid(format!("not a WebSocket upgrade: {err}")))?;
+    let mut response = actix_http::ws::handshake(req.head())
+        .map_err(|err| ApiError::invalid(format!("not a WebSocket upgrade: {err}")))?;
+    if offers_subprotocol(&req) {
+        response.insert_header((header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL));
+    }
     let limits = &state.config.websocket;
-    let stream = stream
-        .max_frame_size(limits.max_frame_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(limits.max_frame_bytes);
-    Connection::start(state.clone(), session, stream, agent);
-    Ok(response)
+    let (outbox, frames) = switchboard_actors::inbox::session::outbox(limits.outbox_capacity);
+    let outgoing = OutgoingFrames::new(frames, outbox.closer.clone());
+    let incoming = IncomingFrames::new(body.into_inner(), limits.max_frame_bytes);
+    Connection::start(state.clone(), outbox, incoming, agent);
+    let response = response
+        .message_body(BodyStream::new(outgoing).boxed())
+        .map_err(|err| ApiError::internal(format!("cannot start a socket: {err}")))?;
+    Ok(response.into())
+}
+
+fn offers_subprotocol(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL)
 }
 
 /// Browsers always send Origin; other clients usually do not. A browser page may

@@ -227,6 +227,11 @@ async fn probes_report_liveness_readiness_and_metrics(backend: Backend) {
         r#"db_pool_connections{{state="idle",backend="{name}"}}"#
     )));
     assert!(text.contains(r#"switchboard_build_info{version=""#));
+    let heap = text
+        .lines()
+        .find_map(|line| line.strip_prefix("process_heap_bytes "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(heap.is_some_and(|bytes| bytes > 0.0), "{text}");
 }
 
 async fn metrics_can_have_an_internal_listener_of_their_own(backend: Backend) {

@@ -665,6 +665,61 @@ async fn per_connection_limits_refuse_floods_oversized_frames_and_silent_clients
     assert_eq!(silent.close_code().await, 4009);
 }
 
+async fn a_message_in_continuation_frames_counts_as_one_and_a_websocket_ping_gets_its_payload_back(
+    backend: Backend,
+) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let app = spawn_app_with(backend, |config| config.websocket.max_frame_bytes = 1024).await;
+    let (owner, _) = app.owner_session().await;
+    let mut agent = Agent::connect(&app.base, &owner).await;
+    let part = |text: &str, opcode: Data, last: bool| {
+        Message::Frame(Frame::message(
+            text.as_bytes().to_vec(),
+            OpCode::Data(opcode),
+            last,
+        ))
+    };
+
+    let text = json!({ "type": "ping", "ref": "joined" }).to_string();
+    let (first, rest) = text.split_at(10);
+    let (middle, last) = rest.split_at(5);
+    for frame in [
+        part(first, Data::Text, false),
+        part(middle, Data::Continue, false),
+        part(last, Data::Continue, true),
+    ] {
+        agent.ws.send(frame).await.unwrap();
+    }
+    assert_eq!(agent.next_of(&["pong"]).await["ref"], "joined");
+
+    agent
+        .ws
+        .send(Message::Ping(b"beat".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = loop {
+        match tokio::time::timeout(wait::DEADLINE, agent.ws.next()).await {
+            Ok(Some(Ok(Message::Pong(payload)))) => break payload,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no pong: {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"beat");
+
+    // Two frames under the limit that join into a message over it.
+    let pad = "x".repeat(800);
+    agent.ws.send(part(&pad, Data::Text, false)).await.unwrap();
+    agent
+        .ws
+        .send(part(&pad, Data::Continue, true))
+        .await
+        .unwrap();
+    assert_eq!(agent.drain_until_end().await.1, Ended::Closed(Some(1009)));
+}
+
 async fn replies_with_refs(agent: &mut Agent, count: usize) -> Vec<(String, Value)> {
     let mut replies = Vec::new();
     while replies.len() < count {
@@ -729,6 +784,7 @@ async fn conversation_actors_start_on_demand_and_leave_memory_when_idle(backend:
 on_both_backends!(
     conversation_actors_start_on_demand_and_leave_memory_when_idle,
     per_connection_limits_refuse_floods_oversized_frames_and_silent_clients,
+    a_message_in_continuation_frames_counts_as_one_and_a_websocket_ping_gets_its_payload_back,
     a_browser_authenticates_with_a_subprotocol_and_a_foreign_origin_is_refused,
     two_agents_of_a_tenant_receive_every_message_once_in_seq_order_and_another_tenant_nothing,
     an_agent_offline_while_500_messages_arrive_gets_exactly_those_500_before_any_live_message,

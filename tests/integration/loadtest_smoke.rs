@@ -71,9 +71,10 @@ async fn an_idle_run_holds_every_socket_and_reads_the_servers_memory() {
     assert_eq!(run.correctness.agent_failures, 0);
     assert_eq!(run.latencies[0].summary.count, 20);
     figure(&run, "server memory per socket");
+    figure(&run, "server heap per socket");
     let roles: Vec<&str> = run.processes.iter().map(|p| p.role.as_str()).collect();
     assert_eq!(roles, ["server", "generator"]);
-    assert_eq!(run.targets[0].what, "idle agent socket");
+    assert_eq!(run.targets[0].what, "idle agent socket (heap)");
 }
 
 async fn ingest_delivers_every_acknowledged_webhook_once_in_order(backend: Backend) {
@@ -186,6 +187,7 @@ async fn a_fanout_run_climbs_the_rates_and_reaches_every_agent() {
         // A smoke run checks counts, not timing: no step may end the climb early.
         bound_ms: 60_000.0,
         customers: 5,
+        warmup: 1,
     };
     let run = generate(move || async move { scenarios::fanout::run(&ctx, &args).await }).await;
     assert_clean(&run);

@@ -1926,7 +1926,7 @@ async fn a_full_ingest_queue_answers_busy_and_every_acknowledged_message_is_stor
         lock.release().await;
         reply
     };
-    let (in_writer, queued, refused) = futures_util::join!(in_writer, queued, refused);
+    let (in_writer, queued, refused) = tokio::join!(in_writer, queued, refused);
     assert_eq!(in_writer.status, StatusCode::OK, "{}", in_writer.body);
     assert_eq!(queued.status, StatusCode::OK, "{}", queued.body);
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);

@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use bytestring::ByteString;
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,9 @@ use switchboard_actors::inbox::access::Grant;
 use switchboard_actors::inbox::bus::{Bus, Present, Signal};
 use switchboard_actors::inbox::outbound::{Delivery, Outbound};
 use switchboard_actors::inbox::records::{Conversation, Identity, Inbound};
-use switchboard_actors::inbox::session::{CloseCode, Member, SessionId, Subscription, outbox};
+use switchboard_actors::inbox::session::{
+    CloseCode, Member, SessionId, SocketFrame, Subscription, outbox,
+};
 use switchboard_actors::inbox::settings::InboxSettings;
 use switchboard_actors::inbox::stream::StreamEvent;
 use switchboard_actors::store::{Tenant, User};
@@ -52,7 +53,7 @@ impl Outbound for NoChannels {
 /// A socket as the tenant sees it: its member record and the frames it receives.
 struct Socket {
     member: Member,
-    frames: mpsc::Receiver<ByteString>,
+    frames: mpsc::Receiver<SocketFrame>,
 }
 
 impl Socket {
@@ -77,6 +78,9 @@ impl Socket {
                 .await
                 .expect("a frame within the wait")
                 .expect("the outbox is open");
+            let SocketFrame::Text(frame) = frame else {
+                continue;
+            };
             let frame: Value = serde_json::from_str(&frame).unwrap();
             if types.contains(&frame["type"].as_str().unwrap_or_default()) {
                 return frame;

@@ -110,9 +110,20 @@ impl Closer {
     }
 }
 
+/// What the connection's writer puts on the wire, in queue order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketFrame {
+    /// A protocol frame (docs/protocol.md).
+    Text(ByteString),
+    /// The heartbeat's WebSocket ping.
+    Ping,
+    /// The answer to a client's WebSocket ping, with its payload.
+    Pong(Vec<u8>),
+}
+
 /// Creates a connection's outbox: the sending half for the tenant and the
-/// connection, the receiving half for the writer task.
-pub fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<ByteString>) {
+/// connection, the receiving half for the writer.
+pub fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<SocketFrame>) {
     let (frames, receiver) = mpsc::channel(capacity.max(1));
     (
         Outbox {
@@ -125,14 +136,20 @@ pub fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<ByteString>) {
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    pub frames: mpsc::Sender<ByteString>,
+    frames: mpsc::Sender<SocketFrame>,
     pub closer: Arc<Closer>,
 }
 
 impl Outbox {
-    /// Queues a frame without waiting; a full outbox closes the connection as a slow
-    /// consumer. Returns whether the frame was queued.
+    /// Queues a protocol frame without waiting; a full outbox closes the connection as
+    /// a slow consumer. Returns whether the frame was queued.
     pub fn push(&self, frame: ByteString) -> bool {
+        self.push_frame(SocketFrame::Text(frame))
+    }
+
+    /// [`Outbox::push`] for any frame: a ping or pong waits its turn behind the frames
+    /// queued before it, and a client too slow for it is a slow consumer like any other.
+    pub fn push_frame(&self, frame: SocketFrame) -> bool {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -141,6 +158,12 @@ impl Outbox {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Queues a protocol frame, waiting for room (a replay paces itself to the socket).
+    /// Returns false when the connection went away.
+    pub async fn send(&self, frame: ByteString) -> bool {
+        self.frames.send(SocketFrame::Text(frame)).await.is_ok()
     }
 }
 

@@ -791,10 +791,10 @@ struct Replay {
 impl Replay {
     /// Returns false when the connection went away.
     async fn run(self) -> bool {
-        let frames = &self.member.outbox.frames;
+        let outbox = &self.member.outbox;
         let from = match self.check().await {
             Ok(from) => from,
-            Err(reason) => return frames.send(frames::reset(self.until, reason)).await.is_ok(),
+            Err(reason) => return outbox.send(frames::reset(self.until, reason)).await,
         };
         let mut after = from;
         let mut replayed = 0;
@@ -821,17 +821,16 @@ impl Replay {
             {
                 after = event.offset;
                 if self.subscription.includes(event.conversation_id) {
-                    if frames.send(event.frame()).await.is_err() {
+                    if !outbox.send(event.frame()).await {
                         return false;
                     }
                     replayed += 1;
                 }
             }
         }
-        frames
+        outbox
             .send(frames::resumed(from, self.until, replayed))
             .await
-            .is_ok()
     }
 
     /// The offset to replay from, or why the client must reload instead.

@@ -9,6 +9,8 @@
 //   Socket.IO, auth {token}: event "frame" carries our frames both ways
 //     (subscribe -> reset; message.send -> ack, and the reply goes to the provider)
 //   GET /health
+//   GET /peer/memory -> {heap_bytes}: V8 heap used plus memory outside it (buffers), after
+//     a full collection when started with --expose-gc, as the idle scenario's heap figure
 //
 // PORT (9200), DATABASE_URL, REDIS_URL (empty: one node, no adapter), GRAPH_BASE_URL.
 "use strict";
@@ -114,6 +116,11 @@ async function receive(slug, req, raw, res) {
 const server = http.createServer(async (req, res) => {
   try {
     if (req.method === "GET" && req.url === "/health") return reply(res, 200, { status: "ok" });
+    if (req.method === "GET" && req.url === "/peer/memory") {
+      if (global.gc) global.gc();
+      const usage = process.memoryUsage();
+      return reply(res, 200, { heap_bytes: usage.heapUsed + usage.external });
+    }
     if (req.method !== "POST") return reply(res, 404, { error: { code: "not_found" } });
     const raw = await readBody(req);
     if (req.url === "/peer/tenants") return await createTenant(raw, res);

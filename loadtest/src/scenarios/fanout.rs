@@ -34,6 +34,10 @@ pub struct Args {
     pub bound_ms: f64,
     #[arg(long, default_value_t = 20)]
     pub customers: u32,
+    /// Seconds of traffic at the first rate before the climb, not measured: a fresh
+    /// server's first messages (caches, actors, connections) say nothing about fan-out.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
 }
 
 pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
@@ -46,6 +50,14 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     .await?;
     let session = ctx.session(tenants, args.customers);
     let (driver, probes) = (&session.driver, &session.probes);
+    if args.warmup > 0 {
+        let rate = args.start_rate.max(1);
+        let ledger = driver.drive(Load::open_loop(rate, args.warmup)).await?;
+        settle(&agents, &ledger, DRAIN).await;
+        for agent in &agents {
+            agent.take_log()?;
+        }
+    }
     let mut steps: Vec<(u64, Outcome, Vec<Usage>)> = Vec::new();
     let mut correctness = Correctness::default();
     let mut rate = args.start_rate.max(1);

@@ -1,8 +1,11 @@
 //! `idle`: N authenticated, subscribed agent sockets held open. Reports handshakes per
-//! second and the server's resident memory per connection (RSS after minus before,
-//! over N), and counts sockets the server dropped while they sat idle.
+//! second; the heap the server holds per live socket at steady state (heap with the
+//! sockets open minus heap once they closed, over N: what stays after they close, such
+//! as pools that grew, is not theirs); the server's resident memory growth per socket;
+//! and counts sockets the server dropped while they sat idle.
 
 use super::{Context, Fleet, Parts, close_all};
+use crate::Peer;
 use crate::report::{Figure, Run, Series, Target};
 use std::time::Duration;
 
@@ -40,6 +43,7 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let rss_after = server.and_then(crate::procstat::rss_kb);
     let generator_after = crate::procstat::rss_kb(std::process::id());
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let heap_open = heap_bytes(ctx).await;
     let mut parts = Parts::default();
     for agent in &agents {
         if agent.failure().is_some() {
@@ -49,8 +53,23 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let held = agents.len() as u64 - parts.correctness.agent_failures;
     parts.processes = probes.finish();
     close_all(agents).await;
+    tokio::time::sleep(SETTLE).await;
+    let heap_closed = heap_bytes(ctx).await;
 
     let n = args.connections.max(1) as f64;
+    if let (Some(open), Some(closed)) = (heap_open, heap_closed) {
+        let per = (open - closed).max(0.0) / n / 1000.0;
+        parts
+            .figures
+            .push(Figure::less("server heap per socket", per, "KB"));
+        parts
+            .targets
+            .push(Target::at_most("idle agent socket (heap)", 10.0, per, "KB"));
+    } else {
+        parts
+            .notes
+            .push("Server heap not measured: the server reports none.".into());
+    }
     parts.figures.push(Figure::more(
         "handshakes",
         n / took.as_secs_f64().max(1e-3),
@@ -61,9 +80,6 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
         parts
             .figures
             .push(Figure::less("server memory per socket", per, "KB"));
-        parts
-            .targets
-            .push(Target::at_most("idle agent socket", 10.0, per, "KB"));
     } else {
         parts
             .notes
@@ -91,4 +107,41 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
         parts.correctness.agent_failures
     ));
     Ok(ctx.run("idle", parts))
+}
+
+/// The heap the server holds, in bytes: Switchboard's `process_heap_bytes` gauge, the
+/// Node peer's V8 heap plus buffers after a full collection; `None` for a server that
+/// reports neither.
+async fn heap_bytes(ctx: &Context) -> Option<f64> {
+    match ctx.peer {
+        Peer::Switchboard => {
+            let text = ctx
+                .http
+                .get(format!("{}/metrics", ctx.base))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find_map(|line| line.strip_prefix("process_heap_bytes "))?
+                .trim()
+                .parse()
+                .ok()
+        }
+        Peer::Socketio => {
+            let body: serde_json::Value = ctx
+                .http
+                .get(format!("{}/peer/memory", ctx.base))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            body["heap_bytes"].as_f64()
+        }
+        Peer::Bare => None,
+    }
 }
