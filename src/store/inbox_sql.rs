@@ -86,7 +86,11 @@ macro_rules! impl_inbox_store {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(backend)?;
-                    Ok(Self { tenant, epoch: Epoch(epoch), last_offset, events: Vec::new() })
+                    Ok(Self::locked(tenant, Epoch(epoch), last_offset))
+                }
+
+                fn locked(tenant: TenantId, epoch: Epoch, last_offset: i64) -> Self {
+                    Self { tenant, epoch, last_offset, events: Vec::new() }
                 }
 
                 pub(super) fn push(&mut self, kind: EventKind, conversation: &Conversation, data: String, at: Millis) {
@@ -104,7 +108,7 @@ macro_rules! impl_inbox_store {
 
                 /// Writes the events and the new newest offset, then commits.
                 pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
-                    write_events(&mut tx, &[&self]).await?;
+                    write_changes(&mut tx, &[], &[], &[&self]).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(self.events)
                 }
@@ -384,9 +388,9 @@ macro_rules! impl_inbox_store {
 
             /// Records a batch of customer messages (of one tenant or several) inside one
             /// transaction with a handful of statements, whatever its size: one look-up
-            /// for every sender and replay, one read of the conversations, one insert of
-            /// the messages, one write of the conversations' counters; the caller then
-            /// writes the events. Only what is new to a tenant (a first contact, a
+            /// for every sender and replay, one read of the conversations, then the
+            /// messages, the conversations' counters and the events in one write
+            /// (`write_changes`; one statement on Postgres). Only what is new to a tenant (a first contact, a
             /// conversation to open) takes statements of its own. Each message's event
             /// carries its conversation as that message left it, the same as storing them
             /// one by one. `streams` holds the locked stream of every tenant in the batch.
@@ -479,8 +483,7 @@ macro_rules! impl_inbox_store {
                     recorded.push(one);
                 }
                 let touched: Vec<&Conversation> = ids.iter().filter_map(|(_, id)| conversations.get(id)).collect();
-                insert_messages(conn, &new_messages).await?;
-                save_counters(conn, &touched).await?;
+                write_changes(conn, &new_messages, &touched, &streams.values().collect::<Vec<_>>()).await?;
                 Ok(recorded)
             }
 
@@ -584,12 +587,9 @@ macro_rules! impl_inbox_store {
                     let mut tenants: Vec<TenantId> = batch.iter().map(|(tenant, _)| *tenant).collect();
                     tenants.sort_by_key(|tenant| tenant.0);
                     tenants.dedup();
-                    let mut streams = HashMap::with_capacity(tenants.len());
-                    for tenant in tenants {
-                        streams.insert(tenant, StreamTx::lock(&mut tx, tenant).await?);
-                    }
+                    let mut streams: HashMap<TenantId, StreamTx> =
+                        lock_streams(&mut tx, &tenants).await?.into_iter().map(|s| (s.tenant, s)).collect();
                     let recorded = record_batch(&mut tx, &mut streams, batch).await?;
-                    write_events(&mut tx, &streams.values().collect::<Vec<_>>()).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(recorded)
                 }
@@ -635,10 +635,10 @@ macro_rules! impl_inbox_store {
                         created_at: outgoing.at,
                         updated_at: outgoing.at,
                     };
-                    insert_messages(&mut tx, &[(message.clone(), conversation.channel.as_str())]).await?;
-                    save_counters(&mut tx, &[&conversation]).await?;
                     stream.push(EventKind::MessageNew, &conversation, payload::message_new(&message, &conversation), message.created_at);
-                    let events = stream.commit(tx).await?;
+                    write_changes(&mut tx, &[(message.clone(), conversation.channel.as_str())], &[&conversation], &[&stream]).await?;
+                    tx.commit().await.map_err(backend)?;
+                    let events = stream.events;
                     Ok(Some(Recorded { message, conversation, events, duplicate: false }))
                 }
 

@@ -61,18 +61,70 @@ macro_rules! ingest_io {
                 .collect()
         }
 
-        /// Inserts messages, each with its conversation's channel.
-        async fn insert_messages(conn: &mut Conn, messages: &[(Message, &str)]) -> Result<(), StoreError> {
-            if messages.is_empty() {
+        /// Locks the stream row of every tenant (creating it on first use), in the
+        /// order given, in one statement.
+        async fn lock_streams(conn: &mut Conn, tenants: &[TenantId]) -> Result<Vec<StreamTx>, StoreError> {
+            let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                "INSERT INTO tenant_streams (tenant_id, epoch, last_offset)
+                 SELECT t.tenant_id, t.epoch, 0
+                 FROM UNNEST($1::uuid[], $2::uuid[]) WITH ORDINALITY AS t(tenant_id, epoch, n)
+                 ORDER BY t.n
+                 ON CONFLICT (tenant_id) DO UPDATE SET last_offset = tenant_streams.last_offset
+                 RETURNING tenant_id, epoch, last_offset",
+            )
+            .bind(tenants.iter().map(|t| t.0).collect::<Vec<_>>())
+            .bind(tenants.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|(tenant, epoch, last_offset)| StreamTx::locked(TenantId(tenant), Epoch(epoch), last_offset))
+                .collect())
+        }
+
+        /// Writes a transaction's changes in one statement: new messages (each with its
+        /// conversation's channel), what they moved on their conversations
+        /// (`Conversation::take_seq`), the events, and each stream's newest offset. The
+        /// parts touch different tables, so running them as one statement's parts is
+        /// the same as one after another, in one round trip instead of four.
+        async fn write_changes(
+            conn: &mut Conn,
+            messages: &[(Message, &str)],
+            conversations: &[&Conversation],
+            streams: &[&StreamTx],
+        ) -> Result<(), StoreError> {
+            let events: Vec<(TenantId, &StreamEvent)> =
+                streams.iter().flat_map(|s| s.events.iter().map(|e| (s.tenant, e))).collect();
+            let heads: Vec<(TenantId, i64)> =
+                streams.iter().filter_map(|s| s.events.last().map(|e| (s.tenant, e.offset))).collect();
+            if messages.is_empty() && conversations.is_empty() && heads.is_empty() {
                 return Ok(());
             }
             let column = |f: &dyn Fn(&Message) -> Option<String>| messages.iter().map(|(m, _)| f(m)).collect::<Vec<_>>();
+            let at = |f: &dyn Fn(&Conversation) -> Option<Millis>| conversations.iter().map(|c| f(c).map(|m| m.0)).collect::<Vec<_>>();
             sqlx::query(
-                "INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
-                                       provider_id, client_id, author_id, status, error, created_at, updated_at)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[],
-                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[],
-                                      $13::text[], $14::text[], $15::bigint[], $16::bigint[])",
+                "WITH inserted AS (
+                     INSERT INTO messages (tenant_id, id, conversation_id, seq, channel, direction, kind, body, attachment,
+                                           provider_id, client_id, author_id, status, error, created_at, updated_at)
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[],
+                                          $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[],
+                                          $13::text[], $14::text[], $15::bigint[], $16::bigint[])),
+                 counted AS (
+                     UPDATE conversations c SET
+                         last_seq = v.last_seq, unread_count = v.unread_count, last_message_at = v.last_message_at,
+                         last_inbound_at = v.last_inbound_at, activity_at = COALESCE(v.last_message_at, c.activity_at),
+                         status = v.status, snoozed_until = v.snoozed_until, updated_at = v.updated_at
+                     FROM UNNEST($17::uuid[], $18::uuid[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[],
+                                 $23::text[], $24::bigint[], $25::bigint[])
+                          AS v(tenant_id, id, last_seq, unread_count, last_message_at, last_inbound_at, status, snoozed_until, updated_at)
+                     WHERE c.tenant_id = v.tenant_id AND c.id = v.id),
+                 appended AS (
+                     INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
+                     SELECT * FROM UNNEST($26::uuid[], $27::bigint[], $28::text[], $29::uuid[], $30::uuid[], $31::text[], $32::bigint[]))
+                 UPDATE tenant_streams s SET last_offset = h.last_offset
+                 FROM UNNEST($33::uuid[], $34::bigint[]) AS h(tenant_id, last_offset)
+                 WHERE s.tenant_id = h.tenant_id",
             )
             .bind(messages.iter().map(|(m, _)| m.tenant_id.0).collect::<Vec<_>>())
             .bind(messages.iter().map(|(m, _)| m.id.0).collect::<Vec<_>>())
@@ -90,27 +142,6 @@ macro_rules! ingest_io {
             .bind(column(&|m| m.error.clone()))
             .bind(messages.iter().map(|(m, _)| m.created_at.0).collect::<Vec<_>>())
             .bind(messages.iter().map(|(m, _)| m.updated_at.0).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await
-            .map_err(conflict_as("a message with this id"))?;
-            Ok(())
-        }
-
-        /// Writes what new messages moved on their conversations (`Conversation::take_seq`).
-        async fn save_counters(conn: &mut Conn, conversations: &[&Conversation]) -> Result<(), StoreError> {
-            if conversations.is_empty() {
-                return Ok(());
-            }
-            let at = |f: &dyn Fn(&Conversation) -> Option<Millis>| conversations.iter().map(|c| f(c).map(|m| m.0)).collect::<Vec<_>>();
-            sqlx::query(
-                "UPDATE conversations c SET
-                     last_seq = v.last_seq, unread_count = v.unread_count, last_message_at = v.last_message_at,
-                     last_inbound_at = v.last_inbound_at, activity_at = COALESCE(v.last_message_at, c.activity_at),
-                     status = v.status, snoozed_until = v.snoozed_until, updated_at = v.updated_at
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[])
-                      AS v(tenant_id, id, last_seq, unread_count, last_message_at, last_inbound_at, status, snoozed_until, updated_at)
-                 WHERE c.tenant_id = v.tenant_id AND c.id = v.id",
-            )
             .bind(conversations.iter().map(|c| c.tenant_id.0).collect::<Vec<_>>())
             .bind(conversations.iter().map(|c| c.id.0).collect::<Vec<_>>())
             .bind(conversations.iter().map(|c| c.last_seq).collect::<Vec<_>>())
@@ -120,30 +151,6 @@ macro_rules! ingest_io {
             .bind(conversations.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
             .bind(at(&|c| c.snoozed_until))
             .bind(conversations.iter().map(|c| c.updated_at.0).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            Ok(())
-        }
-
-        /// Appends the transaction's events and moves each stream's newest offset, in one
-        /// statement.
-        async fn write_events(conn: &mut Conn, streams: &[&StreamTx]) -> Result<(), StoreError> {
-            let events: Vec<(TenantId, &StreamEvent)> =
-                streams.iter().flat_map(|s| s.events.iter().map(|e| (s.tenant, e))).collect();
-            let heads: Vec<(TenantId, i64)> =
-                streams.iter().filter_map(|s| s.events.last().map(|e| (s.tenant, e.offset))).collect();
-            if heads.is_empty() {
-                return Ok(());
-            }
-            sqlx::query(
-                "WITH appended AS (
-                     INSERT INTO stream_events (tenant_id, stream_offset, kind, conversation_id, assignee_id, data, created_at)
-                     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::bigint[]))
-                 UPDATE tenant_streams s SET last_offset = h.last_offset
-                 FROM UNNEST($8::uuid[], $9::bigint[]) AS h(tenant_id, last_offset)
-                 WHERE s.tenant_id = h.tenant_id",
-            )
             .bind(events.iter().map(|(t, _)| t.0).collect::<Vec<_>>())
             .bind(events.iter().map(|(_, e)| e.offset).collect::<Vec<_>>())
             .bind(events.iter().map(|(_, e)| e.kind.as_str()).collect::<Vec<_>>())
@@ -155,7 +162,7 @@ macro_rules! ingest_io {
             .bind(heads.iter().map(|(_, offset)| *offset).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
-            .map_err(backend)?;
+            .map_err(conflict_as("a message with this id"))?;
             Ok(())
         }
     };
@@ -210,6 +217,30 @@ macro_rules! ingest_io {
             .into_iter()
             .map(Conversation::try_from)
             .collect()
+        }
+
+        /// Locks the stream row of every tenant (creating it on first use), in the
+        /// order given. SQLite has one writer, so each is a statement of its own.
+        async fn lock_streams(conn: &mut Conn, tenants: &[TenantId]) -> Result<Vec<StreamTx>, StoreError> {
+            let mut streams = Vec::with_capacity(tenants.len());
+            for tenant in tenants {
+                streams.push(StreamTx::lock(conn, *tenant).await?);
+            }
+            Ok(streams)
+        }
+
+        /// Writes a transaction's changes: new messages, what they moved on their
+        /// conversations, the events and each stream's newest offset. In the process,
+        /// one statement per part costs little.
+        async fn write_changes(
+            conn: &mut Conn,
+            messages: &[(Message, &str)],
+            conversations: &[&Conversation],
+            streams: &[&StreamTx],
+        ) -> Result<(), StoreError> {
+            insert_messages(conn, messages).await?;
+            save_counters(conn, conversations).await?;
+            write_events(conn, streams).await
         }
 
         /// Inserts messages, each with its conversation's channel.
