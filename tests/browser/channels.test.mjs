@@ -249,7 +249,7 @@ test("admin pages: an invited member's role is changed and they join, an API key
     await page.getByRole("link", { name: "Admin" }).click();
 
     // Invite an agent; the link signs them in once they pick a password.
-    await page.getByLabel("Name").fill("Sam Reed");
+    await page.getByLabel("Name", { exact: true }).fill("Sam Reed");
     await page.getByLabel("Email").fill("sam@example.test");
     await page.getByRole("button", { name: "Invite" }).click();
     const link = await page.getByLabel("Invitation link").inputValue();
@@ -264,7 +264,7 @@ test("admin pages: an invited member's role is changed and they join, an API key
     }
 
     await page.getByRole("link", { name: "API keys" }).click();
-    await page.getByLabel("Name").fill("CRM sync");
+    await page.getByLabel("Name", { exact: true }).fill("CRM sync");
     await page.getByLabel("conversations:read").check();
     await page.getByRole("button", { name: "Create key" }).click();
     const key = await page.getByLabel("The new API key").inputValue();
@@ -276,7 +276,7 @@ test("admin pages: an invited member's role is changed and they join, an API key
     assert.equal(await page.getByLabel("The new API key").count(), 0, "the key is not shown again");
 
     await page.getByRole("link", { name: "Channels" }).click();
-    await page.getByLabel("Name").fill("Sales WhatsApp");
+    await page.getByLabel("Name", { exact: true }).fill("Sales WhatsApp");
     await page.getByLabel("Phone number ID").fill(PHONE_NUMBER_ID);
     await page.getByLabel("Access token").fill("EAAG-test-token");
     await page.getByLabel("App secret").fill(APP_SECRET);
