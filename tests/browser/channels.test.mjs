@@ -248,10 +248,12 @@ test("admin pages: an invited member's role is changed and they join, an API key
     await signIn(page, server, OWNER);
     await page.getByRole("link", { name: "Admin" }).click();
 
-    // Invite an agent; the link signs them in once they pick a password.
-    await page.getByLabel("Name", { exact: true }).fill("Sam Reed");
-    await page.getByLabel("Email").fill("sam@example.test");
-    await page.getByRole("button", { name: "Invite" }).click();
+    // Invite an agent; the link signs them in once they pick a password. Each form is
+    // found by its name first, so nothing is typed while the previous page still shows.
+    const invite = page.getByRole("form", { name: "Invite a team member" });
+    await invite.getByLabel("Name", { exact: true }).fill("Sam Reed");
+    await invite.getByLabel("Email").fill("sam@example.test");
+    await invite.getByRole("button", { name: "Invite" }).click();
     const link = await page.getByLabel("Invitation link").inputValue();
     assert.match(link, new RegExp(`^${server.url}/#/invite/`));
     // Promoted before accepting: Sam arrives as a manager.
@@ -264,9 +266,10 @@ test("admin pages: an invited member's role is changed and they join, an API key
     }
 
     await page.getByRole("link", { name: "API keys" }).click();
-    await page.getByLabel("Name", { exact: true }).fill("CRM sync");
-    await page.getByLabel("conversations:read").check();
-    await page.getByRole("button", { name: "Create key" }).click();
+    const newKey = page.getByRole("form", { name: "Create an API key" });
+    await newKey.getByLabel("Name", { exact: true }).fill("CRM sync");
+    await newKey.getByLabel("conversations:read").check();
+    await newKey.getByRole("button", { name: "Create key" }).click();
     const key = await page.getByLabel("The new API key").inputValue();
     assert.match(key, /^sbk_/);
     await page.locator("td", { hasText: "CRM sync" }).waitFor();
@@ -276,11 +279,12 @@ test("admin pages: an invited member's role is changed and they join, an API key
     assert.equal(await page.getByLabel("The new API key").count(), 0, "the key is not shown again");
 
     await page.getByRole("link", { name: "Channels" }).click();
-    await page.getByLabel("Name", { exact: true }).fill("Sales WhatsApp");
-    await page.getByLabel("Phone number ID").fill(PHONE_NUMBER_ID);
-    await page.getByLabel("Access token").fill("EAAG-test-token");
-    await page.getByLabel("App secret").fill(APP_SECRET);
-    await page.getByRole("button", { name: "Connect" }).click();
+    const connect = page.getByRole("form", { name: "Connect a channel" });
+    await connect.getByLabel("Name", { exact: true }).fill("Sales WhatsApp");
+    await connect.getByLabel("Phone number ID").fill(PHONE_NUMBER_ID);
+    await connect.getByLabel("Access token").fill("EAAG-test-token");
+    await connect.getByLabel("App secret").fill(APP_SECRET);
+    await connect.getByRole("button", { name: "Connect" }).click();
     const card = page.getByRole("article", { name: "Sales WhatsApp" });
     const url = await card.getByLabel("Callback URL").inputValue();
     assert.match(url, new RegExp(`^${server.url}/webhooks/meta/[0-9a-f-]{36}$`));
