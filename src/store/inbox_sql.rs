@@ -76,17 +76,7 @@ macro_rules! impl_inbox_store {
             impl StreamTx {
                 /// Locks the tenant's stream row (creating it on first use).
                 pub(super) async fn lock(conn: &mut Conn, tenant: TenantId) -> Result<Self, StoreError> {
-                    let (epoch, last_offset): (Uuid, i64) = sqlx::query_as(
-                        "INSERT INTO tenant_streams (tenant_id, epoch, last_offset) VALUES ($1, $2, 0)
-                         ON CONFLICT (tenant_id) DO UPDATE SET last_offset = tenant_streams.last_offset
-                         RETURNING epoch, last_offset",
-                    )
-                    .bind(tenant.0)
-                    .bind(Uuid::new_v4())
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(Self::locked(tenant, Epoch(epoch), last_offset))
+                    lock_streams(conn, &[tenant]).await?.pop().ok_or_else(|| missing("stream"))
                 }
 
                 fn locked(tenant: TenantId, epoch: Epoch, last_offset: i64) -> Self {

@@ -224,7 +224,17 @@ macro_rules! ingest_io {
         async fn lock_streams(conn: &mut Conn, tenants: &[TenantId]) -> Result<Vec<StreamTx>, StoreError> {
             let mut streams = Vec::with_capacity(tenants.len());
             for tenant in tenants {
-                streams.push(StreamTx::lock(conn, *tenant).await?);
+                let (epoch, last_offset): (Uuid, i64) = sqlx::query_as(
+                    "INSERT INTO tenant_streams (tenant_id, epoch, last_offset) VALUES ($1, $2, 0)
+                     ON CONFLICT (tenant_id) DO UPDATE SET last_offset = tenant_streams.last_offset
+                     RETURNING epoch, last_offset",
+                )
+                .bind(tenant.0)
+                .bind(Uuid::new_v4())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+                streams.push(StreamTx::locked(*tenant, Epoch(epoch), last_offset));
             }
             Ok(streams)
         }

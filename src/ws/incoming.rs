@@ -45,6 +45,13 @@ impl IncomingFrames {
         }
     }
 
+    /// Ends the stream with `err`, keeping nothing buffered.
+    fn fail(&mut self, err: ProtocolError) -> Poll<Option<Result<Incoming, ProtocolError>>> {
+        self.ended = true;
+        self.buf = BytesMut::new();
+        Poll::Ready(Some(Err(err)))
+    }
+
     /// The message a frame completes, if it completes one.
     fn message(&mut self, frame: Frame) -> Result<Option<Incoming>, ProtocolError> {
         let (first_is_text, last, bytes) = match frame {
@@ -122,13 +129,5 @@ impl Stream for IncomingFrames {
                 Poll::Pending => return Poll::Pending,
             }
         }
-    }
-}
-
-impl IncomingFrames {
-    fn fail(&mut self, err: ProtocolError) -> Poll<Option<Result<Incoming, ProtocolError>>> {
-        self.ended = true;
-        self.buf = BytesMut::new();
-        Poll::Ready(Some(Err(err)))
     }
 }

@@ -3,7 +3,7 @@
 //! bound (50 ms). The figure is the highest delivery rate that stayed within it, with
 //! the CPU each process spent per delivery at that step.
 
-use super::{Context, DRAIN, Fleet, Parts, close_all, cpu_figures, cpu_micros_per};
+use super::{Context, DRAIN, Fleet, Parts, close_all, cpu_figures, cpu_micros_per, warm_up};
 use crate::procstat::Usage;
 use crate::report::{Figure, Run, Series, Target};
 use crate::traffic::{Correctness, Load, Outcome, analyze, settle};
@@ -51,12 +51,8 @@ pub async fn run(ctx: &Context, args: &Args) -> crate::Result<Run> {
     let session = ctx.session(tenants, args.customers);
     let (driver, probes) = (&session.driver, &session.probes);
     if args.warmup > 0 {
-        let rate = args.start_rate.max(1);
-        let ledger = driver.drive(Load::open_loop(rate, args.warmup)).await?;
-        settle(&agents, &ledger, DRAIN).await;
-        for agent in &agents {
-            agent.take_log()?;
-        }
+        let load = Load::open_loop(args.start_rate.max(1), args.warmup);
+        warm_up(driver, &agents, load).await?;
     }
     let mut steps: Vec<(u64, Outcome, Vec<Usage>)> = Vec::new();
     let mut correctness = Correctness::default();

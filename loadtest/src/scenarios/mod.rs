@@ -310,22 +310,30 @@ pub async fn measured(
     nodes: usize,
 ) -> crate::Result<Outcome> {
     if !warmup.is_zero() {
-        let ledger = session
-            .driver
-            .drive(Load {
+        warm_up(
+            &session.driver,
+            agents,
+            Load {
                 duration: warmup,
                 ..load
-            })
-            .await?;
-        crate::traffic::settle(agents, &ledger, DRAIN).await;
-        for agent in agents {
-            agent.take_log()?;
-        }
+            },
+        )
+        .await?;
         session.probes = ctx.probes();
     }
     let ledger = session.driver.drive(load).await?;
     crate::traffic::settle(agents, &ledger, DRAIN).await;
     crate::traffic::analyze(&ledger, agents, nodes)
+}
+
+/// Sends `load` and waits for it to arrive, then forgets it: agents' logs start empty.
+pub async fn warm_up(driver: &Driver, agents: &[Agent], load: Load) -> crate::Result<()> {
+    let ledger = driver.drive(load).await?;
+    crate::traffic::settle(agents, &ledger, DRAIN).await;
+    for agent in agents {
+        agent.take_log()?;
+    }
+    Ok(())
 }
 
 pub async fn close_all(agents: Vec<Agent>) {
