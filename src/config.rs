@@ -75,6 +75,7 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub sandbox: SandboxConfig,
     pub channels: ChannelsConfig,
+    pub whatsapp_web: WhatsAppWebConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
 }
@@ -381,6 +382,49 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// WhatsApp Web sessions (`whatsapp_web` channels); see `session::SessionSettings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsAppWebConfig {
+    /// A session's lease: renewed every fifth of it by its node; another node takes
+    /// the session over once it expires (so within this after a node dies). A node
+    /// that cannot reach the database stops its sessions after half of it.
+    pub lease_secs: u64,
+    /// Reconnect pauses double from this up to `reconnect_max_secs`, jittered.
+    pub reconnect_base_ms: u64,
+    pub reconnect_max_secs: u64,
+    /// Connected this long, the next drop starts again from the first pause.
+    pub stable_after_secs: u64,
+    /// QR codes shown per login before the session stops (`stopped`).
+    pub max_qr_codes: u32,
+    /// QR codes reach admins at most once per this interval.
+    pub qr_min_interval_ms: u64,
+    /// Sessions connecting at once on a node (a restart restores them this many at
+    /// a time).
+    pub connect_concurrency: usize,
+    pub connect_timeout_secs: u64,
+    pub send_timeout_secs: u64,
+    /// Replies per second per session.
+    pub send_rate_per_second: u32,
+}
+
+impl Default for WhatsAppWebConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            reconnect_base_ms: 2_000,
+            reconnect_max_secs: 300,
+            stable_after_secs: 120,
+            max_qr_codes: 6,
+            qr_min_interval_ms: 1_000,
+            connect_concurrency: 8,
+            connect_timeout_secs: 30,
+            send_timeout_secs: 30,
+            send_rate_per_second: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
@@ -569,6 +613,16 @@ impl Config {
         .contains(&0)
         {
             return invalid("rate_limit values must be positive");
+        }
+        let sessions = &self.whatsapp_web;
+        if sessions.lease_secs < 3
+            || sessions.connect_concurrency == 0
+            || sessions.max_qr_codes == 0
+            || sessions.send_rate_per_second == 0
+        {
+            return invalid(
+                "whatsapp_web.lease_secs must be at least 3; connect_concurrency, max_qr_codes and send_rate_per_second positive",
+            );
         }
         crate::http::client::ClientAddresses::new(
             &self.server.trusted_proxies,

@@ -46,6 +46,8 @@ error_codes! {
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed"),
     Conflict => (CONFLICT, "conflict"),
     LastOwner => (CONFLICT, "last_owner"),
+    SessionNotReady => (CONFLICT, "session_not_ready"),
+    SessionElsewhere => (CONFLICT, "session_elsewhere"),
     RequestTimeout => (REQUEST_TIMEOUT, "request_timeout"),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large"),
     TemplateRequired => (UNPROCESSABLE_ENTITY, "template_required"),
@@ -191,6 +193,27 @@ impl From<switchboard_actors::inbox::InboxError> for ApiError {
                 ApiError::new(ErrorCode::RateLimited, err.to_string())
             }
             InboxError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<switchboard_actors::session::SessionError> for ApiError {
+    fn from(err: switchboard_actors::session::SessionError) -> Self {
+        use switchboard_actors::session::SessionError;
+        use switchboard_actors::session::driver::DriverError;
+        match err {
+            SessionError::NotNow(reason) => ApiError::new(ErrorCode::SessionNotReady, reason),
+            SessionError::Elsewhere | SessionError::Gone => ApiError::new(
+                ErrorCode::SessionElsewhere,
+                "the session runs on another node right now; try again in a moment",
+            ),
+            SessionError::Driver(DriverError::Transient(reason)) => {
+                let mut err = ApiError::new(ErrorCode::ProviderUnavailable, reason);
+                err.retry_after = Some(5);
+                err
+            }
+            SessionError::Driver(DriverError::Permanent(reason)) => ApiError::invalid(reason),
+            SessionError::Store(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod store;
 pub mod telemetry;
 mod web_ui;
 pub mod webhooks;
+pub mod whatsapp_web;
 pub mod ws;
 
 pub use startup::{Application, StartError};

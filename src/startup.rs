@@ -30,13 +30,17 @@ use crate::channels::credentials::Sealer;
 use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY};
 use crate::channels::meta::graph::Graph;
 use crate::channels::{Router, sandbox::Sandbox};
+use crate::whatsapp_web;
 use std::time::Duration;
 use switchboard_actors::Millis;
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::inbox::bus::LocalBus;
+use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
+use switchboard_actors::session::Sessions;
+use switchboard_actors::session::driver::SessionDriver;
 use switchboard_actors::store::Store;
 
 /// How long a browser may cache a CORS preflight answer.
@@ -69,6 +73,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with(config, None).await
+    }
+
+    /// `build`, with WhatsApp Web sessions driven by `driver` instead of the
+    /// production one (tests plug a fake WhatsApp in here).
+    pub async fn build_with(
+        config: Config,
+        driver: Option<Arc<dyn SessionDriver>>,
+    ) -> Result<Self, StartError> {
         let data_dir = &config.server.data_dir;
         crate::files::private_dir(data_dir).map_err(|source| StartError::Io {
             what: data_dir.display().to_string(),
@@ -92,8 +105,22 @@ impl Application {
         let metrics = Metrics::new()?;
         let gateway = build_gateway(&config, store.clone(), metrics.clone())?;
         let inbox = build_inbox(&config, store.clone(), gateway.clone(), &metrics)?;
+        let driver = match driver {
+            Some(driver) => driver,
+            None => whatsapp_web::production_driver(),
+        };
+        let sessions = Sessions::new(
+            store.clone(),
+            inbox.clone(),
+            driver,
+            whatsapp_web::sealed_keys(store.clone(), gateway.sealer().clone()),
+            NodeId(uuid::Uuid::now_v7()),
+            whatsapp_web::settings(&config.whatsapp_web),
+        );
+        gateway.attach_sessions(sessions.clone(), config.whatsapp_web.send_rate_per_second);
         let state = web::Data::new(AppState {
             inbox,
+            sessions,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
@@ -176,11 +203,17 @@ impl Application {
                 gateway.flush_inbound_notes().await;
             }
         };
-        tokio::select! {
+        let sessions = self.state.sessions.clone();
+        let result = tokio::select! {
             result = self.server => result,
             () = prune => Ok(()),
             () = inbound_notes => Ok(()),
-        }
+            () = sessions.clone().keep_leases() => Ok(()),
+        };
+        // A clean stop hands every session over at once: clients shut down, leases
+        // released.
+        sessions.shutdown().await;
+        result
     }
 }
 
@@ -243,18 +276,7 @@ fn build_gateway(
             "channels.credentials_key: {err}"
         )))
     })?;
-    let media = GuardedClient::new(FetchPolicy {
-        allow_http: config.fetch.allow_plain_http,
-        allow_private: config.fetch.allow_private_addresses,
-        hosts: channels.media_hosts.clone(),
-        max_bytes: channels.media_max_bytes,
-        timeout: Duration::from_millis(channels.request_timeout_ms),
-    })
-    .map_err(|err| {
-        StartError::Config(ConfigError::Invalid(format!(
-            "cannot build the media client: {err}"
-        )))
-    })?;
+    let media = media_client(config)?;
     let graph = Graph::new(
         &channels.graph_base_url,
         &channels.graph_version,
@@ -273,6 +295,23 @@ fn build_gateway(
         sealer,
         channels.clone(),
     ))
+}
+
+/// The guarded client that fetches the Graph API's media links.
+fn media_client(config: &Config) -> Result<GuardedClient, StartError> {
+    let channels = &config.channels;
+    GuardedClient::new(FetchPolicy {
+        allow_http: config.fetch.allow_plain_http,
+        allow_private: config.fetch.allow_private_addresses,
+        hosts: channels.media_hosts.clone(),
+        max_bytes: channels.media_max_bytes,
+        timeout: Duration::from_millis(channels.request_timeout_ms),
+    })
+    .map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "cannot build the media client: {err}"
+        )))
+    })
 }
 
 fn build_inbox(

@@ -11,12 +11,15 @@ use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::session::Sessions;
 use switchboard_actors::store::Store;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The live side: conversation and tenant actors, agent connections.
     pub inbox: Inbox,
+    /// WhatsApp Web sessions this node runs.
+    pub sessions: Sessions,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
     pub config: Config,

@@ -8,6 +8,7 @@ use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
 use switchboard_actors::inbox::InboxStats;
+use switchboard_actors::session::stats::SessionCounts;
 use switchboard_actors::store::PoolStats;
 use tracing_subscriber::EnvFilter;
 
@@ -186,9 +187,23 @@ impl Metrics {
         pool: PoolStats,
         backend: &'static str,
         inbox: InboxStats,
+        sessions: SessionCounts,
         open_connections: usize,
     ) -> String {
         self.with(|| {
+            // Sessions are counted where they run: each node reports its own.
+            for (state, count) in &sessions.by_state {
+                gauge!("whatsapp_sessions", "state" => state.as_str()).set(*count as f64);
+            }
+            for (state, count) in &sessions.transitions {
+                counter!("whatsapp_session_transitions_total", "state" => state.as_str())
+                    .absolute(*count);
+            }
+            counter!("whatsapp_session_reconnects_total").absolute(sessions.reconnects);
+            counter!("whatsapp_session_messages_total", "direction" => "in")
+                .absolute(sessions.messages_in);
+            counter!("whatsapp_session_messages_total", "direction" => "out")
+                .absolute(sessions.messages_out);
             gauge!("http_open_connections").set(open_connections as f64);
             gauge!("inbox_live_conversations").set(inbox.live_conversations as f64);
             gauge!("inbox_agent_connections").set(inbox.agent_connections as f64);

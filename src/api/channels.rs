@@ -22,6 +22,7 @@ use switchboard_actors::channel::{
 };
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::views::MessageView;
+use switchboard_actors::session::Ending;
 use switchboard_actors::{ChannelId, DeadLetterId, MessageId, Millis, country_code};
 use uuid::Uuid;
 
@@ -37,8 +38,9 @@ pub struct ChannelView {
     account_id: String,
     state: &'static str,
     settings: Map<String, Value>,
-    /// Where to point the provider's webhooks, and the token its handshake echoes.
-    webhook: WebhookSetup,
+    /// Where to point the provider's webhooks, and the token its handshake echoes
+    /// (none for a WhatsApp Web channel: its session brings its messages).
+    webhook: Option<WebhookSetup>,
     /// `ok`, or `unreadable` when the stored credentials cannot be opened (another
     /// credentials key, a damaged row): the channel cannot work until they are set
     /// again with `PATCH`.
@@ -63,10 +65,10 @@ impl ChannelView {
             account_id: channel.account_id.clone(),
             state: channel.state.as_str(),
             settings: channel.settings.clone(),
-            webhook: WebhookSetup {
+            webhook: (channel.kind != ChannelKind::WhatsAppWeb).then(|| WebhookSetup {
                 path: format!("/webhooks/meta/{}", channel.id),
                 verify_token: credentials.map(|c| c.verify_token.clone()),
-            },
+            }),
             credentials: if credentials.is_some() {
                 "ok"
             } else {
@@ -191,9 +193,11 @@ pub async fn list(
 pub struct CreateRequest {
     kind: ChannelKind,
     name: String,
-    account_id: String,
-    access_token: String,
-    app_secret: String,
+    /// The provider's account id; a WhatsApp Web channel has none before pairing.
+    account_id: Option<String>,
+    /// Required for the Meta kinds; a WhatsApp Web channel has no provider secrets.
+    access_token: Option<String>,
+    app_secret: Option<String>,
     /// Absent: a random one is made.
     verify_token: Option<String>,
     #[serde(default)]
@@ -207,34 +211,63 @@ pub async fn create(
     body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let account_id = body.account_id.trim();
-    let account_ok = !account_id.is_empty()
-        && account_id.len() <= MAX_ACCOUNT_CHARS
-        && account_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !account_ok {
-        return Err(ApiError::invalid(format!(
-            "account_id must be the provider's id (1 to {MAX_ACCOUNT_CHARS} letters, digits, '_' or '-')"
-        )));
-    }
-    let verify_token = match &body.verify_token {
-        Some(token) => strong_secret(token, "verify_token")?,
-        None => random_text().map_err(ApiError::internal)?,
-    };
-    let credentials = Credentials {
-        access_token: secret(&body.access_token, "access_token")?,
-        app_secret: strong_secret(&body.app_secret, "app_secret")?,
-        verify_token,
+    let id = ChannelId::new();
+    let (account_id, credentials) = if body.kind == ChannelKind::WhatsAppWeb {
+        if body.access_token.is_some() || body.app_secret.is_some() || body.verify_token.is_some() {
+            return Err(ApiError::invalid(
+                "a whatsapp_web channel takes no access_token, app_secret or verify_token: it logs in by QR code or pairing code",
+            ));
+        }
+        let credentials = Credentials {
+            access_token: String::new(),
+            app_secret: String::new(),
+            verify_token: String::new(),
+        };
+        (id.0.simple().to_string(), credentials)
+    } else {
+        let account_id = body.account_id.as_deref().unwrap_or_default().trim();
+        let account_ok = !account_id.is_empty()
+            && account_id.len() <= MAX_ACCOUNT_CHARS
+            && account_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !account_ok {
+            return Err(ApiError::invalid(format!(
+                "account_id must be the provider's id (1 to {MAX_ACCOUNT_CHARS} letters, digits, '_' or '-')"
+            )));
+        }
+        let verify_token = match &body.verify_token {
+            Some(token) => strong_secret(token, "verify_token")?,
+            None => random_text().map_err(ApiError::internal)?,
+        };
+        let required = |value: &Option<String>, field: &str| {
+            value
+                .as_deref()
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "{field} is required for a {} channel",
+                        body.kind.as_str()
+                    ))
+                })
+                .map(str::to_owned)
+        };
+        let credentials = Credentials {
+            access_token: secret(
+                &required(&body.access_token, "access_token")?,
+                "access_token",
+            )?,
+            app_secret: strong_secret(&required(&body.app_secret, "app_secret")?, "app_secret")?,
+            verify_token,
+        };
+        (account_id.to_owned(), credentials)
     };
     let now = Millis::now();
-    let id = ChannelId::new();
     let channel = Channel {
         tenant_id: auth.caller.tenant_id(),
         id,
         kind: body.kind,
         name: display_name(&body.name, "name")?,
-        account_id: account_id.to_owned(),
+        account_id,
         state: ChannelState::Active,
         settings: settings(body.settings)?,
         sealed_credentials: state
@@ -251,6 +284,10 @@ pub async fn create(
     state.store.create_channel(&channel).await?;
     // A webhook that came for this id before it existed must not keep it unknown here.
     state.gateway.forget(channel.id);
+    if channel.kind == ChannelKind::WhatsAppWeb {
+        // The session starts at once: its QR code reaches admins as it comes.
+        state.sessions.create(channel.tenant_id, channel.id).await?;
+    }
     let event = Event {
         tenant: channel.tenant_id,
         actor: auth.caller.audit_actor(),
@@ -370,6 +407,25 @@ pub async fn update(
         return Err(ApiError::not_found("channel"));
     }
     state.gateway.forget(channel.id);
+    if channel.kind == ChannelKind::WhatsAppWeb && body.state.is_some() {
+        match channel.state {
+            ChannelState::Disabled => {
+                state
+                    .sessions
+                    .retire(
+                        channel.id,
+                        Ending::Stopped("the channel was disabled".into()),
+                    )
+                    .await;
+            }
+            ChannelState::Active => {
+                state
+                    .sessions
+                    .restart(channel.tenant_id, channel.id, auth.caller.user_id())
+                    .await?;
+            }
+        }
+    }
     let event = Event {
         tenant: channel.tenant_id,
         actor: auth.caller.audit_actor(),
@@ -389,6 +445,8 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.caller.tenant_id();
+    // The client goes first, so nothing writes the session's keys after they are gone.
+    state.sessions.retire(ChannelId(*id), Ending::Silent).await;
     if !state.store.delete_channel(tenant, ChannelId(*id)).await? {
         return Err(ApiError::not_found("channel"));
     }

@@ -29,6 +29,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.store.pool_stats(),
         state.store.backend(),
         state.inbox.stats(),
+        state.sessions.counts(),
         state.connections.open(),
     );
     HttpResponse::Ok()

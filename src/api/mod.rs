@@ -9,6 +9,7 @@ mod conversations;
 mod health;
 mod media;
 mod sandbox;
+mod sessions;
 mod tags;
 mod users;
 mod views;
@@ -147,6 +148,23 @@ fn channel_routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(channels::delete)),
     )
     .route("/channels/{id}/status", web::get().to(channels::status))
+    .route("/channels/{id}/session", web::get().to(sessions::get))
+    .route(
+        "/channels/{id}/session/history",
+        web::get().to(sessions::history),
+    )
+    .route(
+        "/channels/{id}/session/restart",
+        web::post().to(sessions::restart),
+    )
+    .route(
+        "/channels/{id}/session/logout",
+        web::post().to(sessions::logout),
+    )
+    .route(
+        "/channels/{id}/session/pairing-code",
+        web::post().to(sessions::pairing_code),
+    )
     .service(
         web::resource("/channel-settings")
             .route(web::get().to(channels::tenant_settings))

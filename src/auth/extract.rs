@@ -15,7 +15,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use switchboard_actors::store::{ApiKey, AuditActor, User};
-use switchboard_actors::{Millis, RefreshFamilyId, Role, TenantId, UserStatus};
+use switchboard_actors::{Millis, RefreshFamilyId, Role, TenantId, UserId, UserStatus};
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone)]
@@ -29,6 +29,14 @@ impl Caller {
         match self {
             Caller::User(user) => user.tenant_id,
             Caller::ApiKey(key) => key.tenant_id,
+        }
+    }
+
+    /// The person acting, when it is one (not an API key).
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Caller::User(user) => Some(user.id),
+            Caller::ApiKey(_) => None,
         }
     }
 

@@ -72,17 +72,28 @@ impl Sealer {
         channel: ChannelId,
         credentials: &Credentials,
     ) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(SealError::Random)?;
         // Serialising three strings cannot fail.
         let plain = serde_json::to_vec(credentials).unwrap_or_default();
+        self.seal_bytes(channel.0.as_bytes(), &plain)
+    }
+
+    pub fn open(&self, channel: ChannelId, sealed: &[u8]) -> Result<Credentials, SealError> {
+        let plain = self.open_bytes(channel.0.as_bytes(), sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| SealError::Unopenable)
+    }
+
+    /// Seals `plain` bound to `context` (the associated data): it opens only with
+    /// the same context, so a value moved to another row fails instead of being used.
+    pub fn seal_bytes(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(SealError::Random)?;
         let sealed = self
             .cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
-                    msg: &plain,
-                    aad: channel.0.as_bytes(),
+                    msg: plain,
+                    aad: context,
                 },
             )
             .map_err(|_| SealError::Unopenable)?;
@@ -92,23 +103,21 @@ impl Sealer {
         Ok(out)
     }
 
-    pub fn open(&self, channel: ChannelId, sealed: &[u8]) -> Result<Credentials, SealError> {
+    pub fn open_bytes(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         if sealed.len() < NONCE_LEN {
             return Err(SealError::Unopenable);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Unopenable)?;
-        let plain = self
-            .cipher
+        self.cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: channel.0.as_bytes(),
+                    aad: context,
                 },
             )
-            .map_err(|_| SealError::Unopenable)?;
-        serde_json::from_slice(&plain).map_err(|_| SealError::Unopenable)
+            .map_err(|_| SealError::Unopenable)
     }
 }
 

@@ -16,12 +16,14 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
+use switchboard_actors::channel::{Channel, ChannelKind, ChannelState, DeadLetter};
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::records::StatusReport;
+use switchboard_actors::session::driver::{DriverError, WaOutgoing};
+use switchboard_actors::session::{SessionError, Sessions};
 use switchboard_actors::store::Store;
 use switchboard_actors::{
     ChannelId, ConversationId, DeadLetterId, DeliveryStatus, Direction, MessageKind, Millis,
@@ -92,6 +94,19 @@ pub struct Gateway {
     /// only notes it here: a write on the request path would wait for the store's
     /// write lock (on SQLite, the one writer) beside the group commit.
     inbound_notes: Mutex<HashMap<ChannelId, Millis>>,
+    /// WhatsApp Web channels send through their sessions (set once at start: the
+    /// sessions need the inbox, which needs this gateway).
+    sessions: OnceLock<(Sessions, u32)>,
+}
+
+/// A reply ready to go: a Graph API call, or a message for a WhatsApp Web session.
+enum Prepared {
+    Graph {
+        record: Box<Channel>,
+        credentials: Credentials,
+        body: serde_json::Value,
+    },
+    Session(WaOutgoing),
 }
 
 /// What became of one reply.
@@ -118,7 +133,13 @@ impl Gateway {
             config,
             workers: Mutex::new(HashMap::new()),
             inbound_notes: Mutex::new(HashMap::new()),
+            sessions: OnceLock::new(),
         })
+    }
+
+    /// Where WhatsApp Web replies go, and how many per second each session sends.
+    pub fn attach_sessions(&self, sessions: Sessions, send_rate_per_second: u32) {
+        let _ = self.sessions.set((sessions, send_rate_per_second));
     }
 
     /// A webhook for `channel` arrived at `at`. No I/O: `flush_inbound_notes` writes it.
@@ -269,10 +290,14 @@ impl Gateway {
 
     /// Queues a reply on its channel's worker (started on first use). Returns at once.
     pub fn deliver(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId, delivery: Delivery) {
+        let rate = match (delivery.channel.channel(), self.sessions.get()) {
+            (Some((ChannelKind::WhatsAppWeb, _)), Some((_, rate))) => *rate,
+            _ => self.config.send_rate_per_second,
+        };
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         let worker = workers
             .entry(channel)
-            .or_insert_with(|| self.start_worker(inbox.clone(), channel));
+            .or_insert_with(|| self.start_worker(inbox.clone(), channel, rate));
         match worker.queue.try_send(delivery) {
             Ok(()) => {}
             Err(err) => {
@@ -308,7 +333,7 @@ impl Gateway {
         }
     }
 
-    fn start_worker(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId) -> Worker {
+    fn start_worker(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId, rate: u32) -> Worker {
         let (queue, replies) = mpsc::channel::<Delivery>(self.config.queue_capacity);
         let health = Arc::new(Health {
             circuit: Mutex::new(Circuit::Closed.as_str()),
@@ -316,8 +341,7 @@ impl Gateway {
         let gateway = self.clone();
         let shared = health.clone();
         actix_rt::spawn(async move {
-            let rate =
-                NonZeroU32::new(gateway.config.send_rate_per_second).unwrap_or(NonZeroU32::MIN);
+            let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
             let limiter = Rc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate)));
             let breaker = Rc::new(Cell::new(Breaker::new(
                 gateway.config.breaker_failures,
@@ -401,16 +425,58 @@ impl Gateway {
 
     /// Everything that must hold before a reply's first call: the recipient, and a
     /// request body the product accepts. A failure here is final.
-    async fn prepare(
-        &self,
-        channel: ChannelId,
-        delivery: &Delivery,
-    ) -> Result<(Channel, Credentials, serde_json::Value), String> {
+    async fn prepare(&self, channel: ChannelId, delivery: &Delivery) -> Result<Prepared, String> {
         let (record, credentials, to) = self
             .recipient(delivery.tenant, channel, delivery.conversation)
             .await?;
+        if record.kind == ChannelKind::WhatsAppWeb {
+            return crate::whatsapp_web::outgoing::message(&to, &delivery.message)
+                .map(Prepared::Session);
+        }
         let body = outgoing::request_body(record.kind, &to, &delivery.message)?;
-        Ok((record, credentials, body))
+        Ok(Prepared::Graph {
+            record: Box::new(record),
+            credentials,
+            body,
+        })
+    }
+
+    /// One try at sending a prepared reply.
+    async fn attempt(&self, channel: ChannelId, prepared: &Prepared) -> Result<String, GraphError> {
+        match prepared {
+            Prepared::Graph {
+                record,
+                credentials,
+                body,
+            } => {
+                self.graph
+                    .send(
+                        record.kind,
+                        &record.account_id,
+                        &credentials.access_token,
+                        body,
+                    )
+                    .await
+            }
+            Prepared::Session(message) => {
+                let Some((sessions, _)) = self.sessions.get() else {
+                    return Err(GraphError::Permanent(
+                        "WhatsApp Web sessions are not running on this server".into(),
+                    ));
+                };
+                sessions
+                    .send(channel, message.clone())
+                    .await
+                    .map_err(|err| match err {
+                        SessionError::Driver(DriverError::Permanent(reason))
+                        | SessionError::NotNow(reason) => GraphError::Permanent(reason),
+                        other => GraphError::Retryable {
+                            reason: other.to_string(),
+                            retry_after: None,
+                        },
+                    })
+            }
+        }
     }
 
     /// Tells the channel the customer's newest message was read. Best effort: a
@@ -473,7 +539,7 @@ impl Gateway {
         breaker: &mut Breaker,
         health: &Health,
     ) -> Outcome {
-        let (record, credentials, body) = match self.prepare(channel, delivery).await {
+        let prepared = match self.prepare(channel, delivery).await {
             Ok(ready) => ready,
             Err(reason) => {
                 return Outcome::Failed {
@@ -495,18 +561,14 @@ impl Gateway {
             }
             limiter.until_ready().await;
             attempts += 1;
-            let result = self
-                .graph
-                .send(
-                    record.kind,
-                    &record.account_id,
-                    &credentials.access_token,
-                    &body,
-                )
-                .await;
+            let result = self.attempt(channel, &prepared).await;
+            let kind = match &prepared {
+                Prepared::Graph { record, .. } => record.kind,
+                Prepared::Session(_) => ChannelKind::WhatsAppWeb,
+            };
             match result {
                 Ok(provider_id) => {
-                    self.metrics.record_outbound(record.kind.as_str(), "sent");
+                    self.metrics.record_outbound(kind.as_str(), "sent");
                     breaker.succeeded();
                     *health.circuit.lock().unwrap_or_else(|p| p.into_inner()) =
                         Circuit::Closed.as_str();
@@ -521,8 +583,7 @@ impl Gateway {
                     reason,
                     retry_after,
                 }) => {
-                    self.metrics
-                        .record_outbound(record.kind.as_str(), "retried");
+                    self.metrics.record_outbound(kind.as_str(), "retried");
                     breaker.failed(Instant::now());
                     self.note_error(channel, &reason).await;
                     if attempts >= self.config.max_attempts {
@@ -607,48 +668,11 @@ impl Gateway {
     }
 }
 
-/// `retry_base_ms · 2^(attempt-1)`, capped, with "equal jitter": half fixed, half
-/// random, so replies that failed together do not retry together.
+/// The channel's pause before another attempt (see `domain::backoff`).
 fn backoff(config: &ChannelsConfig, attempt: u32) -> Duration {
-    let exp = config
-        .retry_base_ms
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
-        .min(config.retry_max_ms);
-    let half = exp / 2;
-    let mut random = [0u8; 8];
-    let jitter = match getrandom::fill(&mut random) {
-        Ok(()) if half > 0 => u64::from_le_bytes(random) % (half + 1),
-        _ => 0,
-    };
-    Duration::from_millis(half + jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_its_jitter_and_stops_at_the_cap() {
-        let config = ChannelsConfig {
-            retry_base_ms: 100,
-            retry_max_ms: 1_000,
-            ..ChannelsConfig::default()
-        };
-        for (attempt, full) in [
-            (1, 100),
-            (2, 200),
-            (3, 400),
-            (4, 800),
-            (5, 1_000),
-            (30, 1_000),
-        ] {
-            for _ in 0..50 {
-                let pause = backoff(&config, attempt).as_millis() as u64;
-                assert!(
-                    (full / 2..=full).contains(&pause),
-                    "attempt {attempt}: {pause}"
-                );
-            }
-        }
-    }
+    switchboard_actors::domain::backoff::backoff(
+        Duration::from_millis(config.retry_base_ms),
+        Duration::from_millis(config.retry_max_ms),
+        attempt,
+    )
 }

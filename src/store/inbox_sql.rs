@@ -96,6 +96,13 @@ macro_rules! impl_inbox_store {
                     });
                 }
 
+                /// An event about something other than a conversation (a session): its
+                /// id goes where a conversation's would.
+                pub(super) fn push_subject(&mut self, kind: EventKind, subject: ConversationId, data: String, at: Millis) {
+                    let offset = self.last_offset + 1 + self.events.len() as i64;
+                    self.events.push(StreamEvent { epoch: self.epoch, offset, kind, conversation_id: subject, assignee_id: None, data, at });
+                }
+
                 /// Writes the events and the new newest offset, then commits.
                 pub(super) async fn commit(self, mut tx: Tx) -> Result<Vec<StreamEvent>, StoreError> {
                     write_changes(&mut tx, &[], &[], &[&self]).await?;

@@ -7,6 +7,8 @@ mod inbox_sql;
 mod ingest_io;
 mod postgres;
 mod rows;
+mod session_rows;
+mod session_sql;
 mod sql;
 mod sqlite;
 

@@ -7,6 +7,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -117,3 +118,4 @@ async fn open_lock(db_path: &Path) -> Result<std::fs::File, sqlx::Error> {
 impl_sql_store!(SqliteStore, "sqlite");
 impl_inbox_store!(SqliteStore, sqlite);
 impl_channel_store!(SqliteStore);
+impl_session_store!(SqliteStore);

@@ -20,6 +20,7 @@ const SCOPES = [
 ];
 const CHANNEL_KINDS = [
   ["whatsapp", "WhatsApp Cloud API number", "Phone number ID"],
+  ["whatsapp_web", "WhatsApp number (link by QR code)", null],
   ["messenger", "Facebook page (Messenger)", "Page ID"],
   ["instagram", "Instagram account", "Instagram account ID"],
   ["lead_ads", "Facebook page (Lead Ads)", "Page ID"],
@@ -170,6 +171,7 @@ async function renderChannels(body) {
 }
 
 function channelCard(c, error, refresh) {
+  if (c.kind === "whatsapp_web") return sessionCard(c, error, refresh);
   const status = h("dl", { class: "status-list" }, h("dt", {}, "Health"), h("dd", {}, "…"));
   get(`/channels/${c.id}/status`).then((s) =>
     fill(status,
@@ -201,31 +203,118 @@ function channelCard(c, error, refresh) {
       } }, "Delete")));
 }
 
+// How often an open channels page reads a WhatsApp session again: QR codes rotate
+// every 20 s or so, so a new one shows within this.
+const SESSION_POLL_MS = 2000;
+
+const SESSION_WORDS = {
+  starting: "Starting", qr: "Scan the QR code", pairing_code: "Type the pairing code on the phone",
+  connected: "Connected", reconnecting: "Reconnecting", logged_out: "Logged out", conflict: "Taken over by another client",
+  banned: "Banned", failed: "Failed", stopped: "Stopped",
+};
+
+function sessionCard(c, error, refresh) {
+  const panel = h("div", { class: "session", "aria-live": "polite" }, h("p", { class: "muted" }, "…"));
+  const code = h("p", { class: "pairing-code" });
+  const phone = h("input", { name: "phone", type: "tel", placeholder: "+4915112345678", id: `pair-${c.id}` });
+  const pairing = h("form", { class: "row", "aria-label": "Link with a phone number" },
+    h("label", { for: `pair-${c.id}` }, "Or link with phone number"), phone,
+    h("button", { type: "submit" }, "Get a pairing code"));
+  pairing.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const given = await guarded(error, () => post(`/channels/${c.id}/session/pairing-code`, { phone: phone.value.trim() }));
+    if (given) fill(code, "Type this on the phone: ", h("strong", {}, given.code));
+  });
+  const show = (s) => {
+    const qr = s.state === "qr" && s.qr_svg
+      ? h("img", { class: "qr", alt: "QR code to scan with WhatsApp on the phone", width: 256, height: 256,
+        src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(s.qr_svg)}` })
+      : null;
+    const d = s.detail || {};
+    fill(panel,
+      h("dl", { class: "status-list" },
+        h("dt", {}, "Session"), h("dd", { class: `health session-${s.state}` }, SESSION_WORDS[s.state] ?? s.state),
+        d.phone || s.phone ? [h("dt", {}, "Number"), h("dd", {}, `${d.phone || s.phone}${d.name ? ` (${d.name})` : ""}`)] : null,
+        d.attempt ? [h("dt", {}, "Attempt"), h("dd", {}, String(d.attempt))] : null,
+        d.next_try_at ? [h("dt", {}, "Next try"), h("dd", {}, longTime(d.next_try_at))] : null,
+        d.reason ? [h("dt", {}, "Why"), h("dd", {}, d.reason)] : null,
+        d.pairing_code ? [h("dt", {}, "Pairing code"), h("dd", {}, h("strong", {}, d.pairing_code))] : null,
+        h("dt", {}, "Since"), h("dd", {}, longTime(s.updated_at))),
+      qr ? h("p", {}, "On the phone: WhatsApp → Settings → Linked devices → Link a device.") : null,
+      qr);
+    pairing.hidden = s.state !== "qr" && s.state !== "pairing_code";
+  };
+  const poll = async () => {
+    if (!panel.isConnected && panel.dataset.started) return;
+    panel.dataset.started = "1";
+    try {
+      show(await get(`/channels/${c.id}/session`));
+    } catch (err) {
+      fill(panel, h("p", { class: "form-error" }, err.message));
+    }
+    setTimeout(poll, SESSION_POLL_MS);
+  };
+  poll();
+  const next = c.state === "active" ? "disabled" : "active";
+  const act = (path, done) => async () => {
+    const result = await guarded(error, () => post(`/channels/${c.id}/session/${path}`));
+    if (result) show(result);
+    if (done) announce(done);
+  };
+  return h("article", { class: "card channel", "aria-label": c.name },
+    h("h2", {}, c.name, " ", h("small", {}, `WhatsApp number · ${c.state}`)),
+    panel, pairing, code,
+    h("div", { class: "row" },
+      h("button", { type: "button", onclick: act("restart", `${c.name} is starting again.`) }, "Restart"),
+      h("button", { type: "button", onclick: async () => {
+        if (!confirm(`Log ${c.name} out? The phone unlinks this device and you will need to scan again.`)) return;
+        await act("logout", `${c.name} logged out.`)();
+      } }, "Log out"),
+      h("button", { type: "button", onclick: () => guarded(error, () => patch(`/channels/${c.id}`, { state: next })).then(refresh) }, next === "disabled" ? "Disable" : "Enable"),
+      h("button", { type: "button", class: "link danger", onclick: async () => {
+        if (!confirm(`Delete ${c.name}? Its session ends; its conversations stay.`)) return;
+        await guarded(error, () => del(`/channels/${c.id}`));
+        refresh();
+      } }, "Delete")));
+}
+
 function channelForm(error, refresh) {
   const kind = h("select", { name: "kind" }, CHANNEL_KINDS.map(([v, label]) => h("option", { value: v }, label)));
-  const accountLabel = h("span", {}, CHANNEL_KINDS[0][2]);
-  const account = h("input", { name: "account_id", required: true, id: "channel-account" });
-  kind.addEventListener("change", () => {
-    accountLabel.textContent = CHANNEL_KINDS.find(([v]) => v === kind.value)[2];
-  });
+  const accountLabel = h("span", {});
+  const account = h("input", { name: "account_id", id: "channel-account" });
   const name = h("input", { name: "name", required: true });
-  const token = h("input", { name: "access_token", required: true, type: "password", autocomplete: "off" });
-  const secret = h("input", { name: "app_secret", required: true, type: "password", autocomplete: "off" });
-  const form = h("form", { class: "card inline-form", "aria-label": "Connect a channel" },
-    h("h2", {}, "Connect a channel"),
-    field("Kind", kind), field("Name", name),
+  const token = h("input", { name: "access_token", type: "password", autocomplete: "off" });
+  const secret = h("input", { name: "app_secret", type: "password", autocomplete: "off" });
+  // A WhatsApp number linked by QR code has no provider account or secrets.
+  const meta = h("div", {},
     h("div", { class: "field" }, h("label", { for: "channel-account" }, accountLabel), account),
     field("Access token", token, "A system user token with the messaging permissions."),
-    field("App secret", secret, "Used to check every webhook's signature."),
+    field("App secret", secret, "Used to check every webhook's signature."));
+  const showKind = () => {
+    const [, , label] = CHANNEL_KINDS.find(([v]) => v === kind.value);
+    meta.hidden = !label;
+    accountLabel.textContent = label ?? "";
+    for (const input of [account, token, secret]) input.required = Boolean(label);
+  };
+  kind.addEventListener("change", showKind);
+  showKind();
+  const form = h("form", { class: "card inline-form", "aria-label": "Connect a channel" },
+    h("h2", {}, "Connect a channel"),
+    field("Kind", kind), field("Name", name), meta,
     h("button", { type: "submit", class: "primary" }, "Connect"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const created = await guarded(error, () => post("/channels", {
-      kind: kind.value, name: name.value.trim(), account_id: account.value.trim(), access_token: token.value, app_secret: secret.value,
-    }));
+    const web = kind.value === "whatsapp_web";
+    const body = web
+      ? { kind: kind.value, name: name.value.trim() }
+      : { kind: kind.value, name: name.value.trim(), account_id: account.value.trim(), access_token: token.value, app_secret: secret.value };
+    const created = await guarded(error, () => post("/channels", body));
     if (!created) return;
-    announce(`${created.name} connected. Paste its callback URL and verify token into Meta's console.`);
+    announce(web
+      ? `${created.name} added. Scan its QR code with WhatsApp on the phone.`
+      : `${created.name} connected. Paste its callback URL and verify token into Meta's console.`);
     form.reset();
+    showKind();
     refresh();
   });
   return form;

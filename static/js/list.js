@@ -224,7 +224,7 @@ export class ConversationList {
 
 export function channelLabel(key) {
   const [kind, name] = key.split(":");
-  const kinds = { sandbox: "Sandbox", whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram", lead_ads: "Lead Ads" };
+  const kinds = { sandbox: "Sandbox", whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram", lead_ads: "Lead Ads", whatsapp_web: "WhatsApp" };
   // Connected channels are named by id; its start tells them apart.
   const short = /^[0-9a-f-]{36}$/.test(name ?? "") ? name.slice(0, 8) : name;
   return name ? `${kinds[kind] ?? kind} · ${short}` : key;

@@ -23,7 +23,11 @@ mod loadtest_smoke;
 mod meta_channels;
 mod private_files;
 mod revocation;
+#[cfg(feature = "whatsapp-web")]
+mod session_keys;
+mod session_leases;
 mod store_conformance;
 mod supervision;
 mod text_input;
 mod web_ui;
+mod whatsapp_web;

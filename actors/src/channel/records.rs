@@ -13,6 +13,8 @@ text_enum!(
         Messenger => "messenger",
         Instagram => "instagram",
         LeadAds => "lead_ads",
+        /// A number linked as a WhatsApp Web device (a session, not the Cloud API).
+        WhatsAppWeb => "whatsapp_web",
     }
 );
 

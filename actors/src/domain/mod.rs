@@ -1,5 +1,6 @@
 //! Value types that are parsed once at the edge and trusted everywhere after.
 
+pub mod backoff;
 pub mod conversation;
 mod email;
 pub mod ids;

@@ -34,6 +34,38 @@ impl Millis {
             })
             .unwrap_or_default()
     }
+
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+}
+
+/// `Option<Millis>` as RFC 3339 text in JSON (`#[serde(with = "rfc3339_option")]`).
+pub mod rfc3339_option {
+    use super::Millis;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<Millis>, serializer: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serializer.serialize_str(&at.to_rfc3339()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Millis>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => Millis::parse_rfc3339(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("'{text}' is not an RFC 3339 time"))
+            }),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -49,8 +49,18 @@ text_enum!(
         MessageStatus => "message.status",
         ConversationUpdated => "conversation.updated",
         ConversationAssigned => "conversation.assigned",
+        /// A WhatsApp Web session changed state; its `conversation_id` column holds
+        /// the channel id, and only admins receive it.
+        SessionUpdated => "session.updated",
     }
 );
+
+impl EventKind {
+    /// Events only admins (and owners) receive: they carry login codes.
+    pub fn admins_only(self) -> bool {
+        self == EventKind::SessionUpdated
+    }
+}
 
 /// One committed event. `data` is the JSON payload, rendered once when the event was
 /// written and sent byte for byte to every agent and every replay.
@@ -73,8 +83,14 @@ impl StreamEvent {
     /// The WebSocket frame for this event. Built once per event and shared by every
     /// recipient (a `ByteString` clone is a reference count).
     pub fn frame(&self) -> ByteString {
+        // A session event names its channel where other events name a conversation.
+        let subject = if self.kind == EventKind::SessionUpdated {
+            "channel_id"
+        } else {
+            "conversation_id"
+        };
         ByteString::from(format!(
-            r#"{{"type":"{}","v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"conversation_id":"{}","at":"{}","data":{}}}"#,
+            r#"{{"type":"{}","v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"{subject}":"{}","at":"{}","data":{}}}"#,
             self.kind.as_str(),
             self.epoch,
             self.offset,

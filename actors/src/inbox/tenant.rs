@@ -17,7 +17,7 @@ use super::session::{Member, SessionId, Subscription};
 use super::settings::InboxSettings;
 use super::store::InboxStore;
 use super::stream::{EventKind, StreamEvent, StreamPosition};
-use crate::{ConversationId, Millis, TenantId, UserId};
+use crate::{ConversationId, Millis, Role, TenantId, UserId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use dashmap::DashMap;
@@ -290,7 +290,9 @@ impl TenantActor {
         let mut gone = Vec::new();
         let catch_up_limit = self.settings.catch_up_buffer;
         for (id, connection) in &mut self.connections {
-            if !connection.subscription.includes(event.conversation_id) {
+            if !connection.subscription.includes(event.conversation_id)
+                || !may_see(event, &connection.member)
+            {
                 continue;
             }
             match &mut connection.phase {
@@ -820,7 +822,9 @@ impl Replay {
                 .take_while(|e| e.offset <= self.until.offset)
             {
                 after = event.offset;
-                if self.subscription.includes(event.conversation_id) {
+                if self.subscription.includes(event.conversation_id)
+                    && may_see(&event, &self.member)
+                {
                     if !outbox.send(event.frame()).await {
                         return false;
                     }
@@ -854,4 +858,10 @@ impl Replay {
             }
         }
     }
+}
+
+/// Whether the connection's role may receive `event` (session events carry login
+/// codes: admins only). Read per event, so a demotion holds for the next one.
+fn may_see(event: &StreamEvent, member: &Member) -> bool {
+    !event.kind.admins_only() || member.grant.role() >= Role::Admin
 }

@@ -17,6 +17,7 @@ pub fn request_body(kind: ChannelKind, to: &str, message: &Message) -> Result<Va
         ChannelKind::WhatsApp => whatsapp(to, message),
         ChannelKind::Messenger | ChannelKind::Instagram => messenger(to, message),
         ChannelKind::LeadAds => Err("a Lead Ads channel cannot send messages".into()),
+        ChannelKind::WhatsAppWeb => Err("a WhatsApp Web channel sends through its session".into()),
     }
 }
 
@@ -32,7 +33,7 @@ pub fn mark_read_body(kind: ChannelKind, customer: &str, provider_id: &str) -> O
             "recipient": {"id": customer},
             "sender_action": "mark_seen",
         })),
-        ChannelKind::LeadAds => None,
+        ChannelKind::LeadAds | ChannelKind::WhatsAppWeb => None,
     }
 }
 

@@ -5,6 +5,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_graph;
+pub mod fake_whatsapp;
+pub mod tcp_proxy;
 pub mod wait;
 pub mod ws;
 
@@ -242,7 +244,18 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// Starts a server for an existing database (a restart, a second node).
 pub async fn start(config: Config, db: TestDb) -> TestApp {
-    let app = Application::build(config).await.expect("server starts");
+    start_with(config, db, None).await
+}
+
+/// `start`, with WhatsApp Web sessions on `driver` (a fake WhatsApp).
+pub async fn start_with(
+    config: Config,
+    db: TestDb,
+    driver: Option<std::sync::Arc<dyn switchboard_actors::session::driver::SessionDriver>>,
+) -> TestApp {
+    let app = Application::build_with(config, driver)
+        .await
+        .expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let metrics_base = app
         .metrics_port()
@@ -652,6 +665,59 @@ pub async fn set_raw_channel_credentials(db: &TestDb, backend: Backend, id: &str
                 .execute(&mut conn)
                 .await
                 .unwrap();
+        }
+    }
+}
+
+/// A node on its own thread and actix system, so a test can kill it the way a crash
+/// does: everything it runs stops at once, nothing is shut down or released.
+pub struct IsolatedNode {
+    pub base: String,
+    system: actix_rt::System,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IsolatedNode {
+    pub fn start(
+        config: Config,
+        driver: std::sync::Arc<dyn switchboard_actors::session::driver::SessionDriver>,
+    ) -> Self {
+        let (started, port) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix_rt::System::new();
+            let app = system
+                .block_on(Application::build_with(config, Some(driver)))
+                .expect("node starts");
+            started
+                .send((app.port(), actix_rt::System::current()))
+                .unwrap();
+            system.block_on(async move {
+                actix_rt::spawn(app.run_until_stopped());
+            });
+            let _ = system.run();
+        });
+        let (port, system) = port.recv().unwrap();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            system,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops everything the node runs at once, as SIGKILL would.
+    pub fn kill(mut self) {
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for IsolatedNode {
+    fn drop(&mut self) {
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

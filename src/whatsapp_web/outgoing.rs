@@ -1,0 +1,52 @@
+//! Replies as a WhatsApp Web session sends them. A stored reply carries what its
+//! type needs the same way as on the Cloud API (see `channels::meta::outgoing`):
+//! media `attachment.link` with the caption in `body`, a reaction
+//! `attachment.message_id` with the emoji in `body`; and `attachment.reply_to`
+//! quotes a message.
+
+use serde_json::Value;
+use switchboard_actors::MessageKind;
+use switchboard_actors::inbox::records::Message;
+use switchboard_actors::session::driver::WaOutgoing;
+
+/// The message to send to the chat `to`, or why it cannot be sent.
+pub fn message(to: &str, message: &Message) -> Result<WaOutgoing, String> {
+    let text = |key: &str| {
+        message
+            .attachment
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .is_some()
+    };
+    match message.kind {
+        MessageKind::Text if message.body.as_deref().is_none_or(str::is_empty) => {
+            return Err("a text message has no text".into());
+        }
+        MessageKind::Reaction if !text("message_id") => {
+            return Err("a reaction names no message".into());
+        }
+        MessageKind::Image
+        | MessageKind::Audio
+        | MessageKind::Video
+        | MessageKind::Document
+        | MessageKind::Sticker
+            if !text("link") =>
+        {
+            return Err("a media message has no link".into());
+        }
+        MessageKind::Template | MessageKind::Interactive | MessageKind::Lead => {
+            return Err(format!(
+                "a WhatsApp Web session cannot send a {} message",
+                message.kind.as_str()
+            ));
+        }
+        _ => {}
+    }
+    Ok(WaOutgoing {
+        to: to.to_owned(),
+        kind: message.kind,
+        body: message.body.clone(),
+        attachment: message.attachment.clone(),
+    })
+}
