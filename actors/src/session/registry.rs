@@ -195,7 +195,9 @@ impl Sessions {
         let mut renewed_at = Instant::now();
         loop {
             self.renew(&mut renewed_at).await;
-            self.claim().await;
+            // A full batch started means more may be waiting (a restart restores
+            // them all): go on claiming rather than wait a round per batch.
+            while self.claim().await >= self.0.settings.claim_batch as usize {}
             tokio::time::sleep(every).await;
         }
     }
@@ -237,16 +239,18 @@ impl Sessions {
         }
     }
 
-    async fn claim(&self) {
+    /// Claims and starts sessions no node holds; returns how many it started.
+    async fn claim(&self) -> usize {
         let now = Millis::now();
         let batch = self.0.settings.claim_batch;
         let claimable = match self.0.store.claimable_sessions(now, batch).await {
             Ok(claimable) => claimable,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot look for sessions to take over");
-                return;
+                return 0;
             }
         };
+        let mut started = 0;
         for Claimable { tenant, channel } in claimable {
             if self.0.actors.contains_key(&channel) {
                 continue;
@@ -260,10 +264,12 @@ impl Sessions {
                 Ok(true) => {
                     tracing::info!(%channel, "taking over a WhatsApp session");
                     self.start(tenant, channel);
+                    started += 1;
                 }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(%channel, error = %err, "cannot claim a session"),
             }
         }
+        started
     }
 }
