@@ -109,6 +109,15 @@ enum Prepared {
     Session(WaOutgoing),
 }
 
+impl Prepared {
+    fn kind(&self) -> ChannelKind {
+        match self {
+            Prepared::Graph { record, .. } => record.kind,
+            Prepared::Session(_) => ChannelKind::WhatsAppWeb,
+        }
+    }
+}
+
 /// What became of one reply.
 enum Outcome {
     Sent(String),
@@ -562,10 +571,7 @@ impl Gateway {
             limiter.until_ready().await;
             attempts += 1;
             let result = self.attempt(channel, &prepared).await;
-            let kind = match &prepared {
-                Prepared::Graph { record, .. } => record.kind,
-                Prepared::Session(_) => ChannelKind::WhatsAppWeb,
-            };
+            let kind = prepared.kind();
             match result {
                 Ok(provider_id) => {
                     self.metrics.record_outbound(kind.as_str(), "sent");

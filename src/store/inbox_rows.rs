@@ -274,6 +274,16 @@ impl TryFrom<TagRow> for Tag {
     }
 }
 
+/// The columns of an `EventRow` and the join that brings the stream's epoch; sqlx
+/// takes only static SQL text, so the shared part is a macro.
+macro_rules! event_select {
+    () => {
+        "SELECT s.epoch, e.stream_offset, e.kind, e.conversation_id, e.assignee_id, e.data, e.created_at
+         FROM stream_events e JOIN tenant_streams s ON s.tenant_id = e.tenant_id "
+    };
+}
+pub(crate) use event_select;
+
 #[derive(FromRow)]
 pub struct EventRow {
     epoch: Uuid,

@@ -84,23 +84,18 @@ macro_rules! impl_inbox_store {
                 }
 
                 pub(super) fn push(&mut self, kind: EventKind, conversation: &Conversation, data: String, at: Millis) {
-                    let offset = self.last_offset + 1 + self.events.len() as i64;
-                    self.events.push(StreamEvent {
-                        epoch: self.epoch,
-                        offset,
-                        kind,
-                        conversation_id: conversation.id,
-                        assignee_id: conversation.assignee_id,
-                        data,
-                        at,
-                    });
+                    self.append(kind, conversation.id, conversation.assignee_id, data, at);
                 }
 
                 /// An event about something other than a conversation (a session): its
                 /// id goes where a conversation's would.
                 pub(super) fn push_subject(&mut self, kind: EventKind, subject: ConversationId, data: String, at: Millis) {
+                    self.append(kind, subject, None, data, at);
+                }
+
+                fn append(&mut self, kind: EventKind, subject: ConversationId, assignee_id: Option<UserId>, data: String, at: Millis) {
                     let offset = self.last_offset + 1 + self.events.len() as i64;
-                    self.events.push(StreamEvent { epoch: self.epoch, offset, kind, conversation_id: subject, assignee_id: None, data, at });
+                    self.events.push(StreamEvent { epoch: self.epoch, offset, kind, conversation_id: subject, assignee_id, data, at });
                 }
 
                 /// Writes the events and the new newest offset, then commits.
@@ -551,12 +546,10 @@ macro_rules! impl_inbox_store {
                 }
 
                 async fn events_after(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<StreamEvent>, StoreError> {
-                    sqlx::query_as::<_, EventRow>(
-                        "SELECT s.epoch, e.stream_offset, e.kind, e.conversation_id, e.assignee_id, e.data, e.created_at
-                         FROM stream_events e JOIN tenant_streams s ON s.tenant_id = e.tenant_id
-                         WHERE e.tenant_id = $1 AND e.stream_offset > $2
-                         ORDER BY e.stream_offset LIMIT $3",
-                    )
+                    sqlx::query_as::<_, EventRow>(concat!(
+                        crate::store::inbox_rows::event_select!(),
+                        "WHERE e.tenant_id = $1 AND e.stream_offset > $2 ORDER BY e.stream_offset LIMIT $3",
+                    ))
                     .bind(tenant.0)
                     .bind(after)
                     .bind(i64::from(limit))

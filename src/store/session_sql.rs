@@ -151,12 +151,11 @@ macro_rules! impl_session_store {
                 }
 
                 async fn session_history(&self, tenant: TenantId, channel: ChannelId, limit: u32) -> Result<Vec<StreamEvent>, StoreError> {
-                    sqlx::query_as::<_, EventRow>(
-                        "SELECT s.epoch, e.stream_offset, e.kind, e.conversation_id, e.assignee_id, e.data, e.created_at
-                         FROM stream_events e JOIN tenant_streams s ON s.tenant_id = e.tenant_id
-                         WHERE e.tenant_id = $1 AND e.kind = 'session.updated' AND e.conversation_id = $2
+                    sqlx::query_as::<_, EventRow>(concat!(
+                        crate::store::inbox_rows::event_select!(),
+                        "WHERE e.tenant_id = $1 AND e.kind = 'session.updated' AND e.conversation_id = $2
                          ORDER BY e.stream_offset DESC LIMIT $3",
-                    )
+                    ))
                     .bind(tenant.0)
                     .bind(channel.0)
                     .bind(i64::from(limit))

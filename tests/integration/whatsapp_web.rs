@@ -439,6 +439,14 @@ async fn messages_of(setup: &Setup, conversation: &str) -> Vec<Value> {
     reply.body["data"].as_array().unwrap().clone()
 }
 
+/// The message `id` of the conversation, as the API shows it.
+async fn message_in(setup: &Setup, conversation: &str, id: &str) -> Option<Value> {
+    messages_of(setup, conversation)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == id)
+}
+
 async fn messages_arrive_once_live_and_join_the_contact_the_number_already_has(backend: Backend) {
     let setup = setup(backend, |_| {}).await;
     // The customer is known already (from the Cloud API channel, a form, by hand).
@@ -545,8 +553,7 @@ async fn replies_go_out_through_the_session_and_receipts_only_move_them_forward(
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
     let reply_id = sent.body["id"].as_str().unwrap().to_owned();
     let provider_id = until("the reply sent", || async {
-        let messages = messages_of(&setup, &conversation).await;
-        let reply = messages.iter().find(|m| m["id"] == reply_id.as_str())?;
+        let reply = message_in(&setup, &conversation, &reply_id).await?;
         (reply["status"] == "sent").then(|| reply["provider_id"].as_str().unwrap().to_owned())
     })
     .await;
@@ -565,8 +572,7 @@ async fn replies_go_out_through_the_session_and_receipts_only_move_them_forward(
         .receipt(channel, vec![provider_id], DeliveryStatus::Delivered)
         .await;
     until("the reply read", || async {
-        let messages = messages_of(&setup, &conversation).await;
-        let reply = messages.iter().find(|m| m["id"] == reply_id.as_str())?;
+        let reply = message_in(&setup, &conversation, &reply_id).await?;
         (reply["status"] == "read").then_some(())
     })
     .await;
@@ -578,14 +584,8 @@ async fn replies_go_out_through_the_session_and_receipts_only_move_them_forward(
         |n| n == 1.0,
     )
     .await;
-    let messages = messages_of(&setup, &conversation).await;
-    assert_eq!(
-        messages
-            .iter()
-            .find(|m| m["id"] == reply_id.as_str())
-            .unwrap()["status"],
-        "read"
-    );
+    let reply = message_in(&setup, &conversation, &reply_id).await.unwrap();
+    assert_eq!(reply["status"], "read");
 }
 
 async fn messages_sent_from_the_phone_itself_appear_as_outbound(backend: Backend) {
