@@ -23,6 +23,7 @@ mod loadtest_smoke;
 mod meta_channels;
 mod private_files;
 mod revocation;
+mod runtime_shutdown;
 #[cfg(feature = "whatsapp-web")]
 mod session_keys;
 mod session_leases;

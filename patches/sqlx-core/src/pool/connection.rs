@@ -198,6 +198,17 @@ impl<'c, DB: Database> crate::acquire::Acquire<'c> for &'c mut PoolConnection<DB
 /// Returns the connection to the [`Pool`][crate::pool::Pool] it was checked-out from.
 impl<DB: Database> Drop for PoolConnection<DB> {
     fn drop(&mut self) {
+        // Patched: a connection dropped where no runtime can take a task (the tasks
+        // of a runtime, or of a `LocalSet`, being dropped as it shuts down) closes
+        // here, without the graceful goodbye, instead of panicking in `rt::spawn`.
+        #[cfg(feature = "_rt-tokio")]
+        if tokio::runtime::Handle::try_current().is_err() {
+            if let Some(live) = self.live.take() {
+                drop(live.float(self.pool.clone()));
+            }
+            return;
+        }
+
         if self.close_on_drop {
             crate::rt::spawn(self.take_and_close());
             return;
