@@ -406,6 +406,12 @@ pub struct WhatsAppWebConfig {
     pub send_timeout_secs: u64,
     /// Replies per second per session.
     pub send_rate_per_second: u32,
+    /// WhatsApp's media CDN, tried in order for a customer's photo, voice note or
+    /// file (fetched and decrypted when an agent first opens it).
+    pub media_urls: Vec<String>,
+    /// The largest file a media reply's link may point to: the server fetches it
+    /// whole and uploads it through the session.
+    pub reply_file_max_bytes: usize,
 }
 
 impl Default for WhatsAppWebConfig {
@@ -421,6 +427,14 @@ impl Default for WhatsAppWebConfig {
             connect_timeout_secs: 30,
             send_timeout_secs: 30,
             send_rate_per_second: 5,
+            media_urls: [
+                "https://mmg.whatsapp.net",
+                "https://mmg-fallback.whatsapp.net",
+            ]
+            .map(String::from)
+            .to_vec(),
+            // WhatsApp's own ceiling for photos, voice notes and videos.
+            reply_file_max_bytes: 16 * 1024 * 1024,
         }
     }
 }

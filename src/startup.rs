@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
-use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY};
+use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY, SessionRoute};
 use crate::channels::meta::graph::Graph;
 use crate::channels::{Router, sandbox::Sandbox};
 use crate::whatsapp_web;
@@ -117,7 +117,11 @@ impl Application {
             NodeId(uuid::Uuid::now_v7()),
             whatsapp_web::settings(&config.whatsapp_web),
         );
-        gateway.attach_sessions(sessions.clone(), config.whatsapp_web.send_rate_per_second);
+        gateway.attach_sessions(SessionRoute {
+            sessions: sessions.clone(),
+            send_rate_per_second: config.whatsapp_web.send_rate_per_second,
+            files: reply_file_client(&config)?,
+        });
         let state = web::Data::new(AppState {
             inbox,
             sessions,
@@ -300,16 +304,41 @@ fn build_gateway(
 /// The guarded client that fetches the Graph API's media links.
 fn media_client(config: &Config) -> Result<GuardedClient, StartError> {
     let channels = &config.channels;
+    guarded_client(
+        config,
+        "media",
+        channels.media_hosts.clone(),
+        channels.media_max_bytes,
+    )
+}
+
+/// The guarded client that fetches the files agents link in WhatsApp Web replies: any
+/// public host, as any link an agent pastes may be.
+fn reply_file_client(config: &Config) -> Result<GuardedClient, StartError> {
+    guarded_client(
+        config,
+        "reply file",
+        Vec::new(),
+        config.whatsapp_web.reply_file_max_bytes,
+    )
+}
+
+fn guarded_client(
+    config: &Config,
+    what: &str,
+    hosts: Vec<String>,
+    max_bytes: usize,
+) -> Result<GuardedClient, StartError> {
     GuardedClient::new(FetchPolicy {
         allow_http: config.fetch.allow_plain_http,
         allow_private: config.fetch.allow_private_addresses,
-        hosts: channels.media_hosts.clone(),
-        max_bytes: channels.media_max_bytes,
-        timeout: Duration::from_millis(channels.request_timeout_ms),
+        hosts,
+        max_bytes,
+        timeout: Duration::from_millis(config.channels.request_timeout_ms),
     })
     .map_err(|err| {
         StartError::Config(ConfigError::Invalid(format!(
-            "cannot build the media client: {err}"
+            "cannot build the {what} client: {err}"
         )))
     })
 }

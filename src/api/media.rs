@@ -1,8 +1,9 @@
 //! `GET /api/v1/messages/{id}/media`: a customer's photo, voice note or file.
 //!
 //! Providers keep media only for a while and behind the channel's token, so the first
-//! request fetches it from the Graph API and keeps it under
-//! `<data_dir>/media/<tenant>/<message>`; later requests are served from there.
+//! request fetches it (from the Graph API, or from WhatsApp's CDN and decrypted for a
+//! WhatsApp Web session) and keeps it under `<data_dir>/media/<tenant>/<message>`;
+//! later requests are served from there.
 
 use crate::auth::extract::Authorized;
 use crate::auth::permission::ReadInbox;
@@ -13,6 +14,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 use std::path::PathBuf;
+use switchboard_actors::inbox::records::Message;
 use switchboard_actors::{MessageId, MessageKind, TenantId};
 use uuid::Uuid;
 
@@ -45,15 +47,9 @@ pub async fn get(
     let media_url = attachment.get("media_url").and_then(Value::as_str);
     // Only photos, voice notes, videos, files and stickers are fetched; a link a
     // customer shared is theirs to open, not ours to fetch.
-    let is_media = matches!(
-        message.kind,
-        MessageKind::Image
-            | MessageKind::Audio
-            | MessageKind::Video
-            | MessageKind::Document
-            | MessageKind::Sticker
-    );
-    if !is_media || (media_id.is_none() && media_url.is_none()) {
+    let wa_media = attachment.get("wa_media");
+    if !message.kind.is_media() || (media_id.is_none() && media_url.is_none() && wa_media.is_none())
+    {
         return Err(ApiError::not_found("media of this message"));
     }
     let dir = media_dir(&state, tenant);
@@ -65,26 +61,18 @@ pub async fn get(
     ) {
         return Ok(serve(bytes, mime.trim()));
     }
-    let conversation = state
-        .store
-        .conversation(tenant, message.conversation_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
-    let channel = match conversation.channel.channel() {
-        Some((_, channel_id)) => state.store.channel(tenant, channel_id).await?,
-        None => None,
-    }
-    .ok_or_else(|| ApiError::not_found("the channel of this message"))?;
-    let credentials = state
-        .gateway
-        .credentials(&channel)
-        .map_err(ApiError::internal)?;
-    let graph = state.gateway.graph();
-    let fetched = match (media_id, media_url) {
-        (Some(media_id), _) => graph.media(&credentials.access_token, media_id).await,
-        // Messenger links carry their own signature; the token is not sent along.
-        (None, Some(url)) => graph.download(None, url).await,
-        (None, None) => return Err(ApiError::not_found("media of this message")),
+    let fetched = match wa_media {
+        Some(reference) => {
+            let mime = attachment
+                .get("mime_type")
+                .and_then(Value::as_str)
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            session_media(&state, message.kind, reference)
+                .await
+                .map(|bytes| (bytes, mime))
+        }
+        None => graph_media(&state, tenant, &message, media_id, media_url).await?,
     };
     let (bytes, mime) = fetched.map_err(|err| match err {
         GraphError::Permanent(reason) => {
@@ -114,6 +102,61 @@ pub async fn get(
         tracing::warn!(message = %message.id, error = %err, "cannot keep fetched media; serving it once");
     }
     Ok(serve(bytes, &mime))
+}
+
+/// Media a Graph API channel received: by id through the channel's token, or by the
+/// link the provider sent.
+async fn graph_media(
+    state: &AppState,
+    tenant: TenantId,
+    message: &Message,
+    media_id: Option<&str>,
+    media_url: Option<&str>,
+) -> Result<Result<(Vec<u8>, String), GraphError>, ApiError> {
+    let conversation = state
+        .store
+        .conversation(tenant, message.conversation_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let channel = match conversation.channel.channel() {
+        Some((_, channel_id)) => state.store.channel(tenant, channel_id).await?,
+        None => None,
+    }
+    .ok_or_else(|| ApiError::not_found("the channel of this message"))?;
+    let credentials = state
+        .gateway
+        .credentials(&channel)
+        .map_err(ApiError::internal)?;
+    let graph = state.gateway.graph();
+    Ok(match (media_id, media_url) {
+        (Some(media_id), _) => graph.media(&credentials.access_token, media_id).await,
+        // Messenger links carry their own signature; the token is not sent along.
+        (None, Some(url)) => graph.download(None, url).await,
+        (None, None) => Err(GraphError::Permanent("the message names no media".into())),
+    })
+}
+
+/// Media a WhatsApp Web session received: encrypted on WhatsApp's CDN.
+#[cfg(feature = "whatsapp-web")]
+async fn session_media(
+    state: &AppState,
+    kind: MessageKind,
+    reference: &Value,
+) -> Result<Vec<u8>, GraphError> {
+    crate::whatsapp_web::media::download(
+        state.gateway.graph(),
+        &state.config.whatsapp_web.media_urls,
+        kind,
+        reference,
+    )
+    .await
+}
+
+#[cfg(not(feature = "whatsapp-web"))]
+async fn session_media(_: &AppState, _: MessageKind, _: &Value) -> Result<Vec<u8>, GraphError> {
+    Err(GraphError::Permanent(
+        "this server was built without the whatsapp-web feature".into(),
+    ))
 }
 
 fn serve(bytes: Vec<u8>, mime: &str) -> HttpResponse {

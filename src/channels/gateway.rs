@@ -10,6 +10,7 @@ use super::meta::graph::{Graph, GraphError};
 use super::meta::outgoing;
 use super::worker_loop::serve_each;
 use crate::config::ChannelsConfig;
+use crate::http::guarded::GuardedClient;
 use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::cell::Cell;
@@ -96,7 +97,16 @@ pub struct Gateway {
     inbound_notes: Mutex<HashMap<ChannelId, Millis>>,
     /// WhatsApp Web channels send through their sessions (set once at start: the
     /// sessions need the inbox, which needs this gateway).
-    sessions: OnceLock<(Sessions, u32)>,
+    sessions: OnceLock<SessionRoute>,
+}
+
+/// How replies reach WhatsApp Web sessions.
+pub struct SessionRoute {
+    pub sessions: Sessions,
+    /// Replies per second per session.
+    pub send_rate_per_second: u32,
+    /// Fetches media replies' links: a session uploads the file itself.
+    pub files: GuardedClient,
 }
 
 /// A reply ready to go: a Graph API call, or a message for a WhatsApp Web session.
@@ -146,9 +156,9 @@ impl Gateway {
         })
     }
 
-    /// Where WhatsApp Web replies go, and how many per second each session sends.
-    pub fn attach_sessions(&self, sessions: Sessions, send_rate_per_second: u32) {
-        let _ = self.sessions.set((sessions, send_rate_per_second));
+    /// Where WhatsApp Web replies go.
+    pub fn attach_sessions(&self, route: SessionRoute) {
+        let _ = self.sessions.set(route);
     }
 
     /// A webhook for `channel` arrived at `at`. No I/O: `flush_inbound_notes` writes it.
@@ -300,7 +310,7 @@ impl Gateway {
     /// Queues a reply on its channel's worker (started on first use). Returns at once.
     pub fn deliver(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId, delivery: Delivery) {
         let rate = match (delivery.channel.channel(), self.sessions.get()) {
-            (Some((ChannelKind::WhatsAppWeb, _)), Some((_, rate))) => *rate,
+            (Some((ChannelKind::WhatsAppWeb, _)), Some(route)) => route.send_rate_per_second,
             _ => self.config.send_rate_per_second,
         };
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
@@ -468,13 +478,16 @@ impl Gateway {
                     .await
             }
             Prepared::Session(message) => {
-                let Some((sessions, _)) = self.sessions.get() else {
+                let Some(route) = self.sessions.get() else {
                     return Err(GraphError::Permanent(
                         "WhatsApp Web sessions are not running on this server".into(),
                     ));
                 };
-                sessions
-                    .send(channel, message.clone())
+                let message =
+                    crate::whatsapp_web::outgoing::with_file(&route.files, message.clone()).await?;
+                route
+                    .sessions
+                    .send(channel, message)
                     .await
                     .map_err(|err| match err {
                         SessionError::Driver(DriverError::Permanent(reason))

@@ -2,12 +2,16 @@
 //! type needs the same way as on the Cloud API (see `channels::meta::outgoing`):
 //! media `attachment.link` with the caption in `body`, a reaction
 //! `attachment.message_id` with the emoji in `body`; and `attachment.reply_to`
-//! quotes a message.
+//! quotes a message. A session uploads media itself, so a media reply's link is
+//! fetched here first, through the guarded client.
 
+use crate::channels::meta::graph::{GraphError, fetch_file};
+use crate::http::guarded::GuardedClient;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use switchboard_actors::MessageKind;
 use switchboard_actors::inbox::records::Message;
-use switchboard_actors::session::driver::WaOutgoing;
+use switchboard_actors::session::driver::{WaFile, WaOutgoing};
 
 /// The message to send to the chat `to`, or why it cannot be sent.
 pub fn message(to: &str, message: &Message) -> Result<WaOutgoing, String> {
@@ -26,16 +30,15 @@ pub fn message(to: &str, message: &Message) -> Result<WaOutgoing, String> {
         MessageKind::Reaction if !text("message_id") => {
             return Err("a reaction names no message".into());
         }
-        MessageKind::Image
-        | MessageKind::Audio
-        | MessageKind::Video
-        | MessageKind::Document
-        | MessageKind::Sticker
+        MessageKind::Image | MessageKind::Audio | MessageKind::Video | MessageKind::Document
             if !text("link") =>
         {
             return Err("a media message has no link".into());
         }
-        MessageKind::Template | MessageKind::Interactive | MessageKind::Lead => {
+        MessageKind::Template
+        | MessageKind::Interactive
+        | MessageKind::Lead
+        | MessageKind::Sticker => {
             return Err(format!(
                 "a WhatsApp Web session cannot send a {} message",
                 message.kind.as_str()
@@ -48,5 +51,25 @@ pub fn message(to: &str, message: &Message) -> Result<WaOutgoing, String> {
         kind: message.kind,
         body: message.body.clone(),
         attachment: message.attachment.clone(),
+        file: None,
     })
+}
+
+/// A media message with its file fetched from the link (each try fetches again: a
+/// file is not kept between tries); any other message as it is.
+pub async fn with_file(
+    files: &GuardedClient,
+    mut message: WaOutgoing,
+) -> Result<WaOutgoing, GraphError> {
+    let link = message
+        .attachment
+        .as_ref()
+        .and_then(|a| a.get("link"))
+        .and_then(Value::as_str);
+    let Some(link) = link.filter(|_| message.kind.is_media()) else {
+        return Ok(message);
+    };
+    let (bytes, mime_type) = fetch_file(files, link, HeaderMap::new()).await?;
+    message.file = Some(WaFile { bytes, mime_type });
+    Ok(message)
 }

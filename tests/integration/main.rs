@@ -32,3 +32,5 @@ mod supervision;
 mod text_input;
 mod web_ui;
 mod whatsapp_web;
+#[cfg(feature = "whatsapp-web")]
+mod whatsapp_web_media;

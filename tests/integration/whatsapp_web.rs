@@ -78,7 +78,7 @@ pub async fn pair(setup: &Setup, channel: ChannelId) {
     until_state(&setup.app, &setup.token, channel, "connected").await;
 }
 
-async fn post(setup: &Setup, path: &str, body: Value) -> common::Reply {
+pub async fn post(setup: &Setup, path: &str, body: Value) -> common::Reply {
     setup.app.post(path, Some(&setup.token), body).await
 }
 
@@ -420,7 +420,7 @@ async fn an_admin_logout_unlinks_the_phone_deletes_the_keys_and_is_audited(backe
 }
 
 /// The conversations of the tenant, newest first.
-async fn conversations(setup: &Setup) -> Vec<Value> {
+pub async fn conversations(setup: &Setup) -> Vec<Value> {
     let reply = setup
         .app
         .get("/api/v1/conversations?limit=100", Some(&setup.token))
@@ -428,7 +428,7 @@ async fn conversations(setup: &Setup) -> Vec<Value> {
     reply.body["data"].as_array().unwrap().clone()
 }
 
-async fn messages_of(setup: &Setup, conversation: &str) -> Vec<Value> {
+pub async fn messages_of(setup: &Setup, conversation: &str) -> Vec<Value> {
     let reply = setup
         .app
         .get(
@@ -440,7 +440,7 @@ async fn messages_of(setup: &Setup, conversation: &str) -> Vec<Value> {
 }
 
 /// The message `id` of the conversation, as the API shows it.
-async fn message_in(setup: &Setup, conversation: &str, id: &str) -> Option<Value> {
+pub async fn message_in(setup: &Setup, conversation: &str, id: &str) -> Option<Value> {
     messages_of(setup, conversation)
         .await
         .into_iter()

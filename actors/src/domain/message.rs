@@ -32,6 +32,20 @@ text_enum!(
     }
 );
 
+impl MessageKind {
+    /// A photo, voice note, video, file or sticker: a message whose content is a file.
+    pub fn is_media(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Image
+                | MessageKind::Audio
+                | MessageKind::Video
+                | MessageKind::Document
+                | MessageKind::Sticker
+        )
+    }
+}
+
 text_enum!(
     /// Delivery progress of a message. Providers report these out of order, so a
     /// status only ever moves forward; see [`DeliveryStatus::advance_to`].

@@ -406,14 +406,7 @@ impl RichContent {
                 link,
                 caption,
             } => {
-                if !matches!(
-                    kind,
-                    MessageKind::Image
-                        | MessageKind::Audio
-                        | MessageKind::Video
-                        | MessageKind::Document
-                        | MessageKind::Sticker
-                ) {
+                if !kind.is_media() {
                     return Err(crate::InvalidValue(
                         "media.type is image, audio, video, document or sticker".into(),
                     ));

@@ -123,7 +123,7 @@ pub struct WaInbound {
     pub from_me: bool,
     pub kind: MessageKind,
     pub body: Option<String>,
-    /// Media (type, mime, file name, size, and where its decrypted bytes are),
+    /// Media (MIME type, file name, size, and `wa_media`: where its encrypted file is),
     /// location, contacts, the reaction's target, the quoted message.
     pub attachment: Option<Value>,
     pub at: Millis,
@@ -142,7 +142,27 @@ pub struct WaOutgoing {
     pub to: String,
     pub kind: MessageKind,
     pub body: Option<String>,
-    /// Media (`link`, `mime`, `file_name`), a reaction (`message_id`, `emoji`), or
-    /// the quoted message (`reply_to`).
+    /// Media (`link`, `filename`), a reaction (`message_id`), or the quoted message
+    /// (`reply_to`).
     pub attachment: Option<Value>,
+    /// A media message's file, fetched from its `link` before the send: a session
+    /// uploads the bytes themselves.
+    pub file: Option<WaFile>,
+}
+
+/// A file to send.
+#[derive(Clone, PartialEq)]
+pub struct WaFile {
+    pub bytes: Vec<u8>,
+    pub mime_type: String,
+}
+
+/// Bytes are not worth a log line; their count is.
+impl std::fmt::Debug for WaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaFile")
+            .field("bytes", &self.bytes.len())
+            .field("mime_type", &self.mime_type)
+            .finish()
+    }
 }

@@ -149,36 +149,46 @@ impl Graph {
             })?;
             headers.insert(AUTHORIZATION, bearer);
         }
-        let fetched = match self.media.get(url, headers).await {
-            Ok(fetched) => fetched,
-            Err(FetchError::Status {
-                status,
-                headers,
-                body,
-            }) => {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                return Err(failure(status, &headers, &body));
-            }
-            Err(err @ (FetchError::Refused(_) | FetchError::TooLarge(_))) => {
-                return Err(GraphError::Permanent(format!(
-                    "the media link cannot be fetched: {err}"
-                )));
-            }
-            Err(err @ (FetchError::Timeout | FetchError::Transport(_))) => {
-                return Err(GraphError::Retryable {
-                    reason: format!("the media host: {err}"),
-                    retry_after: None,
-                });
-            }
-        };
-        let mime = fetched
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        Ok((fetched.body, mime))
+        fetch_file(&self.media, url, headers).await
     }
+}
+
+/// Fetches a file through a guarded client: its bytes and MIME type, or whether trying
+/// again may help.
+pub async fn fetch_file(
+    client: &GuardedClient,
+    url: &str,
+    headers: HeaderMap,
+) -> Result<(Vec<u8>, String), GraphError> {
+    let fetched = match client.get(url, headers).await {
+        Ok(fetched) => fetched,
+        Err(FetchError::Status {
+            status,
+            headers,
+            body,
+        }) => {
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(failure(status, &headers, &body));
+        }
+        Err(err @ (FetchError::Refused(_) | FetchError::TooLarge(_))) => {
+            return Err(GraphError::Permanent(format!(
+                "the media link cannot be fetched: {err}"
+            )));
+        }
+        Err(err @ (FetchError::Timeout | FetchError::Transport(_))) => {
+            return Err(GraphError::Retryable {
+                reason: format!("the media host: {err}"),
+                retry_after: None,
+            });
+        }
+    };
+    let mime = fetched
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    Ok((fetched.body, mime))
 }
 
 /// An id placed in a URL path: provider ids are digits, letters, '.', '_', '-', '='.

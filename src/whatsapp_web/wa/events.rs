@@ -1,5 +1,6 @@
 //! What a `whatsapp-rust` client reports, as the session actor takes it.
 
+use crate::whatsapp_web::media::MediaRef;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -176,6 +177,7 @@ fn content(base: &wa::Message) -> Option<(MessageKind, Option<String>, Map<Strin
             if let Some(media) = base.$field.as_option() {
                 attachment.insert("mime_type".into(), json!(media.mimetype));
                 attachment.insert("size".into(), json!(media.file_length));
+                attachment.insert("wa_media".into(), json!(MediaRef::of(media)));
                 return Some(($kind, caption, attachment));
             }
         };
@@ -188,6 +190,7 @@ fn content(base: &wa::Message) -> Option<(MessageKind, Option<String>, Map<Strin
         attachment.insert("mime_type".into(), json!(document.mimetype));
         attachment.insert("size".into(), json!(document.file_length));
         attachment.insert("filename".into(), json!(document.file_name));
+        attachment.insert("wa_media".into(), json!(MediaRef::of(document)));
         return Some((MessageKind::Document, caption, attachment));
     }
     if let Some(location) = base.location_message.as_option() {

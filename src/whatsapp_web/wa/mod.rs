@@ -17,8 +17,11 @@ use switchboard_actors::session::driver::{
 use tokio::sync::Mutex;
 use whatsapp_rust::Client;
 use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::media::{self, AudioOptions, DocumentOptions, ImageOptions, VideoOptions};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::{Jid, MessageBuilderExt, wa};
+use whatsapp_rust::upload::UploadOptions;
+use whatsapp_rust::wacore::download::MediaType;
 
 pub struct WhatsAppRust;
 
@@ -67,6 +70,71 @@ fn attachment_text<'a>(message: &'a WaOutgoing, key: &str) -> Option<&'a str> {
         .and_then(|v| v.as_str())
 }
 
+impl WaClient {
+    /// Uploads a media reply's file (encrypted by the crate) and builds the message
+    /// that points to it.
+    async fn media_message(
+        &self,
+        message: &WaOutgoing,
+        context_info: Option<Box<wa::ContextInfo>>,
+    ) -> Result<wa::Message, DriverError> {
+        let file = message.file.as_ref().ok_or_else(|| {
+            DriverError::Permanent("the media reply's file was not fetched".into())
+        })?;
+        let media_type = match message.kind {
+            MessageKind::Image => MediaType::Image,
+            MessageKind::Video => MediaType::Video,
+            MessageKind::Audio => MediaType::Audio,
+            _ => MediaType::Document,
+        };
+        let upload = self
+            .client
+            .upload(file.bytes.clone(), media_type, UploadOptions::default())
+            .await
+            .map_err(|err| DriverError::Transient(format!("cannot upload the file: {err}")))?;
+        let caption = message.body.clone().filter(|c| !c.is_empty());
+        let mimetype = Some(file.mime_type.clone());
+        Ok(match message.kind {
+            MessageKind::Image => media::image_message(
+                upload,
+                ImageOptions {
+                    caption,
+                    mimetype,
+                    context_info,
+                    ..Default::default()
+                },
+            ),
+            MessageKind::Video => media::video_message(
+                upload,
+                VideoOptions {
+                    caption,
+                    mimetype,
+                    context_info,
+                    ..Default::default()
+                },
+            ),
+            MessageKind::Audio => media::audio_message(
+                upload,
+                AudioOptions {
+                    mimetype,
+                    context_info,
+                    ..Default::default()
+                },
+            ),
+            _ => media::document_message(
+                upload,
+                DocumentOptions {
+                    mimetype,
+                    file_name: attachment_text(message, "filename").map(str::to_owned),
+                    caption,
+                    context_info,
+                    ..Default::default()
+                },
+            ),
+        })
+    }
+}
+
 #[async_trait]
 impl DriverClient for WaClient {
     async fn pairing_code(&self, phone: &str) -> Result<String, DriverError> {
@@ -84,19 +152,26 @@ impl DriverClient for WaClient {
     async fn send(&self, message: &WaOutgoing) -> Result<String, DriverError> {
         let to = chat(&message.to)?;
         let text = message.body.clone().unwrap_or_default();
+        let quoted = attachment_text(message, "reply_to").map(|quoted| wa::ContextInfo {
+            stanza_id: Some(quoted.to_owned()),
+            ..Default::default()
+        });
         let sent = match message.kind {
-            MessageKind::Text => match attachment_text(message, "reply_to") {
-                Some(quoted) => {
-                    let context = wa::ContextInfo {
-                        stanza_id: Some(quoted.to_owned()),
-                        ..Default::default()
-                    };
+            MessageKind::Text => match quoted {
+                Some(context) => {
                     self.client
                         .send_message(to, wa::Message::text_with_context(text, context))
                         .await
                 }
                 None => self.client.send_message(to, wa::Message::text(text)).await,
             },
+            MessageKind::Image
+            | MessageKind::Video
+            | MessageKind::Audio
+            | MessageKind::Document => {
+                let media = self.media_message(message, quoted.map(Box::new)).await?;
+                self.client.send_message(to, media).await
+            }
             MessageKind::Reaction => {
                 let target = attachment_text(message, "message_id")
                     .ok_or_else(|| DriverError::Permanent("a reaction names no message".into()))?;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_files;
 pub mod fake_graph;
 pub mod fake_whatsapp;
 pub mod tcp_proxy;
