@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use switchboard::Application;
 use switchboard::config::{Config, Secret};
 use switchboard_actors::session::driver::{
-    DriverClient, DriverError, DriverEvent, SessionDriver, SessionSpec, WaOutgoing,
+    DriverClient, DriverError, DriverEvent, SessionDriver, SessionSpec, WaOutgoing, WaRead,
 };
 use switchboard_actors::session::keys::SessionKeys;
 use switchboard_actors::store::StoreError;
@@ -56,6 +56,11 @@ impl DriverClient for IdleClient {
         Err(DriverError::Permanent("connected already".into()))
     }
     async fn send(&self, _: &WaOutgoing) -> std::result::Result<String, DriverError> {
+        Err(DriverError::Permanent(
+            "the idle driver sends nothing".into(),
+        ))
+    }
+    async fn mark_read(&self, _: &WaRead) -> std::result::Result<(), DriverError> {
         Err(DriverError::Permanent(
             "the idle driver sends nothing".into(),
         ))

@@ -538,6 +538,20 @@ impl Gateway {
             return Ok(());
         };
         let (record, credentials, customer) = self.recipient(tenant, channel, conversation).await?;
+        if record.kind == ChannelKind::WhatsAppWeb {
+            let route = self
+                .sessions
+                .get()
+                .ok_or("WhatsApp Web sessions are not running on this server")?;
+            for read in crate::whatsapp_web::outgoing::reads(&customer, &recent) {
+                route
+                    .sessions
+                    .mark_read(channel, read)
+                    .await
+                    .map_err(|err| err.to_string())?;
+            }
+            return Ok(());
+        }
         let Some(body) = outgoing::mark_read_body(record.kind, &customer, &newest) else {
             return Ok(());
         };

@@ -9,9 +9,9 @@ use crate::channels::meta::graph::{GraphError, fetch_file};
 use crate::http::guarded::GuardedClient;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use switchboard_actors::MessageKind;
 use switchboard_actors::inbox::records::Message;
-use switchboard_actors::session::driver::{WaFile, WaOutgoing};
+use switchboard_actors::session::driver::{WaFile, WaOutgoing, WaRead};
+use switchboard_actors::{Direction, MessageKind};
 
 /// The message to send to the chat `to`, or why it cannot be sent.
 pub fn message(to: &str, message: &Message) -> Result<WaOutgoing, String> {
@@ -72,4 +72,39 @@ pub async fn with_file(
     let (bytes, mime_type) = fetch_file(files, link, HeaderMap::new()).await?;
     message.file = Some(WaFile { bytes, mime_type });
     Ok(message)
+}
+
+/// Read receipts for the customer's messages since the team last wrote in the chat
+/// `chat` (`recent` oldest first), one per writer: a group's receipts name whose
+/// messages were read.
+pub fn reads(chat: &str, recent: &[Message]) -> Vec<WaRead> {
+    let unanswered = recent
+        .iter()
+        .rposition(|m| m.direction == Direction::Outbound)
+        .map_or(recent, |last| &recent[last + 1..]);
+    let mut reads: Vec<WaRead> = Vec::new();
+    for message in unanswered {
+        let Some(id) = message
+            .provider_id
+            .clone()
+            .filter(|_| message.direction == Direction::Inbound)
+        else {
+            continue;
+        };
+        let sender = message
+            .attachment
+            .as_ref()
+            .and_then(|a| a.pointer("/participant/phone"))
+            .and_then(Value::as_str)
+            .map(|phone| format!("{}@s.whatsapp.net", phone.trim_start_matches('+')));
+        match reads.iter_mut().find(|r| r.sender == sender) {
+            Some(read) => read.ids.push(id),
+            None => reads.push(WaRead {
+                chat: chat.to_owned(),
+                sender,
+                ids: vec![id],
+            }),
+        }
+    }
+    reads
 }

@@ -11,7 +11,7 @@ use common::{Backend, TestApp, TestDb, spawn_app_with, start_with, test_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::config::Config;
-use switchboard_actors::session::driver::{DriverEvent, WaInbound};
+use switchboard_actors::session::driver::{DriverEvent, WaInbound, WaRead};
 use switchboard_actors::{ChannelId, DeliveryStatus, MessageKind, Millis};
 use uuid::Uuid;
 
@@ -523,6 +523,107 @@ async fn a_group_is_one_conversation_and_each_message_names_its_writer(backend: 
         messages[1]["attachment"]["participant"]["phone"],
         "+4917600000002"
     );
+
+    // Reading the group tells each writer their message was read.
+    let conversation = listed[0]["id"].as_str().unwrap();
+    post(
+        &setup,
+        &format!("/api/v1/conversations/{conversation}/read"),
+        json!({}),
+    )
+    .await;
+    let reads = until("the read receipts", || async {
+        let reads = setup.fake.reads(channel);
+        (reads.len() == 2).then_some(reads)
+    })
+    .await;
+    let group = "120363040000000001@g.us";
+    assert_eq!(
+        reads,
+        vec![
+            WaRead {
+                chat: group.into(),
+                sender: Some("4917600000001@s.whatsapp.net".into()),
+                ids: vec!["GROUPMSG0".into()],
+            },
+            WaRead {
+                chat: group.into(),
+                sender: Some("4917600000002@s.whatsapp.net".into()),
+                ids: vec!["GROUPMSG1".into()],
+            },
+        ]
+    );
+}
+
+async fn reading_a_chat_marks_the_customers_unanswered_messages_read_on_their_phone(
+    backend: Backend,
+) {
+    let setup = setup(backend, |_| {}).await;
+    let channel = connect_number(&setup.app, &setup.token).await;
+    pair(&setup, channel).await;
+    let customer = "+4917612345678";
+    for (id, text) in [("IN1", "Hello?"), ("IN2", "Anyone there?")] {
+        assert!(
+            setup
+                .fake
+                .deliver(channel, text_from(customer, id, text))
+                .await
+        );
+    }
+    let conversation = until("both messages", || async {
+        let id = conversations(&setup).await.first()?["id"]
+            .as_str()?
+            .to_owned();
+        (messages_of(&setup, &id).await.len() == 2).then_some(id)
+    })
+    .await;
+    let read_path = format!("/api/v1/conversations/{conversation}/read");
+    post(&setup, &read_path, json!({})).await;
+    let chat = "4917612345678@s.whatsapp.net";
+    until("the first read receipt", || async {
+        (setup.fake.reads(channel).len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        setup.fake.reads(channel)[0],
+        WaRead {
+            chat: chat.into(),
+            sender: None,
+            ids: vec!["IN1".into(), "IN2".into()],
+        }
+    );
+
+    // After the team's reply only what came since is unanswered.
+    let reply = post(
+        &setup,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({ "body": "Here, how can I help?" }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert!(
+        setup
+            .fake
+            .deliver(channel, text_from(customer, "IN3", "My order is late"))
+            .await
+    );
+    until("the third message", || async {
+        (messages_of(&setup, &conversation).await.len() == 4).then_some(())
+    })
+    .await;
+    post(&setup, &read_path, json!({})).await;
+    until("the second read receipt", || async {
+        (setup.fake.reads(channel).len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        setup.fake.reads(channel)[1],
+        WaRead {
+            chat: chat.into(),
+            sender: None,
+            ids: vec!["IN3".into()],
+        }
+    );
 }
 
 async fn replies_go_out_through_the_session_and_receipts_only_move_them_forward(backend: Backend) {
@@ -777,6 +878,7 @@ on_both_backends!(
     messages_arrive_once_live_and_join_the_contact_the_number_already_has,
     a_group_is_one_conversation_and_each_message_names_its_writer,
     replies_go_out_through_the_session_and_receipts_only_move_them_forward,
+    reading_a_chat_marks_the_customers_unanswered_messages_read_on_their_phone,
     messages_sent_from_the_phone_itself_appear_as_outbound,
     five_hundred_messages_through_reconnect_storms_are_stored_exactly_once,
     a_paired_session_comes_back_by_itself_after_a_restart,

@@ -10,7 +10,7 @@
 //! Each client gets a generation number; events from an older one (still draining
 //! after it was replaced) are ignored.
 
-use super::driver::{DriverClient, DriverError, DriverEvent, SessionSpec, WaOutgoing};
+use super::driver::{DriverClient, DriverError, DriverEvent, SessionSpec, WaOutgoing, WaRead};
 use super::host::Host;
 use super::state::{SessionDetail, SessionState, Transition};
 use crate::domain::backoff::backoff;
@@ -627,12 +627,7 @@ impl Handler<RequestPairingCode> for ChannelSessionActor {
                         "a pairing code can be asked for while the session shows a QR code".into(),
                     )
                 })?;
-                match tokio::time::timeout(timeout, client.pairing_code(&msg.phone)).await {
-                    Ok(code) => Ok(code?),
-                    Err(_) => {
-                        Err(DriverError::Transient("WhatsApp did not answer in time".into()).into())
-                    }
-                }
+                answer_within(timeout, client.pairing_code(&msg.phone)).await
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
@@ -667,28 +662,53 @@ impl Handler<Send> for ChannelSessionActor {
     fn handle(&mut self, msg: Send, _: &mut Self::Context) -> Self::Result {
         // Sends run beside the mailbox (not in it), so a slow send does not hold up
         // the session's events; replies of one channel are already one at a time.
-        let client = self
-            .client
-            .clone()
-            .filter(|_| self.state == SessionState::Connected);
+        let client = self.connected_client();
         let (timeout, stats) = (self.host.settings.send_timeout, self.host.stats.clone());
         Box::pin(async move {
-            let client = client.ok_or_else(|| {
-                SessionError::Driver(DriverError::Transient(
-                    "the WhatsApp session is not connected".into(),
-                ))
-            })?;
-            let sent = match tokio::time::timeout(timeout, client.send(&msg.0)).await {
-                Ok(sent) => sent?,
-                Err(_) => {
-                    return Err(
-                        DriverError::Transient("WhatsApp did not answer in time".into()).into(),
-                    );
-                }
-            };
+            let sent = answer_within(timeout, client?.send(&msg.0)).await?;
             stats.note_message_out();
             Ok(sent)
         })
+    }
+}
+
+/// Tells a customer their messages were read, through the connected client.
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct MarkRead(pub WaRead);
+
+impl Handler<MarkRead> for ChannelSessionActor {
+    type Result = ResponseFuture<Result<(), SessionError>>;
+
+    fn handle(&mut self, msg: MarkRead, _: &mut Self::Context) -> Self::Result {
+        let client = self.connected_client();
+        let timeout = self.host.settings.send_timeout;
+        Box::pin(async move { answer_within(timeout, client?.mark_read(&msg.0)).await })
+    }
+}
+
+impl ChannelSessionActor {
+    /// The client, while the session is connected.
+    fn connected_client(&self) -> Result<Arc<dyn DriverClient>, SessionError> {
+        self.client
+            .clone()
+            .filter(|_| self.state == SessionState::Connected)
+            .ok_or_else(|| {
+                SessionError::Driver(DriverError::Transient(
+                    "the WhatsApp session is not connected".into(),
+                ))
+            })
+    }
+}
+
+/// What a client call came back with, or a transient error once `timeout` passed.
+async fn answer_within<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, DriverError>>,
+) -> Result<T, SessionError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(DriverError::Transient("WhatsApp did not answer in time".into()).into()),
     }
 }
 

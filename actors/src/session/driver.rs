@@ -42,6 +42,9 @@ pub trait DriverClient: Send + Sync {
     /// Sends a message; `Ok` holds WhatsApp's id for it.
     async fn send(&self, message: &WaOutgoing) -> Result<String, DriverError>;
 
+    /// Tells the chat's customer (in a group, `sender`) these messages were read.
+    async fn mark_read(&self, read: &WaRead) -> Result<(), DriverError>;
+
     /// Unlinks this device from the phone.
     async fn logout(&self) -> Result<(), DriverError>;
 
@@ -165,4 +168,15 @@ impl std::fmt::Debug for WaFile {
             .field("mime_type", &self.mime_type)
             .finish()
     }
+}
+
+/// Messages of one chat to mark read, all from one writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaRead {
+    /// The chat's JID.
+    pub chat: String,
+    /// In a group: the JID of who wrote them.
+    pub sender: Option<String>,
+    /// WhatsApp's ids of the messages.
+    pub ids: Vec<String>,
 }

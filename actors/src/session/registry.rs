@@ -4,9 +4,10 @@
 //! the HTTP layer's commands to the right actor.
 
 use super::actor::{
-    ChannelSessionActor, Ending, Logout, RequestPairingCode, Restart, Retire, Send, SessionError,
+    ChannelSessionActor, Ending, Logout, MarkRead, RequestPairingCode, Restart, Retire, Send,
+    SessionError,
 };
-use super::driver::{SessionDriver, WaOutgoing};
+use super::driver::{SessionDriver, WaOutgoing, WaRead};
 use super::host::{Host, KeysFactory};
 use super::settings::SessionSettings;
 use super::stats::SessionCounts;
@@ -155,13 +156,25 @@ impl Sessions {
         channel: ChannelId,
         message: WaOutgoing,
     ) -> Result<String, SessionError> {
-        let addr = self
-            .0
+        let addr = self.actor_here(channel)?;
+        addr.send(Send(message))
+            .await
+            .map_err(|_| SessionError::Gone)?
+    }
+
+    /// The actor of a session running on this node.
+    fn actor_here(&self, channel: ChannelId) -> Result<Addr<ChannelSessionActor>, SessionError> {
+        self.0
             .actors
             .get(&channel)
             .map(|a| a.clone())
-            .ok_or(SessionError::Gone)?;
-        addr.send(Send(message))
+            .ok_or(SessionError::Gone)
+    }
+
+    /// Tells a customer their messages were read, through the session.
+    pub async fn mark_read(&self, channel: ChannelId, read: WaRead) -> Result<(), SessionError> {
+        let addr = self.actor_here(channel)?;
+        addr.send(MarkRead(read))
             .await
             .map_err(|_| SessionError::Gone)?
     }

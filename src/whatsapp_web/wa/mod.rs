@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use switchboard_actors::MessageKind;
 use switchboard_actors::session::driver::{
-    DriverClient, DriverError, SessionDriver, SessionSpec, WaOutgoing,
+    DriverClient, DriverError, SessionDriver, SessionSpec, WaOutgoing, WaRead,
 };
 use tokio::sync::Mutex;
 use whatsapp_rust::Client;
@@ -191,6 +191,16 @@ impl DriverClient for WaClient {
             }
         };
         sent.map(|result| result.message_id)
+            .map_err(|err| DriverError::Transient(err.to_string()))
+    }
+
+    async fn mark_read(&self, read: &WaRead) -> Result<(), DriverError> {
+        let to = chat(&read.chat)?;
+        let sender = read.sender.as_deref().map(chat).transpose()?;
+        let ids: Vec<&str> = read.ids.iter().map(String::as_str).collect();
+        self.client
+            .mark_as_read(&to, sender.as_ref(), &ids)
+            .await
             .map_err(|err| DriverError::Transient(err.to_string()))
     }
 

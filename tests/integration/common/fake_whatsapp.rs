@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_actors::session::driver::{
     DriverClient, DriverError, DriverEvent, SessionDriver, SessionSpec, WaInbound, WaOutgoing,
+    WaRead,
 };
 use switchboard_actors::session::keys::SessionKeys;
 use switchboard_actors::{ChannelId, DeliveryStatus, MessageKind, Millis};
@@ -31,6 +32,7 @@ struct Session {
     qr_shown: u32,
     fail_connects: u32,
     sent: Vec<WaOutgoing>,
+    reads: Vec<WaRead>,
     logouts: u32,
 }
 
@@ -82,6 +84,11 @@ impl FakeWhatsApp {
 
     pub fn sent(&self, channel: ChannelId) -> Vec<WaOutgoing> {
         self.with(channel, |s| s.sent.clone())
+    }
+
+    /// Read receipts the session sent, in order.
+    pub fn reads(&self, channel: ChannelId) -> Vec<WaRead> {
+        self.with(channel, |s| s.reads.clone())
     }
 
     pub fn logouts(&self, channel: ChannelId) -> u32 {
@@ -300,6 +307,20 @@ impl DriverClient for FakeClient {
             .sent
             .push(message.clone());
         Ok(id)
+    }
+
+    async fn mark_read(&self, read: &WaRead) -> Result<(), DriverError> {
+        if *self.shut.lock().unwrap() {
+            return Err(DriverError::Transient("the client is shut down".into()));
+        }
+        let mut world = self.world.lock().unwrap();
+        world
+            .sessions
+            .entry(self.channel)
+            .or_default()
+            .reads
+            .push(read.clone());
+        Ok(())
     }
 
     async fn logout(&self) -> Result<(), DriverError> {
