@@ -104,7 +104,8 @@ impl Application {
         let listeners = Listeners::bind(&config)?;
         let metrics = Metrics::new()?;
         let gateway = build_gateway(&config, store.clone(), metrics.clone())?;
-        let inbox = build_inbox(&config, store.clone(), gateway.clone(), &metrics)?;
+        let node = NodeId(uuid::Uuid::now_v7());
+        let (inbox, bus) = build_inbox(&config, node, store.clone(), gateway.clone(), &metrics)?;
         let driver = match driver {
             Some(driver) => driver,
             None => whatsapp_web::production_driver(),
@@ -114,9 +115,14 @@ impl Application {
             inbox.clone(),
             driver,
             whatsapp_web::sealed_keys(store.clone(), gateway.sealer().clone()),
-            NodeId(uuid::Uuid::now_v7()),
+            node,
             whatsapp_web::settings(&config.whatsapp_web),
         );
+        // In a cluster, a session's commands reach the node that runs it over the bus.
+        if let Some(bus) = bus {
+            sessions.attach_relay(bus.clone());
+            bus.serve_sessions(gateway.clone());
+        }
         gateway.attach_sessions(SessionRoute {
             sessions: sessions.clone(),
             send_rate_per_second: config.whatsapp_web.send_rate_per_second,
@@ -343,12 +349,18 @@ fn guarded_client(
     })
 }
 
+/// Beyond the work itself, what a relayed session command may take to cross the bus
+/// and back.
+const RELAY_MARGIN: Duration = Duration::from_secs(5);
+
+/// The inbox, and the Redis bus when one is configured.
 fn build_inbox(
     config: &Config,
+    node: NodeId,
     store: Arc<dyn Store>,
     gateway: Arc<Gateway>,
     metrics: &Metrics,
-) -> Result<Inbox, StartError> {
+) -> Result<(Inbox, Option<Arc<RedisBus>>), StartError> {
     let inbox = &config.inbox;
     let settings = InboxSettings {
         conversation_idle: Duration::from_secs(inbox.conversation_idle_secs),
@@ -367,14 +379,27 @@ fn build_inbox(
     let sandbox = Sandbox::new(Duration::from_millis(config.sandbox.status_delay_ms));
     let router = |inbox| Router::new(inbox, sandbox, gateway) as Arc<dyn Outbound>;
     if !config.bus.redis_url.is_set() {
-        return Ok(Inbox::new(store, settings, Arc::new(LocalBus), router));
+        return Ok((
+            Inbox::new(store, settings, Arc::new(LocalBus), router),
+            None,
+        ));
     }
     let ttl = Duration::from_secs(config.bus.presence_ttl_secs);
-    let bus = RedisBus::start(config.bus.redis_url.expose(), ttl, metrics.clone())
-        .map_err(|err| StartError::Config(ConfigError::Invalid(format!("bus.redis_url: {err}"))))?;
+    // A relayed reply is a fetch of its file and a send on the other node.
+    let relay_timeout = Duration::from_secs(config.whatsapp_web.send_timeout_secs)
+        + Duration::from_millis(config.channels.request_timeout_ms)
+        + RELAY_MARGIN;
+    let bus = RedisBus::start(
+        config.bus.redis_url.expose(),
+        node,
+        ttl,
+        relay_timeout,
+        metrics.clone(),
+    )
+    .map_err(|err| StartError::Config(ConfigError::Invalid(format!("bus.redis_url: {err}"))))?;
     let inbox = Inbox::new(store, settings, bus.clone(), router);
     bus.subscribe(inbox.downgrade());
-    Ok(inbox)
+    Ok((inbox, Some(bus)))
 }
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {

@@ -8,10 +8,13 @@
 //! it later, in order, never not at all. Replay on reconnect comes from the store,
 //! never from Redis.
 
+mod relay;
+
+use crate::channels::gateway::Gateway;
 use crate::telemetry::Metrics;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::access::AccessChange;
@@ -185,26 +188,43 @@ pub struct RedisBus {
     outbox: mpsc::Sender<Op>,
     presence_ttl: Duration,
     metrics: Metrics,
+    /// Session commands this node relayed and waits on (see `relay`).
+    pending: relay::Pending,
+    relay_timeout: Duration,
+    /// Runs the session commands other nodes relay here.
+    gateway: OnceLock<Arc<Gateway>>,
 }
 
 impl RedisBus {
     /// Checks the URL and starts the publisher; connecting happens in the background,
     /// so a node starts (and serves its own agents) while Redis is away.
+    /// `node` is this node's id (its sessions' lease holder too); a relayed session
+    /// command fails when its node has not answered within `relay_timeout`.
     pub fn start(
         url: &str,
+        node: NodeId,
         presence_ttl: Duration,
+        relay_timeout: Duration,
         metrics: Metrics,
     ) -> Result<Arc<Self>, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let (outbox, ops) = mpsc::channel(OUTBOX_CAPACITY);
         actix_rt::spawn(publisher(client.clone(), ops, metrics.clone()));
         Ok(Arc::new(Self {
-            node: Uuid::now_v7(),
+            node: node.0,
             client,
             outbox,
             presence_ttl,
             metrics,
+            pending: relay::Pending::default(),
+            relay_timeout,
+            gateway: OnceLock::new(),
         }))
+    }
+
+    /// Runs the session commands other nodes relay to this one through `gateway`.
+    pub fn serve_sessions(&self, gateway: Arc<Gateway>) {
+        let _ = self.gateway.set(gateway);
     }
 
     /// Starts delivering other nodes' events to this node's agents.
@@ -469,7 +489,7 @@ async fn subscriber(bus: Arc<RedisBus>, inbox: WeakInbox) {
     let mut subscribed_before = false;
     loop {
         match bus.client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.psubscribe(format!("{CHANNEL_PREFIX}*")).await {
+            Ok(mut pubsub) => match subscribe(&mut pubsub, bus.node).await {
                 Ok(()) => {
                     tracing::info!("subscribed to the Redis bus");
                     // Counted once the subscription is back, not when it was lost.
@@ -478,9 +498,14 @@ async fn subscriber(bus: Arc<RedisBus>, inbox: WeakInbox) {
                     }
                     subscribed_before = true;
                     backoff = BACKOFF_MIN;
+                    let own = relay::node_channel(bus.node);
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
-                        bus.receive(&msg, &inbox);
+                        if msg.get_channel_name() == own {
+                            relay::arrived(&bus, msg.get_payload_bytes());
+                        } else {
+                            bus.receive(&msg, &inbox);
+                        }
                     }
                     tracing::warn!("lost the Redis bus; reconnecting");
                 }
@@ -494,6 +519,12 @@ async fn subscriber(bus: Arc<RedisBus>, inbox: WeakInbox) {
         actix_rt::time::sleep(jittered(backoff)).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Every tenant's events, and this node's own channel (session commands).
+async fn subscribe(pubsub: &mut redis::aio::PubSub, node: Uuid) -> redis::RedisResult<()> {
+    pubsub.psubscribe(format!("{CHANNEL_PREFIX}*")).await?;
+    pubsub.subscribe(relay::node_channel(node)).await
 }
 
 /// Between half and all of `pause`, so nodes that lost Redis together do not

@@ -12,6 +12,7 @@ use super::worker_loop::serve_each;
 use crate::config::ChannelsConfig;
 use crate::http::guarded::GuardedClient;
 use crate::telemetry::Metrics;
+use crate::whatsapp_web::outgoing::with_file;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::records::StatusReport;
 use switchboard_actors::session::driver::{DriverError, WaOutgoing};
+use switchboard_actors::session::relay::{SessionAnswer, SessionCommand};
 use switchboard_actors::session::{SessionError, Sessions};
 use switchboard_actors::store::Store;
 use switchboard_actors::{
@@ -116,14 +118,17 @@ enum Prepared {
         credentials: Credentials,
         body: serde_json::Value,
     },
-    Session(WaOutgoing),
+    Session {
+        tenant: TenantId,
+        message: WaOutgoing,
+    },
 }
 
 impl Prepared {
     fn kind(&self) -> ChannelKind {
         match self {
             Prepared::Graph { record, .. } => record.kind,
-            Prepared::Session(_) => ChannelKind::WhatsAppWeb,
+            Prepared::Session { .. } => ChannelKind::WhatsAppWeb,
         }
     }
 }
@@ -449,8 +454,12 @@ impl Gateway {
             .recipient(delivery.tenant, channel, delivery.conversation)
             .await?;
         if record.kind == ChannelKind::WhatsAppWeb {
-            return crate::whatsapp_web::outgoing::message(&to, &delivery.message)
-                .map(Prepared::Session);
+            return crate::whatsapp_web::outgoing::message(&to, &delivery.message).map(|message| {
+                Prepared::Session {
+                    tenant: delivery.tenant,
+                    message,
+                }
+            });
         }
         let body = outgoing::request_body(record.kind, &to, &delivery.message)?;
         Ok(Prepared::Graph {
@@ -477,28 +486,49 @@ impl Gateway {
                     )
                     .await
             }
-            Prepared::Session(message) => {
+            Prepared::Session { tenant, message } => {
                 let Some(route) = self.sessions.get() else {
                     return Err(GraphError::Permanent(
                         "WhatsApp Web sessions are not running on this server".into(),
                     ));
                 };
-                let message =
-                    crate::whatsapp_web::outgoing::with_file(&route.files, message.clone()).await?;
+                // The node that sends a media reply fetches its file; another node
+                // gets the reply without it.
+                let message = if route.sessions.runs_here(channel) {
+                    with_file(&route.files, message.clone()).await?
+                } else {
+                    message.clone()
+                };
                 route
                     .sessions
-                    .send(channel, message)
+                    .send(*tenant, channel, message)
                     .await
-                    .map_err(|err| match err {
-                        SessionError::Driver(DriverError::Permanent(reason))
-                        | SessionError::NotNow(reason) => GraphError::Permanent(reason),
-                        other => GraphError::Retryable {
-                            reason: other.to_string(),
-                            retry_after: None,
-                        },
-                    })
+                    .map_err(graph_error)
             }
         }
+    }
+
+    /// Runs a command another node relayed for a session this node runs; a media
+    /// reply's file is fetched here first.
+    pub async fn run_session_command(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        command: SessionCommand,
+    ) -> Result<SessionAnswer, SessionError> {
+        let route = self.sessions.get().ok_or(SessionError::Gone)?;
+        let command = match command {
+            SessionCommand::Send { message } => SessionCommand::Send {
+                message: with_file(&route.files, message)
+                    .await
+                    .map_err(|err| match err {
+                        GraphError::Permanent(reason) => DriverError::Permanent(reason),
+                        GraphError::Retryable { reason, .. } => DriverError::Transient(reason),
+                    })?,
+            },
+            other => other,
+        };
+        route.sessions.run_here(tenant, channel, command).await
     }
 
     /// Tells the channel the customer's newest message was read. Best effort: a
@@ -546,7 +576,7 @@ impl Gateway {
             for read in crate::whatsapp_web::outgoing::reads(&customer, &recent) {
                 route
                     .sessions
-                    .mark_read(channel, read)
+                    .mark_read(tenant, channel, read)
                     .await
                     .map_err(|err| err.to_string())?;
             }
@@ -708,4 +738,17 @@ fn backoff(config: &ChannelsConfig, attempt: u32) -> Duration {
         Duration::from_millis(config.retry_max_ms),
         attempt,
     )
+}
+
+/// A session's failure as the delivery worker takes it: final, or worth another try.
+fn graph_error(error: SessionError) -> GraphError {
+    match error {
+        SessionError::Driver(DriverError::Permanent(reason)) | SessionError::NotNow(reason) => {
+            GraphError::Permanent(reason)
+        }
+        other => GraphError::Retryable {
+            reason: other.to_string(),
+            retry_after: None,
+        },
+    }
 }

@@ -98,6 +98,20 @@ macro_rules! impl_session_store {
                     Ok(done.rows_affected() == 1)
                 }
 
+                async fn session_owner(&self, tenant: TenantId, channel: ChannelId, now: Millis) -> Result<Option<NodeId>, StoreError> {
+                    let owner: Option<(Uuid,)> = sqlx::query_as(
+                        "SELECT owner_node FROM channel_sessions
+                         WHERE tenant_id = $1 AND channel_id = $2 AND owner_node IS NOT NULL AND lease_until >= $3",
+                    )
+                    .bind(tenant.0)
+                    .bind(channel.0)
+                    .bind(now.0)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    Ok(owner.map(|(node,)| NodeId(node)))
+                }
+
                 async fn renew_session_leases(&self, node: NodeId, sessions: &[ChannelId], lease_until: Millis) -> Result<Vec<ChannelId>, StoreError> {
                     // One statement renews every lease the node holds; one it holds but
                     // no longer runs (a release that failed) is given up.

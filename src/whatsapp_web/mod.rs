@@ -1,6 +1,7 @@
 //! WhatsApp Web sessions on the server side: the sealed key store, QR codes as SVG,
-//! replies as sessions send them, customers' media from WhatsApp's CDN, and the production `SessionDriver` (the
-//! `whatsapp-rust` crate, behind the default `whatsapp-web` feature).
+//! replies as sessions send them, customers' media from WhatsApp's CDN, and the
+//! production `SessionDriver` (the `whatsapp-rust` crate, behind the default
+//! `whatsapp-web` feature).
 
 pub mod keys;
 #[cfg(feature = "whatsapp-web")]

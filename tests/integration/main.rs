@@ -27,6 +27,7 @@ mod runtime_shutdown;
 #[cfg(feature = "whatsapp-web")]
 mod session_keys;
 mod session_leases;
+mod session_relay;
 mod store_conformance;
 mod supervision;
 mod text_input;

@@ -24,9 +24,14 @@ fn lease_config(db: &TestDb) -> Config {
     config
 }
 
-async fn state_on(base: &str, token: &str, channel: ChannelId) -> Value {
+pub async fn state_on(base: &str, token: &str, channel: ChannelId) -> Value {
+    get_json(base, token, &format!("/api/v1/channels/{channel}/session")).await
+}
+
+/// `GET base + path` as `token`, read as JSON (a node other than a `TestApp`'s).
+pub async fn get_json(base: &str, token: &str, path: &str) -> Value {
     reqwest::Client::new()
-        .get(format!("{base}/api/v1/channels/{channel}/session"))
+        .get(format!("{base}{path}"))
         .bearer_auth(token)
         .send()
         .await
@@ -38,7 +43,7 @@ async fn state_on(base: &str, token: &str, channel: ChannelId) -> Value {
 
 /// Creates a WhatsApp Web channel through `base` (which then owns its session) and
 /// pairs it.
-async fn paired_session_on(base: &str, token: &str, fake: &FakeWhatsApp) -> ChannelId {
+pub async fn paired_session_on(base: &str, token: &str, fake: &FakeWhatsApp) -> ChannelId {
     let created = reqwest::Client::new()
         .post(format!("{base}/api/v1/channels"))
         .bearer_auth(token)

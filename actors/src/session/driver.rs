@@ -5,6 +5,7 @@
 use super::keys::SessionKeys;
 use crate::{ChannelId, DeliveryStatus, MessageKind, Millis, TenantId};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,7 +140,7 @@ impl WaInbound {
 }
 
 /// A message to send through a session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaOutgoing {
     /// The chat's JID.
     pub to: String,
@@ -148,8 +149,9 @@ pub struct WaOutgoing {
     /// Media (`link`, `filename`), a reaction (`message_id`), or the quoted message
     /// (`reply_to`).
     pub attachment: Option<Value>,
-    /// A media message's file, fetched from its `link` before the send: a session
-    /// uploads the bytes themselves.
+    /// A media message's file, fetched from its `link` by the node that sends it: a
+    /// session uploads the bytes themselves. Never crosses to another node.
+    #[serde(skip)]
     pub file: Option<WaFile>,
 }
 
@@ -171,7 +173,7 @@ impl std::fmt::Debug for WaFile {
 }
 
 /// Messages of one chat to mark read, all from one writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaRead {
     /// The chat's JID.
     pub chat: String,

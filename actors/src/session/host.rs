@@ -5,6 +5,7 @@
 use super::actor::ChannelSessionActor;
 use super::driver::{SessionDriver, WaInbound};
 use super::keys::SessionKeys;
+use super::relay::SessionRelay;
 use super::settings::SessionSettings;
 use super::state::{SessionState, Transition};
 use super::stats::SessionStats;
@@ -18,7 +19,7 @@ use crate::{ChannelId, DeliveryStatus, Direction, PhoneE164, TenantId};
 use actix::Addr;
 use dashmap::DashMap;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -44,6 +45,8 @@ pub(super) struct Host {
     /// Where session actors run: the arbiter that built the registry, not the HTTP
     /// worker that happened to handle a request (its arbiter stops with the server).
     pub(super) arbiter: actix::ArbiterHandle,
+    /// Carries commands to the node that runs a session (set once, in a cluster).
+    pub(super) relay: OnceLock<Arc<dyn SessionRelay>>,
 }
 
 impl Host {
@@ -66,6 +69,7 @@ impl Host {
             stats: Arc::default(),
             actors: DashMap::new(),
             arbiter: actix::Arbiter::current(),
+            relay: OnceLock::new(),
         }
     }
 

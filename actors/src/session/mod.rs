@@ -6,6 +6,7 @@ pub mod driver;
 mod host;
 pub mod keys;
 pub mod registry;
+pub mod relay;
 pub mod settings;
 pub mod state;
 pub mod stats;

@@ -7,8 +7,9 @@ use super::actor::{
     ChannelSessionActor, Ending, Logout, MarkRead, RequestPairingCode, Restart, Retire, Send,
     SessionError,
 };
-use super::driver::{SessionDriver, WaOutgoing, WaRead};
+use super::driver::{DriverError, SessionDriver, WaOutgoing, WaRead};
 use super::host::{Host, KeysFactory};
+use super::relay::{SessionAnswer, SessionCommand, SessionRelay};
 use super::settings::SessionSettings;
 use super::stats::SessionCounts;
 use super::store::Claimable;
@@ -112,16 +113,20 @@ impl Sessions {
         Ok(self.start(tenant, channel))
     }
 
+    /// Where commands for sessions other nodes run are carried.
+    pub fn attach_relay(&self, relay: Arc<dyn SessionRelay>) {
+        let _ = self.0.relay.set(relay);
+    }
+
     pub async fn restart(
         &self,
         tenant: TenantId,
         channel: ChannelId,
         by: Option<UserId>,
     ) -> Result<(), SessionError> {
-        let addr = self.actor(tenant, channel).await?;
-        addr.send(Restart { by })
+        self.run(tenant, channel, SessionCommand::Restart { by })
             .await
-            .map_err(|_| SessionError::Gone)
+            .map(|_| ())
     }
 
     pub async fn logout(
@@ -130,10 +135,9 @@ impl Sessions {
         channel: ChannelId,
         by: Option<UserId>,
     ) -> Result<(), SessionError> {
-        let addr = self.actor(tenant, channel).await?;
-        addr.send(Logout { by })
+        self.run(tenant, channel, SessionCommand::Logout { by })
             .await
-            .map_err(|_| SessionError::Gone)
+            .map(|_| ())
     }
 
     pub async fn pairing_code(
@@ -143,40 +147,123 @@ impl Sessions {
         phone: String,
         by: Option<UserId>,
     ) -> Result<String, SessionError> {
-        let addr = self.actor(tenant, channel).await?;
-        addr.send(RequestPairingCode { phone, by })
-            .await
-            .map_err(|_| SessionError::Gone)?
+        match self
+            .run(tenant, channel, SessionCommand::PairingCode { phone, by })
+            .await?
+        {
+            SessionAnswer::PairingCode(code) => Ok(code),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    /// Sends through the session when it runs here; `Gone` when it does not (the
-    /// delivery worker retries, and the owner node's worker sends it then).
+    /// Sends a reply through the session; `Ok` holds WhatsApp's id for it.
     pub async fn send(
         &self,
+        tenant: TenantId,
         channel: ChannelId,
         message: WaOutgoing,
     ) -> Result<String, SessionError> {
-        let addr = self.actor_here(channel)?;
-        addr.send(Send(message))
-            .await
-            .map_err(|_| SessionError::Gone)?
-    }
-
-    /// The actor of a session running on this node.
-    fn actor_here(&self, channel: ChannelId) -> Result<Addr<ChannelSessionActor>, SessionError> {
-        self.0
-            .actors
-            .get(&channel)
-            .map(|a| a.clone())
-            .ok_or(SessionError::Gone)
+        match self
+            .run(tenant, channel, SessionCommand::Send { message })
+            .await?
+        {
+            SessionAnswer::Sent(id) => Ok(id),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Tells a customer their messages were read, through the session.
-    pub async fn mark_read(&self, channel: ChannelId, read: WaRead) -> Result<(), SessionError> {
-        let addr = self.actor_here(channel)?;
-        addr.send(MarkRead(read))
+    pub async fn mark_read(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        read: WaRead,
+    ) -> Result<(), SessionError> {
+        self.run(tenant, channel, SessionCommand::MarkRead { read })
             .await
-            .map_err(|_| SessionError::Gone)?
+            .map(|_| ())
+    }
+
+    /// Whether the session's actor runs on this node.
+    pub fn runs_here(&self, channel: ChannelId) -> bool {
+        self.0.actors.contains_key(&channel)
+    }
+
+    /// Runs `command` on the node that runs the session: here, or through the relay
+    /// on the node that holds its lease.
+    pub async fn run(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        command: SessionCommand,
+    ) -> Result<SessionAnswer, SessionError> {
+        match self.run_here(tenant, channel, command.clone()).await {
+            Err(SessionError::Elsewhere) => {}
+            done => return done,
+        }
+        let Some(relay) = self.0.relay.get() else {
+            return Err(SessionError::Elsewhere);
+        };
+        let owner = self
+            .0
+            .store
+            .session_owner(tenant, channel, Millis::now())
+            .await
+            .map_err(|err| SessionError::Store(err.to_string()))?;
+        match owner {
+            Some(owner) if owner != self.0.node => {
+                relay.forward(owner, tenant, channel, command).await
+            }
+            // No node runs it (between owners, or stopped for good).
+            _ => Err(SessionError::Gone),
+        }
+    }
+
+    /// Runs `command` on this node's actor of the session, never elsewhere (what a
+    /// relayed command does when it arrives). Restart, logout and pairing code take
+    /// the lease when no node holds it; a reply or a read receipt needs the session
+    /// running here.
+    pub async fn run_here(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        command: SessionCommand,
+    ) -> Result<SessionAnswer, SessionError> {
+        let addr = match &command {
+            SessionCommand::Send { .. } | SessionCommand::MarkRead { .. } => self
+                .0
+                .actors
+                .get(&channel)
+                .map(|a| a.clone())
+                .ok_or(SessionError::Elsewhere)?,
+            _ => self.actor(tenant, channel).await?,
+        };
+        let gone = |_| SessionError::Gone;
+        match command {
+            SessionCommand::Restart { by } => {
+                addr.send(Restart { by }).await.map_err(gone)?;
+                Ok(SessionAnswer::Done)
+            }
+            SessionCommand::Logout { by } => {
+                addr.send(Logout { by }).await.map_err(gone)?;
+                Ok(SessionAnswer::Done)
+            }
+            SessionCommand::PairingCode { phone, by } => addr
+                .send(RequestPairingCode { phone, by })
+                .await
+                .map_err(gone)?
+                .map(SessionAnswer::PairingCode),
+            SessionCommand::Send { message } => addr
+                .send(Send(message))
+                .await
+                .map_err(gone)?
+                .map(SessionAnswer::Sent),
+            SessionCommand::MarkRead { read } => addr
+                .send(MarkRead(read))
+                .await
+                .map_err(gone)?
+                .map(|()| SessionAnswer::Done),
+        }
     }
 
     /// Stops the session here, recording what `ending` says. Waits until its
@@ -285,4 +372,9 @@ impl Sessions {
         }
         started
     }
+}
+
+/// An answer of the wrong kind from another node: a version mismatch between nodes.
+fn unexpected(answer: &SessionAnswer) -> SessionError {
+    DriverError::Permanent(format!("the session's node answered {answer:?}")).into()
 }

@@ -64,6 +64,14 @@ pub trait SessionStore: SessionKeyRows + Send + Sync + 'static {
         lease_until: Millis,
     ) -> Result<Vec<ChannelId>, StoreError>;
 
+    /// The node whose lease on the session holds at `now`, if any.
+    async fn session_owner(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        now: Millis,
+    ) -> Result<Option<NodeId>, StoreError>;
+
     /// Gives the lease up (a clean stop), so another node may take it at once.
     async fn release_session(&self, channel: ChannelId, node: NodeId) -> Result<(), StoreError>;
 

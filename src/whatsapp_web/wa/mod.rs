@@ -78,8 +78,10 @@ impl WaClient {
         message: &WaOutgoing,
         context_info: Option<Box<wa::ContextInfo>>,
     ) -> Result<wa::Message, DriverError> {
+        // Fetched by the node that sends; a reply that reached this node without it
+        // (the session moved here meanwhile) is fetched on its next try.
         let file = message.file.as_ref().ok_or_else(|| {
-            DriverError::Permanent("the media reply's file was not fetched".into())
+            DriverError::Transient("the media reply's file was not fetched here".into())
         })?;
         let media_type = match message.kind {
             MessageKind::Image => MediaType::Image,
