@@ -80,25 +80,24 @@ pub async fn download(
     let mut last = GraphError::Permanent("no media CDN is configured".into());
     for cdn in cdns {
         let url = format!("{}{path}?token={token}", cdn.trim_end_matches('/'));
-        let encrypted = match graph.download(None, &url).await {
+        let mut file = match graph.download(None, &url).await {
             Ok((bytes, _)) => bytes,
             Err(err) => {
                 last = err;
                 continue;
             }
         };
-        if Sha256::digest(&encrypted).as_slice() != enc_sha256.as_slice() {
+        if Sha256::digest(&file).as_slice() != enc_sha256.as_slice() {
             last = GraphError::Permanent("the CDN's file does not match its hash".into());
             continue;
         }
-        let plain = DownloadUtils::verify_and_decrypt(&encrypted, &media_key, media_type)
+        // Decrypted where it lies: a file up to the media limit is not held twice.
+        DownloadUtils::verify_and_decrypt_in_place(&mut file, &media_key, media_type)
             .map_err(|err| GraphError::Permanent(format!("cannot decrypt the media: {err}")))?;
-        if Sha256::digest(&plain).as_slice() != plain_sha256.as_slice() {
-            return Err(GraphError::Permanent(
-                "the decrypted media does not match its hash".into(),
-            ));
-        }
-        return Ok(plain);
+        DownloadUtils::validate_plaintext_sha256(&file, &plain_sha256).map_err(|_| {
+            GraphError::Permanent("the decrypted media does not match its hash".into())
+        })?;
+        return Ok(file);
     }
     Err(last)
 }
