@@ -203,15 +203,29 @@ function channelCard(c, error, refresh) {
       } }, "Delete")));
 }
 
-// How often an open channels page reads a WhatsApp session again: QR codes rotate
-// every 20 s or so, so a new one shows within this.
-const SESSION_POLL_MS = 2000;
+/** The window event a `session.updated` frame becomes (main.js dispatches it). */
+export const SESSION_UPDATED = "switchboard:session-updated";
+
+// Frames bring every change at once; this slow read only catches up after the live
+// connection was down (a resume replays the frames too, this is the safety net).
+const SESSION_POLL_MS = 15_000;
 
 const SESSION_WORDS = {
   starting: "Starting", qr: "Scan the QR code", pairing_code: "Type the pairing code on the phone",
   connected: "Connected", reconnecting: "Reconnecting", logged_out: "Logged out", conflict: "Taken over by another client",
   banned: "Banned", failed: "Failed", stopped: "Stopped",
 };
+
+/** One line of what went with a state: the number, the reason, the attempt. */
+function sessionNote(s) {
+  const d = s.detail || {};
+  const number = d.phone || s.phone;
+  return [
+    number ? `${number}${d.name ? ` (${d.name})` : ""}` : null,
+    d.attempt ? `attempt ${d.attempt}` : null,
+    d.reason,
+  ].filter(Boolean).join(" · ");
+}
 
 function sessionCard(c, error, refresh) {
   const panel = h("div", { class: "session", "aria-live": "polite" }, h("p", { class: "muted" }, "…"));
@@ -224,6 +238,20 @@ function sessionCard(c, error, refresh) {
     event.preventDefault();
     const given = await guarded(error, () => post(`/channels/${c.id}/session/pairing-code`, { phone: phone.value.trim() }));
     if (given) fill(code, "Type this on the phone: ", h("strong", {}, given.code));
+  });
+  const historyList = h("ol", { class: "session-history" });
+  const history = h("details", { class: "session-history" }, h("summary", {}, "History"), historyList);
+  const showHistory = async () => {
+    const [events, team] = await Promise.all([get(`/channels/${c.id}/session/history`), teamNames()]);
+    fill(historyList, events.data.length
+      ? events.data.map((e) => h("li", {},
+          h("time", { datetime: e.at }, longTime(e.at)), " ", h("strong", {}, SESSION_WORDS[e.state] ?? e.state),
+          sessionNote(e) ? ` · ${sessionNote(e)}` : null,
+          e.by ? ` · by ${team.get(e.by) ?? "a former team member"}` : null))
+      : h("li", { class: "muted" }, "Nothing yet."));
+  };
+  history.addEventListener("toggle", () => {
+    if (history.open) showHistory().catch((err) => fill(historyList, h("li", { class: "form-error" }, err.message)));
   });
   const show = (s) => {
     const qr = s.state === "qr" && s.qr_svg
@@ -243,25 +271,45 @@ function sessionCard(c, error, refresh) {
       qr ? h("p", {}, "On the phone: WhatsApp → Settings → Linked devices → Link a device.") : null,
       qr);
     pairing.hidden = s.state !== "qr" && s.state !== "pairing_code";
+    if (s.state !== "qr" && s.state !== "pairing_code") fill(code);
   };
-  const poll = async () => {
-    if (!panel.isConnected && panel.dataset.started) return;
-    panel.dataset.started = "1";
+  // One read at a time; a change that lands during a read is read again after it.
+  let reading = false;
+  let again = false;
+  const read = async () => {
+    if (reading) return void (again = true);
+    reading = true;
     try {
       show(await get(`/channels/${c.id}/session`));
+      if (history.open) await showHistory();
     } catch (err) {
       fill(panel, h("p", { class: "form-error" }, err.message));
+    } finally {
+      reading = false;
     }
+    if (again) {
+      again = false;
+      read();
+    }
+  };
+  const gone = () => !card.isConnected;
+  const onUpdate = (event) => {
+    if (gone()) return window.removeEventListener(SESSION_UPDATED, onUpdate);
+    if (event.detail?.channel_id === c.id) read();
+  };
+  window.addEventListener(SESSION_UPDATED, onUpdate);
+  const poll = () => {
+    if (gone()) return;
+    read();
     setTimeout(poll, SESSION_POLL_MS);
   };
-  poll();
   const next = c.state === "active" ? "disabled" : "active";
   const act = (path, done) => async () => {
     const result = await guarded(error, () => post(`/channels/${c.id}/session/${path}`));
     if (result) show(result);
     if (done) announce(done);
   };
-  return h("article", { class: "card channel", "aria-label": c.name },
+  const card = h("article", { class: "card channel", "aria-label": c.name },
     h("h2", {}, c.name, " ", h("small", {}, `WhatsApp number · ${c.state}`)),
     panel, pairing, code,
     h("div", { class: "row" },
@@ -275,7 +323,17 @@ function sessionCard(c, error, refresh) {
         if (!confirm(`Delete ${c.name}? Its session ends; its conversations stay.`)) return;
         await guarded(error, () => del(`/channels/${c.id}`));
         refresh();
-      } }, "Delete")));
+      } }, "Delete")),
+    history);
+  read();
+  setTimeout(poll, SESSION_POLL_MS);
+  return card;
+}
+
+/** Team members by id, for who did what in a session's history. */
+async function teamNames() {
+  const users = await get("/users");
+  return new Map(users.data.map((u) => [u.id, u.name]));
 }
 
 function channelForm(error, refresh) {

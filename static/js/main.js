@@ -7,7 +7,7 @@ import { renderAcceptInvite, renderSignIn } from "./signin.js";
 import { Live } from "./live.js";
 import { Inbox, atLeast } from "./inbox.js";
 import { InboxView } from "./inbox_view.js";
-import { renderAdmin } from "./admin.js";
+import { renderAdmin, SESSION_UPDATED } from "./admin.js";
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -25,7 +25,11 @@ class App {
     this.inbox = new Inbox(me.user);
     this.live = new Live({
       onState: (state) => this.showState(state),
-      onEvent: (frame) => this.inbox.apply(frame),
+      onEvent: (frame) => {
+        // A WhatsApp session's card on the admin page listens for its own channel.
+        if (frame.type === "session.updated") window.dispatchEvent(new CustomEvent(SESSION_UPDATED, { detail: frame.data }));
+        else this.inbox.apply(frame);
+      },
       onSignal: (frame) => (frame.type === "access" ? this.roleChanged(frame.role) : this.inbox.signal(frame)),
       onReset: (reason) => this.reset(reason),
       onSignedOut: () => signOut(),

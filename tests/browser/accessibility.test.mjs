@@ -1,13 +1,10 @@
 // Accessibility of the main screens, checked by axe-core (WCAG 2.1 A and AA rules:
 // names for every control, contrast, landmarks, ARIA use). The axe script is
-// injected for the check only, so this one context bypasses the page's CSP.
+// injected for the check only, so these contexts bypass the page's CSP.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { OWNER, customerSays, launch, newContext, ownerToken, screenshot, signIn, startServer } from "./harness.mjs";
-
-const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+import { OWNER, customerSays, violations, launch, newContext, ownerToken, screenshot, signIn, startServer } from "./harness.mjs";
 
 let browser;
 let server;
@@ -21,14 +18,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function violations(page) {
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(() =>
-    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-  );
-  return result.violations.map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
 
 for (const [name, viewport] of [
   ["a desktop", { width: 1280, height: 800 }],

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -13,15 +14,20 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR) : path.join(repo, "target");
 export const BINARY = process.env.SWITCHBOARD_BIN ?? path.join(targetDir, "debug", "switchboard");
+/** The same server with WhatsApp Web sessions on a fake WhatsApp the test controls. */
+export const FAKE_WHATSAPP_BINARY = path.join(targetDir, "debug", "examples", "fake_whatsapp_server");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const SHOTS = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : path.join(here, "screenshots");
 export const OWNER = { tenant: "default", email: "owner@switchboard.local", password: "owner-password-123" };
 
-/** Starts a server; resolves once it prints its address. */
-export async function startServer(extraEnv = {}) {
-  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run cargo build first`);
+/**
+ * Starts a server; resolves once it prints its address. With `binary:
+ * FAKE_WHATSAPP_BINARY`, `control` is the fake WhatsApp's control URL.
+ */
+export async function startServer(extraEnv = {}, { binary = BINARY } = {}) {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: run cargo build first`);
   const dataDir = mkdtempSync(path.join(tmpdir(), "sb-browser-"));
-  const child = spawn(BINARY, [], {
+  const child = spawn(binary, [], {
     env: {
       PATH: process.env.PATH,
       SWITCHBOARD_SERVER__PORT: "0",
@@ -36,12 +42,14 @@ export async function startServer(extraEnv = {}) {
   child.stderr.on("data", (chunk) => {
     stderr = (stderr + chunk).slice(-20_000);
   });
+  let control = null;
   const url = await new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 30_000);
     child.stdout.on("data", (chunk) => {
       out += chunk;
       const found = out.match(/Switchboard inbox: (http:\/\/\S+?)\/\s/);
+      control = out.match(/Fake WhatsApp: (http:\/\/\S+)\s/)?.[1] ?? null;
       if (found) {
         clearTimeout(timer);
         resolve(found[1]);
@@ -54,6 +62,7 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
+    control,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -148,4 +157,18 @@ export async function screenshot(page, name) {
 /** A test name as a file name. */
 export function slug(name) {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
+}
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/**
+ * WCAG 2.1 A and AA violations on the page, by axe-core. Injecting axe needs a
+ * context made with `bypassCSP: true`.
+ */
+export async function violations(page) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  return result.violations.map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
 }
