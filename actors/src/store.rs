@@ -7,6 +7,7 @@
 use crate::channel::store::ChannelStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
+use crate::pipeline::store::PipelineStore;
 use crate::session::store::SessionStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
 use async_trait::async_trait;
@@ -155,9 +156,12 @@ pub struct PoolStats {
 }
 
 /// Everything the server stores; the inbox part is [`InboxStore`], the channel part
-/// [`ChannelStore`], WhatsApp Web sessions [`SessionStore`].
+/// [`ChannelStore`], WhatsApp Web sessions [`SessionStore`], the inbound pipeline
+/// [`PipelineStore`].
 #[async_trait]
-pub trait Store: InboxStore + ChannelStore + SessionStore + Send + Sync + 'static {
+pub trait Store:
+    InboxStore + ChannelStore + SessionStore + PipelineStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

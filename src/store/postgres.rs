@@ -2,6 +2,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::pipeline_sql::impl_pipeline_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -90,3 +91,4 @@ impl_sql_store!(PostgresStore, "postgres");
 impl_inbox_store!(PostgresStore, postgres);
 impl_channel_store!(PostgresStore);
 impl_session_store!(PostgresStore);
+impl_pipeline_store!(PostgresStore);

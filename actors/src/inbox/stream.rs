@@ -52,6 +52,10 @@ text_enum!(
         /// A WhatsApp Web session changed state; its `conversation_id` column holds
         /// the channel id, and only admins receive it.
         SessionUpdated => "session.updated",
+        /// What the pipeline found in a customer message.
+        MessageInsights => "message.insights",
+        /// A conversation's lead score, temperature or handoff state changed.
+        ConversationLead => "conversation.lead",
     }
 );
 

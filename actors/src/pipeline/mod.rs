@@ -9,5 +9,6 @@ pub mod language;
 pub mod patterns;
 pub mod scoring;
 pub mod sentiment;
+pub mod store;
 pub mod understanding;
 pub mod words;

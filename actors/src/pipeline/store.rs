@@ -1,0 +1,171 @@
+//! The pipeline's part of the storage port: a per-tenant cursor in the stream with a
+//! lease (one node works a tenant's pipeline at a time), each message's insight, and
+//! each conversation's lead. A message's results, its events and the cursor move in
+//! one transaction, so a crash either loses all of them (the message is processed
+//! again, to the same results) or none.
+
+use super::guardrail::Guard;
+use super::handoff::{HandoffState, HandoffTrigger};
+use super::scoring::LeadScore;
+use super::sentiment::{Sentiment, SentimentLabel};
+use super::understanding::{Understanding, Urgency};
+use crate::inbox::bus::NodeId;
+use crate::inbox::stream::StreamEvent;
+use crate::store::StoreError;
+use crate::{ConversationId, MessageId, Millis, TenantId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A stage that did not give its result, and why (it timed out, failed, or its
+/// mailbox was full); the pipeline went on with the stage's fallback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub stage: String,
+    pub reason: String,
+}
+
+/// What the stages found in one customer message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub guard: Guard,
+    pub understanding: Understanding,
+    pub sentiment: Sentiment,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// The running counts the next message of a conversation is judged with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// The customer's messages so far.
+    pub inbound: u32,
+    /// Negative messages in a row, up to the latest.
+    pub negative_streak: u32,
+    /// The latest text and how many times in a row it came.
+    pub same_text_streak: u32,
+    pub last_text: Option<String>,
+}
+
+/// A conversation's lead and who answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    pub conversation_id: ConversationId,
+    pub score: LeadScore,
+    pub sentiment: Option<SentimentLabel>,
+    pub urgency: Urgency,
+    pub handoff: HandoffState,
+    /// Why it went to a person, while it is with one.
+    pub trigger: Option<HandoffTrigger>,
+    pub counts: Counts,
+    /// The stream offset of the message last scored.
+    pub scored_offset: i64,
+    pub updated_at: Millis,
+}
+
+impl Lead {
+    /// A conversation the pipeline has not seen yet.
+    pub fn new(conversation_id: ConversationId) -> Self {
+        Self {
+            conversation_id,
+            score: LeadScore::none(),
+            sentiment: None,
+            urgency: Urgency::Low,
+            handoff: HandoffState::Bot,
+            trigger: None,
+            counts: Counts::default(),
+            scored_offset: 0,
+            updated_at: Millis(0),
+        }
+    }
+
+    /// The `conversation.lead` event's data, and what the API shows.
+    pub fn view(&self) -> serde_json::Value {
+        json!({
+            "conversation_id": self.conversation_id,
+            "score": self.score.score,
+            "temperature": self.score.temperature,
+            "reasons": self.score.reasons,
+            "sentiment": self.sentiment,
+            "urgency": self.urgency,
+            "handoff": self.handoff,
+            "trigger": self.trigger,
+            "updated_at": self.updated_at.to_rfc3339(),
+        })
+    }
+}
+
+/// One customer message through the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insight {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    /// The stream offset of the message's `message.new` event.
+    pub offset: i64,
+    pub analysis: Analysis,
+    /// The conversation's lead after this message.
+    pub lead: Lead,
+    pub at: Millis,
+}
+
+impl Insight {
+    /// The `message.insights` event's data.
+    pub fn view(&self) -> serde_json::Value {
+        json!({
+            "message_id": self.message_id,
+            "conversation_id": self.conversation_id,
+            "insights": self.analysis,
+        })
+    }
+}
+
+#[async_trait]
+pub trait PipelineStore: Send + Sync + 'static {
+    /// Takes the tenant's pipeline for `node` until `lease_until`, or renews it when
+    /// `node` holds it already; refused while another node's lease runs. The offset
+    /// to go on after, when taken.
+    async fn claim_pipeline(
+        &self,
+        tenant: TenantId,
+        node: NodeId,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Gives the tenant's pipeline up (a node that stops), so another may take it at once.
+    async fn release_pipeline(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError>;
+
+    async fn lead(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<Option<Lead>, StoreError>;
+
+    /// Stores a message's insight and its conversation's lead, appends their events
+    /// (`message.insights`, `conversation.lead`) and moves the cursor to the message,
+    /// in one transaction, while `node` holds the tenant's pipeline. `None` when it
+    /// does not (nothing is written). A message stored before writes and publishes
+    /// nothing again, and a lead never goes back to an older message's score.
+    async fn record_insight(
+        &self,
+        tenant: TenantId,
+        node: NodeId,
+        insight: &Insight,
+    ) -> Result<Option<Vec<StreamEvent>>, StoreError>;
+
+    /// Moves the cursor past events the pipeline has nothing to do for; false when
+    /// `node` does not hold the tenant's pipeline.
+    async fn advance_pipeline(
+        &self,
+        tenant: TenantId,
+        node: NodeId,
+        offset: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Insights of a conversation's messages, oldest first.
+    async fn message_insights(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<Vec<(MessageId, Analysis)>, StoreError>;
+}

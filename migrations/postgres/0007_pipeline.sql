@@ -1,0 +1,52 @@
+-- The inbound pipeline: guardrail, understanding, sentiment, lead score, handoff.
+
+-- Each tenant's place in its stream: every event up to stream_offset has been through
+-- the pipeline. The node in owner_node works the tenant's pipeline while lease_until
+-- (Unix ms) is ahead; another node may take it over after that.
+CREATE TABLE pipeline_cursors (
+    tenant_id      UUID PRIMARY KEY REFERENCES tenants (id),
+    stream_offset  BIGINT NOT NULL,
+    owner_node     UUID,
+    lease_until    BIGINT
+);
+
+-- What the pipeline found in one customer message. JSON: the guardrail's verdict,
+-- the understanding, the sentiment, and the stages that were skipped and why.
+CREATE TABLE message_insights (
+    tenant_id        UUID NOT NULL REFERENCES tenants (id),
+    message_id       UUID PRIMARY KEY,
+    conversation_id  UUID NOT NULL,
+    data             TEXT NOT NULL,
+    created_at       BIGINT NOT NULL
+);
+CREATE INDEX message_insights_by_conversation ON message_insights (tenant_id, conversation_id);
+
+-- A conversation's lead and who answers it. What lists filter on has a column;
+-- data (JSON) has the reasons, the handoff trigger and the running counts the next
+-- message is scored with.
+CREATE TABLE conversation_leads (
+    tenant_id        UUID NOT NULL REFERENCES tenants (id),
+    conversation_id  UUID PRIMARY KEY,
+    score            BIGINT NOT NULL,
+    temperature      TEXT NOT NULL CHECK (temperature IN ('hot', 'warm', 'cold')),
+    sentiment        TEXT,
+    urgency          TEXT NOT NULL,
+    handoff_state    TEXT NOT NULL CHECK (handoff_state IN ('bot', 'pending_human', 'human')),
+    -- The stream offset of the message last scored: a replay of an older one
+    -- changes nothing.
+    scored_offset    BIGINT NOT NULL,
+    data             TEXT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX conversation_leads_by_temperature ON conversation_leads (tenant_id, temperature);
+
+-- Every score a conversation has had, one row per customer message.
+CREATE TABLE lead_history (
+    tenant_id        UUID NOT NULL REFERENCES tenants (id),
+    conversation_id  UUID NOT NULL,
+    message_id       UUID NOT NULL,
+    score            BIGINT NOT NULL,
+    temperature      TEXT NOT NULL,
+    at               BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, message_id)
+);

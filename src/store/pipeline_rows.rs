@@ -1,0 +1,74 @@
+//! Pipeline rows as both dialects return them.
+
+use super::inbox_rows::from_json;
+use super::rows::corrupt;
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
+use switchboard_actors::pipeline::scoring::{LeadScore, Reason, Temperature};
+use switchboard_actors::pipeline::sentiment::SentimentLabel;
+use switchboard_actors::pipeline::store::{Counts, Lead};
+use switchboard_actors::pipeline::understanding::Urgency;
+use switchboard_actors::store::StoreError;
+use switchboard_actors::{ConversationId, Millis};
+use uuid::Uuid;
+
+/// What a lead keeps beside its columns.
+#[derive(Serialize, Deserialize)]
+pub struct LeadData {
+    pub reasons: Vec<Reason>,
+    pub trigger: Option<HandoffTrigger>,
+    pub counts: Counts,
+}
+
+impl LeadData {
+    pub fn of(lead: &Lead) -> Self {
+        Self {
+            reasons: lead.score.reasons.clone(),
+            trigger: lead.trigger,
+            counts: lead.counts.clone(),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct LeadRow {
+    conversation_id: Uuid,
+    score: i64,
+    temperature: String,
+    sentiment: Option<String>,
+    urgency: String,
+    handoff_state: String,
+    scored_offset: i64,
+    data: String,
+    updated_at: i64,
+}
+
+impl TryFrom<LeadRow> for Lead {
+    type Error = StoreError;
+    fn try_from(row: LeadRow) -> Result<Self, Self::Error> {
+        let data: LeadData = from_json("lead", &row.data)?;
+        Ok(Lead {
+            conversation_id: ConversationId(row.conversation_id),
+            score: LeadScore {
+                score: u8::try_from(row.score).map_err(|_| {
+                    StoreError::Backend(format!("lead score {} out of range", row.score))
+                })?,
+                temperature: Temperature::parse(&row.temperature).map_err(corrupt("lead"))?,
+                reasons: data.reasons,
+            },
+            sentiment: row
+                .sentiment
+                .as_deref()
+                .map(SentimentLabel::parse)
+                .transpose()
+                .map_err(corrupt("lead"))?,
+            urgency: Urgency::parse(&row.urgency).map_err(corrupt("lead"))?,
+            handoff: HandoffState::parse(&row.handoff_state).map_err(corrupt("lead"))?,
+            trigger: data.trigger,
+            counts: data.counts,
+            scored_offset: row.scored_offset,
+            updated_at: Millis(row.updated_at),
+        })
+    }
+}

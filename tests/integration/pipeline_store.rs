@@ -1,0 +1,261 @@
+//! The pipeline's storage on SQLite and Postgres, through the port only: the
+//! per-tenant lease, and an insight, its lead, its events and the cursor moving
+//! together, once.
+
+use crate::common::{Backend, open_store};
+use switchboard_actors::inbox::bus::NodeId;
+use switchboard_actors::inbox::stream::EventKind;
+use switchboard_actors::pipeline::handoff::HandoffState;
+use switchboard_actors::pipeline::scoring::{self, LeadScore, Scored, Temperature};
+use switchboard_actors::pipeline::store::{Analysis, Counts, Insight, Lead};
+use switchboard_actors::pipeline::{guardrail, sentiment, understanding};
+use switchboard_actors::store::{Store, Tenant, User};
+use switchboard_actors::{
+    ConversationId, Email, MessageId, Millis, Role, TenantId, UserId, UserStatus,
+};
+use uuid::Uuid;
+
+async fn tenant(store: &dyn Store) -> TenantId {
+    let tenant = Tenant {
+        id: TenantId::new(),
+        slug: "acme".into(),
+        name: "Acme".into(),
+        created_at: Millis(1_000),
+    };
+    let owner = User {
+        tenant_id: tenant.id,
+        id: UserId::new(),
+        email: Email::parse("owner@acme.test").unwrap(),
+        name: "Owner".into(),
+        role: Role::Owner,
+        status: UserStatus::Active,
+        password_hash: None,
+        created_at: Millis(1_000),
+        updated_at: Millis(1_000),
+    };
+    store.create_tenant(&tenant, &owner).await.unwrap();
+    tenant.id
+}
+
+fn node() -> NodeId {
+    NodeId(Uuid::now_v7())
+}
+
+/// The insight the rules give `text` as the conversation's `count`th message at `offset`.
+fn insight(conversation: ConversationId, text: &str, offset: i64, before: &LeadScore) -> Insight {
+    let guard = guardrail::check(text, &[]);
+    let understanding = understanding::understand(text, &[]);
+    let language = understanding.language.as_ref().map(|l| l.code.clone());
+    let sentiment = sentiment::analyse(text, language.as_deref());
+    let score = scoring::score(
+        before,
+        &Scored {
+            guard: &guard,
+            understanding: &understanding,
+            sentiment: &sentiment,
+            inbound_count: 1,
+        },
+    );
+    let lead = Lead {
+        score,
+        sentiment: Some(sentiment.label),
+        urgency: understanding.urgency,
+        counts: Counts {
+            inbound: 1,
+            ..Counts::default()
+        },
+        scored_offset: offset,
+        updated_at: Millis(5_000 + offset),
+        ..Lead::new(conversation)
+    };
+    Insight {
+        message_id: MessageId::new(),
+        conversation_id: conversation,
+        offset,
+        analysis: Analysis {
+            guard,
+            understanding,
+            sentiment,
+            skipped: Vec::new(),
+        },
+        lead,
+        at: Millis(5_000 + offset),
+    }
+}
+
+async fn one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out(backend: Backend) {
+    let (store, _db) = open_store(backend).await;
+    let tenant = tenant(store.as_ref()).await;
+    let (a, b) = (node(), node());
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, a, Millis(1_000), Millis(31_000))
+            .await
+            .unwrap(),
+        Some(0),
+        "a new tenant's pipeline starts at the stream's beginning"
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, b, Millis(2_000), Millis(32_000))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, a, Millis(2_000), Millis(32_000))
+            .await
+            .unwrap(),
+        Some(0),
+        "the holder renews"
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, b, Millis(32_001), Millis(62_001))
+            .await
+            .unwrap(),
+        Some(0),
+        "another node takes over once the lease ran out"
+    );
+    let conversation = ConversationId::new();
+    let late = insight(conversation, "How much is it?", 7, &LeadScore::none());
+    assert_eq!(
+        store.record_insight(tenant, a, &late).await.unwrap(),
+        None,
+        "the old holder writes nothing"
+    );
+    assert!(!store.advance_pipeline(tenant, a, 7).await.unwrap());
+    assert_eq!(store.lead(tenant, conversation).await.unwrap(), None);
+    assert_eq!(
+        store.stream_head(tenant).await.unwrap().last_offset,
+        0,
+        "and publishes nothing"
+    );
+
+    store.release_pipeline(tenant, b).await.unwrap();
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, a, Millis(33_000), Millis(63_000))
+            .await
+            .unwrap(),
+        Some(0),
+        "a released pipeline is taken at once"
+    );
+}
+
+async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(backend: Backend) {
+    let (store, _db) = open_store(backend).await;
+    let tenant = tenant(store.as_ref()).await;
+    let worker = node();
+    store
+        .claim_pipeline(tenant, worker, Millis(1_000), Millis(31_000))
+        .await
+        .unwrap();
+    let conversation = ConversationId::new();
+    let first = insight(
+        conversation,
+        "Hi, how much is the Pro plan? I need it today, thanks!",
+        3,
+        &LeadScore::none(),
+    );
+    assert_eq!(first.lead.score.temperature, Temperature::Hot);
+
+    let events = store
+        .record_insight(tenant, worker, &first)
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind, e.offset, e.conversation_id))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventKind::MessageInsights, 1, conversation),
+            (EventKind::ConversationLead, 2, conversation)
+        ]
+    );
+    let lead_event: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
+    assert_eq!(lead_event["temperature"], "hot");
+    assert_eq!(lead_event["score"], first.lead.score.score);
+    assert_eq!(lead_event["handoff"], "bot");
+    assert_eq!(lead_event["reasons"][0]["signal"], "pricing_or_buying");
+    let insight_event: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(insight_event["message_id"], first.message_id.0.to_string());
+    assert_eq!(
+        insight_event["insights"]["understanding"]["intent"],
+        "pricing"
+    );
+
+    assert_eq!(
+        store.lead(tenant, conversation).await.unwrap(),
+        Some(first.lead.clone())
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, worker, Millis(2_000), Millis(32_000))
+            .await
+            .unwrap(),
+        Some(3),
+        "the cursor moved to the message"
+    );
+    assert_eq!(
+        store.message_insights(tenant, conversation).await.unwrap(),
+        [(first.message_id, first.analysis.clone())]
+    );
+
+    // Processed again (a crash after the commit, before the node knew): nothing new.
+    assert_eq!(
+        store.record_insight(tenant, worker, &first).await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 2);
+
+    // An older message scored late never takes the lead back to its score.
+    let mut older = insight(conversation, "Not interested", 2, &LeadScore::none());
+    older.lead.handoff = HandoffState::Human;
+    store
+        .record_insight(tenant, worker, &older)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.lead(tenant, conversation).await.unwrap(),
+        Some(first.lead.clone())
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, worker, Millis(3_000), Millis(33_000))
+            .await
+            .unwrap(),
+        Some(3),
+        "nor the cursor back"
+    );
+
+    // A newer one does.
+    let newer = insight(conversation, "Not interested", 9, &first.lead.score);
+    store
+        .record_insight(tenant, worker, &newer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.lead(tenant, conversation).await.unwrap(),
+        Some(newer.lead.clone())
+    );
+    assert!(store.advance_pipeline(tenant, worker, 12).await.unwrap());
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, worker, Millis(4_000), Millis(34_000))
+            .await
+            .unwrap(),
+        Some(12)
+    );
+}
+
+on_both_backends!(
+    one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out,
+    an_insight_its_lead_its_events_and_the_cursor_commit_together_once,
+);
