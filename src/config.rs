@@ -76,6 +76,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub channels: ChannelsConfig,
     pub whatsapp_web: WhatsAppWebConfig,
+    pub pipeline: PipelineConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
 }
@@ -439,6 +440,44 @@ impl Default for WhatsAppWebConfig {
     }
 }
 
+/// The inbound pipeline (guardrail, understanding, sentiment, lead score, handoff);
+/// see `pipeline::pipelines::PipelineSettings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Off, no message is analysed, scored or handed off (the stream carries only
+    /// what people and channels do).
+    pub enabled: bool,
+    /// A node works a tenant's pipeline under a lease of this long, renewed before
+    /// each batch; another node takes it over once it runs out.
+    pub lease_secs: u64,
+    /// How often a node looks for tenants with messages to process.
+    pub poll_ms: u64,
+    /// Stream events read at a time.
+    pub batch: u32,
+    /// Tenants looked at per round.
+    pub tenants_per_round: u32,
+    /// Each stage's deadline per message; a stage that misses it is skipped (its
+    /// fallback used) and restarted.
+    pub stage_timeout_ms: u64,
+    /// Messages waiting per stage.
+    pub stage_mailbox: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lease_secs: 30,
+            poll_ms: 250,
+            batch: 200,
+            tenants_per_round: 256,
+            stage_timeout_ms: 2_000,
+            stage_mailbox: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
@@ -636,6 +675,17 @@ impl Config {
         {
             return invalid(
                 "whatsapp_web.lease_secs must be at least 3; connect_concurrency, max_qr_codes and send_rate_per_second positive",
+            );
+        }
+        let pipeline = &self.pipeline;
+        if pipeline.lease_secs < 3
+            || [pipeline.poll_ms, pipeline.stage_timeout_ms].contains(&0)
+            || pipeline.batch == 0
+            || pipeline.tenants_per_round == 0
+            || pipeline.stage_mailbox == 0
+        {
+            return invalid(
+                "pipeline.lease_secs must be at least 3; poll_ms, batch, tenants_per_round, stage_timeout_ms and stage_mailbox positive",
             );
         }
         crate::http::client::ClientAddresses::new(

@@ -5,7 +5,7 @@ use crate::api;
 use crate::auth::throttle::SignInThrottle;
 use crate::auth::{access_token::AccessTokens, password};
 use crate::bootstrap::{self, BootstrapError, FirstOwner};
-use crate::config::{Config, ConfigError, DatabaseLocation, SqliteSynchronous};
+use crate::config::{Config, ConfigError, DatabaseLocation, PipelineConfig, SqliteSynchronous};
 use crate::error::ApiError;
 use crate::http::body_deadline::body_deadline;
 use crate::http::client::ClientAddresses;
@@ -39,6 +39,8 @@ use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
+use switchboard_actors::pipeline::pipelines::{PipelineSettings, Pipelines};
+use switchboard_actors::pipeline::stages::StageSettings;
 use switchboard_actors::session::Sessions;
 use switchboard_actors::session::driver::SessionDriver;
 use switchboard_actors::store::Store;
@@ -128,9 +130,16 @@ impl Application {
             send_rate_per_second: config.whatsapp_web.send_rate_per_second,
             files: reply_file_client(&config)?,
         });
+        let pipelines = Pipelines::new(
+            store.clone(),
+            inbox.clone(),
+            node,
+            pipeline_settings(&config.pipeline),
+        );
         let state = web::Data::new(AppState {
             inbox,
             sessions,
+            pipelines,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
@@ -214,16 +223,40 @@ impl Application {
             }
         };
         let sessions = self.state.sessions.clone();
+        let pipelines = self.state.pipelines.clone();
+        let pipeline_on = self.state.config.pipeline.enabled;
+        let pipeline = async {
+            if pipeline_on {
+                pipelines.clone().run().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         let result = tokio::select! {
             result = self.server => result,
             () = prune => Ok(()),
             () = inbound_notes => Ok(()),
             () = sessions.clone().keep_leases() => Ok(()),
+            () = pipeline => Ok(()),
         };
-        // A clean stop hands every session over at once: clients shut down, leases
-        // released.
+        // A clean stop hands every session and tenant pipeline over at once: clients
+        // shut down, leases released.
         sessions.shutdown().await;
+        pipelines.shutdown().await;
         result
+    }
+}
+
+fn pipeline_settings(config: &PipelineConfig) -> PipelineSettings {
+    PipelineSettings {
+        lease_ttl: Duration::from_secs(config.lease_secs),
+        poll_every: Duration::from_millis(config.poll_ms),
+        batch: config.batch,
+        tenants_per_round: config.tenants_per_round,
+        stages: StageSettings {
+            deadline: Duration::from_millis(config.stage_timeout_ms),
+            mailbox: config.stage_mailbox,
+        },
     }
 }
 

@@ -11,6 +11,7 @@ use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::pipeline::pipelines::Pipelines;
 use switchboard_actors::session::Sessions;
 use switchboard_actors::store::Store;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub inbox: Inbox,
     /// WhatsApp Web sessions this node runs.
     pub sessions: Sessions,
+    /// The inbound pipeline's stages and this node's tenant workers.
+    pub pipelines: Pipelines,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
     pub config: Config,

@@ -50,6 +50,23 @@ macro_rules! impl_pipeline_store {
                     Ok(claimed.map(|(offset,)| offset))
                 }
 
+                async fn pipeline_candidates(&self, node: NodeId, now: Millis, limit: u32) -> Result<Vec<TenantId>, StoreError> {
+                    let rows: Vec<(Uuid,)> = sqlx::query_as(
+                        "SELECT s.tenant_id FROM tenant_streams s
+                         LEFT JOIN pipeline_cursors c ON c.tenant_id = s.tenant_id
+                         WHERE (c.tenant_id IS NULL OR c.stream_offset < s.last_offset)
+                           AND (c.owner_node IS NULL OR c.owner_node = $1 OR c.lease_until IS NULL OR c.lease_until < $2)
+                         ORDER BY s.tenant_id LIMIT $3",
+                    )
+                    .bind(node.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    Ok(rows.into_iter().map(|(id,)| TenantId(id)).collect())
+                }
+
                 async fn release_pipeline(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError> {
                     sqlx::query("UPDATE pipeline_cursors SET owner_node = NULL, lease_until = NULL WHERE tenant_id = $1 AND owner_node = $2")
                         .bind(tenant.0)

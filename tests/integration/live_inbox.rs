@@ -86,7 +86,8 @@ async fn two_agents_of_a_tenant_receive_every_message_once_in_seq_order_and_anot
 async fn an_agent_offline_while_500_messages_arrive_gets_exactly_those_500_before_any_live_message(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
+    // This counts the stream's events exactly; the pipeline would add its own.
+    let app = spawn_app_with(backend, |config| config.pipeline.enabled = false).await;
     let (owner, _) = app.owner_session().await;
     let mut agent = Agent::connect(&app.base, &owner).await;
     let fresh = agent.subscribe(None).await;
@@ -231,7 +232,9 @@ async fn a_forged_or_stale_position_gets_reset(backend: Backend) {
 async fn a_consumer_that_stops_reading_is_closed_and_resumes_with_no_gap_while_others_keep_receiving(
     backend: Backend,
 ) {
+    // This counts the stream's events exactly; the pipeline would add its own.
     let app = spawn_app_with(backend, |config| {
+        config.pipeline.enabled = false;
         config.websocket.outbox_capacity = 4;
         config.database.sqlite_synchronous = switchboard::config::SqliteSynchronous::Normal;
     })

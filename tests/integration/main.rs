@@ -21,6 +21,7 @@ mod inbox_store;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;
+mod pipeline;
 mod pipeline_store;
 mod private_files;
 mod revocation;

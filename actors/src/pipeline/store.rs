@@ -132,6 +132,15 @@ pub trait PipelineStore: Send + Sync + 'static {
         lease_until: Millis,
     ) -> Result<Option<i64>, StoreError>;
 
+    /// Tenants with stream events past their pipeline cursor that no other node
+    /// holds (this node's own included), up to `limit`.
+    async fn pipeline_candidates(
+        &self,
+        node: NodeId,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<TenantId>, StoreError>;
+
     /// Gives the tenant's pipeline up (a node that stops), so another may take it at once.
     async fn release_pipeline(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError>;
 

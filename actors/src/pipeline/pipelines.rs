@@ -1,0 +1,286 @@
+//! `Pipelines`: the node's share of the inbound pipeline. It looks for tenants whose
+//! stream has customer messages past their pipeline cursor, takes the tenant's lease
+//! (one node per tenant at a time), and lets that tenant's `TenantPipeline` actor work
+//! through the backlog in stream order. Delivery to agents never waits for any of
+//! this: messages were published at commit, and insights follow as their own events.
+
+use super::handoff::HandoffRules;
+use super::stages::{Incoming, StageSettings, Stages};
+use super::store::{Insight, Lead};
+use crate::inbox::Inbox;
+use crate::inbox::bus::NodeId;
+use crate::inbox::stream::{EventKind, StreamEvent};
+use crate::store::{Store, StoreError};
+use crate::{ConversationId, MessageId, Millis, TenantId};
+use actix::prelude::*;
+use dashmap::DashMap;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// A node holds a tenant's pipeline this long without renewing it.
+    pub lease_ttl: Duration,
+    /// How often the node looks for tenants with work.
+    pub poll_every: Duration,
+    /// Events read from the stream at a time.
+    pub batch: u32,
+    /// Tenants looked at per round.
+    pub tenants_per_round: u32,
+    pub stages: StageSettings,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    inbox: Inbox,
+    node: NodeId,
+    settings: PipelineSettings,
+    stages: Stages,
+    workers: DashMap<TenantId, Addr<TenantPipeline>>,
+    arbiter: ArbiterHandle,
+}
+
+#[derive(Clone)]
+pub struct Pipelines(Arc<Shared>);
+
+impl Pipelines {
+    /// Stages and tenant workers run on an arbiter (thread) of their own, so the
+    /// pipeline never competes with sockets and webhooks for theirs.
+    pub fn new(
+        store: Arc<dyn Store>,
+        inbox: Inbox,
+        node: NodeId,
+        settings: PipelineSettings,
+    ) -> Self {
+        let arbiter = Arbiter::new().handle();
+        let stages = Stages::start(&arbiter, settings.stages);
+        Self(Arc::new(Shared {
+            store,
+            inbox,
+            node,
+            settings,
+            stages,
+            workers: DashMap::new(),
+            arbiter,
+        }))
+    }
+
+    pub fn stages(&self) -> &Stages {
+        &self.0.stages
+    }
+
+    /// Looks for work every `poll_every` until dropped.
+    pub async fn run(self) {
+        loop {
+            self.round().await;
+            tokio::time::sleep(self.0.settings.poll_every).await;
+        }
+    }
+
+    async fn round(&self) {
+        let shared = &self.0;
+        let now = Millis::now();
+        let tenants = match shared
+            .store
+            .pipeline_candidates(shared.node, now, shared.settings.tenants_per_round)
+            .await
+        {
+            Ok(tenants) => tenants,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for pipeline work");
+                return;
+            }
+        };
+        for tenant in tenants {
+            let worker = shared
+                .workers
+                .entry(tenant)
+                .or_insert_with(|| {
+                    let shared = self.0.clone();
+                    Supervisor::start_in_arbiter(&self.0.arbiter, move |_| TenantPipeline {
+                        shared,
+                        tenant,
+                    })
+                })
+                .clone();
+            // A drain already waiting covers this one.
+            let _ = worker.try_send(Drain);
+        }
+    }
+
+    /// Gives up this node's tenants, so other nodes take them at once.
+    pub async fn shutdown(&self) {
+        let tenants: Vec<TenantId> = self.0.workers.iter().map(|e| *e.key()).collect();
+        for tenant in tenants {
+            if let Err(err) = self.0.store.release_pipeline(tenant, self.0.node).await {
+                tracing::warn!(%tenant, error = %err, "cannot release a tenant's pipeline");
+            }
+        }
+    }
+}
+
+/// One tenant's pipeline on this node: drains the backlog, a batch at a time,
+/// renewing the tenant's lease before each; stops when another node holds it.
+struct TenantPipeline {
+    shared: Arc<Shared>,
+    tenant: TenantId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drain;
+
+impl Actor for TenantPipeline {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // One drain running and one waiting is all there is ever use for.
+        ctx.set_mailbox_capacity(1);
+    }
+}
+
+impl Supervised for TenantPipeline {}
+
+impl Handler<Drain> for TenantPipeline {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
+        let shared = self.shared.clone();
+        let tenant = self.tenant;
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Err(err) = drain(&shared, tenant).await {
+                    tracing::warn!(%tenant, error = %err, "the pipeline stopped on a store error; it resumes next round");
+                }
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+/// The part of a `message.new` event the pipeline reads.
+#[derive(Deserialize)]
+struct MessageNew {
+    message: MessagePart,
+    conversation: ConversationPart,
+}
+
+#[derive(Deserialize)]
+struct MessagePart {
+    id: MessageId,
+    direction: String,
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConversationPart {
+    id: ConversationId,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
+    let settings = &shared.settings;
+    loop {
+        let now = Millis::now();
+        let Some(cursor) = shared
+            .store
+            .claim_pipeline(tenant, shared.node, now, now.plus(settings.lease_ttl))
+            .await?
+        else {
+            return Ok(());
+        };
+        let events = shared
+            .store
+            .events_after(tenant, cursor, settings.batch)
+            .await?;
+        let Some(last) = events.last().map(|e| e.offset) else {
+            return Ok(());
+        };
+        for event in &events {
+            if let Some(message) = customer_text(event) {
+                let Some(written) = process(shared, tenant, event.offset, message).await? else {
+                    return Ok(());
+                };
+                shared.inbox.publish(tenant, written);
+            }
+        }
+        if !shared
+            .store
+            .advance_pipeline(tenant, shared.node, last)
+            .await?
+        {
+            return Ok(());
+        }
+        if events.len() < settings.batch as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// A customer's text message in `event`, if it is one.
+fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
+    if event.kind != EventKind::MessageNew {
+        return None;
+    }
+    let parsed: MessageNew = serde_json::from_str(&event.data).ok()?;
+    let has_text = parsed
+        .message
+        .body
+        .as_deref()
+        .is_some_and(|b| !b.trim().is_empty());
+    (parsed.message.direction == "inbound" && has_text).then_some(parsed)
+}
+
+/// Runs one message through the stages and records it; `None` when this node lost
+/// the tenant's pipeline meanwhile.
+async fn process(
+    shared: &Shared,
+    tenant: TenantId,
+    offset: i64,
+    message: MessageNew,
+) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+    let conversation = message.conversation.id;
+    let before = shared
+        .store
+        .lead(tenant, conversation)
+        .await?
+        .unwrap_or_else(|| Lead::new(conversation));
+    if before.scored_offset >= offset {
+        // Scored already (by a node that stopped before moving the cursor).
+        return Ok(Some(Vec::new()));
+    }
+    let incoming = Incoming {
+        conversation_id: conversation,
+        text: message.message.body.unwrap_or_default(),
+        vip: message
+            .conversation
+            .tags
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("vip")),
+        offset,
+        at: Millis::now(),
+    };
+    let (analysis, lead) = shared
+        .stages
+        .process(
+            &incoming,
+            &before,
+            Arc::new(Vec::new()),
+            &HandoffRules::default(),
+        )
+        .await;
+    let insight = Insight {
+        message_id: message.message.id,
+        conversation_id: conversation,
+        offset,
+        analysis,
+        lead,
+        at: incoming.at,
+    };
+    shared
+        .store
+        .record_insight(tenant, shared.node, &insight)
+        .await
+}
