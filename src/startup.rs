@@ -135,6 +135,7 @@ impl Application {
             inbox.clone(),
             node,
             pipeline_settings(&config.pipeline),
+            Arc::new(metrics.clone()),
         );
         let state = web::Data::new(AppState {
             inbox,

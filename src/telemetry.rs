@@ -8,6 +8,9 @@ use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
 use switchboard_actors::inbox::InboxStats;
+use switchboard_actors::pipeline::handoff::HandoffTrigger;
+use switchboard_actors::pipeline::observe::PipelineObserver;
+use switchboard_actors::pipeline::scoring::Temperature;
 use switchboard_actors::session::stats::SessionCounts;
 use switchboard_actors::store::PoolStats;
 use tracing_subscriber::EnvFilter;
@@ -55,6 +58,14 @@ impl Metrics {
                 Matcher::Full("bus_delivery_lag_seconds".into()),
                 LATENCY_BUCKETS,
             )?
+            .set_buckets_for_metric(
+                Matcher::Full("pipeline_stage_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
+            .set_buckets_for_metric(
+                Matcher::Full("pipeline_lag_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
             .build_recorder();
         let metrics = Self {
             recorder: Arc::new(recorder),
@@ -98,6 +109,32 @@ impl Metrics {
             metrics::describe_counter!(
                 "outbound_messages_total",
                 "Reply delivery attempts by channel type and outcome (sent, retried, failed)"
+            );
+            metrics::describe_histogram!(
+                "pipeline_stage_duration_seconds",
+                metrics::Unit::Seconds,
+                "Pipeline stage time per message (mailbox wait included) by stage"
+            );
+            metrics::describe_counter!(
+                "pipeline_stage_outcomes_total",
+                "Pipeline stage answers by stage and outcome (ok, timed_out, panicked, busy, restarting)"
+            );
+            metrics::describe_gauge!(
+                "pipeline_stage_in_flight",
+                "Messages given to a pipeline stage and not answered yet, by stage"
+            );
+            metrics::describe_histogram!(
+                "pipeline_lag_seconds",
+                metrics::Unit::Seconds,
+                "Time from a customer message's commit to its insight's"
+            );
+            metrics::describe_counter!(
+                "pipeline_messages_total",
+                "Customer messages through the pipeline, by their conversation's temperature after it"
+            );
+            metrics::describe_counter!(
+                "pipeline_handoffs_total",
+                "Conversations handed to a person, by trigger"
             );
             metrics::describe_gauge!("switchboard_build_info", "Always 1; labels name the build");
             metrics::describe_gauge!(
@@ -230,4 +267,31 @@ fn heap_bytes() -> Option<usize> {
     // jemalloc caches its statistics; a new epoch refreshes them.
     tikv_jemalloc_ctl::epoch::advance().ok()?;
     tikv_jemalloc_ctl::stats::allocated::read().ok()
+}
+
+impl PipelineObserver for Metrics {
+    fn stage(&self, stage: &'static str, seconds: f64, outcome: &'static str) {
+        self.with(|| {
+            histogram!("pipeline_stage_duration_seconds", "stage" => stage).record(seconds);
+            counter!("pipeline_stage_outcomes_total", "stage" => stage, "outcome" => outcome)
+                .increment(1);
+        });
+    }
+
+    fn in_flight(&self, stage: &'static str, delta: i64) {
+        self.with(|| gauge!("pipeline_stage_in_flight", "stage" => stage).increment(delta as f64));
+    }
+
+    fn scored(&self, temperature: Temperature, lag_seconds: f64) {
+        self.with(|| {
+            histogram!("pipeline_lag_seconds").record(lag_seconds);
+            counter!("pipeline_messages_total", "temperature" => temperature.as_str()).increment(1);
+        });
+    }
+
+    fn handoff(&self, trigger: HandoffTrigger) {
+        self.with(|| {
+            counter!("pipeline_handoffs_total", "trigger" => trigger.as_str()).increment(1)
+        });
+    }
 }

@@ -1,7 +1,7 @@
 //! The inbound pipeline through the real server: a customer's message is delivered
 //! at commit, and what the pipeline found follows as its own events, stored once.
 
-use crate::common::{Backend, spawn_app, subscribed_owner};
+use crate::common::{Backend, metric, spawn_app, subscribed_owner};
 use serde_json::{Value, json};
 
 /// The frames after `message.new`, until the conversation's lead.
@@ -72,6 +72,34 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
     assert_eq!(
         (data["handoff"].as_str(), data["trigger"].as_str()),
         (Some("pending_human"), Some("hot_lead"))
+    );
+
+    // And /metrics counts it: each stage answered once, one hot message, one handoff.
+    for stage in [
+        "guardrail",
+        "understanding",
+        "sentiment",
+        "lead_scoring",
+        "handoff",
+    ] {
+        let labels = format!("stage=\"{stage}\",outcome=\"ok\"");
+        assert_eq!(
+            metric(&app.base, "pipeline_stage_outcomes_total", &labels).await,
+            1.0,
+            "{stage}"
+        );
+    }
+    assert_eq!(
+        metric(&app.base, "pipeline_messages_total", "temperature=\"hot\"").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&app.base, "pipeline_handoffs_total", "trigger=\"hot_lead\"").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&app.base, "pipeline_lag_seconds_count", "").await,
+        1.0
     );
 }
 

@@ -6,6 +6,7 @@
 pub mod guardrail;
 pub mod handoff;
 pub mod language;
+pub mod observe;
 pub mod patterns;
 pub mod pipelines;
 pub mod scoring;

@@ -4,7 +4,8 @@
 //! through the backlog in stream order. Delivery to agents never waits for any of
 //! this: messages were published at commit, and insights follow as their own events.
 
-use super::handoff::HandoffRules;
+use super::handoff::{HandoffRules, HandoffState};
+use super::observe::PipelineObserver;
 use super::stages::{Incoming, StageSettings, Stages};
 use super::store::{Insight, Lead};
 use crate::inbox::Inbox;
@@ -37,6 +38,7 @@ struct Shared {
     node: NodeId,
     settings: PipelineSettings,
     stages: Stages,
+    observer: Arc<dyn PipelineObserver>,
     workers: DashMap<TenantId, Addr<TenantPipeline>>,
     arbiter: ArbiterHandle,
 }
@@ -52,15 +54,17 @@ impl Pipelines {
         inbox: Inbox,
         node: NodeId,
         settings: PipelineSettings,
+        observer: Arc<dyn PipelineObserver>,
     ) -> Self {
         let arbiter = Arbiter::new().handle();
-        let stages = Stages::start(&arbiter, settings.stages);
+        let stages = Stages::start(&arbiter, settings.stages, observer.clone());
         Self(Arc::new(Shared {
             store,
             inbox,
             node,
             settings,
             stages,
+            observer,
             workers: DashMap::new(),
             arbiter,
         }))
@@ -200,7 +204,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         };
         for event in &events {
             if let Some(message) = customer_text(event) {
-                let Some(written) = process(shared, tenant, event.offset, message).await? else {
+                let Some(written) = process(shared, tenant, event, message).await? else {
                     return Ok(());
                 };
                 shared.inbox.publish(tenant, written);
@@ -238,9 +242,10 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
 async fn process(
     shared: &Shared,
     tenant: TenantId,
-    offset: i64,
+    event: &StreamEvent,
     message: MessageNew,
 ) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+    let offset = event.offset;
     let conversation = message.conversation.id;
     let before = shared
         .store
@@ -279,8 +284,18 @@ async fn process(
         lead,
         at: incoming.at,
     };
-    shared
+    let written = shared
         .store
         .record_insight(tenant, shared.node, &insight)
-        .await
+        .await?;
+    if written.as_ref().is_some_and(|events| !events.is_empty()) {
+        let lag = (insight.at.0 - event.at.0).max(0) as f64 / 1000.0;
+        shared.observer.scored(insight.lead.score.temperature, lag);
+        if let (HandoffState::Bot, HandoffState::PendingHuman, Some(trigger)) =
+            (before.handoff, insight.lead.handoff, insight.lead.trigger)
+        {
+            shared.observer.handoff(trigger);
+        }
+    }
+    Ok(written)
 }

@@ -13,6 +13,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::observe::PipelineObserver;
+
+/// Why a stage gave no output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageFailure {
+    #[error("panicked")]
+    Panicked,
+    #[error("timed out after {} ms", .0.as_millis())]
+    TimedOut(Duration),
+    /// The mailbox stayed full for the caller's whole wait.
+    #[error("busy")]
+    Busy,
+    /// The actor stopped with the item in its mailbox (it is restarting).
+    #[error("restarting")]
+    Restarting,
+}
+
+impl StageFailure {
+    /// The metric label of the outcome.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StageFailure::Panicked => "panicked",
+            StageFailure::TimedOut(_) => "timed_out",
+            StageFailure::Busy => "busy",
+            StageFailure::Restarting => "restarting",
+        }
+    }
+}
+
 /// The work of a stage: an input to an output, as a future (rules finish at once, a
 /// model call waits).
 pub type Work<I, O> = Arc<dyn Fn(I) -> BoxFuture<'static, O> + Send + Sync>;
@@ -26,7 +55,7 @@ pub struct StageActor<I: Send + 'static, O: Send + 'static> {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<O, String>")]
+#[rtype(result = "Result<O, StageFailure>")]
 struct Run<I: Send + 'static, O: Send + 'static>(I, std::marker::PhantomData<O>);
 
 impl<I: Send + 'static, O: Send + 'static> Actor for StageActor<I, O> {
@@ -45,18 +74,18 @@ impl<I: Send + 'static, O: Send + 'static> Supervised for StageActor<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Handler<Run<I, O>> for StageActor<I, O> {
-    type Result = ResponseActFuture<Self, Result<O, String>>;
+    type Result = ResponseActFuture<Self, Result<O, StageFailure>>;
 
     fn handle(&mut self, Run(input, _): Run<I, O>, _: &mut Self::Context) -> Self::Result {
         let deadline = self.deadline;
         // A panic while building the future is caught like one while running it.
         let work = std::panic::catch_unwind(AssertUnwindSafe(|| (self.work)(input)));
         let run = async move {
-            let work = work.map_err(|_| "panicked".to_owned())?;
+            let work = work.map_err(|_| StageFailure::Panicked)?;
             match tokio::time::timeout(deadline, AssertUnwindSafe(work).catch_unwind()).await {
                 Ok(Ok(output)) => Ok(output),
-                Ok(Err(_)) => Err("panicked".to_owned()),
-                Err(_) => Err(format!("timed out after {} ms", deadline.as_millis())),
+                Ok(Err(_)) => Err(StageFailure::Panicked),
+                Err(_) => Err(StageFailure::TimedOut(deadline)),
             }
         };
         Box::pin(run.into_actor(self).map(|result, _, ctx| {
@@ -76,6 +105,7 @@ pub struct Stage<I: Send + 'static, O: Send + 'static> {
     /// How long a caller waits for a place in the mailbox and the answer together.
     wait: Duration,
     restarts: Arc<AtomicU64>,
+    observer: Arc<dyn PipelineObserver>,
 }
 
 impl<I: Send + 'static, O: Send + 'static> Clone for Stage<I, O> {
@@ -85,6 +115,7 @@ impl<I: Send + 'static, O: Send + 'static> Clone for Stage<I, O> {
             addr: self.addr.clone(),
             wait: self.wait,
             restarts: self.restarts.clone(),
+            observer: self.observer.clone(),
         }
     }
 }
@@ -99,6 +130,7 @@ impl<I: Send + 'static, O: Send + 'static> Stage<I, O> {
         mailbox: usize,
         deadline: Duration,
         work: Work<I, O>,
+        observer: Arc<dyn PipelineObserver>,
     ) -> Self {
         let restarts = Arc::new(AtomicU64::new(0));
         let counter = restarts.clone();
@@ -115,6 +147,7 @@ impl<I: Send + 'static, O: Send + 'static> Stage<I, O> {
             // The queue wait plus the item's own deadline, and a little for the hop.
             wait: deadline * 2 + Duration::from_millis(100),
             restarts,
+            observer,
         }
     }
 
@@ -127,24 +160,31 @@ impl<I: Send + 'static, O: Send + 'static> Stage<I, O> {
         self.restarts.load(Ordering::Relaxed)
     }
 
-    /// The stage's output, or why there is none.
-    pub async fn run(&self, input: I) -> Result<O, String> {
-        match tokio::time::timeout(
+    /// The stage's output, or why there is none; reported to `observer`.
+    pub async fn run(&self, input: I) -> Result<O, StageFailure> {
+        let started = std::time::Instant::now();
+        self.observer.in_flight(self.name, 1);
+        let result = match tokio::time::timeout(
             self.wait,
             self.addr.send(Run(input, std::marker::PhantomData)),
         )
         .await
         {
             Ok(Ok(result)) => result,
-            // The actor stopped with the item in its mailbox (it is restarting).
-            Ok(Err(_)) => Err("restarting".to_owned()),
-            Err(_) => Err("busy".to_owned()),
-        }
+            Ok(Err(_)) => Err(StageFailure::Restarting),
+            Err(_) => Err(StageFailure::Busy),
+        };
+        self.observer.in_flight(self.name, -1);
+        let outcome = result.as_ref().map_or_else(StageFailure::label, |_| "ok");
+        self.observer
+            .stage(self.name, started.elapsed().as_secs_f64(), outcome);
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::observe::Unobserved;
     use super::*;
     use std::sync::atomic::AtomicBool;
 
@@ -169,9 +209,10 @@ mod tests {
                 }
                 .boxed()
             }),
+            Arc::new(Unobserved),
         );
         assert_eq!(stage.run("hello".into()).await, Ok(5));
-        assert_eq!(stage.run("boom".into()).await, Err("panicked".into()));
+        assert_eq!(stage.run("boom".into()).await, Err(StageFailure::Panicked));
         assert_eq!(stage.run("again".into()).await, Ok(5));
         assert_eq!(stage.restarts(), 1);
     }
@@ -195,8 +236,12 @@ mod tests {
                 }
                 .boxed()
             }),
+            Arc::new(Unobserved),
         );
-        assert_eq!(stage.run(1).await, Err("timed out after 200 ms".into()));
+        assert_eq!(
+            stage.run(1).await,
+            Err(StageFailure::TimedOut(Duration::from_millis(200)))
+        );
         assert_eq!(stage.run(21).await, Ok(42));
         assert_eq!(stage.restarts(), 1);
         assert!(!hang.load(Ordering::SeqCst));
@@ -213,8 +258,9 @@ mod tests {
                 assert!(n != 0, "zero is not allowed");
                 async move { n }.boxed()
             }),
+            Arc::new(Unobserved),
         );
-        assert_eq!(stage.run(0).await, Err("panicked".into()));
+        assert_eq!(stage.run(0).await, Err(StageFailure::Panicked));
         assert_eq!(stage.run(3).await, Ok(3));
     }
 }

@@ -5,6 +5,7 @@
 
 use super::guardrail::{self, Guard};
 use super::handoff::{self, Facts, HandoffRules, HandoffState, HandoffTrigger};
+use super::observe::PipelineObserver;
 use super::scoring::{self, LeadScore, Scored, Temperature};
 use super::sentiment::{self, Sentiment, SentimentLabel};
 use super::stage::{Stage, Work};
@@ -72,7 +73,11 @@ where
 }
 
 impl Stages {
-    pub fn start(arbiter: &ArbiterHandle, settings: StageSettings) -> Self {
+    pub fn start(
+        arbiter: &ArbiterHandle,
+        settings: StageSettings,
+        observer: Arc<dyn PipelineObserver>,
+    ) -> Self {
         let StageSettings { deadline, mailbox } = settings;
         Self {
             guardrail: Stage::start(
@@ -84,6 +89,7 @@ impl Stages {
                     let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
                     guardrail::check(&text, &earlier)
                 }),
+                observer.clone(),
             ),
             understanding: Stage::start(
                 "understanding",
@@ -93,6 +99,7 @@ impl Stages {
                 rules(|(text, own): (String, Arc<Vec<IntentRule>>)| {
                     understanding::understand(&text, &own)
                 }),
+                observer.clone(),
             ),
             sentiment: Stage::start(
                 "sentiment",
@@ -102,6 +109,7 @@ impl Stages {
                 rules(|(text, language): (String, Option<String>)| {
                     sentiment::analyse(&text, language.as_deref())
                 }),
+                observer.clone(),
             ),
             scoring: Stage::start(
                 "lead_scoring",
@@ -119,6 +127,7 @@ impl Stages {
                         },
                     )
                 }),
+                observer.clone(),
             ),
             handoff: Stage::start(
                 "handoff",
@@ -141,6 +150,7 @@ impl Stages {
                         },
                     )
                 }),
+                observer.clone(),
             ),
         }
     }
@@ -179,14 +189,14 @@ impl Stages {
         {
             Ok(guard) => guard,
             Err(reason) => {
-                fallback("guardrail", reason);
+                fallback("guardrail", reason.to_string());
                 Guard::skipped()
             }
         };
         let understanding = match self.understanding.run((text.clone(), own_intents)).await {
             Ok(understanding) => understanding,
             Err(reason) => {
-                fallback("understanding", reason);
+                fallback("understanding", reason.to_string());
                 not_understood(&text)
             }
         };
@@ -194,7 +204,7 @@ impl Stages {
         let sentiment = match self.sentiment.run((text.clone(), language)).await {
             Ok(sentiment) => sentiment,
             Err(reason) => {
-                fallback("sentiment", reason);
+                fallback("sentiment", reason.to_string());
                 neutral()
             }
         };
@@ -216,7 +226,7 @@ impl Stages {
         {
             Ok(score) => score,
             Err(reason) => {
-                fallback("lead_scoring", reason);
+                fallback("lead_scoring", reason.to_string());
                 before.score.clone()
             }
         };
@@ -236,7 +246,7 @@ impl Stages {
         {
             Ok(trigger) => trigger,
             Err(reason) => {
-                fallback("handoff", reason);
+                fallback("handoff", reason.to_string());
                 None
             }
         };
