@@ -15,6 +15,9 @@ use switchboard_actors::inbox::records::{
     RichContent,
 };
 use switchboard_actors::inbox::views::{AssignmentView, ConversationView, ListedView, MessageView};
+use switchboard_actors::pipeline::handoff::HandoffState;
+use switchboard_actors::pipeline::scoring::Temperature;
+use switchboard_actors::pipeline::sentiment::SentimentLabel;
 use switchboard_actors::{
     ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageId,
     MessageKind, Millis, Priority, TagName, UserId,
@@ -47,6 +50,9 @@ pub struct ListQuery {
     unread: bool,
     /// Part of the contact's name, phone or email.
     q: Option<String>,
+    temperature: Option<Temperature>,
+    sentiment: Option<SentimentLabel>,
+    handoff: Option<HandoffState>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -83,6 +89,9 @@ pub async fn list(
         channel: query.channel,
         unread_only: query.unread,
         contact_matches: query.q.filter(|q| !q.trim().is_empty()),
+        temperature: query.temperature,
+        sentiment: query.sentiment,
+        handoff: query.handoff,
     };
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit);

@@ -5,9 +5,12 @@ use super::rows::corrupt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::FromRow;
 use switchboard_actors::inbox::records::{
-    Assignment, Contact, Conversation, Identity, Listed, Message, Preview, Tag,
+    Assignment, Contact, Conversation, Identity, LeadBrief, Listed, Message, Preview, Tag,
 };
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
+use switchboard_actors::pipeline::handoff::HandoffState;
+use switchboard_actors::pipeline::scoring::Temperature;
+use switchboard_actors::pipeline::sentiment::SentimentLabel;
 use switchboard_actors::store::StoreError;
 use switchboard_actors::{
     ChannelKey, ClientMessageId, ContactId, ConversationId, ConversationStatus, DeliveryStatus,
@@ -164,6 +167,10 @@ pub struct ListedRow {
     last_body: Option<String>,
     last_author_id: Option<Uuid>,
     last_status: Option<String>,
+    lead_score: Option<i64>,
+    lead_temperature: Option<String>,
+    lead_sentiment: Option<String>,
+    lead_handoff: Option<String>,
 }
 
 impl TryFrom<ListedRow> for Listed {
@@ -179,9 +186,25 @@ impl TryFrom<ListedRow> for Listed {
             }),
             _ => None,
         };
+        let lead = match (row.lead_score, row.lead_temperature, row.lead_handoff) {
+            (Some(score), Some(temperature), Some(handoff)) => Some(LeadBrief {
+                score: u8::try_from(score)
+                    .map_err(|_| StoreError::Backend(format!("lead score {score} out of range")))?,
+                temperature: Temperature::parse(&temperature).map_err(corrupt("lead"))?,
+                sentiment: row
+                    .lead_sentiment
+                    .as_deref()
+                    .map(SentimentLabel::parse)
+                    .transpose()
+                    .map_err(corrupt("lead"))?,
+                handoff: HandoffState::parse(&handoff).map_err(corrupt("lead"))?,
+            }),
+            _ => None,
+        };
         Ok(Listed {
             conversation: Conversation::try_from(row.conversation)?,
             last_message,
+            lead,
         })
     }
 }

@@ -875,9 +875,12 @@ macro_rules! impl_inbox_store {
                     sqlx::query_as::<_, ListedRow>(concat!(
                         "SELECT ", conversation_columns!(), ",
                                 lm.direction AS last_direction, lm.kind AS last_kind, lm.body AS last_body, lm.author_id AS last_author_id,
-                                lm.status AS last_status
+                                lm.status AS last_status,
+                                l.score AS lead_score, l.temperature AS lead_temperature, l.sentiment AS lead_sentiment,
+                                l.handoff_state AS lead_handoff
                          FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
                          LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq
+                         LEFT JOIN conversation_leads l ON l.conversation_id = c.id
                          WHERE c.tenant_id = $1
                            AND ($2 IS NULL OR c.status = $2)
                            AND ($3 = 0 OR c.assignee_id IS NULL)
@@ -887,6 +890,9 @@ macro_rules! impl_inbox_store {
                            AND ($7 = 0 OR c.unread_count > 0)
                            AND ($8 IS NULL OR c.activity_at < $8 OR (c.activity_at = $8 AND c.id < $9))
                            AND ($11 IS NULL OR ct.search_text LIKE $11 ESCAPE '\\')
+                           AND ($12 IS NULL OR l.temperature = $12)
+                           AND ($13 IS NULL OR l.sentiment = $13)
+                           AND ($14 IS NULL OR l.handoff_state = $14)
                          ORDER BY c.activity_at DESC, c.id DESC
                          LIMIT $10"
                     ))
@@ -901,6 +907,9 @@ macro_rules! impl_inbox_store {
                     .bind(after.map(|a| a.id.0))
                     .bind(i64::from(limit))
                     .bind(contact_pattern)
+                    .bind(filter.temperature.map(|t| t.as_str()))
+                    .bind(filter.sentiment.map(|s| s.as_str()))
+                    .bind(filter.handoff.map(|h| h.as_str()))
                     .fetch_all(self.reader())
                     .await
                     .map_err(backend)?

@@ -1,5 +1,8 @@
 //! What the inbox stores: contacts, conversations, messages and their history.
 
+use crate::pipeline::handoff::HandoffState;
+use crate::pipeline::scoring::Temperature;
+use crate::pipeline::sentiment::SentimentLabel;
 use crate::{
     ChannelKey, ClientMessageId, ContactId, ConversationId, ConversationStatus, DeliveryStatus,
     Direction, Email, MessageId, MessageKind, Millis, PhoneE164, Priority, TagName, TenantId,
@@ -465,13 +468,29 @@ pub struct ConversationFilter {
     pub unread_only: bool,
     /// Part of the contact's name, phone or email (case-insensitive).
     pub contact_matches: Option<String>,
+    /// The lead's temperature, the latest message's sentiment, who answers: as the
+    /// pipeline last judged the conversation.
+    pub temperature: Option<Temperature>,
+    pub sentiment: Option<SentimentLabel>,
+    pub handoff: Option<HandoffState>,
 }
 
-/// A conversation as the inbox list shows it: with the latest entry of its timeline.
+/// A conversation as the inbox list shows it: with the latest entry of its timeline
+/// and, once the pipeline has scored it, its lead.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub conversation: Conversation,
     pub last_message: Option<Preview>,
+    pub lead: Option<LeadBrief>,
+}
+
+/// What a list row shows of a conversation's lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadBrief {
+    pub score: u8,
+    pub temperature: Temperature,
+    pub sentiment: Option<SentimentLabel>,
+    pub handoff: HandoffState,
 }
 
 /// Enough of a message to show one line of it in a list.

@@ -108,6 +108,16 @@ pub struct ListedView {
     #[serde(flatten)]
     pub conversation: ConversationView,
     pub last_message: Option<PreviewView>,
+    /// `null` until the pipeline has scored a customer message.
+    pub lead: Option<LeadBriefView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeadBriefView {
+    pub score: u8,
+    pub temperature: &'static str,
+    pub sentiment: Option<&'static str>,
+    pub handoff: &'static str,
 }
 
 /// The list's one line of a message; `body` is cut to [`PREVIEW_CHARS`] characters.
@@ -129,6 +139,12 @@ impl From<&Listed> for ListedView {
         Self {
             conversation: ConversationView::from(&l.conversation),
             last_message: l.last_message.as_ref().map(PreviewView::from),
+            lead: l.lead.as_ref().map(|lead| LeadBriefView {
+                score: lead.score,
+                temperature: lead.temperature.as_str(),
+                sentiment: lead.sentiment.map(|s| s.as_str()),
+                handoff: lead.handoff.as_str(),
+            }),
         }
     }
 }
