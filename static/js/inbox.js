@@ -24,7 +24,7 @@ export class Inbox extends EventTarget {
     this.presence = new Map();
     this.typing = new Map();
     this.viewing = new Map();
-    this.filters = { assignee: "all", status: "open", channel: "", tag: "", q: "" };
+    this.filters = { assignee: "all", status: "open", channel: "", tag: "", q: "", temperature: "" };
     this.listCursor = null;
   }
 
@@ -53,6 +53,7 @@ export class Inbox extends EventTarget {
     if (f.channel) params.set("channel", f.channel);
     if (f.tag) params.set("tag", f.tag);
     if (f.q.trim()) params.set("q", f.q.trim());
+    if (f.temperature) params.set("temperature", f.temperature);
     return params;
   }
 
@@ -87,6 +88,7 @@ export class Inbox extends EventTarget {
     if (f.status && c.status !== f.status) return false;
     if (f.channel && c.channel !== f.channel) return false;
     if (f.tag && !c.tags.includes(f.tag)) return false;
+    if (f.temperature && c.lead?.temperature !== f.temperature) return false;
     const q = f.q.trim().toLowerCase();
     if (q && !c.contact.name.toLowerCase().includes(q)) return false;
     return true;
@@ -102,7 +104,8 @@ export class Inbox extends EventTarget {
   upsert(conversation, preview) {
     const known = this.conversations.get(conversation.id);
     if (known && later(known.updated_at, conversation.updated_at)) return known;
-    const merged = { ...conversation, last_message: preview ?? known?.last_message ?? null };
+    // Events carry the conversation without its lead: the lead has events of its own.
+    const merged = { ...conversation, last_message: preview ?? known?.last_message ?? null, lead: conversation.lead ?? known?.lead ?? null };
     this.conversations.set(conversation.id, merged);
     return merged;
   }
@@ -172,6 +175,12 @@ export class Inbox extends EventTarget {
         const c = this.conversations.get(frame.conversation_id);
         if (c?.last_message && c.last_seq === data.seq) c.last_message.status = data.status;
         this.emit("status", { conversation_id: frame.conversation_id, seq: data.seq });
+        break;
+      }
+      case "conversation.lead": {
+        const c = this.conversations.get(frame.conversation_id);
+        if (!c) return;
+        c.lead = { score: data.score, temperature: data.temperature, sentiment: data.sentiment, handoff: data.handoff, reasons: data.reasons };
         break;
       }
       case "conversation.updated":

@@ -14,6 +14,25 @@ const STATUSES = [
   ["", "Any status"],
 ];
 
+const TEMPERATURES = [
+  ["", "Any lead"],
+  ["hot", "Hot leads"],
+  ["warm", "Warm leads"],
+  ["cold", "Cold leads"],
+];
+
+const TEMPERATURE_WORD = { hot: "Hot", warm: "Warm", cold: "Cold" };
+
+/** The lead's badge: its temperature, with the score and the reasons on hover. */
+function leadBadge(lead) {
+  const reasons = (lead.reasons ?? []).map((r) => `${r.points > 0 ? "+" : ""}${r.points} ${r.signal.replaceAll("_", " ")}`).join(", ");
+  return h("span", {
+    class: `badge temp-${lead.temperature}`,
+    "aria-label": `${TEMPERATURE_WORD[lead.temperature]} lead, score ${lead.score}`,
+    title: reasons ? `Score ${lead.score}: ${reasons}` : `Score ${lead.score}`,
+  }, TEMPERATURE_WORD[lead.temperature]);
+}
+
 const PREVIEW_LABEL = {
   image: "Photo",
   audio: "Voice message",
@@ -83,6 +102,7 @@ export class ConversationList {
     const status = select("Filter by status", STATUSES, f.status, (value) => this.setFilter({ status: value }));
     this.channelSelect = select("Filter by channel", [["", "All channels"]], f.channel, (value) => this.setFilter({ channel: value }));
     this.tagSelect = select("Filter by tag", [["", "All tags"]], f.tag, (value) => this.setFilter({ tag: value }));
+    const temperature = select("Filter by lead temperature", TEMPERATURES, f.temperature, (value) => this.setFilter({ temperature: value }));
     this.rows = h("ul", { class: "conversations", role: "list", "aria-label": "Conversation list" });
     this.rows.addEventListener("keydown", (event) => this.keys(event));
     this.more = h("button", { type: "button", class: "link more", hidden: true, onclick: () => this.inbox.loadMore() }, "Load more");
@@ -91,7 +111,7 @@ export class ConversationList {
     this.tagChoices = h("datalist", { id: "tag-choices" });
     fill(
       this.el,
-      h("div", { class: "list-head" }, tabs, this.search, h("div", { class: "filters" }, status, this.channelSelect, this.tagSelect), this.tagChoices),
+      h("div", { class: "list-head" }, tabs, this.search, h("div", { class: "filters" }, status, this.channelSelect, this.tagSelect, temperature), this.tagChoices),
       this.error,
       this.rows,
       this.more,
@@ -164,6 +184,8 @@ export class ConversationList {
       badges.push(h("span", { class: "badge unread", "aria-label": `${c.unread_count} unread` }, String(c.unread_count)));
     }
     if (c.priority !== "normal") badges.push(h("span", { class: `badge prio-${c.priority}` }, c.priority));
+    if (c.lead && c.lead.temperature !== "cold") badges.push(leadBadge(c.lead));
+    if (c.lead?.handoff === "pending_human") badges.push(h("span", { class: "badge handoff" }, "Needs a person"));
     const assignee = c.assignee_id ? (c.assignee_id === me ? "Mine" : this.inbox.memberName(c.assignee_id)) : "Unassigned";
     return h(
       "li",
