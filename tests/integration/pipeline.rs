@@ -75,7 +75,12 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
     );
 
     // The list filters on what the pipeline found, and shows the lead.
-    let hot = app.get("/api/v1/conversations?temperature=hot&handoff=pending_human", Some(&token)).await;
+    let hot = app
+        .get(
+            "/api/v1/conversations?temperature=hot&handoff=pending_human",
+            Some(&token),
+        )
+        .await;
     assert_eq!(hot.status, reqwest::StatusCode::OK, "{}", hot.body);
     assert_eq!(hot.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(hot.body["data"][0]["id"], conversation_id);
@@ -84,10 +89,14 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
         json!({ "score": 95, "temperature": "hot", "sentiment": "positive", "handoff": "pending_human" })
     );
     for query in ["temperature=cold", "sentiment=negative", "handoff=bot"] {
-        let none = app.get(&format!("/api/v1/conversations?{query}"), Some(&token)).await;
+        let none = app
+            .get(&format!("/api/v1/conversations?{query}"), Some(&token))
+            .await;
         assert_eq!(none.body["data"], json!([]), "{query}");
     }
-    let wrong = app.get("/api/v1/conversations?temperature=boiling", Some(&token)).await;
+    let wrong = app
+        .get("/api/v1/conversations?temperature=boiling", Some(&token))
+        .await;
     assert_eq!(wrong.status, reqwest::StatusCode::BAD_REQUEST);
     assert_eq!(wrong.error_code(), "invalid_request");
     // And /metrics counts it: each stage answered once, one hot message, one handoff.
