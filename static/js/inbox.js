@@ -181,6 +181,10 @@ export class Inbox extends EventTarget {
         const c = this.conversations.get(frame.conversation_id);
         if (!c) return;
         c.lead = { score: data.score, temperature: data.temperature, sentiment: data.sentiment, handoff: data.handoff, reasons: data.reasons };
+        // Only the row's badges change; the list is redrawn only when the lead decides
+        // whether the row belongs in it (never under a click for nothing).
+        this.emit("lead", { id: frame.conversation_id });
+        if (!this.filters.temperature) return;
         break;
       }
       case "conversation.updated":

@@ -21,6 +21,7 @@ export class InboxView {
     fill(main, this.layout);
     this.handlers = {
       list: () => this.list.update(),
+      lead: (e) => this.list.updateLead(e.detail.id),
       team: () => {
         this.list.update();
         this.thread?.updateActions();

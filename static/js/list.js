@@ -23,11 +23,20 @@ const TEMPERATURES = [
 
 const TEMPERATURE_WORD = { hot: "Hot", warm: "Warm", cold: "Cold" };
 
+/** Hot and warm leads, and a conversation waiting for a person. */
+function leadBadges(lead) {
+  if (!lead) return [];
+  const badges = [];
+  if (lead.temperature !== "cold") badges.push(leadBadge(lead));
+  if (lead.handoff === "pending_human") badges.push(h("span", { class: "badge handoff lead-badge" }, "Needs a person"));
+  return badges;
+}
+
 /** The lead's badge: its temperature, with the score and the reasons on hover. */
 function leadBadge(lead) {
   const reasons = (lead.reasons ?? []).map((r) => `${r.points > 0 ? "+" : ""}${r.points} ${r.signal.replaceAll("_", " ")}`).join(", ");
   return h("span", {
-    class: `badge temp-${lead.temperature}`,
+    class: `badge temp-${lead.temperature} lead-badge`,
     "aria-label": `${TEMPERATURE_WORD[lead.temperature]} lead, score ${lead.score}`,
     title: reasons ? `Score ${lead.score}: ${reasons}` : `Score ${lead.score}`,
   }, TEMPERATURE_WORD[lead.temperature]);
@@ -176,6 +185,15 @@ export class ConversationList {
     this.refreshChannels();
   }
 
+  /** A conversation's lead changed: swaps its row's lead badges, nothing else. */
+  updateLead(id) {
+    const row2 = this.rows.querySelector(`[data-id="${CSS.escape(id)}"] .row2`);
+    const c = this.inbox.conversations.get(id);
+    if (!row2 || !c) return;
+    for (const old of row2.querySelectorAll(".lead-badge")) old.remove();
+    row2.append(...leadBadges(c.lead));
+  }
+
   row(c) {
     const me = this.inbox.me.id;
     const selected = c.id === this.selected;
@@ -184,8 +202,7 @@ export class ConversationList {
       badges.push(h("span", { class: "badge unread", "aria-label": `${c.unread_count} unread` }, String(c.unread_count)));
     }
     if (c.priority !== "normal") badges.push(h("span", { class: `badge prio-${c.priority}` }, c.priority));
-    if (c.lead && c.lead.temperature !== "cold") badges.push(leadBadge(c.lead));
-    if (c.lead?.handoff === "pending_human") badges.push(h("span", { class: "badge handoff" }, "Needs a person"));
+    badges.push(...leadBadges(c.lead));
     const assignee = c.assignee_id ? (c.assignee_id === me ? "Mine" : this.inbox.memberName(c.assignee_id)) : "Unassigned";
     return h(
       "li",
