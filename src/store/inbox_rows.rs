@@ -1,16 +1,14 @@
 //! Inbox rows as both dialects return them, and their conversion into records.
 //! List columns are JSON text; a value the domain cannot read is a store failure.
 
+use super::pipeline_rows::lead_brief;
 use super::rows::corrupt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::FromRow;
 use switchboard_actors::inbox::records::{
-    Assignment, Contact, Conversation, Identity, LeadBrief, Listed, Message, Preview, Tag,
+    Assignment, Contact, Conversation, Identity, Listed, Message, Preview, Tag,
 };
 use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent};
-use switchboard_actors::pipeline::handoff::HandoffState;
-use switchboard_actors::pipeline::scoring::Temperature;
-use switchboard_actors::pipeline::sentiment::SentimentLabel;
 use switchboard_actors::store::StoreError;
 use switchboard_actors::{
     ChannelKey, ClientMessageId, ContactId, ConversationId, ConversationStatus, DeliveryStatus,
@@ -187,18 +185,12 @@ impl TryFrom<ListedRow> for Listed {
             _ => None,
         };
         let lead = match (row.lead_score, row.lead_temperature, row.lead_handoff) {
-            (Some(score), Some(temperature), Some(handoff)) => Some(LeadBrief {
-                score: u8::try_from(score)
-                    .map_err(|_| StoreError::Backend(format!("lead score {score} out of range")))?,
-                temperature: Temperature::parse(&temperature).map_err(corrupt("lead"))?,
-                sentiment: row
-                    .lead_sentiment
-                    .as_deref()
-                    .map(SentimentLabel::parse)
-                    .transpose()
-                    .map_err(corrupt("lead"))?,
-                handoff: HandoffState::parse(&handoff).map_err(corrupt("lead"))?,
-            }),
+            (Some(score), Some(temperature), Some(handoff)) => Some(lead_brief(
+                score,
+                &temperature,
+                row.lead_sentiment.as_deref(),
+                &handoff,
+            )?),
             _ => None,
         };
         Ok(Listed {

@@ -4,6 +4,7 @@ use super::inbox_rows::from_json;
 use super::rows::corrupt;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use switchboard_actors::inbox::records::LeadBrief;
 use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
 use switchboard_actors::pipeline::scoring::{LeadScore, Reason, Temperature};
 use switchboard_actors::pipeline::sentiment::SentimentLabel;
@@ -48,27 +49,46 @@ impl TryFrom<LeadRow> for Lead {
     type Error = StoreError;
     fn try_from(row: LeadRow) -> Result<Self, Self::Error> {
         let data: LeadData = from_json("lead", &row.data)?;
+        let brief = lead_brief(
+            row.score,
+            &row.temperature,
+            row.sentiment.as_deref(),
+            &row.handoff_state,
+        )?;
         Ok(Lead {
             conversation_id: ConversationId(row.conversation_id),
             score: LeadScore {
-                score: u8::try_from(row.score).map_err(|_| {
-                    StoreError::Backend(format!("lead score {} out of range", row.score))
-                })?,
-                temperature: Temperature::parse(&row.temperature).map_err(corrupt("lead"))?,
+                score: brief.score,
+                temperature: brief.temperature,
                 reasons: data.reasons,
             },
-            sentiment: row
-                .sentiment
-                .as_deref()
-                .map(SentimentLabel::parse)
-                .transpose()
-                .map_err(corrupt("lead"))?,
+            sentiment: brief.sentiment,
             urgency: Urgency::parse(&row.urgency).map_err(corrupt("lead"))?,
-            handoff: HandoffState::parse(&row.handoff_state).map_err(corrupt("lead"))?,
+            handoff: brief.handoff,
             trigger: data.trigger,
             counts: data.counts,
             scored_offset: row.scored_offset,
             updated_at: Millis(row.updated_at),
         })
     }
+}
+
+/// The columns of a `conversation_leads` row that lists show, read as both the
+/// lead and the list row read them.
+pub fn lead_brief(
+    score: i64,
+    temperature: &str,
+    sentiment: Option<&str>,
+    handoff: &str,
+) -> Result<LeadBrief, StoreError> {
+    Ok(LeadBrief {
+        score: u8::try_from(score)
+            .map_err(|_| StoreError::Backend(format!("lead score {score} out of range")))?,
+        temperature: Temperature::parse(temperature).map_err(corrupt("lead"))?,
+        sentiment: sentiment
+            .map(SentimentLabel::parse)
+            .transpose()
+            .map_err(corrupt("lead"))?,
+        handoff: HandoffState::parse(handoff).map_err(corrupt("lead"))?,
+    })
 }

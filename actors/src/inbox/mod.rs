@@ -220,18 +220,14 @@ impl Inbox {
         slot.addr.clone()
     }
 
-    /// Tells this node's actors of `conversations` that their caches are out of date
-    /// (see `LiveConversation::stale`). Cheap: no message, no store read.
-    fn invalidate(
-        &self,
-        tenant: TenantId,
-        conversations: impl IntoIterator<Item = ConversationId>,
-    ) {
+    /// Tells this node's actors of the conversations `events` change that their caches
+    /// are out of date (see `LiveConversation::stale`). Cheap: no message, no store read.
+    fn invalidate(&self, tenant: TenantId, events: &[StreamEvent]) {
         let Some(entry) = self.0.tenants.get(&tenant).map(|e| e.conversations.clone()) else {
             return;
         };
-        for id in conversations {
-            if let Some(live) = entry.get(&id) {
+        for event in events.iter().filter(|e| e.kind.changes_conversation()) {
+            if let Some(live) = entry.get(&event.conversation_id) {
                 live.stale.store(true, Ordering::Release);
             }
         }
@@ -354,11 +350,11 @@ impl Inbox {
     }
 
     /// Publishes events written outside a conversation actor (contact merges, tag
-    /// deletions, requeued replies): the conversations they touch get their caches
-    /// invalidated here (and, through the bus, on the other nodes), then the events
+    /// deletions, requeued replies, the pipeline's findings): the conversations they
+    /// change get their caches invalidated here (and, through the bus, on the other nodes), then the events
     /// go out like any others.
     pub fn publish(&self, tenant: TenantId, events: Vec<StreamEvent>) {
-        self.invalidate(tenant, events.iter().map(|e| e.conversation_id));
+        self.invalidate(tenant, &events);
         self.deliver(tenant, events);
     }
 
@@ -394,7 +390,7 @@ impl Inbox {
         };
         // Conversation actors here hold caches, not truth: each one another node
         // changed reads itself again when next used (one read, however many events).
-        self.invalidate(tenant, events.iter().map(|e| e.conversation_id));
+        self.invalidate(tenant, &events);
         let _ = entry.addr.try_send(Publish { events });
     }
 

@@ -64,6 +64,16 @@ impl EventKind {
     pub fn admins_only(self) -> bool {
         self == EventKind::SessionUpdated
     }
+
+    /// Whether the event changes what a conversation actor caches (its messages,
+    /// status, assignment, contact). The pipeline's findings and session states do
+    /// not: publishing them leaves the caches as they are.
+    pub fn changes_conversation(self) -> bool {
+        !matches!(
+            self,
+            EventKind::SessionUpdated | EventKind::MessageInsights | EventKind::ConversationLead
+        )
+    }
 }
 
 /// One committed event. `data` is the JSON payload, rendered once when the event was

@@ -8,6 +8,7 @@ use super::handoff::{HandoffRules, HandoffState};
 use super::observe::PipelineObserver;
 use super::stages::{Incoming, StageSettings, Stages};
 use super::store::{Insight, Lead};
+use super::understanding::IntentRule;
 use crate::inbox::Inbox;
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::{EventKind, StreamEvent};
@@ -39,6 +40,9 @@ struct Shared {
     settings: PipelineSettings,
     stages: Stages,
     observer: Arc<dyn PipelineObserver>,
+    /// Every tenant's for now: per-tenant intents and rules are not stored yet.
+    intents: Arc<Vec<IntentRule>>,
+    handoff_rules: HandoffRules,
     workers: DashMap<TenantId, Addr<TenantPipeline>>,
     arbiter: ArbiterHandle,
 }
@@ -65,6 +69,8 @@ impl Pipelines {
             settings,
             stages,
             observer,
+            intents: Arc::new(Vec::new()),
+            handoff_rules: HandoffRules::default(),
             workers: DashMap::new(),
             arbiter,
         }))
@@ -272,8 +278,8 @@ async fn process(
         .process(
             &incoming,
             &before,
-            Arc::new(Vec::new()),
-            &HandoffRules::default(),
+            shared.intents.clone(),
+            &shared.handoff_rules,
         )
         .await;
     let insight = Insight {

@@ -31,18 +31,26 @@ impl Words {
     /// Whether the words of `phrase` (folded the same way) appear in a row. A phrase
     /// ending in `*` matches any word starting with its last word ("subscri*").
     pub fn contains(&self, phrase: &str) -> bool {
-        let folded = fold(phrase);
-        let wanted: Vec<&str> = folded
+        // The built-in lists are folded already: only other text is folded (copied).
+        let folded = if phrase
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_uppercase())
+        {
+            std::borrow::Cow::Borrowed(phrase)
+        } else {
+            std::borrow::Cow::Owned(fold(phrase))
+        };
+        let wanted = folded
             .split(|c: char| !(c.is_alphanumeric() || c == '*'))
-            .filter(|w| !w.is_empty())
-            .collect();
-        if wanted.is_empty() || wanted.len() > self.words.len() {
+            .filter(|w| !w.is_empty());
+        let length = wanted.clone().count();
+        if length == 0 || length > self.words.len() {
             return false;
         }
-        self.words.windows(wanted.len()).any(|window| {
+        self.words.windows(length).any(|window| {
             window
                 .iter()
-                .zip(&wanted)
+                .zip(wanted.clone())
                 .all(|(word, want)| match want.strip_suffix('*') {
                     Some(prefix) => word.starts_with(prefix),
                     None => word == want,
