@@ -7,7 +7,9 @@ use crate::common;
 use common::fake_whatsapp::{FakeWhatsApp, qr_code, text_from};
 use common::wait::until;
 use common::ws::Agent;
-use common::{Backend, TestApp, TestDb, spawn_app_with, start_with, test_config};
+use common::{
+    Backend, TestApp, TestDb, fail_session_state_updates, spawn_app_with, start_with, test_config,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::config::Config;
@@ -792,6 +794,41 @@ async fn a_paired_session_comes_back_by_itself_after_a_restart(backend: Backend)
     until_state(&second, &token, unpaired, "qr").await;
 }
 
+async fn a_session_whose_last_state_cannot_be_stored_at_a_stop_still_gives_its_lease_up(
+    backend: Backend,
+) {
+    let fake = FakeWhatsApp::new();
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    quick(&mut config);
+    let first = start_with(config.clone(), db, Some(fake.driver())).await;
+    let (token, _) = first.owner_session().await;
+    let channel = connect_number(&first, &token).await;
+    until_state(&first, &token, channel, "qr").await;
+
+    // The stop cannot record that the session is handed over.
+    fail_session_state_updates(&first.db, backend, true).await;
+    first.handle.stop(true).await;
+    until("the client shuts down", || async {
+        (fake.alive(channel) == 0).then_some(())
+    })
+    .await;
+    fail_session_state_updates(&first.db, backend, false).await;
+
+    // The lease was given up all the same: the next node shows a new code at once,
+    // and the stopped node never built another client.
+    let second = start_with(config, first.db, Some(fake.driver())).await;
+    let shown = until("a new QR code", || async {
+        let body = session(&second, &token, channel).await;
+        (body["state"] == "qr" && body["detail"]["qr"] == qr_code(2)).then_some(body)
+    })
+    .await;
+    assert_eq!(shown["paired"], false);
+    assert_eq!(fake.connects(channel), 2);
+    assert_eq!(fake.alive(channel), 1);
+    assert_eq!(fake.most_alive(channel), 1);
+}
+
 async fn deleting_the_channel_shuts_its_client_and_disabling_it_stops_the_session(
     backend: Backend,
 ) {
@@ -882,6 +919,7 @@ on_both_backends!(
     messages_sent_from_the_phone_itself_appear_as_outbound,
     five_hundred_messages_through_reconnect_storms_are_stored_exactly_once,
     a_paired_session_comes_back_by_itself_after_a_restart,
+    a_session_whose_last_state_cannot_be_stored_at_a_stop_still_gives_its_lease_up,
     deleting_the_channel_shuts_its_client_and_disabling_it_stops_the_session,
     a_meta_channel_still_needs_its_credentials_and_a_web_channel_refuses_them,
 );

@@ -163,6 +163,11 @@ impl ChannelSessionActor {
                         tracing::warn!(channel = %act.channel, "the session's lease is held elsewhere; stopping it here");
                         act.retire(Ending::Silent, None, ctx);
                     }
+                    // A retired session's last word is lost, but it must not come
+                    // back: its queued steps go on and give the lease up.
+                    Err(err) if act.retired => {
+                        tracing::warn!(channel = %act.channel, error = %err, "cannot record how the session ended; giving its lease up anyway");
+                    }
                     Err(err) => {
                         // The supervisor restarts the actor, which reconnects from
                         // what the store has.

@@ -487,6 +487,34 @@ pub async fn fail_message_inserts(db: &TestDb, backend: Backend, fail: bool) {
     }
 }
 
+/// Makes every change of a WhatsApp session's state fail (or work again); leases
+/// (claims, renewals, releases) still work.
+pub async fn fail_session_state_updates(db: &TestDb, backend: Backend, fail: bool) {
+    if fail {
+        execute(
+            db,
+            backend,
+            &["CREATE TRIGGER refuse_session_states BEFORE UPDATE OF state ON channel_sessions BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+            &[
+                "CREATE FUNCTION refuse_session_states() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_session_states BEFORE UPDATE OF state ON channel_sessions FOR EACH ROW EXECUTE FUNCTION refuse_session_states()",
+            ],
+        )
+        .await;
+    } else {
+        execute(
+            db,
+            backend,
+            &["DROP TRIGGER refuse_session_states"],
+            &[
+                "DROP TRIGGER refuse_session_states ON channel_sessions",
+                "DROP FUNCTION refuse_session_states()",
+            ],
+        )
+        .await;
+    }
+}
+
 /// Makes the database refuse to store any message whose body is `poison`.
 pub async fn refuse_poison_messages(db: &TestDb, backend: Backend) {
     execute(
