@@ -32,6 +32,9 @@ CREATE TABLE conversation_leads (
     sentiment        TEXT,
     urgency          TEXT NOT NULL,
     handoff_state    TEXT NOT NULL CHECK (handoff_state IN ('bot', 'pending_human', 'human')),
+    -- Why it went to a person, while it is with one; when the state last changed.
+    handoff_trigger  TEXT,
+    handoff_at       INTEGER,
     -- The stream offset of the message last scored: a replay of an older one
     -- changes nothing.
     scored_offset    INTEGER NOT NULL,
@@ -39,6 +42,8 @@ CREATE TABLE conversation_leads (
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX conversation_leads_by_temperature ON conversation_leads (tenant_id, temperature);
+-- The idle sweep looks for conversations a person has had for a while.
+CREATE INDEX conversation_leads_by_handoff ON conversation_leads (handoff_state, handoff_at);
 
 -- Every score a conversation has had, one row per customer message.
 CREATE TABLE lead_history (
@@ -49,4 +54,20 @@ CREATE TABLE lead_history (
     temperature      TEXT NOT NULL,
     at               INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, message_id)
+);
+
+-- A tenant's pipeline settings (JSON: handoff triggers, its own intents, assignment),
+-- checked when saved. idle_return_ms repeats the idle return of data for the sweep
+-- (NULL: never). A tenant without a row has the defaults.
+CREATE TABLE tenant_pipeline_settings (
+    tenant_id        BLOB PRIMARY KEY REFERENCES tenants (id),
+    data             TEXT NOT NULL,
+    idle_return_ms   INTEGER,
+    updated_at       INTEGER NOT NULL
+);
+
+-- The agent the handoff round robin assigned last, per tenant.
+CREATE TABLE handoff_rotations (
+    tenant_id        BLOB PRIMARY KEY REFERENCES tenants (id),
+    last_user_id     BLOB NOT NULL
 );

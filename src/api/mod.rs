@@ -8,6 +8,7 @@ mod contacts;
 mod conversations;
 mod health;
 mod media;
+mod pipeline;
 mod sandbox;
 mod sessions;
 mod tags;
@@ -100,6 +101,15 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/conversations/{id}/read", web::post().to(conv::mark_read))
         .route("/conversations/{id}/notes", web::post().to(conv::add_note))
+        .route(
+            "/conversations/{id}/handoff",
+            web::post().to(pipeline::handoff),
+        )
+        .service(
+            web::resource("/settings/pipeline")
+                .route(web::get().to(pipeline::settings))
+                .route(web::put().to(pipeline::save_settings)),
+        )
         .service(
             web::resource("/conversations/{id}/messages")
                 .route(web::get().to(conv::messages))

@@ -40,4 +40,6 @@ permissions! {
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
     /// Channels hold provider credentials; their dead letters and webhook log too.
     ManageChannels => (Admin, Some(Scope::ChannelsWrite), "managing channels");
+    /// Handoff triggers, the tenant's own intents, how handoffs are assigned.
+    ManageSettings => (Admin, Some(Scope::SettingsWrite), "managing the pipeline settings");
 }

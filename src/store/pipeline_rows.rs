@@ -18,7 +18,6 @@ use uuid::Uuid;
 #[derive(Serialize, Deserialize)]
 pub struct LeadData {
     pub reasons: Vec<Reason>,
-    pub trigger: Option<HandoffTrigger>,
     pub counts: Counts,
 }
 
@@ -26,7 +25,6 @@ impl LeadData {
     pub fn of(lead: &Lead) -> Self {
         Self {
             reasons: lead.score.reasons.clone(),
-            trigger: lead.trigger,
             counts: lead.counts.clone(),
         }
     }
@@ -40,6 +38,8 @@ pub struct LeadRow {
     sentiment: Option<String>,
     urgency: String,
     handoff_state: String,
+    handoff_trigger: Option<String>,
+    handoff_at: Option<i64>,
     scored_offset: i64,
     data: String,
     updated_at: i64,
@@ -65,13 +65,59 @@ impl TryFrom<LeadRow> for Lead {
             sentiment: brief.sentiment,
             urgency: Urgency::parse(&row.urgency).map_err(corrupt("lead"))?,
             handoff: brief.handoff,
-            trigger: data.trigger,
+            trigger: row
+                .handoff_trigger
+                .as_deref()
+                .map(HandoffTrigger::parse)
+                .transpose()
+                .map_err(corrupt("lead"))?,
+            handoff_at: row.handoff_at.map(Millis),
             counts: data.counts,
             scored_offset: row.scored_offset,
             updated_at: Millis(row.updated_at),
         })
     }
 }
+
+/// The columns a `LeadRow` is read from; sqlx takes only static SQL text, so the
+/// shared part is a macro.
+macro_rules! lead_columns {
+    () => {
+        "conversation_id, score, temperature, sentiment, urgency, handoff_state, handoff_trigger, handoff_at, scored_offset, data, updated_at"
+    };
+}
+pub(crate) use lead_columns;
+
+/// The insert of a whole lead row, its columns bound as $1 to $12 by `bind_lead!`.
+macro_rules! lead_insert {
+    () => {
+        "INSERT INTO conversation_leads
+             (tenant_id, conversation_id, score, temperature, sentiment, urgency, handoff_state,
+              handoff_trigger, handoff_at, scored_offset, data, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+    };
+}
+pub(crate) use lead_insert;
+
+/// Binds a tenant's `Lead` to the columns of `lead_insert!`.
+macro_rules! bind_lead {
+    ($query:expr, $tenant:expr, $lead:expr) => {
+        $query
+            .bind($tenant.0)
+            .bind($lead.conversation_id.0)
+            .bind(i64::from($lead.score.score))
+            .bind($lead.score.temperature.as_str())
+            .bind($lead.sentiment.map(|s| s.as_str()))
+            .bind($lead.urgency.as_str())
+            .bind($lead.handoff.as_str())
+            .bind($lead.trigger.map(|t| t.as_str()))
+            .bind($lead.handoff_at.map(|at| at.0))
+            .bind($lead.scored_offset)
+            .bind($crate::store::inbox_rows::to_json(&LeadData::of(&$lead)))
+            .bind($lead.updated_at.0)
+    };
+}
+pub(crate) use bind_lead;
 
 /// The columns of a `conversation_leads` row that lists show, read as both the
 /// lead and the list row read them.

@@ -8,14 +8,17 @@ macro_rules! impl_pipeline_store {
             use super::inbox_impl::StreamTx;
             use super::*;
             use crate::store::inbox_rows::{from_json, to_json};
-            use crate::store::pipeline_rows::{LeadData, LeadRow};
+            use crate::store::pipeline_rows::{LeadData, LeadRow, bind_lead, lead_columns, lead_insert};
+            use crate::store::rows::corrupt;
             use crate::store::rows::backend;
             use async_trait::async_trait;
             use switchboard_actors::inbox::bus::NodeId;
             use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
-            use switchboard_actors::pipeline::store::{Analysis, Insight, Lead, PipelineStore};
+            use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
+            use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
+            use switchboard_actors::pipeline::store::{Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore};
             use switchboard_actors::store::StoreError;
-            use switchboard_actors::{ConversationId, MessageId, Millis, TenantId};
+            use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
             use uuid::Uuid;
 
             /// Moves a tenant's cursor forward (never back) while the node holds it.
@@ -78,10 +81,9 @@ macro_rules! impl_pipeline_store {
                 }
 
                 async fn lead(&self, tenant: TenantId, conversation: ConversationId) -> Result<Option<Lead>, StoreError> {
-                    sqlx::query_as::<_, LeadRow>(
-                        "SELECT conversation_id, score, temperature, sentiment, urgency, handoff_state, scored_offset, data, updated_at
-                         FROM conversation_leads WHERE tenant_id = $1 AND conversation_id = $2",
-                    )
+                    sqlx::query_as::<_, LeadRow>(concat!(
+                        "SELECT ", lead_columns!(), " FROM conversation_leads WHERE tenant_id = $1 AND conversation_id = $2",
+                    ))
                     .bind(tenant.0)
                     .bind(conversation.0)
                     .fetch_optional(self.reader())
@@ -125,30 +127,32 @@ macro_rules! impl_pipeline_store {
                         tx.commit().await.map_err(backend)?;
                         return Ok(Some(Vec::new()));
                     }
-                    let lead = &insight.lead;
-                    sqlx::query(
-                        "INSERT INTO conversation_leads
-                             (tenant_id, conversation_id, score, temperature, sentiment, urgency, handoff_state, scored_offset, data, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                         ON CONFLICT (conversation_id) DO UPDATE SET
+                    // Who answers stays as an agent (or the idle sweep) left it when
+                    // it changed since the pipeline read the lead ($13).
+                    let mut lead = insight.lead.clone();
+                    let kept: Option<(String, Option<String>, Option<i64>)> = bind_lead!(sqlx::query_as(concat!(lead_insert!(),
+                        "ON CONFLICT (conversation_id) DO UPDATE SET
                              score = excluded.score, temperature = excluded.temperature, sentiment = excluded.sentiment,
-                             urgency = excluded.urgency, handoff_state = excluded.handoff_state,
+                             urgency = excluded.urgency,
+                             handoff_state = CASE WHEN conversation_leads.handoff_state = $13
+                                 THEN excluded.handoff_state ELSE conversation_leads.handoff_state END,
+                             handoff_trigger = CASE WHEN conversation_leads.handoff_state = $13
+                                 THEN excluded.handoff_trigger ELSE conversation_leads.handoff_trigger END,
+                             handoff_at = CASE WHEN conversation_leads.handoff_state = $13
+                                 THEN excluded.handoff_at ELSE conversation_leads.handoff_at END,
                              scored_offset = excluded.scored_offset, data = excluded.data, updated_at = excluded.updated_at
-                         WHERE conversation_leads.scored_offset < excluded.scored_offset",
-                    )
-                    .bind(tenant.0)
-                    .bind(lead.conversation_id.0)
-                    .bind(i64::from(lead.score.score))
-                    .bind(lead.score.temperature.as_str())
-                    .bind(lead.sentiment.map(|s| s.as_str()))
-                    .bind(lead.urgency.as_str())
-                    .bind(lead.handoff.as_str())
-                    .bind(lead.scored_offset)
-                    .bind(to_json(&LeadData::of(lead)))
-                    .bind(lead.updated_at.0)
-                    .execute(&mut *tx)
+                         WHERE conversation_leads.scored_offset < excluded.scored_offset
+                         RETURNING handoff_state, handoff_trigger, handoff_at",
+                    )), tenant, lead)
+                    .bind(insight.handoff_before.as_str())
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;
+                    if let Some((state, trigger, at)) = kept {
+                        lead.handoff = HandoffState::parse(&state).map_err(corrupt("lead"))?;
+                        lead.trigger = trigger.as_deref().map(HandoffTrigger::parse).transpose().map_err(corrupt("lead"))?;
+                        lead.handoff_at = at.map(Millis);
+                    }
                     sqlx::query(
                         "INSERT INTO lead_history (tenant_id, conversation_id, message_id, score, temperature, at)
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conversation_id, message_id) DO NOTHING",
@@ -179,6 +183,144 @@ macro_rules! impl_pipeline_store {
                     .await
                     .map_err(backend)?;
                     Ok(moved.rows_affected() == 1)
+                }
+
+                async fn pipeline_settings(&self, tenant: TenantId) -> Result<Option<PipelineSettingsDoc>, StoreError> {
+                    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tenant_pipeline_settings WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    row.map(|(data,)| from_json("pipeline settings", &data)).transpose()
+                }
+
+                async fn save_pipeline_settings(&self, tenant: TenantId, settings: &PipelineSettingsDoc, at: Millis) -> Result<(), StoreError> {
+                    let idle_ms = settings.handoff.idle_return_minutes.map(|m| i64::from(m) * 60_000);
+                    sqlx::query(
+                        "INSERT INTO tenant_pipeline_settings (tenant_id, data, idle_return_ms, updated_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (tenant_id) DO UPDATE SET data = excluded.data, idle_return_ms = excluded.idle_return_ms, updated_at = excluded.updated_at",
+                    )
+                    .bind(tenant.0)
+                    .bind(to_json(settings))
+                    .bind(idle_ms)
+                    .bind(at.0)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
+
+                async fn set_handoff(&self, tenant: TenantId, conversation: ConversationId, change: &HandoffChange) -> Result<Option<(Lead, Vec<StreamEvent>)>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    // The stream lock also orders this against the pipeline's writes.
+                    let mut stream = StreamTx::lock(&mut tx, tenant).await?;
+                    let mut lead = sqlx::query_as::<_, LeadRow>(concat!(
+                        "SELECT ", lead_columns!(), " FROM conversation_leads WHERE tenant_id = $1 AND conversation_id = $2",
+                    ))
+                    .bind(tenant.0)
+                    .bind(conversation.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .map(Lead::try_from)
+                    .transpose()?
+                    .unwrap_or_else(|| Lead::new(conversation));
+                    let refused = change
+                        .only_from
+                        .is_some_and(|(state, at)| lead.handoff != state || lead.handoff_at != at);
+                    if lead.handoff == change.to || refused {
+                        return Ok(None);
+                    }
+                    lead.handoff = change.to;
+                    lead.trigger = change.trigger;
+                    lead.handoff_at = Some(change.at);
+                    lead.updated_at = change.at;
+                    bind_lead!(sqlx::query(concat!(lead_insert!(),
+                        "ON CONFLICT (conversation_id) DO UPDATE SET
+                             handoff_state = excluded.handoff_state, handoff_trigger = excluded.handoff_trigger,
+                             handoff_at = excluded.handoff_at, updated_at = excluded.updated_at",
+                    )), tenant, lead)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    stream.push_subject(EventKind::ConversationLead, conversation, to_json(&lead.view()), change.at);
+                    let events = stream.commit(tx).await?;
+                    Ok(Some((lead, events)))
+                }
+
+                async fn idle_handoffs(&self, now: Millis, default_idle_ms: Option<i64>, limit: u32) -> Result<Vec<IdleHandoff>, StoreError> {
+                    // $2 is the default idle time; -1 when there is none.
+                    let rows: Vec<(Uuid, Uuid, Option<i64>)> = sqlx::query_as(
+                        "SELECT l.tenant_id, l.conversation_id, l.handoff_at FROM conversation_leads l
+                         LEFT JOIN tenant_pipeline_settings s ON s.tenant_id = l.tenant_id
+                         WHERE l.handoff_state = 'human'
+                           AND CASE WHEN s.tenant_id IS NULL THEN $2 ELSE COALESCE(s.idle_return_ms, -1) END >= 0
+                           AND COALESCE(l.handoff_at, 0) <= $1 - CASE WHEN s.tenant_id IS NULL THEN $2 ELSE s.idle_return_ms END
+                           AND NOT EXISTS (
+                               SELECT 1 FROM messages m
+                               WHERE m.conversation_id = l.conversation_id AND m.direction = 'outbound'
+                                 AND m.created_at > $1 - CASE WHEN s.tenant_id IS NULL THEN $2 ELSE s.idle_return_ms END)
+                         ORDER BY l.handoff_at LIMIT $3",
+                    )
+                    .bind(now.0)
+                    .bind(default_idle_ms.unwrap_or(-1))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(tenant, conversation, at)| IdleHandoff {
+                            tenant: TenantId(tenant),
+                            conversation: ConversationId(conversation),
+                            handoff_at: at.map(Millis),
+                        })
+                        .collect())
+                }
+
+                async fn next_in_rotation(&self, tenant: TenantId, candidates: &[UserId]) -> Result<Option<UserId>, StoreError> {
+                    let mut sorted = candidates.to_vec();
+                    sorted.sort_by_key(|u| u.0);
+                    if sorted.is_empty() {
+                        return Ok(None);
+                    }
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    // Taking the tenant's stream lock orders concurrent rotations.
+                    StreamTx::lock(&mut tx, tenant).await?;
+                    let last: Option<(Uuid,)> = sqlx::query_as("SELECT last_user_id FROM handoff_rotations WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let next = last
+                        .and_then(|(last,)| sorted.iter().find(|u| u.0 > last).copied())
+                        .unwrap_or(sorted[0]);
+                    sqlx::query(
+                        "INSERT INTO handoff_rotations (tenant_id, last_user_id) VALUES ($1, $2)
+                         ON CONFLICT (tenant_id) DO UPDATE SET last_user_id = excluded.last_user_id",
+                    )
+                    .bind(tenant.0)
+                    .bind(next.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(Some(next))
+                }
+
+                async fn open_assigned(&self, tenant: TenantId) -> Result<Vec<(UserId, u32)>, StoreError> {
+                    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+                        "SELECT assignee_id, COUNT(*) FROM conversations
+                         WHERE tenant_id = $1 AND status = 'open' AND assignee_id IS NOT NULL GROUP BY assignee_id",
+                    )
+                    .bind(tenant.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(user, n)| (UserId(user), u32::try_from(n).unwrap_or(u32::MAX)))
+                        .collect())
                 }
 
                 async fn message_insights(&self, tenant: TenantId, conversation: ConversationId) -> Result<Vec<(MessageId, Analysis)>, StoreError> {

@@ -17,6 +17,7 @@ const SCOPES = [
   "users:write",
   "audit:read",
   "channels:write",
+  "settings:write",
 ];
 const CHANNEL_KINDS = [
   ["whatsapp", "WhatsApp Cloud API number", "Phone number ID"],

@@ -1,7 +1,10 @@
 //! The inbound pipeline through the real server: a customer's message is delivered
 //! at commit, and what the pipeline found follows as its own events, stored once.
 
-use crate::common::{Backend, metric, spawn_app, subscribed_owner};
+use crate::common::wait::until;
+use crate::common::ws::Agent;
+use crate::common::{Backend, TestApp, metric, spawn_app, subscribed_owner};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The frames after `message.new`, until the conversation's lead.
@@ -171,9 +174,299 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
     );
 }
 
+/// The notes of a conversation, oldest first.
+async fn notes(app: &TestApp, token: &str, conversation: &str) -> Vec<String> {
+    let page = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(token),
+        )
+        .await;
+    page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "note")
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until the conversation has `count` notes, and returns them.
+async fn until_notes(app: &TestApp, token: &str, conversation: &str, count: usize) -> Vec<String> {
+    until(&format!("{count} notes"), || async {
+        let found = notes(app, token, conversation).await;
+        (found.len() >= count).then_some(found)
+    })
+    .await
+}
+
+async fn conversation(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/conversations/{id}"), Some(token))
+        .await
+        .body["conversation"]
+        .clone()
+}
+
+async fn admins_save_the_pipeline_settings_checked_and_audited_and_they_apply_to_the_next_message(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    let defaults = app.get("/api/v1/settings/pipeline", Some(&owner)).await;
+    assert_eq!(defaults.status, StatusCode::OK, "{}", defaults.body);
+    assert_eq!(
+        defaults.body,
+        json!({
+            "handoff": {
+                "human_request": true, "negative_streak": 2, "critical_urgency": true,
+                "low_confidence": null, "hot_lead": true, "repeated_question": 3,
+                "guardrail_hit": true, "legal_keywords": true, "vip_contact": true,
+                "idle_return_minutes": 1440
+            },
+            "intents": [],
+            "assignment": { "mode": "round_robin", "max_open_per_agent": 20 }
+        })
+    );
+    for (bad, says) in [
+        (
+            json!({ "handoff": { "negative_streak": 0 } }),
+            "negative_streak",
+        ),
+        (
+            json!({ "intents": [{ "intent": "booking", "patterns": ["(table"] }] }),
+            "pattern '(table'",
+        ),
+        (json!({ "assignment": { "mode": "lottery" } }), "lottery"),
+        (json!({ "handof": {} }), "handof"),
+    ] {
+        let refused = app
+            .put("/api/v1/settings/pipeline", &owner, bad.clone())
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(refused.error_code(), "invalid_request");
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{bad}: {}",
+            refused.body
+        );
+    }
+    let (_, agent) = app.user_with_role(&owner, "agent@acme.test", "agent").await;
+    let forbidden = app
+        .put("/api/v1/settings/pipeline", &agent, json!({}))
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/settings/pipeline", Some(&agent))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let wanted = json!({
+        "handoff": { "hot_lead": false },
+        "intents": [{ "intent": "booking", "phrases": ["Book a table"], "patterns": [r"table for \d+"] }]
+    });
+    let saved = app.put("/api/v1/settings/pipeline", &owner, wanted).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.body["handoff"]["hot_lead"], false);
+    assert_eq!(
+        saved.body["handoff"]["human_request"], true,
+        "unset fields keep their defaults"
+    );
+    let read = app.get("/api/v1/settings/pipeline", Some(&owner)).await;
+    assert_eq!(read.body, saved.body);
+    let audit = app.get("/api/v1/audit-log", Some(&owner)).await;
+    let entry = audit.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "pipeline.settings")
+        .expect("the change is audited")
+        .clone();
+    assert_eq!(entry["details"]["intents"][0]["intent"], "booking");
+
+    // The tenant's intent is understood, and a hot lead no longer hands over.
+    app.customer_says(&owner, "ana", "A table for 4 tonight?")
+        .await;
+    let (_, insights, _) = insights_after(&mut socket).await;
+    let understanding = &insights["data"]["insights"]["understanding"];
+    assert_eq!(understanding["intent"], "booking");
+    assert_eq!(understanding["signals"][0]["evidence"], "table for 4");
+    app.customer_says(
+        &owner,
+        "ben",
+        "Hi, how much is the Pro plan? Is it available? I need it today, thanks!",
+    )
+    .await;
+    let (_, _, lead) = insights_after(&mut socket).await;
+    assert_eq!(lead["data"]["temperature"], "hot");
+    assert_eq!(
+        (
+            lead["data"]["handoff"].as_str(),
+            lead["data"]["trigger"].as_str()
+        ),
+        (Some("bot"), None)
+    );
+}
+
+async fn a_conversation_handed_to_a_person_goes_round_robin_to_online_agents_with_room(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (owner, _) = app.owner_session().await;
+    let (first_id, first) = app.user_with_role(&owner, "first@acme.test", "agent").await;
+    let (second_id, second) = app
+        .user_with_role(&owner, "second@acme.test", "agent")
+        .await;
+    let (_, viewer) = app
+        .user_with_role(&owner, "viewer@acme.test", "viewer")
+        .await;
+    // Online: both agents, and a viewer, who is never assigned. The owner is offline.
+    let mut online = Vec::new();
+    for token in [&first, &second, &viewer] {
+        let mut socket = Agent::connect(&app.base, token).await;
+        socket.subscribe(None).await;
+        online.push(socket);
+    }
+    let saved = app
+        .put(
+            "/api/v1/settings/pipeline",
+            &owner,
+            json!({ "assignment": { "max_open_per_agent": 1 } }),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+
+    let mut ids = [first_id.clone(), second_id.clone()];
+    ids.sort();
+    let mut conversations = Vec::new();
+    for (who, expected) in [("ana", &ids[0]), ("ben", &ids[1])] {
+        let said = app
+            .customer_says(&owner, who, "Can I talk to a human please?")
+            .await;
+        let id = said["conversation"]["id"].as_str().unwrap().to_owned();
+        let shown = until("the assignment", || async {
+            let c = conversation(&app, &owner, &id).await;
+            c["assignee_id"].is_string().then_some(c)
+        })
+        .await;
+        assert_eq!(&shown["assignee_id"], expected.as_str(), "in turn, by id");
+        assert_eq!(
+            until_notes(&app, &owner, &id, 1).await,
+            ["Handed to a person: the customer asked for a person. Assigned to agent."]
+        );
+        conversations.push(id);
+    }
+    // Both agents have their one conversation: the next waits, unassigned.
+    let said = app
+        .customer_says(&owner, "cleo", "I want to speak to a human")
+        .await;
+    let waiting = said["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        until_notes(&app, &owner, &waiting, 1).await,
+        [
+            "Handed to a person: the customer asked for a person. No agent is online with room for it; it waits in the queue."
+        ]
+    );
+    let shown = conversation(&app, &owner, &waiting).await;
+    assert!(shown["assignee_id"].is_null(), "{shown}");
+    let queued = app
+        .get("/api/v1/conversations?handoff=pending_human", Some(&owner))
+        .await;
+    assert_eq!(queued.body["data"].as_array().unwrap().len(), 3);
+
+    // The first agent takes it, then hands it back.
+    let path = format!("/api/v1/conversations/{waiting}/handoff");
+    let taken = app
+        .post(&path, Some(&first), json!({ "to": "human" }))
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    assert_eq!(
+        (
+            taken.body["handoff"].as_str(),
+            taken.body["trigger"].as_str()
+        ),
+        (Some("human"), Some("agent_took_over"))
+    );
+    assert_eq!(
+        conversation(&app, &owner, &waiting).await["assignee_id"],
+        first_id.as_str()
+    );
+    let again = app
+        .post(&path, Some(&first), json!({ "to": "human" }))
+        .await;
+    assert_eq!(
+        again.body["handoff"], "human",
+        "taking it twice changes nothing"
+    );
+    let back = app.post(&path, Some(&first), json!({ "to": "bot" })).await;
+    assert_eq!(
+        (back.body["handoff"].as_str(), back.body["trigger"].as_str()),
+        (Some("bot"), None)
+    );
+    assert_eq!(
+        until_notes(&app, &owner, &waiting, 3).await[1..],
+        [
+            "agent took the conversation over from the bot.",
+            "agent handed the conversation back to the bot.",
+        ]
+    );
+    let wrong = app
+        .post(&path, Some(&first), json!({ "to": "pending_human" }))
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.error_code(), "invalid_request");
+    let read_only = app
+        .post(&path, Some(&viewer), json!({ "to": "human" }))
+        .await;
+    assert_eq!(read_only.status, StatusCode::FORBIDDEN);
+    let missing = app
+        .post(
+            &format!("/api/v1/conversations/{}/handoff", uuid::Uuid::now_v7()),
+            Some(&first),
+            json!({ "to": "human" }),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Every change reached the agents' sockets as a lead event.
+    let handoffs: Vec<Value> = {
+        let socket = &mut online[1];
+        let mut seen = Vec::new();
+        while seen.len() < 5 {
+            let frame = socket.next_of(&["conversation.lead"]).await;
+            seen.push(frame["data"]["handoff"].clone());
+        }
+        seen
+    };
+    assert_eq!(
+        handoffs,
+        [
+            "pending_human",
+            "pending_human",
+            "pending_human",
+            "human",
+            "bot"
+        ]
+    );
+    assert_eq!(
+        metric(
+            &app.base,
+            "pipeline_handoffs_total",
+            "trigger=\"human_request\""
+        )
+        .await,
+        3.0
+    );
+}
+
 on_both_backends!(
     a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reasons,
     each_message_is_scored_once_in_order_and_the_lead_follows_the_conversation,
+    admins_save_the_pipeline_settings_checked_and_audited_and_they_apply_to_the_next_message,
+    a_conversation_handed_to_a_person_goes_round_robin_to_online_agents_with_room,
 );
 
 #[actix_rt::test]

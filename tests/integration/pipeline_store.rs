@@ -5,9 +5,12 @@
 use crate::common::{Backend, open_store};
 use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::stream::EventKind;
-use switchboard_actors::pipeline::handoff::HandoffState;
+use switchboard_actors::pipeline::handoff::{HandoffRules, HandoffState, HandoffTrigger};
 use switchboard_actors::pipeline::scoring::{self, LeadScore, Scored, Temperature};
-use switchboard_actors::pipeline::store::{Analysis, Counts, Insight, Lead};
+use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
+use switchboard_actors::pipeline::store::{
+    Analysis, Counts, HandoffChange, IdleHandoff, Insight, Lead,
+};
 use switchboard_actors::pipeline::{guardrail, sentiment, understanding};
 use switchboard_actors::store::{Store, Tenant, User};
 use switchboard_actors::{
@@ -79,6 +82,7 @@ fn insight(conversation: ConversationId, text: &str, offset: i64, before: &LeadS
             skipped: Vec::new(),
         },
         lead,
+        handoff_before: HandoffState::Bot,
         at: Millis(5_000 + offset),
     }
 }
@@ -255,7 +259,195 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
     );
 }
 
+fn change(to: HandoffState, at: i64) -> HandoffChange {
+    HandoffChange {
+        to,
+        trigger: (to == HandoffState::Human).then_some(HandoffTrigger::AgentTookOver),
+        only_from: None,
+        at: Millis(at),
+    }
+}
+
+async fn an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once(backend: Backend) {
+    let (store, _db) = open_store(backend).await;
+    let tenant = tenant(store.as_ref()).await;
+    let worker = node();
+    let conversation = ConversationId::new();
+    store
+        .claim_pipeline(tenant, worker, Millis(1_000), Millis(31_000))
+        .await
+        .unwrap();
+
+    // An agent takes a conversation the pipeline never scored.
+    let (taken, events) = store
+        .set_handoff(tenant, conversation, &change(HandoffState::Human, 10_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (taken.handoff, taken.trigger, taken.handoff_at),
+        (
+            HandoffState::Human,
+            Some(HandoffTrigger::AgentTookOver),
+            Some(Millis(10_000))
+        )
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::ConversationLead);
+    let shown: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(shown["handoff"], "human");
+    // Taking it again changes nothing.
+    assert_eq!(
+        store
+            .set_handoff(tenant, conversation, &change(HandoffState::Human, 11_000))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The pipeline read the lead before the agent acted: its score lands, the
+    // agent's handoff stays.
+    let scored = insight(
+        conversation,
+        "How much is it? I need it today",
+        3,
+        &LeadScore::none(),
+    );
+    let mut judged = scored.clone();
+    judged.lead.handoff = HandoffState::PendingHuman;
+    judged.lead.trigger = Some(HandoffTrigger::HotLead);
+    let written = store
+        .record_insight(tenant, worker, &judged)
+        .await
+        .unwrap()
+        .unwrap();
+    let lead_event: serde_json::Value = serde_json::from_str(&written[1].data).unwrap();
+    assert_eq!(
+        (
+            lead_event["handoff"].as_str(),
+            lead_event["trigger"].as_str()
+        ),
+        (Some("human"), Some("agent_took_over"))
+    );
+    let stored = store.lead(tenant, conversation).await.unwrap().unwrap();
+    assert_eq!(stored.score, scored.lead.score);
+    assert_eq!(
+        (stored.handoff, stored.handoff_at),
+        (HandoffState::Human, Some(Millis(10_000)))
+    );
+
+    // Idle: found once the default (a day) has passed since the handoff.
+    let day = 24 * 60 * 60_000;
+    let idle = |now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .idle_handoffs(Millis(now), Some(day), 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(idle(10_000 + day - 1).await, []);
+    let found = idle(10_000 + day).await;
+    assert_eq!(
+        found,
+        [IdleHandoff {
+            tenant,
+            conversation,
+            handoff_at: Some(Millis(10_000)),
+        }]
+    );
+    // A tenant that switched the idle return off, or set a minute.
+    let mut settings = PipelineSettingsDoc::default();
+    settings.handoff.idle_return_minutes = None;
+    store
+        .save_pipeline_settings(tenant, &settings, Millis(1))
+        .await
+        .unwrap();
+    assert_eq!(idle(10_000 + 100 * day).await, []);
+    settings.handoff.idle_return_minutes = Some(1);
+    store
+        .save_pipeline_settings(tenant, &settings, Millis(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pipeline_settings(tenant).await.unwrap(),
+        Some(settings)
+    );
+    assert_eq!(idle(10_000 + 59_999).await, []);
+    assert_eq!(idle(10_000 + 60_000).await.len(), 1);
+
+    // Back to the bot only from where the sweep found it: once.
+    let back = HandoffChange {
+        to: HandoffState::Bot,
+        trigger: None,
+        only_from: Some((HandoffState::Human, Some(Millis(9_999)))),
+        at: Millis(80_000),
+    };
+    assert_eq!(
+        store
+            .set_handoff(tenant, conversation, &back)
+            .await
+            .unwrap(),
+        None,
+        "moved since"
+    );
+    let back = HandoffChange {
+        only_from: Some((HandoffState::Human, Some(Millis(10_000)))),
+        ..back
+    };
+    let (returned, _) = store
+        .set_handoff(tenant, conversation, &back)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (returned.handoff, returned.trigger),
+        (HandoffState::Bot, None)
+    );
+    assert_eq!(
+        store
+            .set_handoff(tenant, conversation, &back)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(idle(10_000 + 100 * day).await, []);
+    assert_eq!(HandoffRules::default().idle_return_minutes, Some(24 * 60));
+}
+
+async fn the_round_robin_goes_through_the_candidates_in_turn(backend: Backend) {
+    let (store, _db) = open_store(backend).await;
+    let tenant = tenant(store.as_ref()).await;
+    let mut agents: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+    agents.sort_by_key(|u| u.0);
+    let (a, b, c) = (agents[0], agents[1], agents[2]);
+    let mut taken = Vec::new();
+    for _ in 0..4 {
+        taken.push(
+            store
+                .next_in_rotation(tenant, &[c, a, b])
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(taken, [a, b, c, a]);
+    // b went offline: after a comes c.
+    assert_eq!(
+        store.next_in_rotation(tenant, &[a, c]).await.unwrap(),
+        Some(c)
+    );
+    assert_eq!(
+        store.next_in_rotation(tenant, &[a, c]).await.unwrap(),
+        Some(a)
+    );
+    assert_eq!(store.next_in_rotation(tenant, &[]).await.unwrap(), None);
+}
+
 on_both_backends!(
     one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out,
     an_insight_its_lead_its_events_and_the_cursor_commit_together_once,
+    an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once,
+    the_round_robin_goes_through_the_candidates_in_turn,
 );

@@ -23,10 +23,13 @@ pub enum Scope {
     /// Connecting channels, their dead letters and webhook log.
     #[serde(rename = "channels:write")]
     ChannelsWrite,
+    /// The tenant's settings: handoff triggers, intents, assignment.
+    #[serde(rename = "settings:write")]
+    SettingsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::UsersRead,
         Scope::UsersWrite,
         Scope::AuditRead,
@@ -35,6 +38,7 @@ impl Scope {
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::ChannelsWrite,
+        Scope::SettingsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Scope {
             Scope::ContactsRead => "contacts:read",
             Scope::ContactsWrite => "contacts:write",
             Scope::ChannelsWrite => "channels:write",
+            Scope::SettingsWrite => "settings:write",
         }
     }
 

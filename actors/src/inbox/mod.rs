@@ -494,6 +494,16 @@ impl Inbox {
             .try_send(SetPresence { session, status });
     }
 
+    /// Users online on any node (none when the tenant actor does not answer).
+    pub async fn online_users(&self, tenant: TenantId) -> Vec<UserId> {
+        self.tenant(tenant)
+            .addr
+            .send(tenant::OnlineUsers)
+            .timeout(ACTOR_TIMEOUT)
+            .await
+            .unwrap_or_default()
+    }
+
     pub async fn leave(&self, tenant: TenantId, session: SessionId) {
         let _ = self.tenant(tenant).addr.send(Leave { session }).await;
     }

@@ -708,6 +708,29 @@ impl Handler<Resubscribe> for TenantActor {
     }
 }
 
+/// The users whose presence is online, on this node or another: who a handoff may
+/// be assigned to.
+#[derive(Message)]
+#[rtype(result = "Vec<UserId>")]
+pub struct OnlineUsers;
+
+impl Handler<OnlineUsers> for TenantActor {
+    type Result = Vec<UserId>;
+
+    fn handle(&mut self, _: OnlineUsers, _: &mut Self::Context) -> Vec<UserId> {
+        let mut users: Vec<UserId> = self
+            .presence
+            .keys()
+            .chain(self.remote.keys())
+            .copied()
+            .collect();
+        users.sort_by_key(|u| u.0);
+        users.dedup();
+        users.retain(|u| self.seen(*u) == PresenceStatus::Online);
+        users
+    }
+}
+
 impl Handler<SetPresence> for TenantActor {
     type Result = ();
 

@@ -39,6 +39,24 @@ text_enum!(
     }
 );
 
+impl HandoffTrigger {
+    /// Why, in the words of the system note agents read.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::HumanRequest => "the customer asked for a person",
+            Self::NegativeStreak => "the customer's latest messages were negative",
+            Self::CriticalUrgency => "an urgent message from an upset customer",
+            Self::LowConfidence => "the bot could not tell what the customer wants",
+            Self::HotLead => "a hot lead",
+            Self::RepeatedQuestion => "the customer repeated the same message",
+            Self::GuardrailHit => "the guardrail flagged a message",
+            Self::LegalKeywords => "the customer mentioned legal steps",
+            Self::VipContact => "a VIP contact",
+            Self::AgentTookOver => "an agent took it over",
+        }
+    }
+}
+
 /// A tenant's handoff rules. `None` or `false` switches a trigger off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -6,9 +6,10 @@
 
 use super::handoff::{HandoffRules, HandoffState};
 use super::observe::PipelineObserver;
+use super::queue::HandoffQueue;
+use super::settings::TenantRules;
 use super::stages::{Incoming, StageSettings, Stages};
 use super::store::{Insight, Lead};
-use super::understanding::IntentRule;
 use crate::inbox::Inbox;
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::{EventKind, StreamEvent};
@@ -18,7 +19,10 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often a node hands idle conversations back to the bot.
+const IDLE_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
@@ -40,9 +44,7 @@ struct Shared {
     settings: PipelineSettings,
     stages: Stages,
     observer: Arc<dyn PipelineObserver>,
-    /// Every tenant's for now: per-tenant intents and rules are not stored yet.
-    intents: Arc<Vec<IntentRule>>,
-    handoff_rules: HandoffRules,
+    queue: HandoffQueue,
     workers: DashMap<TenantId, Addr<TenantPipeline>>,
     arbiter: ArbiterHandle,
 }
@@ -63,14 +65,13 @@ impl Pipelines {
         let arbiter = Arbiter::new().handle();
         let stages = Stages::start(&arbiter, settings.stages, observer.clone());
         Self(Arc::new(Shared {
+            queue: HandoffQueue::new(store.clone(), inbox.clone()),
             store,
             inbox,
             node,
             settings,
             stages,
             observer,
-            intents: Arc::new(Vec::new()),
-            handoff_rules: HandoffRules::default(),
             workers: DashMap::new(),
             arbiter,
         }))
@@ -80,10 +81,23 @@ impl Pipelines {
         &self.0.stages
     }
 
-    /// Looks for work every `poll_every` until dropped.
+    pub fn queue(&self) -> &HandoffQueue {
+        &self.0.queue
+    }
+
+    /// Looks for work every `poll_every`, and for idle handoffs every
+    /// `IDLE_SWEEP_EVERY`, until dropped.
     pub async fn run(self) {
+        let mut swept_at: Option<Instant> = None;
         loop {
             self.round().await;
+            if swept_at.is_none_or(|at| at.elapsed() >= IDLE_SWEEP_EVERY) {
+                swept_at = Some(Instant::now());
+                let default_idle = HandoffRules::default().idle_return_minutes;
+                if let Err(err) = self.0.queue.sweep_idle(default_idle).await {
+                    tracing::warn!(error = %err, "cannot hand idle conversations back to the bot");
+                }
+            }
             tokio::time::sleep(self.0.settings.poll_every).await;
         }
     }
@@ -184,14 +198,32 @@ struct MessagePart {
 }
 
 #[derive(Deserialize)]
+struct LeadHandoff {
+    handoff: HandoffState,
+}
+
+#[derive(Deserialize)]
 struct ConversationPart {
     id: ConversationId,
     #[serde(default)]
     tags: Vec<String>,
 }
 
+/// The tenant's saved settings, or the defaults when it has none or they no longer
+/// compile (saved by an older version).
+async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, StoreError> {
+    let Some(saved) = shared.store.pipeline_settings(tenant).await? else {
+        return Ok(TenantRules::default());
+    };
+    Ok(saved.compile().unwrap_or_else(|err| {
+        tracing::error!(%tenant, error = %err.0, "the tenant's pipeline settings do not compile; using the defaults");
+        TenantRules::default()
+    }))
+}
+
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
+    let rules = tenant_rules(shared, tenant).await?;
     loop {
         let now = Millis::now();
         let Some(cursor) = shared
@@ -210,7 +242,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         };
         for event in &events {
             if let Some(message) = customer_text(event) {
-                let Some(written) = process(shared, tenant, event, message).await? else {
+                let Some(written) = process(shared, tenant, &rules, event, message).await? else {
                     return Ok(());
                 };
                 shared.inbox.publish(tenant, written);
@@ -248,6 +280,7 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
 async fn process(
     shared: &Shared,
     tenant: TenantId,
+    rules: &TenantRules,
     event: &StreamEvent,
     message: MessageNew,
 ) -> Result<Option<Vec<StreamEvent>>, StoreError> {
@@ -278,8 +311,8 @@ async fn process(
         .process(
             &incoming,
             &before,
-            shared.intents.clone(),
-            &shared.handoff_rules,
+            Arc::new(rules.intents.clone()),
+            &rules.handoff,
         )
         .await;
     let insight = Insight {
@@ -288,6 +321,7 @@ async fn process(
         offset,
         analysis,
         lead,
+        handoff_before: before.handoff,
         at: incoming.at,
     };
     let written = shared
@@ -297,10 +331,31 @@ async fn process(
     if written.as_ref().is_some_and(|events| !events.is_empty()) {
         let lag = (insight.at.0 - event.at.0).max(0) as f64 / 1000.0;
         shared.observer.scored(insight.lead.score.temperature, lag);
-        if let (HandoffState::Bot, HandoffState::PendingHuman, Some(trigger)) =
-            (before.handoff, insight.lead.handoff, insight.lead.trigger)
-        {
+        // What was written, not what the stages judged: an agent's change since wins.
+        let became = written.iter().flatten().any(|e| {
+            e.kind == EventKind::ConversationLead
+                && serde_json::from_str::<LeadHandoff>(&e.data)
+                    .is_ok_and(|l| l.handoff == HandoffState::PendingHuman)
+        });
+        if let (HandoffState::Bot, HandoffState::PendingHuman, Some(trigger), true) = (
+            before.handoff,
+            insight.lead.handoff,
+            insight.lead.trigger,
+            became,
+        ) {
             shared.observer.handoff(trigger);
+            // Events first, so agents see the lead before its note and assignment.
+            shared
+                .inbox
+                .publish(tenant, written.clone().unwrap_or_default());
+            if let Err(err) = shared
+                .queue
+                .handed_over(tenant, conversation, trigger, &rules.assignment)
+                .await
+            {
+                tracing::warn!(%tenant, %conversation, error = %err, "cannot assign a handed-over conversation");
+            }
+            return Ok(Some(Vec::new()));
         }
     }
     Ok(written)

@@ -262,6 +262,11 @@ impl Stages {
                 before.handoff
             },
             trigger: trigger.or(before.trigger),
+            handoff_at: if trigger.is_some() {
+                Some(message.at)
+            } else {
+                before.handoff_at
+            },
             counts,
             scored_offset: message.offset,
             updated_at: message.at,

@@ -8,11 +8,12 @@ use super::guardrail::Guard;
 use super::handoff::{HandoffState, HandoffTrigger};
 use super::scoring::LeadScore;
 use super::sentiment::{Sentiment, SentimentLabel};
+use super::settings::PipelineSettingsDoc;
 use super::understanding::{Understanding, Urgency};
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
-use crate::{ConversationId, MessageId, Millis, TenantId};
+use crate::{ConversationId, MessageId, Millis, TenantId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -57,6 +58,8 @@ pub struct Lead {
     pub handoff: HandoffState,
     /// Why it went to a person, while it is with one.
     pub trigger: Option<HandoffTrigger>,
+    /// When `handoff` last changed.
+    pub handoff_at: Option<Millis>,
     pub counts: Counts,
     /// The stream offset of the message last scored.
     pub scored_offset: i64,
@@ -73,6 +76,7 @@ impl Lead {
             urgency: Urgency::Low,
             handoff: HandoffState::Bot,
             trigger: None,
+            handoff_at: None,
             counts: Counts::default(),
             scored_offset: 0,
             updated_at: Millis(0),
@@ -90,6 +94,7 @@ impl Lead {
             "urgency": self.urgency,
             "handoff": self.handoff,
             "trigger": self.trigger,
+            "handoff_at": self.handoff_at.map(Millis::to_rfc3339),
             "updated_at": self.updated_at.to_rfc3339(),
         })
     }
@@ -105,7 +110,29 @@ pub struct Insight {
     pub analysis: Analysis,
     /// The conversation's lead after this message.
     pub lead: Lead,
+    /// Who answered the conversation when the pipeline read its lead: an agent who
+    /// changed it since wins over what the pipeline judged.
+    pub handoff_before: HandoffState,
     pub at: Millis,
+}
+
+/// A change of who answers a conversation, made by a person or the idle sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffChange {
+    pub to: HandoffState,
+    pub trigger: Option<HandoffTrigger>,
+    /// Only from this state (the idle sweep: only a conversation still with a
+    /// person, unchanged since `handoff_at`).
+    pub only_from: Option<(HandoffState, Option<Millis>)>,
+    pub at: Millis,
+}
+
+/// A conversation a person has had, silent, past the tenant's idle return.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleHandoff {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub handoff_at: Option<Millis>,
 }
 
 impl Insight {
@@ -170,6 +197,50 @@ pub trait PipelineStore: Send + Sync + 'static {
         node: NodeId,
         offset: i64,
     ) -> Result<bool, StoreError>;
+
+    /// The tenant's saved settings; `None` until an admin saves them (defaults).
+    async fn pipeline_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<PipelineSettingsDoc>, StoreError>;
+
+    async fn save_pipeline_settings(
+        &self,
+        tenant: TenantId,
+        settings: &PipelineSettingsDoc,
+        at: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a conversation's handoff state and appends its `conversation.lead`
+    /// event, in one transaction. `None` when it is in `to` already, or not in
+    /// `only_from` (nothing is written).
+    async fn set_handoff(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        change: &HandoffChange,
+    ) -> Result<Option<(Lead, Vec<StreamEvent>)>, StoreError>;
+
+    /// Conversations with a person whose tenant's idle return has passed since
+    /// their handoff and since the last reply to the customer; tenants that never
+    /// saved settings have `default_idle_ms`.
+    async fn idle_handoffs(
+        &self,
+        now: Millis,
+        default_idle_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<IdleHandoff>, StoreError>;
+
+    /// The next of `candidates` (in id order) after the one the tenant's round
+    /// robin took last, recorded as taken; `None` when there are none.
+    async fn next_in_rotation(
+        &self,
+        tenant: TenantId,
+        candidates: &[UserId],
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// How many open conversations each user has assigned.
+    async fn open_assigned(&self, tenant: TenantId) -> Result<Vec<(UserId, u32)>, StoreError>;
 
     /// Insights of a conversation's messages, oldest first.
     async fn message_insights(

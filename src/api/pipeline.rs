@@ -1,0 +1,104 @@
+//! The pipeline's REST surface: a tenant's settings (handoff triggers, its own
+//! intents, assignment; admins, audited) and the handoff of one conversation (an
+//! agent takes it from the bot or hands it back).
+
+use crate::audit::{self, Event};
+use crate::auth::extract::{Authorized, Caller};
+use crate::auth::permission::{ManageSettings, WorkInbox};
+use crate::error::ApiError;
+use crate::http::client::ClientInfo;
+use crate::http::json::Json;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_actors::pipeline::handoff::HandoffState;
+use switchboard_actors::pipeline::queue::Actor;
+use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
+use switchboard_actors::pipeline::store::Lead;
+use switchboard_actors::{ConversationId, Millis};
+use uuid::Uuid;
+
+/// The tenant's settings, the defaults where it saved none.
+pub async fn settings(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let saved = state
+        .store
+        .pipeline_settings(auth.caller.tenant_id())
+        .await?
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// Replaces the settings as a whole; they apply from the next customer message on.
+pub async fn save_settings(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageSettings>,
+    body: Json<PipelineSettingsDoc>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let settings = body.into_inner();
+    settings.compile()?;
+    state
+        .store
+        .save_pipeline_settings(tenant, &settings, Millis::now())
+        .await?;
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "pipeline.settings",
+        target: None,
+        details: json!(settings),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRequest {
+    /// `human`: the caller takes the conversation; `bot`: hands it back.
+    to: HandoffState,
+}
+
+pub async fn handoff(
+    state: web::Data<AppState>,
+    auth: Authorized<WorkInbox>,
+    id: web::Path<Uuid>,
+    body: Json<HandoffRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, conversation) = (auth.caller.tenant_id(), ConversationId(*id));
+    let by = match &auth.caller {
+        Caller::User(user) => Actor {
+            user: Some(user.id),
+            name: &user.name,
+        },
+        Caller::ApiKey(key) => Actor {
+            user: None,
+            name: &key.name,
+        },
+    };
+    let queue = state.pipelines.queue();
+    let moved = match body.to {
+        HandoffState::Human => queue.take(tenant, conversation, by).await?,
+        HandoffState::Bot => queue.hand_back(tenant, conversation, by).await?,
+        HandoffState::PendingHuman => {
+            return Err(ApiError::invalid(
+                "to must be 'human' (take the conversation) or 'bot' (hand it back)",
+            ));
+        }
+    };
+    // Unchanged (it was there already): the lead as it stands.
+    let lead = match moved {
+        Some(lead) => lead,
+        None => state
+            .store
+            .lead(tenant, conversation)
+            .await?
+            .unwrap_or_else(|| Lead::new(conversation)),
+    };
+    Ok(HttpResponse::Ok().json(lead.view()))
+}
