@@ -1,6 +1,7 @@
 //! Conversations and their messages. Every change goes through the conversation's
 //! actor, the same path the WebSocket takes, so it reaches every agent's socket.
 
+use super::pipeline;
 use super::views::Page;
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::permission::{ReadInbox, WorkInbox};
@@ -8,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::inbox::records::{
     AssigneeFilter, ConversationChange, ConversationCursor, ConversationFilter, Outgoing,
@@ -116,13 +117,13 @@ pub async fn get(
     auth: Authorized<ReadInbox>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = state
-        .inbox
-        .snapshot(auth.caller.tenant_id(), ConversationId(*id))
-        .await?;
+    let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
+    let snapshot = state.inbox.snapshot(tenant, id).await?;
     Ok(HttpResponse::Ok().json(json!({
         "conversation": ConversationView::from(&snapshot.conversation),
         "recent_messages": snapshot.recent.iter().map(MessageView::from).collect::<Vec<_>>(),
+        "lead": pipeline::lead_of(&state, tenant, id).await?,
+        "insights": pipeline::insights_of(&state, tenant, id, &snapshot.recent).await?,
     })))
 }
 
@@ -319,10 +320,21 @@ pub async fn messages(
         .flatten()
         .filter(|m| m.seq > 1)
         .map(|m| m.seq.to_string());
-    Ok(HttpResponse::Ok().json(Page {
-        data: page.iter().map(MessageView::from).collect(),
-        next_cursor,
+    Ok(HttpResponse::Ok().json(MessagesPage {
+        insights: pipeline::insights_of(&state, tenant, id, &page).await?,
+        page: Page {
+            data: page.iter().map(MessageView::from).collect(),
+            next_cursor,
+        },
     }))
+}
+
+/// A page of a timeline, with what the pipeline found in its customer messages.
+#[derive(Serialize)]
+struct MessagesPage {
+    #[serde(flatten)]
+    page: Page<MessageView>,
+    insights: serde_json::Value,
 }
 
 #[derive(Deserialize)]

@@ -11,12 +11,13 @@ use crate::http::json::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use switchboard_actors::pipeline::handoff::HandoffState;
 use switchboard_actors::pipeline::queue::Actor;
 use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
 use switchboard_actors::pipeline::store::Lead;
-use switchboard_actors::{ConversationId, Millis};
+use switchboard_actors::inbox::records::Message;
+use switchboard_actors::{ConversationId, Millis, TenantId};
 use uuid::Uuid;
 
 /// The tenant's settings, the defaults where it saved none.
@@ -101,4 +102,39 @@ pub async fn handoff(
             .unwrap_or_else(|| Lead::new(conversation)),
     };
     Ok(HttpResponse::Ok().json(lead.view()))
+}
+
+/// What the pipeline found in `messages` (one page of a conversation), by message id.
+pub async fn insights_of(
+    state: &AppState,
+    tenant: TenantId,
+    conversation: ConversationId,
+    messages: &[Message],
+) -> Result<Value, ApiError> {
+    let seqs = messages.iter().map(|m| m.seq);
+    let Some(range) = seqs.clone().min().zip(seqs.max()) else {
+        return Ok(json!({}));
+    };
+    let found = state
+        .store
+        .message_insights(tenant, conversation, Some(range))
+        .await?;
+    let by_id: Map<String, Value> = found
+        .into_iter()
+        .map(|(id, analysis)| (id.to_string(), json!(analysis)))
+        .collect();
+    Ok(Value::Object(by_id))
+}
+
+/// A conversation's lead as the API shows it; `null` before the pipeline saw it.
+pub async fn lead_of(
+    state: &AppState,
+    tenant: TenantId,
+    conversation: ConversationId,
+) -> Result<Value, ApiError> {
+    Ok(state
+        .store
+        .lead(tenant, conversation)
+        .await?
+        .map_or(Value::Null, |lead| lead.view()))
 }

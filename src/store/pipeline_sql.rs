@@ -323,13 +323,19 @@ macro_rules! impl_pipeline_store {
                         .collect())
                 }
 
-                async fn message_insights(&self, tenant: TenantId, conversation: ConversationId) -> Result<Vec<(MessageId, Analysis)>, StoreError> {
+                async fn message_insights(&self, tenant: TenantId, conversation: ConversationId, seqs: Option<(i64, i64)>) -> Result<Vec<(MessageId, Analysis)>, StoreError> {
+                    let (from, to) = seqs.unzip();
                     let rows: Vec<(Uuid, String)> = sqlx::query_as(
-                        "SELECT message_id, data FROM message_insights
-                         WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY created_at, message_id LIMIT 10000",
+                        "SELECT i.message_id, i.data FROM message_insights i
+                         LEFT JOIN messages m ON m.id = i.message_id
+                         WHERE i.tenant_id = $1 AND i.conversation_id = $2
+                           AND ($3 IS NULL OR m.seq BETWEEN $3 AND $4)
+                         ORDER BY i.created_at, i.message_id LIMIT 10000",
                     )
                     .bind(tenant.0)
                     .bind(conversation.0)
+                    .bind(from)
+                    .bind(to)
                     .fetch_all(self.reader())
                     .await
                     .map_err(backend)?;

@@ -20,6 +20,8 @@ export class Inbox extends EventTarget {
     this.me = me;
     this.conversations = new Map();
     this.threads = new Map();
+    /** What the pipeline found in customer messages, by message id. */
+    this.insights = new Map();
     this.team = new Map();
     this.presence = new Map();
     this.typing = new Map();
@@ -116,9 +118,11 @@ export class Inbox extends EventTarget {
     const thread = this.thread(id);
     const body = await get(`/conversations/${id}`);
     for (const m of body.recent_messages) this.putMessage(thread, m);
+    this.putInsights(body.insights);
     thread.loaded = true;
     thread.complete = body.recent_messages.length === 0 || body.recent_messages[0].seq <= 1;
-    this.upsert(body.conversation);
+    const c = this.upsert(body.conversation);
+    if (body.lead) c.lead = leadOf(body.lead);
     this.emit("thread", { id });
     this.emit("list");
     return body.conversation;
@@ -130,6 +134,7 @@ export class Inbox extends EventTarget {
     if (!Number.isFinite(first) || first <= 1) return;
     const page = await get(`/conversations/${id}/messages?before=${first}&limit=50`);
     for (const m of page.data) this.putMessage(thread, m);
+    this.putInsights(page.insights);
     thread.complete = !page.next_cursor;
     this.emit("thread", { id });
   }
@@ -137,6 +142,10 @@ export class Inbox extends EventTarget {
   thread(id) {
     if (!this.threads.has(id)) this.threads.set(id, { messages: new Map(), loaded: false, complete: false });
     return this.threads.get(id);
+  }
+
+  putInsights(found) {
+    for (const [id, insights] of Object.entries(found ?? {})) this.insights.set(id, insights);
   }
 
   /** Keeps the most recently updated copy of a message (a fetch can be older than an event). */
@@ -177,10 +186,14 @@ export class Inbox extends EventTarget {
         this.emit("status", { conversation_id: frame.conversation_id, seq: data.seq });
         break;
       }
+      case "message.insights":
+        this.insights.set(data.message_id, data.insights);
+        this.emit("insights", { id: frame.conversation_id });
+        return;
       case "conversation.lead": {
         const c = this.conversations.get(frame.conversation_id);
         if (!c) return;
-        c.lead = { score: data.score, temperature: data.temperature, sentiment: data.sentiment, handoff: data.handoff, reasons: data.reasons };
+        c.lead = leadOf(data);
         // Only the row's badges change; the list is redrawn only when the lead decides
         // whether the row belongs in it (never under a click for nothing).
         this.emit("lead", { id: frame.conversation_id });
@@ -248,6 +261,12 @@ export class Inbox extends EventTarget {
  */
 function later(a, b) {
   return Date.parse(a) > Date.parse(b);
+}
+
+/** What the page keeps of a lead (an event's data, or the API's view). */
+export function leadOf(lead) {
+  const { score, temperature, sentiment, handoff, trigger, reasons } = lead;
+  return { score, temperature, sentiment, handoff, trigger, reasons };
 }
 
 /** When a conversation last moved, as milliseconds: the list's order. */

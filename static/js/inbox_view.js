@@ -21,7 +21,11 @@ export class InboxView {
     fill(main, this.layout);
     this.handlers = {
       list: () => this.list.update(),
-      lead: (e) => this.list.updateLead(e.detail.id),
+      lead: (e) => {
+        this.list.updateLead(e.detail.id);
+        if (e.detail.id === this.thread?.id) this.thread.updateHeader();
+      },
+      insights: (e) => e.detail.id === this.thread?.id && this.thread.updateTimeline(),
       team: () => {
         this.list.update();
         this.thread?.updateActions();

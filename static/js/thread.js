@@ -4,7 +4,7 @@
 
 import { h, fill, timeEl, longTime, clientId, announce } from "./dom.js";
 import { blobUrl, del, patch, post, put } from "./session.js";
-import { atLeast } from "./inbox.js";
+import { atLeast, leadOf } from "./inbox.js";
 import { channelLabel } from "./list.js";
 import { templatePicker, needsTemplate } from "./templates.js";
 
@@ -16,6 +16,19 @@ const TICKS = {
   failed: ["!", "Failed"],
 };
 const MEDIA = new Set(["image", "sticker", "audio", "video", "document"]);
+const HANDOFF = { bot: "The bot answers", pending_human: "Waiting for a person", human: "A person answers" };
+const TRIGGER = {
+  human_request: "asked for a person",
+  negative_streak: "negative messages",
+  critical_urgency: "urgent and upset",
+  low_confidence: "unclear request",
+  hot_lead: "hot lead",
+  repeated_question: "repeated message",
+  guardrail_hit: "flagged by the guardrail",
+  legal_keywords: "legal words",
+  vip_contact: "VIP contact",
+  agent_took_over: "taken over by an agent",
+};
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 5000;
 
@@ -99,6 +112,7 @@ export class Thread {
           " · ",
           c.assignee_id ? `Assigned to ${this.inbox.memberName(c.assignee_id)}` : "Unassigned",
         ),
+        this.handoffLine(c),
       ),
       h(
         "p",
@@ -106,6 +120,32 @@ export class Thread {
         viewers.length ? `Also viewing: ${viewers.map((u) => this.inbox.memberName(u)).join(", ")}` : "",
       ),
     );
+  }
+
+  /** Who answers the customer, why, and the agent's way to change it. */
+  handoffLine(c) {
+    const state = c.lead?.handoff ?? "bot";
+    const why = state !== "bot" && TRIGGER[c.lead?.trigger] ? ` (${TRIGGER[c.lead.trigger]})` : "";
+    const said = h("span", { "data-testid": "handoff" }, `${HANDOFF[state] ?? state}${why}`);
+    if (!this.canWork) return h("p", { class: "meta handoff-line" }, said);
+    const to = state === "human" ? "bot" : "human";
+    const label = to === "human" ? "Take over" : "Hand back to the bot";
+    return h("p", { class: "meta handoff-line" }, said, " ",
+      h("button", { type: "button", class: "link", onclick: () => this.handoff(to) }, label));
+  }
+
+  async handoff(to) {
+    try {
+      const lead = await post(`/conversations/${this.id}/handoff`, { to });
+      const c = this.conversation;
+      if (c) c.lead = leadOf(lead);
+      announce(to === "human" ? "You took the conversation over" : "Handed back to the bot");
+      this.updateHeader();
+      this.inbox.emit("lead", { id: this.id });
+    } catch (err) {
+      if (this.actionError) this.actionError.textContent = err.message;
+      announce(`Could not change who answers: ${err.message}`);
+    }
   }
 
   /** Builds the toolbar's controls once; updates only change their values, so a
@@ -204,7 +244,7 @@ export class Thread {
     // photo is not re-created when something else in the thread changes.
     const kept = new Map();
     const items = messages.map((m) => {
-      const key = `${m.id}|${m.status}|${m.updated_at}|${this.inbox.memberName(m.author_id)}`;
+      const key = `${m.id}|${m.status}|${m.updated_at}|${this.inbox.memberName(m.author_id)}|${this.inbox.insights.has(m.id)}`;
       const known = this.rendered?.get(m.id);
       const el = known?.key === key ? known.el : this.messageEl(m);
       kept.set(m.id, { key, el });
@@ -227,8 +267,30 @@ export class Thread {
         h("span", { class: "author" }, m.direction === "note" ? `Internal note · ${who}` : who),
         timeEl(m.created_at, longTime)),
       this.content(m),
+      m.direction === "inbound" ? this.insightChips(m) : null,
       mine && m.direction === "outbound" ? this.ticks(m) : null,
     );
+  }
+
+  /** What the pipeline found in a customer's message: intent, sentiment, urgency, flags. */
+  insightChips(m) {
+    const found = this.inbox.insights.get(m.id);
+    if (!found) return null;
+    const u = found.understanding ?? {};
+    const s = found.sentiment ?? {};
+    const chip = (kind, label, value, title) =>
+      h("span", { class: `chip chip-${kind}`, title, "data-testid": `chip-${kind}` }, h("span", { class: "visually-hidden" }, `${label}: `), value);
+    const chips = [];
+    if (u.intent) {
+      const evidence = u.signals?.[0]?.evidence ? ` from “${u.signals[0].evidence}”` : "";
+      chips.push(chip("intent", "Intent", u.intent.replaceAll("_", " "), `Intent ${u.intent}, ${Math.round((u.confidence ?? 0) * 100)}% sure${evidence}`));
+    }
+    if (s.label) chips.push(chip(`sentiment sentiment-${s.label}`, "Sentiment", s.label, `Sentiment ${Number(s.score ?? 0).toFixed(2)} (${s.lexicon ?? "rules"})`));
+    if (u.urgency === "high" || u.urgency === "critical") chips.push(chip("urgency", "Urgency", u.urgency, u.urgent_words ? `Urgent words: ${u.urgent_words}` : "Urgent"));
+    if (found.guard && !found.guard.passed) {
+      chips.push(chip("flag", "Guardrail", "flagged", (found.guard.flags ?? []).map((f) => f.kind ?? f).join(", ")));
+    }
+    return h("div", { class: "chips" }, chips);
   }
 
   content(m) {

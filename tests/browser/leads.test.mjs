@@ -1,9 +1,10 @@
 // Lead scoring in the inbox: the pipeline's temperature and handoff on each row,
-// live, and the list filtered by temperature.
+// live, and the list filtered by temperature; what it found on each message; an
+// agent taking a conversation over and handing it back; the admin settings page.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { OWNER, customerSays, launch, newContext, ownerToken, screenshot, signIn, startServer } from "./harness.mjs";
+import { OWNER, call, customerSays, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -43,6 +44,95 @@ test("a buyer in a hurry shows as a hot lead that needs a person, and the hot fi
     await page.locator('.conn[data-state="live"]').waitFor();
     await row("Ana Buyer").getByLabel("Hot lead, score 95").waitFor();
     assert.deepEqual(context.problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test("an open conversation shows what the pipeline found on each message, and an agent takes it over and hands it back", async () => {
+  const server = await startServer();
+  const context = await newContext(browser, { bypassCSP: true });
+  try {
+    const token = await ownerToken(server);
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await customerSays(server, token, "ana", "Hi, how much is the Pro plan? Is it available? I need it today, thanks!", "Ana Buyer");
+    await page.locator(".conversation", { hasText: "Ana Buyer" }).getByLabel("Hot lead, score 95").waitFor();
+    await page.locator(".conversation", { hasText: "Ana Buyer" }).click();
+
+    const message = page.locator(".msg-inbound", { hasText: "how much is the Pro plan" });
+    await message.getByTestId("chip-intent").waitFor();
+    assert.equal(await message.getByTestId("chip-intent").textContent(), "Intent: pricing");
+    assert.match(await message.getByTestId("chip-intent").getAttribute("title"), /^Intent pricing, 75% sure from “how much”$/);
+    assert.equal(await message.locator(".chip.sentiment-positive").textContent(), "Sentiment: positive");
+    assert.equal(await message.getByTestId("chip-urgency").textContent(), "Urgency: high");
+    const handoff = page.getByTestId("handoff");
+    await page.getByTestId("handoff").filter({ hasText: "Waiting for a person (hot lead)" }).waitFor();
+
+    await page.getByRole("button", { name: "Take over" }).click();
+    await handoff.filter({ hasText: "A person answers (taken over by an agent)" }).waitFor();
+    await page.locator(".thread-head .meta", { hasText: "Assigned to you" }).waitFor();
+    await page.locator(".msg-note", { hasText: "Owner took the conversation over from the bot." }).waitFor();
+    assert.deepEqual(await violations(page), []);
+    await screenshot(page, "taken-over-with-chips");
+
+    await page.getByRole("button", { name: "Hand back to the bot" }).click();
+    await handoff.filter({ hasText: /^The bot answers$/ }).waitFor();
+    await page.locator(".msg-note", { hasText: "Owner handed the conversation back to the bot." }).waitFor();
+    const lead = await call(server, "GET", "/conversations?handoff=bot", undefined, token);
+    assert.equal(lead.data.length, 1);
+
+    // After a reload the chips and who answers come from the API.
+    await page.reload();
+    await page.locator('.conn[data-state="live"]').waitFor();
+    await message.getByTestId("chip-intent").waitFor();
+    await handoff.filter({ hasText: /^The bot answers$/ }).waitFor();
+    assert.deepEqual(context.problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test("an admin turns a trigger off and adds an intent; a broken pattern is refused saying why", async () => {
+  const server = await startServer();
+  const context = await newContext(browser, { bypassCSP: true });
+  try {
+    const token = await ownerToken(server);
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.goto(`${server.url}/#/admin/pipeline`);
+    const form = page.getByRole("form", { name: "Pipeline settings" });
+    await form.waitFor();
+    assert.equal(await form.getByLabel("Negative messages in a row").inputValue(), "2");
+    await form.getByLabel("A lead turns hot").uncheck();
+    await form.getByLabel("Open conversations per agent, at most").fill("5");
+    await form.getByRole("button", { name: "Add an intent" }).click();
+    await form.getByLabel("Intent name").fill("booking");
+    await form.getByLabel("Phrases, one per line").fill("book a table\nreserve");
+    await form.getByLabel("Patterns, one per line").fill("(table");
+    assert.deepEqual(await violations(page), []);
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("alert").filter({ hasText: "pattern '(table'" }).waitFor();
+
+    await form.getByLabel("Patterns, one per line").fill("table for \\d+");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.locator("#announcer", { hasText: "Settings saved" }).waitFor();
+    const saved = await call(server, "GET", "/settings/pipeline", undefined, token);
+    assert.equal(saved.handoff.hot_lead, false);
+    assert.equal(saved.handoff.human_request, true);
+    assert.deepEqual(saved.assignment, { mode: "round_robin", max_open_per_agent: 5 });
+    assert.deepEqual(saved.intents, [{ intent: "booking", phrases: ["book a table", "reserve"], patterns: ["table for \\d+"] }]);
+    await screenshot(page, "pipeline-settings");
+
+    // The page shows what is saved.
+    await page.reload();
+    await form.getByLabel("Intent name").waitFor();
+    assert.equal(await form.getByLabel("Intent name").inputValue(), "booking");
+    assert.equal(await form.getByLabel("A lead turns hot").isChecked(), false);
+    // The one refused save, and nothing else.
+    assert.deepEqual(context.problems, ["console: Failed to load resource: the server responded with a status of 400 (Bad Request)"]);
   } finally {
     await context.close();
     await server.stop();

@@ -242,10 +242,12 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// How many open conversations each user has assigned.
     async fn open_assigned(&self, tenant: TenantId) -> Result<Vec<(UserId, u32)>, StoreError>;
 
-    /// Insights of a conversation's messages, oldest first.
+    /// Insights of a conversation's messages (those with a `seq` in `seqs`, when
+    /// given), oldest first.
     async fn message_insights(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
+        seqs: Option<(i64, i64)>,
     ) -> Result<Vec<(MessageId, Analysis)>, StoreError>;
 }
