@@ -77,6 +77,20 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
         (Some("pending_human"), Some("hot_lead"))
     );
 
+    // The conversation and each page of its timeline carry what the pipeline found.
+    let id = conversation_id.as_str().unwrap();
+    let opened = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(&token))
+        .await;
+    assert_eq!(opened.body["lead"], data.clone());
+    let key = message_id.as_str().unwrap();
+    assert_eq!(opened.body["insights"][key], found.clone());
+    assert_eq!(opened.body["insights"].as_object().unwrap().len(), 1);
+    let page = app
+        .get(&format!("/api/v1/conversations/{id}/messages"), Some(&token))
+        .await;
+    assert_eq!(page.body["insights"][key], found.clone());
+
     // The list filters on what the pipeline found, and shows the lead.
     let hot = app
         .get(
