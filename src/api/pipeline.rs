@@ -12,11 +12,11 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_actors::inbox::records::Message;
 use switchboard_actors::pipeline::handoff::HandoffState;
 use switchboard_actors::pipeline::queue::Actor;
 use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
 use switchboard_actors::pipeline::store::Lead;
-use switchboard_actors::inbox::records::Message;
 use switchboard_actors::{ConversationId, Millis, TenantId};
 use uuid::Uuid;
 

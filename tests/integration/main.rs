@@ -15,6 +15,7 @@ mod cluster;
 mod cluster_failover;
 mod connection_limits;
 mod conversation_cache;
+mod handoff_triggers;
 mod http;
 mod inbox_api;
 mod inbox_store;

@@ -87,7 +87,10 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
     assert_eq!(opened.body["insights"][key], found.clone());
     assert_eq!(opened.body["insights"].as_object().unwrap().len(), 1);
     let page = app
-        .get(&format!("/api/v1/conversations/{id}/messages"), Some(&token))
+        .get(
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&token),
+        )
         .await;
     assert_eq!(page.body["insights"][key], found.clone());
 

@@ -206,7 +206,10 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
         "the cursor moved to the message"
     );
     assert_eq!(
-        store.message_insights(tenant, conversation, None).await.unwrap(),
+        store
+            .message_insights(tenant, conversation, None)
+            .await
+            .unwrap(),
         [(first.message_id, first.analysis.clone())]
     );
 
