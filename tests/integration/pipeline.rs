@@ -3,7 +3,10 @@
 
 use crate::common::wait::until;
 use crate::common::ws::Agent;
-use crate::common::{Backend, TestApp, metric, spawn_app, subscribed_owner};
+use crate::common::{
+    Backend, TestApp, TestDb, metric, refuse_insights_for, spawn_app, start, subscribed_owner,
+    test_config,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -479,11 +482,114 @@ async fn a_conversation_handed_to_a_person_goes_round_robin_to_online_agents_wit
     );
 }
 
+/// How many insights the conversation's messages have, by message id.
+async fn insights_of(app: &TestApp, token: &str, conversation: &str) -> usize {
+    conversation_body(app, token, conversation).await["insights"]
+        .as_object()
+        .map_or(0, |found| found.len())
+}
+
+async fn conversation_body(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/conversations/{id}"), Some(token))
+        .await
+        .body
+}
+
+async fn a_restart_in_the_middle_of_the_backlog_loses_nothing_and_repeats_nothing(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await;
+    let config = test_config(&db);
+    let app = start(config.clone(), db).await;
+    let (token, _) = app.owner_session().await;
+    let say = |who: String, text: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.customer_says(token, &who, text).await["conversation"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // The pipeline will stop at the sixth customer's second message: everything
+    // before it is done, nothing after it.
+    let stuck = say("c5".into(), "Hello").await;
+    until("the first message's insight", || async {
+        (insights_of(&app, &token, &stuck).await == 1).then_some(())
+    })
+    .await;
+    refuse_insights_for(&app.db, backend, &stuck, true).await;
+    let mut conversations = Vec::new();
+    for n in 0..5 {
+        conversations.push(say(format!("c{n}"), "How much is the Pro plan?").await);
+    }
+    say("c5".into(), "Is it available today?").await;
+    for n in 6..10 {
+        conversations.push(say(format!("c{n}"), "How much is the Pro plan?").await);
+    }
+    for done in &conversations[..5] {
+        until("the insights before the stop", || async {
+            (insights_of(&app, &token, done).await == 1).then_some(())
+        })
+        .await;
+    }
+    for waiting in &conversations[5..] {
+        assert_eq!(
+            insights_of(&app, &token, waiting).await,
+            0,
+            "nothing after the stop"
+        );
+    }
+
+    // Stopped there; the database accepts the insight again; a new start finishes.
+    app.handle.stop(false).await;
+    let TestApp { db, .. } = app;
+    refuse_insights_for(&db, backend, &stuck, false).await;
+    let app = start(config, db).await;
+    let (token, _) = app.owner_session().await;
+    conversations.push(stuck.clone());
+    for id in &conversations {
+        until("every insight after the restart", || async {
+            let wanted = if *id == stuck { 2 } else { 1 };
+            (insights_of(&app, &token, id).await == wanted).then_some(())
+        })
+        .await;
+    }
+    // The stream, replayed from the start, has each message's insight and lead once.
+    let mut socket = crate::common::ws::Agent::connect(&app.base, &token).await;
+    let head = socket.subscribe(None).await;
+    let epoch = head.last().unwrap()["epoch"].clone();
+    let mut replay = crate::common::ws::Agent::connect(&app.base, &token).await;
+    let frames = replay
+        .subscribe(Some(json!({ "epoch": epoch, "offset": 0 })))
+        .await;
+    let mut insights: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["type"] == "message.insights")
+        .map(|f| f["data"]["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(insights.len(), 11);
+    insights.sort_unstable();
+    insights.dedup();
+    assert_eq!(insights.len(), 11, "no message twice");
+    let leads = frames
+        .iter()
+        .filter(|f| f["type"] == "conversation.lead")
+        .count();
+    assert_eq!(leads, 11);
+    let stuck_lead = conversation_body(&app, &token, &stuck).await["lead"].clone();
+    assert_eq!(
+        stuck_lead["urgency"], "high",
+        "scored with its second message"
+    );
+}
+
 on_both_backends!(
     a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reasons,
     each_message_is_scored_once_in_order_and_the_lead_follows_the_conversation,
     admins_save_the_pipeline_settings_checked_and_audited_and_they_apply_to_the_next_message,
     a_conversation_handed_to_a_person_goes_round_robin_to_online_agents_with_room,
+    a_restart_in_the_middle_of_the_backlog_loses_nothing_and_repeats_nothing,
 );
 
 #[actix_rt::test]

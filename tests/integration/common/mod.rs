@@ -516,6 +516,57 @@ pub async fn fail_session_state_updates(db: &TestDb, backend: Backend, fail: boo
     }
 }
 
+/// Makes the database refuse (or accept again) the pipeline's insight for any
+/// message of `conversation`: a stand-in for a pipeline that stops part-way.
+pub async fn refuse_insights_for(db: &TestDb, backend: Backend, conversation: &str, refuse: bool) {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(conversation).unwrap();
+    match (backend, refuse) {
+        (Backend::Sqlite, true) => {
+            let sql = format!(
+                "CREATE TRIGGER refuse_insights BEFORE INSERT ON message_insights WHEN NEW.conversation_id = X'{}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                id.simple()
+            );
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            // Safe: the only input is a parsed UUID.
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        (Backend::Sqlite, false) => {
+            execute(db, backend, &["DROP TRIGGER refuse_insights"], &[]).await
+        }
+        (Backend::Postgres, true) => {
+            let function = format!(
+                "CREATE FUNCTION refuse_insights() RETURNS trigger AS $$ BEGIN IF NEW.conversation_id = '{id}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            );
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            // Safe: the only input is a parsed UUID.
+            sqlx::query(sqlx::AssertSqlSafe(function))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TRIGGER refuse_insights BEFORE INSERT ON message_insights FOR EACH ROW EXECUTE FUNCTION refuse_insights()")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        (Backend::Postgres, false) => {
+            execute(
+                db,
+                backend,
+                &[],
+                &[
+                    "DROP TRIGGER refuse_insights ON message_insights",
+                    "DROP FUNCTION refuse_insights()",
+                ],
+            )
+            .await
+        }
+    }
+}
+
 /// Makes the database refuse to store any message whose body is `poison`.
 pub async fn refuse_poison_messages(db: &TestDb, backend: Backend) {
     execute(
