@@ -462,6 +462,9 @@ pub struct PipelineConfig {
     pub stage_timeout_ms: u64,
     /// Messages waiting per stage.
     pub stage_mailbox: usize,
+    /// The pipeline thread's nice value (Linux, 0 to 19): analysis yields the CPU to
+    /// the threads that take webhooks and serve sockets. 0 leaves it as it is.
+    pub nice: i32,
 }
 
 impl Default for PipelineConfig {
@@ -474,6 +477,7 @@ impl Default for PipelineConfig {
             tenants_per_round: 256,
             stage_timeout_ms: 2_000,
             stage_mailbox: 256,
+            nice: 10,
         }
     }
 }
@@ -683,9 +687,10 @@ impl Config {
             || pipeline.batch == 0
             || pipeline.tenants_per_round == 0
             || pipeline.stage_mailbox == 0
+            || !(0..=19).contains(&pipeline.nice)
         {
             return invalid(
-                "pipeline.lease_secs must be at least 3; poll_ms, batch, tenants_per_round, stage_timeout_ms and stage_mailbox positive",
+                "pipeline.lease_secs must be at least 3; poll_ms, batch, tenants_per_round, stage_timeout_ms and stage_mailbox positive; nice 0 to 19",
             );
         }
         crate::http::client::ClientAddresses::new(
@@ -980,6 +985,26 @@ mod tests {
             err.contains("SWITCHBOARD_SERVER__PORT") && err.contains("eighty"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn pipeline_limits_out_of_range_are_refused_naming_them() {
+        for (key, value) in [
+            ("SWITCHBOARD_PIPELINE__NICE", "20"),
+            ("SWITCHBOARD_PIPELINE__NICE", "-1"),
+            ("SWITCHBOARD_PIPELINE__BATCH", "0"),
+            ("SWITCHBOARD_PIPELINE__LEASE_SECS", "2"),
+        ] {
+            let err = Config::load_from(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pipeline.lease_secs") && err.contains("nice 0 to 19"),
+                "{key}={value}: {err}"
+            );
+        }
+        let fine = Config::load_from(None, env(&[("SWITCHBOARD_PIPELINE__NICE", "0")])).unwrap();
+        assert_eq!(fine.pipeline.nice, 0);
     }
 
     #[test]

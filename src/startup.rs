@@ -254,6 +254,7 @@ fn pipeline_settings(config: &PipelineConfig) -> PipelineSettings {
         poll_every: Duration::from_millis(config.poll_ms),
         batch: config.batch,
         tenants_per_round: config.tenants_per_round,
+        nice: config.nice,
         stages: StageSettings {
             deadline: Duration::from_millis(config.stage_timeout_ms),
             mailbox: config.stage_mailbox,

@@ -9,7 +9,7 @@ use crate::Peer;
 use crate::frames::{self, Marker};
 use crate::latency::Latencies;
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -87,10 +87,21 @@ impl Log {
     }
 }
 
+/// What the inbound pipeline's `message.insights` frames told an agent (Switchboard
+/// only): how long after a customer message reached the agent its insight followed,
+/// and the messages still waiting for theirs. Kept apart from `Log`, which is taken at
+/// the end of the measured window while insights still arrive.
+pub struct Insights {
+    /// Message id to the arrival of its `message.new`, µs.
+    waiting: HashMap<String, u64>,
+    pub lags: Latencies,
+}
+
 pub struct Agent {
     pub tenant: u32,
     pub node: usize,
     log: Arc<Mutex<Log>>,
+    insights: Arc<Mutex<Insights>>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -105,6 +116,7 @@ struct Position {
 struct State {
     spec: Spec,
     log: Arc<Mutex<Log>>,
+    insights: Arc<Mutex<Insights>>,
     position: Option<Position>,
     refs: u64,
 }
@@ -114,9 +126,14 @@ impl Agent {
     /// whole handshake took.
     pub async fn connect(spec: Spec) -> crate::Result<(Self, Duration)> {
         let log = Arc::new(Mutex::new(Log::new()?));
+        let insights = Arc::new(Mutex::new(Insights {
+            waiting: HashMap::new(),
+            lags: Latencies::new()?,
+        }));
         let mut state = State {
             spec: spec.clone(),
             log: log.clone(),
+            insights: insights.clone(),
             position: None,
             refs: 0,
         };
@@ -130,6 +147,7 @@ impl Agent {
                 tenant: spec.tenant,
                 node: spec.node,
                 log,
+                insights,
                 stop,
                 task,
             },
@@ -140,6 +158,25 @@ impl Agent {
     /// Distinct customer messages received since the log was last taken.
     pub fn received(&self) -> usize {
         self.log.lock().map(|log| log.received.len()).unwrap_or(0)
+    }
+
+    /// Customer messages received whose insight has not come yet.
+    pub fn insights_waiting(&self) -> usize {
+        self.insights.lock().map(|i| i.waiting.len()).unwrap_or(0)
+    }
+
+    /// The pipeline lags seen so far; the agent starts afresh.
+    pub fn take_insight_lags(&self) -> crate::Result<Latencies> {
+        let mut insights = self.insights.lock().map_err(|e| e.to_string())?;
+        Ok(std::mem::replace(&mut insights.lags, Latencies::new()?))
+    }
+
+    /// Forgets what is waiting and measured (after a warm-up).
+    pub fn forget_insights(&self) -> crate::Result<()> {
+        let mut insights = self.insights.lock().map_err(|e| e.to_string())?;
+        insights.waiting.clear();
+        insights.lags = Latencies::new()?;
+        Ok(())
     }
 
     /// Why the socket stopped, if it did.
@@ -334,6 +371,11 @@ impl State {
             }
             position.offset = offset;
         }
+        if kind == "message.insights" {
+            drop(log);
+            self.insight_came(text, arrival);
+            return None;
+        }
         let marker = marker?;
         if marker.tenant != self.spec.tenant {
             log.wrong_tenant += 1;
@@ -345,6 +387,11 @@ impl State {
             return None;
         }
         log.arrivals.push((key, arrival));
+        if self.spec.peer == Peer::Switchboard
+            && let (Some(id), Ok(mut insights)) = (message_id(text), self.insights.lock())
+        {
+            insights.waiting.insert(id.to_owned(), arrival);
+        }
         log.latencies
             .record_us(arrival.saturating_sub(marker.intended_us));
         if self.spec.reply_every > 0 && marker.seq % self.spec.reply_every == 0 {
@@ -360,6 +407,28 @@ impl State {
         }
         answer
     }
+}
+
+impl State {
+    /// A customer message's insight: its lag since the message reached this agent.
+    fn insight_came(&self, text: &str, arrival: u64) {
+        let (Some(id), Ok(mut insights)) = (
+            frames::string_field(text, "message_id"),
+            self.insights.lock(),
+        ) else {
+            return;
+        };
+        if let Some(delivered) = insights.waiting.remove(id) {
+            insights.lags.record_us(arrival.saturating_sub(delivered));
+        }
+    }
+}
+
+/// The id of the message in a `message.new` frame (its `data.message.id`; the
+/// conversation, which has an id too, may come first).
+fn message_id(frame: &str) -> Option<&str> {
+    let at = frame.find("\"message\":{")?;
+    frames::string_field(&frame[at..], "id")
 }
 
 async fn dial(url: &str) -> crate::Result<Ws> {

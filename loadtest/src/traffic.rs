@@ -98,10 +98,17 @@ pub struct Driver {
     tenants: Vec<Tenant>,
     customers: u32,
     seqs: Arc<[AtomicU32]>,
+    /// Words said before each message's marker, taken in turn (none: the marker alone).
+    texts: &'static [&'static str],
     pub progress: Arc<Progress>,
 }
 
 impl Driver {
+    /// Customers say `texts` in turn before each marker, as people write.
+    pub fn say(&mut self, texts: &'static [&'static str]) {
+        self.texts = texts;
+    }
+
     /// `customers` distinct senders per tenant.
     pub fn new(http: reqwest::Client, base: &str, tenants: Vec<Tenant>, customers: u32) -> Self {
         let customers = customers.max(1);
@@ -112,6 +119,7 @@ impl Driver {
             tenants,
             customers,
             seqs: (0..senders).map(|_| AtomicU32::new(0)).collect(),
+            texts: &[],
             progress: Arc::new(Progress::default()),
         }
     }
@@ -220,6 +228,7 @@ impl Driver {
             tenants: self.tenants.clone(),
             customers: self.customers,
             seqs: self.seqs.clone(),
+            texts: self.texts,
             progress: self.progress.clone(),
         }
     }
@@ -244,7 +253,11 @@ impl Driver {
             seq,
             intended_us,
         };
-        let body = whatsapp_delivery(&tenant.account, &marker);
+        let said = match self.texts.len() {
+            0 => marker.text(),
+            n => format!("{} {}", self.texts[marker.seq as usize % n], marker.text()),
+        };
+        let body = whatsapp_delivery(&tenant.account, &marker, &said);
         let signature = sign(&tenant.app_secret, body.as_bytes())?;
         Ok(Outgoing {
             marker,
@@ -323,7 +336,7 @@ async fn probe_health(
 }
 
 /// A WhatsApp Cloud API `messages` delivery for one customer message.
-fn whatsapp_delivery(account: &str, marker: &Marker) -> String {
+fn whatsapp_delivery(account: &str, marker: &Marker, text: &str) -> String {
     let from = format!("{}", 491_500_000_000_u64 + u64::from(marker.sender));
     serde_json::json!({
         "object": "whatsapp_business_account",
@@ -333,7 +346,7 @@ fn whatsapp_delivery(account: &str, marker: &Marker) -> String {
             "contacts": [{"profile": {"name": format!("Customer {}", marker.sender)}, "wa_id": from}],
             "messages": [{"from": from, "id": format!("wamid.lt.{account}.{}", marker.key()),
                           "timestamp": unix_seconds().to_string(), "type": "text",
-                          "text": {"body": marker.text()}}]
+                          "text": {"body": text}}]
         }}]}]
     })
     .to_string()

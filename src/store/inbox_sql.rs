@@ -36,7 +36,7 @@ macro_rules! impl_inbox_store {
 
             type Db = <$store as SqlBackend>::Db;
             type Conn = <Db as sqlx::Database>::Connection;
-            type Tx = sqlx::Transaction<'static, Db>;
+            pub(super) type Tx = sqlx::Transaction<'static, Db>;
 
             macro_rules! conversation_columns {
                 () => {
@@ -96,6 +96,11 @@ macro_rules! impl_inbox_store {
                 fn append(&mut self, kind: EventKind, subject: ConversationId, assignee_id: Option<UserId>, data: String, at: Millis) {
                     let offset = self.last_offset + 1 + self.events.len() as i64;
                     self.events.push(StreamEvent { epoch: self.epoch, offset, kind, conversation_id: subject, assignee_id, data, at });
+                }
+
+                /// Whether nothing was pushed.
+                pub(super) fn is_empty(&self) -> bool {
+                    self.events.is_empty()
                 }
 
                 /// Writes the events and the new newest offset, then commits.

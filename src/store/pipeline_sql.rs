@@ -5,7 +5,7 @@
 macro_rules! impl_pipeline_store {
     ($store:ty) => {
         mod pipeline_impl {
-            use super::inbox_impl::StreamTx;
+            use super::inbox_impl::{StreamTx, Tx};
             use super::*;
             use crate::store::inbox_rows::{from_json, to_json};
             use crate::store::pipeline_rows::{LeadData, LeadRow, bind_lead, lead_columns, lead_insert};
@@ -16,7 +16,9 @@ macro_rules! impl_pipeline_store {
             use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
             use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
             use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
-            use switchboard_actors::pipeline::store::{Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore};
+            use switchboard_actors::pipeline::store::{
+                Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore, Recorded,
+            };
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
             use uuid::Uuid;
@@ -25,6 +27,77 @@ macro_rules! impl_pipeline_store {
             const ADVANCE: &str = "UPDATE pipeline_cursors
                 SET stream_offset = CASE WHEN stream_offset < $3 THEN $3 ELSE stream_offset END
                 WHERE tenant_id = $1 AND owner_node = $2";
+
+            /// One insight of `record_insights`: the insight, its lead and history row,
+            /// and its two events; the lead as written, `None` when it was stored before.
+            async fn record_one(
+                tx: &mut Tx,
+                stream: &mut StreamTx,
+                tenant: TenantId,
+                insight: &Insight,
+            ) -> Result<Option<Lead>, StoreError> {
+                    let fresh = sqlx::query(
+                    "INSERT INTO message_insights (tenant_id, message_id, conversation_id, data, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
+                )
+                .bind(tenant.0)
+                .bind(insight.message_id.0)
+                .bind(insight.conversation_id.0)
+                .bind(to_json(&insight.analysis))
+                .bind(insight.at.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+                    == 1;
+                if !fresh {
+                    return Ok(None);
+            }
+                // Who answers stays as an agent (or the idle sweep) left it when
+                // it changed since the pipeline read the lead ($13).
+                let mut lead = insight.lead.clone();
+                let kept: Option<(String, Option<String>, Option<i64>)> = bind_lead!(sqlx::query_as(concat!(lead_insert!(),
+                    "ON CONFLICT (conversation_id) DO UPDATE SET
+                         score = excluded.score, temperature = excluded.temperature, sentiment = excluded.sentiment,
+                         urgency = excluded.urgency,
+                         handoff_state = CASE WHEN conversation_leads.handoff_state = $13
+                             THEN excluded.handoff_state ELSE conversation_leads.handoff_state END,
+                         handoff_trigger = CASE WHEN conversation_leads.handoff_state = $13
+                             THEN excluded.handoff_trigger ELSE conversation_leads.handoff_trigger END,
+                         handoff_at = CASE WHEN conversation_leads.handoff_state = $13
+                             THEN excluded.handoff_at ELSE conversation_leads.handoff_at END,
+                         scored_offset = excluded.scored_offset, data = excluded.data, updated_at = excluded.updated_at
+                     WHERE conversation_leads.scored_offset < excluded.scored_offset
+                     RETURNING handoff_state, handoff_trigger, handoff_at",
+                )), tenant, lead)
+                .bind(insight.handoff_before.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+                if let Some((state, trigger, at)) = kept {
+                    lead.handoff = HandoffState::parse(&state).map_err(corrupt("lead"))?;
+                    lead.trigger = trigger.as_deref().map(HandoffTrigger::parse).transpose().map_err(corrupt("lead"))?;
+                    lead.handoff_at = at.map(Millis);
+            }
+                sqlx::query(
+                    "INSERT INTO lead_history (tenant_id, conversation_id, message_id, score, temperature, at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conversation_id, message_id) DO NOTHING",
+                )
+                .bind(tenant.0)
+                .bind(insight.conversation_id.0)
+                .bind(insight.message_id.0)
+                .bind(i64::from(lead.score.score))
+                .bind(lead.score.temperature.as_str())
+                .bind(insight.at.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+                let subject = insight.conversation_id;
+                stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
+                stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
+                Ok(Some(lead))
+            }
+
 
             #[async_trait]
             impl PipelineStore for $store {
@@ -93,7 +166,26 @@ macro_rules! impl_pipeline_store {
                     .transpose()
                 }
 
-                async fn record_insight(&self, tenant: TenantId, node: NodeId, insight: &Insight) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+                async fn leads_in_range(&self, tenant: TenantId, after: i64, through: i64) -> Result<Vec<Lead>, StoreError> {
+                    sqlx::query_as::<_, LeadRow>(concat!(
+                        "SELECT ", lead_columns!(), " FROM conversation_leads
+                         WHERE tenant_id = $1 AND conversation_id IN (
+                             SELECT e.conversation_id FROM stream_events e
+                             WHERE e.tenant_id = $1 AND e.stream_offset > $2 AND e.stream_offset <= $3
+                               AND e.kind = 'message.new')",
+                    ))
+                    .bind(tenant.0)
+                    .bind(after)
+                    .bind(through)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(Lead::try_from)
+                    .collect()
+                }
+
+                async fn record_insights(&self, tenant: TenantId, node: NodeId, insights: &[Insight], through: i64) -> Result<Option<Recorded>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let moved = sqlx::query(
@@ -101,7 +193,7 @@ macro_rules! impl_pipeline_store {
                     )
                     .bind(tenant.0)
                     .bind(node.0)
-                    .bind(insight.offset)
+                    .bind(through)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
@@ -109,67 +201,17 @@ macro_rules! impl_pipeline_store {
                         // Another node has the tenant's pipeline now: write nothing.
                         return Ok(None);
                     }
-                    let fresh = sqlx::query(
-                        "INSERT INTO message_insights (tenant_id, message_id, conversation_id, data, created_at)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
-                    )
-                    .bind(tenant.0)
-                    .bind(insight.message_id.0)
-                    .bind(insight.conversation_id.0)
-                    .bind(to_json(&insight.analysis))
-                    .bind(insight.at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1;
-                    if !fresh {
+                    let mut leads = Vec::with_capacity(insights.len());
+                    for insight in insights {
+                        leads.push(record_one(&mut tx, &mut stream, tenant, insight).await?);
+                    }
+                    let events = if stream.is_empty() {
                         tx.commit().await.map_err(backend)?;
-                        return Ok(Some(Vec::new()));
-                    }
-                    // Who answers stays as an agent (or the idle sweep) left it when
-                    // it changed since the pipeline read the lead ($13).
-                    let mut lead = insight.lead.clone();
-                    let kept: Option<(String, Option<String>, Option<i64>)> = bind_lead!(sqlx::query_as(concat!(lead_insert!(),
-                        "ON CONFLICT (conversation_id) DO UPDATE SET
-                             score = excluded.score, temperature = excluded.temperature, sentiment = excluded.sentiment,
-                             urgency = excluded.urgency,
-                             handoff_state = CASE WHEN conversation_leads.handoff_state = $13
-                                 THEN excluded.handoff_state ELSE conversation_leads.handoff_state END,
-                             handoff_trigger = CASE WHEN conversation_leads.handoff_state = $13
-                                 THEN excluded.handoff_trigger ELSE conversation_leads.handoff_trigger END,
-                             handoff_at = CASE WHEN conversation_leads.handoff_state = $13
-                                 THEN excluded.handoff_at ELSE conversation_leads.handoff_at END,
-                             scored_offset = excluded.scored_offset, data = excluded.data, updated_at = excluded.updated_at
-                         WHERE conversation_leads.scored_offset < excluded.scored_offset
-                         RETURNING handoff_state, handoff_trigger, handoff_at",
-                    )), tenant, lead)
-                    .bind(insight.handoff_before.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    if let Some((state, trigger, at)) = kept {
-                        lead.handoff = HandoffState::parse(&state).map_err(corrupt("lead"))?;
-                        lead.trigger = trigger.as_deref().map(HandoffTrigger::parse).transpose().map_err(corrupt("lead"))?;
-                        lead.handoff_at = at.map(Millis);
-                    }
-                    sqlx::query(
-                        "INSERT INTO lead_history (tenant_id, conversation_id, message_id, score, temperature, at)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conversation_id, message_id) DO NOTHING",
-                    )
-                    .bind(tenant.0)
-                    .bind(insight.conversation_id.0)
-                    .bind(insight.message_id.0)
-                    .bind(i64::from(lead.score.score))
-                    .bind(lead.score.temperature.as_str())
-                    .bind(insight.at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    let subject = insight.conversation_id;
-                    stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
-                    stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
-                    Ok(Some(stream.commit(tx).await?))
+                        Vec::new()
+                    } else {
+                        stream.commit(tx).await?
+                    };
+                    Ok(Some(Recorded { events, leads }))
                 }
 
                 async fn advance_pipeline(&self, tenant: TenantId, node: NodeId, offset: i64) -> Result<bool, StoreError> {

@@ -87,8 +87,11 @@ async fn ingest_delivers_every_acknowledged_webhook_once_in_order(backend: Backe
         warmup: 0,
         tenants: 2,
         customers: 5,
+        sentences: false,
+        pipeline: true,
     };
     let run = generate(move || async move { scenarios::ingest::run(&ctx, &args).await }).await;
+    // In order counts every stream offset, the pipeline's events between the messages.
     assert_clean(&run);
     // 200 messages over two tenants, one observing agent each.
     assert_eq!(run.correctness.expected, 200);
@@ -96,6 +99,9 @@ async fn ingest_delivers_every_acknowledged_webhook_once_in_order(backend: Backe
     assert_eq!(run.latencies[0].summary.count, 200);
     assert_eq!(run.latencies[1].name, "GET /health (reference)");
     assert_eq!(run.latencies[1].summary.count, 20);
+    assert_eq!(run.latencies[2].name, "pipeline lag (delivery to insight)");
+    assert_eq!(run.latencies[2].summary.count, 200);
+    assert_eq!(figure(&run, "messages analysed"), 200.0);
 
     // The run's files, and the side-by-side report built from them.
     let dir = tempfile::tempdir().unwrap();

@@ -514,24 +514,20 @@ async fn a_restart_in_the_middle_of_the_backlog_loses_nothing_and_repeats_nothin
     // The pipeline will stop at the sixth customer's second message: everything
     // before it is done, nothing after it.
     let stuck = say("c5".into(), "Hello").await;
-    until("the first message's insight", || async {
-        (insights_of(&app, &token, &stuck).await == 1).then_some(())
-    })
-    .await;
-    refuse_insights_for(&app.db, backend, &stuck, true).await;
     let mut conversations = Vec::new();
     for n in 0..5 {
         conversations.push(say(format!("c{n}"), "How much is the Pro plan?").await);
     }
-    say("c5".into(), "Is it available today?").await;
-    for n in 6..10 {
-        conversations.push(say(format!("c{n}"), "How much is the Pro plan?").await);
-    }
-    for done in &conversations[..5] {
+    for done in conversations.iter().chain([&stuck]) {
         until("the insights before the stop", || async {
             (insights_of(&app, &token, done).await == 1).then_some(())
         })
         .await;
+    }
+    refuse_insights_for(&app.db, backend, &stuck, true).await;
+    say("c5".into(), "Is it available today?").await;
+    for n in 6..10 {
+        conversations.push(say(format!("c{n}"), "How much is the Pro plan?").await);
     }
     for waiting in &conversations[5..] {
         assert_eq!(

@@ -5,6 +5,7 @@
 use crate::common::{Backend, open_store};
 use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::stream::EventKind;
+use switchboard_actors::inbox::stream::StreamEvent;
 use switchboard_actors::pipeline::handoff::{HandoffRules, HandoffState, HandoffTrigger};
 use switchboard_actors::pipeline::scoring::{self, LeadScore, Scored, Temperature};
 use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
@@ -12,7 +13,7 @@ use switchboard_actors::pipeline::store::{
     Analysis, Counts, HandoffChange, IdleHandoff, Insight, Lead,
 };
 use switchboard_actors::pipeline::{guardrail, sentiment, understanding};
-use switchboard_actors::store::{Store, Tenant, User};
+use switchboard_actors::store::{Store, StoreError, Tenant, User};
 use switchboard_actors::{
     ConversationId, Email, MessageId, Millis, Role, TenantId, UserId, UserStatus,
 };
@@ -38,6 +39,19 @@ async fn tenant(store: &dyn Store) -> TenantId {
     };
     store.create_tenant(&tenant, &owner).await.unwrap();
     tenant.id
+}
+
+/// Records one insight (and moves the cursor to it); the events written.
+async fn record(
+    store: &dyn Store,
+    tenant: TenantId,
+    node: NodeId,
+    insight: &Insight,
+) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+    let recorded = store
+        .record_insights(tenant, node, std::slice::from_ref(insight), insight.offset)
+        .await?;
+    Ok(recorded.map(|r| r.events))
 }
 
 fn node() -> NodeId {
@@ -125,7 +139,7 @@ async fn one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out(ba
     let conversation = ConversationId::new();
     let late = insight(conversation, "How much is it?", 7, &LeadScore::none());
     assert_eq!(
-        store.record_insight(tenant, a, &late).await.unwrap(),
+        record(store.as_ref(), tenant, a, &late).await.unwrap(),
         None,
         "the old holder writes nothing"
     );
@@ -165,8 +179,7 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
     );
     assert_eq!(first.lead.score.temperature, Temperature::Hot);
 
-    let events = store
-        .record_insight(tenant, worker, &first)
+    let events = record(store.as_ref(), tenant, worker, &first)
         .await
         .unwrap()
         .unwrap();
@@ -215,7 +228,9 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
 
     // Processed again (a crash after the commit, before the node knew): nothing new.
     assert_eq!(
-        store.record_insight(tenant, worker, &first).await.unwrap(),
+        record(store.as_ref(), tenant, worker, &first)
+            .await
+            .unwrap(),
         Some(Vec::new())
     );
     assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 2);
@@ -223,8 +238,7 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
     // An older message scored late never takes the lead back to its score.
     let mut older = insight(conversation, "Not interested", 2, &LeadScore::none());
     older.lead.handoff = HandoffState::Human;
-    store
-        .record_insight(tenant, worker, &older)
+    record(store.as_ref(), tenant, worker, &older)
         .await
         .unwrap()
         .unwrap();
@@ -243,8 +257,7 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
 
     // A newer one does.
     let newer = insight(conversation, "Not interested", 9, &first.lead.score);
-    store
-        .record_insight(tenant, worker, &newer)
+    record(store.as_ref(), tenant, worker, &newer)
         .await
         .unwrap()
         .unwrap();
@@ -319,8 +332,7 @@ async fn an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once(bac
     let mut judged = scored.clone();
     judged.lead.handoff = HandoffState::PendingHuman;
     judged.lead.trigger = Some(HandoffTrigger::HotLead);
-    let written = store
-        .record_insight(tenant, worker, &judged)
+    let written = record(store.as_ref(), tenant, worker, &judged)
         .await
         .unwrap()
         .unwrap();
@@ -448,9 +460,71 @@ async fn the_round_robin_goes_through_the_candidates_in_turn(backend: Backend) {
     assert_eq!(store.next_in_rotation(tenant, &[]).await.unwrap(), None);
 }
 
+async fn a_batch_of_insights_commits_once_with_its_events_in_stream_order(backend: Backend) {
+    let (store, _db) = open_store(backend).await;
+    let tenant = tenant(store.as_ref()).await;
+    let worker = node();
+    store
+        .claim_pipeline(tenant, worker, Millis(1_000), Millis(31_000))
+        .await
+        .unwrap();
+    let (one, two) = (ConversationId::new(), ConversationId::new());
+    let hello = insight(one, "Hello", 3, &LeadScore::none());
+    let price = insight(two, "How much is it?", 5, &LeadScore::none());
+    let today = insight(one, "I need it today", 8, &hello.lead.score);
+    let batch = [hello, price, today];
+    let recorded = store
+        .record_insights(tenant, worker, &batch, 9)
+        .await
+        .unwrap()
+        .unwrap();
+    let shown: Vec<_> = recorded
+        .events
+        .iter()
+        .map(|e| (e.offset, e.kind, e.conversation_id))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1, EventKind::MessageInsights, one),
+            (2, EventKind::ConversationLead, one),
+            (3, EventKind::MessageInsights, two),
+            (4, EventKind::ConversationLead, two),
+            (5, EventKind::MessageInsights, one),
+            (6, EventKind::ConversationLead, one),
+        ]
+    );
+    let written: Vec<Option<Lead>> = batch.iter().map(|i| Some(i.lead.clone())).collect();
+    assert_eq!(recorded.leads, written);
+    assert_eq!(
+        store.lead(tenant, one).await.unwrap(),
+        Some(batch[2].lead.clone())
+    );
+    assert_eq!(
+        store
+            .claim_pipeline(tenant, worker, Millis(2_000), Millis(32_000))
+            .await
+            .unwrap(),
+        Some(9),
+        "the cursor moved past the batch"
+    );
+    // The same batch again writes and publishes nothing.
+    let again = store
+        .record_insights(tenant, worker, &batch, 9)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.events, again.leads),
+        (Vec::new(), vec![None, None, None])
+    );
+    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 6);
+}
+
 on_both_backends!(
     one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out,
     an_insight_its_lead_its_events_and_the_cursor_commit_together_once,
     an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once,
     the_round_robin_goes_through_the_candidates_in_turn,
+    a_batch_of_insights_commits_once_with_its_events_in_stream_order,
 );

@@ -9,6 +9,7 @@ pub mod language;
 pub mod observe;
 pub mod patterns;
 pub mod pipelines;
+mod priority;
 pub mod queue;
 pub mod scoring;
 pub mod sentiment;

@@ -18,8 +18,13 @@ use crate::{ConversationId, MessageId, Millis, TenantId};
 use actix::prelude::*;
 use dashmap::DashMap;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Insights written per transaction: few enough that the tenant's stream lock is held
+/// briefly, enough that a busy tenant's pipeline seldom commits.
+const INSIGHTS_PER_COMMIT: usize = 32;
 
 /// How often a node hands idle conversations back to the bot.
 const IDLE_SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -34,6 +39,8 @@ pub struct PipelineSettings {
     pub batch: u32,
     /// Tenants looked at per round.
     pub tenants_per_round: u32,
+    /// The pipeline thread's nice value; 0 leaves it as it is.
+    pub nice: i32,
     pub stages: StageSettings,
 }
 
@@ -63,6 +70,10 @@ impl Pipelines {
         observer: Arc<dyn PipelineObserver>,
     ) -> Self {
         let arbiter = Arbiter::new().handle();
+        let nice = settings.nice;
+        // Analysis is background work: on a busy machine the threads that take
+        // webhooks and serve sockets come first.
+        arbiter.spawn_fn(move || super::priority::lower_this_thread(nice));
         let stages = Stages::start(&arbiter, settings.stages, observer.clone());
         Self(Arc::new(Shared {
             queue: HandoffQueue::new(store.clone(), inbox.clone()),
@@ -198,11 +209,6 @@ struct MessagePart {
 }
 
 #[derive(Deserialize)]
-struct LeadHandoff {
-    handoff: HandoffState,
-}
-
-#[derive(Deserialize)]
 struct ConversationPart {
     id: ConversationId,
     #[serde(default)]
@@ -224,6 +230,7 @@ async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, 
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
     let rules = tenant_rules(shared, tenant).await?;
+    let intents = Arc::new(rules.intents.clone());
     loop {
         let now = Millis::now();
         let Some(cursor) = shared
@@ -240,19 +247,39 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         let Some(last) = events.last().map(|e| e.offset) else {
             return Ok(());
         };
+        // Leads as this batch leaves them: a conversation's next message is judged
+        // after its previous one, written or not yet. Read once for the batch.
+        let mut leads: HashMap<ConversationId, Lead> = shared
+            .store
+            .leads_in_range(tenant, cursor, last)
+            .await?
+            .into_iter()
+            .map(|lead| (lead.conversation_id, lead))
+            .collect();
+        let mut judged = Vec::new();
         for event in &events {
-            if let Some(message) = customer_text(event) {
-                let Some(written) = process(shared, tenant, &rules, event, message).await? else {
+            let Some(message) = customer_text(event) else {
+                continue;
+            };
+            let conversation = message.conversation.id;
+            let before = leads
+                .remove(&conversation)
+                .unwrap_or_else(|| Lead::new(conversation));
+            let Some(insight) = analyse(shared, &rules, &intents, &before, event, message).await
+            else {
+                leads.insert(conversation, before);
+                continue;
+            };
+            leads.insert(conversation, insight.lead.clone());
+            judged.push((insight, event.at));
+            if judged.len() >= INSIGHTS_PER_COMMIT {
+                let through = judged.last().map_or(cursor, |(i, _)| i.offset);
+                if !commit(shared, tenant, &rules, std::mem::take(&mut judged), through).await? {
                     return Ok(());
-                };
-                shared.inbox.publish(tenant, written);
+                }
             }
         }
-        if !shared
-            .store
-            .advance_pipeline(tenant, shared.node, last)
-            .await?
-        {
+        if !commit(shared, tenant, &rules, judged, last).await? {
             return Ok(());
         }
         if events.len() < settings.batch as usize {
@@ -275,26 +302,20 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
     (parsed.message.direction == "inbound" && has_text).then_some(parsed)
 }
 
-/// Runs one message through the stages and records it; `None` when this node lost
-/// the tenant's pipeline meanwhile.
-async fn process(
+/// Runs one message through the stages; `None` when it was scored already (by a node
+/// that stopped before moving the cursor).
+async fn analyse(
     shared: &Shared,
-    tenant: TenantId,
     rules: &TenantRules,
+    intents: &Arc<Vec<super::understanding::IntentRule>>,
+    before: &Lead,
     event: &StreamEvent,
     message: MessageNew,
-) -> Result<Option<Vec<StreamEvent>>, StoreError> {
-    let offset = event.offset;
-    let conversation = message.conversation.id;
-    let before = shared
-        .store
-        .lead(tenant, conversation)
-        .await?
-        .unwrap_or_else(|| Lead::new(conversation));
-    if before.scored_offset >= offset {
-        // Scored already (by a node that stopped before moving the cursor).
-        return Ok(Some(Vec::new()));
+) -> Option<Insight> {
+    if before.scored_offset >= event.offset {
+        return None;
     }
+    let conversation = message.conversation.id;
     let incoming = Incoming {
         conversation_id: conversation,
         text: message.message.body.unwrap_or_default(),
@@ -303,51 +324,61 @@ async fn process(
             .tags
             .iter()
             .any(|t| t.eq_ignore_ascii_case("vip")),
-        offset,
+        offset: event.offset,
         at: Millis::now(),
     };
     let (analysis, lead) = shared
         .stages
-        .process(
-            &incoming,
-            &before,
-            Arc::new(rules.intents.clone()),
-            &rules.handoff,
-        )
+        .process(&incoming, before, intents.clone(), &rules.handoff)
         .await;
-    let insight = Insight {
+    Some(Insight {
         message_id: message.message.id,
         conversation_id: conversation,
-        offset,
+        offset: event.offset,
         analysis,
         lead,
         handoff_before: before.handoff,
         at: incoming.at,
-    };
-    let written = shared
+    })
+}
+
+/// Writes `judged` (insights with their messages' commit times) and moves the cursor
+/// to `through` in one transaction, publishes what was written, then assigns the
+/// conversations a trigger handed to a person. False when this node lost the tenant's
+/// pipeline meanwhile.
+async fn commit(
+    shared: &Shared,
+    tenant: TenantId,
+    rules: &TenantRules,
+    judged: Vec<(Insight, Millis)>,
+    through: i64,
+) -> Result<bool, StoreError> {
+    if judged.is_empty() {
+        return shared
+            .store
+            .advance_pipeline(tenant, shared.node, through)
+            .await;
+    }
+    let insights: Vec<Insight> = judged.iter().map(|(i, _)| i.clone()).collect();
+    let Some(recorded) = shared
         .store
-        .record_insight(tenant, shared.node, &insight)
-        .await?;
-    if written.as_ref().is_some_and(|events| !events.is_empty()) {
-        let lag = (insight.at.0 - event.at.0).max(0) as f64 / 1000.0;
-        shared.observer.scored(insight.lead.score.temperature, lag);
+        .record_insights(tenant, shared.node, &insights, through)
+        .await?
+    else {
+        return Ok(false);
+    };
+    // Events first, so agents see a lead before its note and assignment.
+    shared.inbox.publish(tenant, recorded.events);
+    for ((insight, committed), written) in judged.iter().zip(recorded.leads) {
         // What was written, not what the stages judged: an agent's change since wins.
-        let became = written.iter().flatten().any(|e| {
-            e.kind == EventKind::ConversationLead
-                && serde_json::from_str::<LeadHandoff>(&e.data)
-                    .is_ok_and(|l| l.handoff == HandoffState::PendingHuman)
-        });
-        if let (HandoffState::Bot, HandoffState::PendingHuman, Some(trigger), true) = (
-            before.handoff,
-            insight.lead.handoff,
-            insight.lead.trigger,
-            became,
-        ) {
+        let Some(lead) = written else { continue };
+        let lag = (insight.at.0 - committed.0).max(0) as f64 / 1000.0;
+        shared.observer.scored(lead.score.temperature, lag);
+        if let (HandoffState::Bot, HandoffState::PendingHuman, Some(trigger)) =
+            (insight.handoff_before, lead.handoff, lead.trigger)
+        {
             shared.observer.handoff(trigger);
-            // Events first, so agents see the lead before its note and assignment.
-            shared
-                .inbox
-                .publish(tenant, written.clone().unwrap_or_default());
+            let conversation = insight.conversation_id;
             if let Err(err) = shared
                 .queue
                 .handed_over(tenant, conversation, trigger, &rules.assignment)
@@ -355,8 +386,7 @@ async fn process(
             {
                 tracing::warn!(%tenant, %conversation, error = %err, "cannot assign a handed-over conversation");
             }
-            return Ok(Some(Vec::new()));
         }
     }
-    Ok(written)
+    Ok(true)
 }

@@ -116,6 +116,14 @@ pub struct Insight {
     pub at: Millis,
 }
 
+/// What `record_insights` wrote: the events, and for each insight its lead as
+/// written (an agent's handoff kept), or `None` when it was stored before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub events: Vec<StreamEvent>,
+    pub leads: Vec<Option<Lead>>,
+}
+
 /// A change of who answers a conversation, made by a person or the idle sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandoffChange {
@@ -177,17 +185,27 @@ pub trait PipelineStore: Send + Sync + 'static {
         conversation: ConversationId,
     ) -> Result<Option<Lead>, StoreError>;
 
-    /// Stores a message's insight and its conversation's lead, appends their events
-    /// (`message.insights`, `conversation.lead`) and moves the cursor to the message,
-    /// in one transaction, while `node` holds the tenant's pipeline. `None` when it
-    /// does not (nothing is written). A message stored before writes and publishes
-    /// nothing again, and a lead never goes back to an older message's score.
-    async fn record_insight(
+    /// The leads of the conversations with a `message.new` event in the tenant's
+    /// stream after `after` up to `through`: one read for a batch of the pipeline.
+    async fn leads_in_range(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<Lead>, StoreError>;
+
+    /// Stores insights (in stream order) with their conversations' leads, appends their
+    /// events (`message.insights`, `conversation.lead` for each) and moves the cursor to
+    /// `through`, in one transaction, while `node` holds the tenant's pipeline; `None`
+    /// when it does not (nothing is written). An insight stored before writes and
+    /// publishes nothing again, and a lead never goes back to an older message's score.
+    async fn record_insights(
         &self,
         tenant: TenantId,
         node: NodeId,
-        insight: &Insight,
-    ) -> Result<Option<Vec<StreamEvent>>, StoreError>;
+        insights: &[Insight],
+        through: i64,
+    ) -> Result<Option<Recorded>, StoreError>;
 
     /// Moves the cursor past events the pipeline has nothing to do for; false when
     /// `node` does not hold the tenant's pipeline.

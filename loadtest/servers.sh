@@ -1,0 +1,36 @@
+# Shared by the benchmark scripts: waiting for a server, fresh databases, and a fresh
+# Switchboard server. Expects OUT, BIN, PG, REDIS and the PIDS array to be set.
+# PIPELINE=false in the environment starts Switchboard with the inbound pipeline off.
+
+wait_for() { for _ in $(seq 1 100); do curl -sf "$1/health" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+fresh_db() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+count() { psql -Atq -h 127.0.0.1 -U postgres -d "$1" -c "$2"; }
+stop_all() { cleanup; PIDS=(); sleep 1; }
+
+# switchboard <port> <sqlite|postgres> [redis]: a fresh server; prints nothing, sets SERVER_PID.
+switchboard() {
+  local port=$1 backend=$2 bus=${3:-} data
+  data=$(mktemp -d)
+  (
+    export SWITCHBOARD_SERVER__PORT=$port SWITCHBOARD_SERVER__DATA_DIR=$data SWITCHBOARD_LOG__LEVEL=warn \
+      SWITCHBOARD_RATE_LIMIT__PER_IP_PER_SECOND=1000000 SWITCHBOARD_RATE_LIMIT__PER_IP_BURST=1000000 \
+      SWITCHBOARD_RATE_LIMIT__PER_TENANT_PER_SECOND=1000000 SWITCHBOARD_RATE_LIMIT__PER_TENANT_BURST=1000000 \
+      SWITCHBOARD_RATE_LIMIT__AUTH_PER_IP_PER_MINUTE=1000000 \
+      SWITCHBOARD_RATE_LIMIT__WEBHOOKS_PER_IP_PER_SECOND=1000000 SWITCHBOARD_RATE_LIMIT__WEBHOOKS_PER_IP_BURST=1000000 \
+      SWITCHBOARD_RATE_LIMIT__SOCKET_UPGRADES_PER_IP_PER_MINUTE=1000000 \
+      SWITCHBOARD_WEBSOCKET__MAX_SOCKETS_PER_USER=1000000 SWITCHBOARD_WEBSOCKET__MAX_SOCKETS_PER_TENANT=1000000 \
+      SWITCHBOARD_BOOTSTRAP__OWNER_PASSWORD=bench-password-1 \
+      SWITCHBOARD_AUTH__JWT_SECRET=loadtest-shared-jwt-secret-0123456789abcdef \
+      SWITCHBOARD_CHANNELS__CREDENTIALS_KEY=bG9hZHRlc3QtY3JlZGVudGlhbHMta2V5LTMyYnl0ZXM= \
+      SWITCHBOARD_CHANNELS__GRAPH_BASE_URL=http://127.0.0.1:9900 \
+      SWITCHBOARD_CHANNELS__SEND_RATE_PER_SECOND=10000
+    [ "$backend" = postgres ] && export DATABASE_URL=$PG/sb_bench
+    [ -n "$bus" ] && export REDIS_URL=$REDIS
+    [ -n "${PIPELINE:-}" ] && export SWITCHBOARD_PIPELINE__ENABLED=$PIPELINE
+    exec "$BIN/switchboard" >"$OUT/switchboard-$backend-$port${PIPELINE:+-pipeline-$PIPELINE}.log" 2>&1
+  ) &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for "http://127.0.0.1:$port"
+}
+
