@@ -10,6 +10,8 @@ stop_all() { cleanup; PIDS=(); sleep 1; }
 # switchboard <port> <sqlite|postgres> [redis]: a fresh server; prints nothing, sets SERVER_PID.
 switchboard() {
   local port=$1 backend=$2 bus=${3:-} data
+  # A server left over from another run would answer in this one's place.
+  if curl -sf "http://127.0.0.1:$port/health" >/dev/null; then echo "port $port already has a server" >&2; return 1; fi
   data=$(mktemp -d)
   (
     export SWITCHBOARD_SERVER__PORT=$port SWITCHBOARD_SERVER__DATA_DIR=$data SWITCHBOARD_LOG__LEVEL=warn \
