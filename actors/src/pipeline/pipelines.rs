@@ -230,7 +230,6 @@ async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, 
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
     let rules = tenant_rules(shared, tenant).await?;
-    let intents = Arc::new(rules.intents.clone());
     loop {
         let now = Millis::now();
         let Some(cursor) = shared
@@ -256,7 +255,8 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
             .into_iter()
             .map(|lead| (lead.conversation_id, lead))
             .collect();
-        let mut judged = Vec::new();
+        // Judged, not yet written: the insights and their messages' commit times.
+        let (mut judged, mut committed) = (Vec::new(), Vec::new());
         for event in &events {
             let Some(message) = customer_text(event) else {
                 continue;
@@ -265,21 +265,22 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
             let before = leads
                 .remove(&conversation)
                 .unwrap_or_else(|| Lead::new(conversation));
-            let Some(insight) = analyse(shared, &rules, &intents, &before, event, message).await
-            else {
+            let Some(insight) = analyse(shared, &rules, &before, event, message).await else {
                 leads.insert(conversation, before);
                 continue;
             };
             leads.insert(conversation, insight.lead.clone());
-            judged.push((insight, event.at));
+            let through = insight.offset;
+            judged.push(insight);
+            committed.push(event.at);
             if judged.len() >= INSIGHTS_PER_COMMIT {
-                let through = judged.last().map_or(cursor, |(i, _)| i.offset);
-                if !commit(shared, tenant, &rules, std::mem::take(&mut judged), through).await? {
+                let batch = (std::mem::take(&mut judged), std::mem::take(&mut committed));
+                if !commit(shared, tenant, &rules, batch, through).await? {
                     return Ok(());
                 }
             }
         }
-        if !commit(shared, tenant, &rules, judged, last).await? {
+        if !commit(shared, tenant, &rules, (judged, committed), last).await? {
             return Ok(());
         }
         if events.len() < settings.batch as usize {
@@ -307,7 +308,6 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
 async fn analyse(
     shared: &Shared,
     rules: &TenantRules,
-    intents: &Arc<Vec<super::understanding::IntentRule>>,
     before: &Lead,
     event: &StreamEvent,
     message: MessageNew,
@@ -329,7 +329,7 @@ async fn analyse(
     };
     let (analysis, lead) = shared
         .stages
-        .process(&incoming, before, intents.clone(), &rules.handoff)
+        .process(&incoming, before, rules.intents.clone(), &rules.handoff)
         .await;
     Some(Insight {
         message_id: message.message.id,
@@ -342,7 +342,7 @@ async fn analyse(
     })
 }
 
-/// Writes `judged` (insights with their messages' commit times) and moves the cursor
+/// Writes the judged insights (with their messages' commit times) and moves the cursor
 /// to `through` in one transaction, publishes what was written, then assigns the
 /// conversations a trigger handed to a person. False when this node lost the tenant's
 /// pipeline meanwhile.
@@ -350,16 +350,15 @@ async fn commit(
     shared: &Shared,
     tenant: TenantId,
     rules: &TenantRules,
-    judged: Vec<(Insight, Millis)>,
+    (insights, committed): (Vec<Insight>, Vec<Millis>),
     through: i64,
 ) -> Result<bool, StoreError> {
-    if judged.is_empty() {
+    if insights.is_empty() {
         return shared
             .store
             .advance_pipeline(tenant, shared.node, through)
             .await;
     }
-    let insights: Vec<Insight> = judged.iter().map(|(i, _)| i.clone()).collect();
     let Some(recorded) = shared
         .store
         .record_insights(tenant, shared.node, &insights, through)
@@ -369,7 +368,7 @@ async fn commit(
     };
     // Events first, so agents see a lead before its note and assignment.
     shared.inbox.publish(tenant, recorded.events);
-    for ((insight, committed), written) in judged.iter().zip(recorded.leads) {
+    for ((insight, committed), written) in insights.iter().zip(committed).zip(recorded.leads) {
         // What was written, not what the stages judged: an agent's change since wins.
         let Some(lead) = written else { continue };
         let lag = (insight.at.0 - committed.0).max(0) as f64 / 1000.0;

@@ -10,6 +10,7 @@ use crate::domain::InvalidValue;
 use crate::domain::text_enum::text_enum;
 use regex::RegexBuilder;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Most intents a tenant defines, and most phrases and patterns in one.
 pub const MAX_INTENTS: usize = 50;
@@ -72,7 +73,8 @@ pub struct PipelineSettingsDoc {
 #[derive(Debug, Clone, Default)]
 pub struct TenantRules {
     pub handoff: HandoffRules,
-    pub intents: Vec<IntentRule>,
+    /// Shared with the understanding stage's work, message after message.
+    pub intents: Arc<Vec<IntentRule>>,
     pub assignment: Assignment,
 }
 
@@ -92,6 +94,7 @@ impl PipelineSettingsDoc {
             .iter()
             .map(compile_intent)
             .collect::<Result<_, _>>()?;
+        let intents = Arc::new(intents);
         Ok(TenantRules {
             handoff: self.handoff.clone(),
             intents,
