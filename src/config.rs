@@ -77,8 +77,19 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub whatsapp_web: WhatsAppWebConfig,
     pub pipeline: PipelineConfig,
+    pub ai: AiConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
+}
+
+/// Calls to the language-model providers tenants configure (`PUT /settings/ai`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AiConfig {
+    /// Let tenants' providers be on loopback, private addresses and plain `http`: a
+    /// model server on the same host or network (Ollama, vLLM, LM Studio). Off, a
+    /// provider must be a public `https` host, like any other URL from input.
+    pub allow_local_models: bool,
 }
 
 /// Where `/metrics` is served.
@@ -460,6 +471,9 @@ pub struct PipelineConfig {
     /// Each stage's deadline per message; a stage that misses it is skipped (its
     /// fallback used) and restarted.
     pub stage_timeout_ms: u64,
+    /// The model stage's deadline per message, across every provider it tries; when
+    /// it runs out the rules' understanding stands.
+    pub model_timeout_ms: u64,
     /// Messages waiting per stage.
     pub stage_mailbox: usize,
     /// The pipeline thread's nice value (Linux, 0 to 19): analysis yields the CPU to
@@ -476,6 +490,7 @@ impl Default for PipelineConfig {
             batch: 200,
             tenants_per_round: 256,
             stage_timeout_ms: 2_000,
+            model_timeout_ms: 30_000,
             stage_mailbox: 256,
             nice: 10,
         }
@@ -683,14 +698,19 @@ impl Config {
         }
         let pipeline = &self.pipeline;
         if pipeline.lease_secs < 3
-            || [pipeline.poll_ms, pipeline.stage_timeout_ms].contains(&0)
+            || [
+                pipeline.poll_ms,
+                pipeline.stage_timeout_ms,
+                pipeline.model_timeout_ms,
+            ]
+            .contains(&0)
             || pipeline.batch == 0
             || pipeline.tenants_per_round == 0
             || pipeline.stage_mailbox == 0
             || !(0..=19).contains(&pipeline.nice)
         {
             return invalid(
-                "pipeline.lease_secs must be at least 3; poll_ms, batch, tenants_per_round, stage_timeout_ms and stage_mailbox positive; nice 0 to 19",
+                "pipeline.lease_secs must be at least 3; poll_ms, batch, tenants_per_round, stage_timeout_ms, model_timeout_ms and stage_mailbox positive; nice 0 to 19",
             );
         }
         crate::http::client::ClientAddresses::new(

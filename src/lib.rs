@@ -3,6 +3,7 @@
 //! `main.rs` is a thin shell around `Application`; everything else lives here so that
 //! integration tests start the real server in-process.
 
+pub mod ai;
 pub mod api;
 mod audit;
 pub mod auth;

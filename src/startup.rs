@@ -1,6 +1,7 @@
 //! Building and running one Switchboard node. No global state: a test process can run
 //! several `Application`s side by side.
 
+use crate::ai;
 use crate::api;
 use crate::auth::throttle::SignInThrottle;
 use crate::auth::{access_token::AccessTokens, password};
@@ -135,6 +136,7 @@ impl Application {
             inbox.clone(),
             node,
             pipeline_settings(&config.pipeline),
+            Arc::new(ai_models(&config, store.clone(), &gateway, &metrics)?),
             Arc::new(metrics.clone()),
         );
         let state = web::Data::new(AppState {
@@ -257,6 +259,7 @@ fn pipeline_settings(config: &PipelineConfig) -> PipelineSettings {
         nice: config.nice,
         stages: StageSettings {
             deadline: Duration::from_millis(config.stage_timeout_ms),
+            model_deadline: Duration::from_millis(config.model_timeout_ms),
             mailbox: config.stage_mailbox,
         },
     }
@@ -363,6 +366,44 @@ fn reply_file_client(config: &Config) -> Result<GuardedClient, StartError> {
         config.whatsapp_web.reply_file_max_bytes,
     )
 }
+
+/// Tenants' language models, for the pipeline.
+fn ai_models(
+    config: &Config,
+    store: Arc<dyn Store>,
+    gateway: &Gateway,
+    metrics: &Metrics,
+) -> Result<ai::Models, StartError> {
+    let local = config.ai.allow_local_models;
+    let client = GuardedClient::new(FetchPolicy {
+        allow_http: config.fetch.allow_plain_http || local,
+        allow_private: config.fetch.allow_private_addresses || local,
+        hosts: Vec::new(),
+        max_bytes: AI_ANSWER_MAX_BYTES,
+        // Each provider's own timeout is shorter; this only bounds a stray call.
+        timeout: Duration::from_millis(ai::settings::MAX_TIMEOUT_MS),
+    })
+    .map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "cannot build the AI client: {err}"
+        )))
+    })?;
+    let rule = ai::BreakerRule {
+        failures: config.channels.breaker_failures,
+        open_for: Duration::from_millis(config.channels.breaker_open_ms),
+    };
+    Ok(ai::Models::new(
+        store,
+        gateway.sealer().clone(),
+        client,
+        rule,
+        metrics.clone(),
+    ))
+}
+
+/// The largest answer read from a model provider: a chat completion with a short
+/// JSON answer is a few KiB.
+const AI_ANSWER_MAX_BYTES: usize = 1024 * 1024;
 
 fn guarded_client(
     config: &Config,

@@ -207,6 +207,16 @@ impl Metrics {
         });
     }
 
+    /// One call to a language-model provider: `ok`, `timeout`, `unavailable` (5xx or
+    /// unreachable), `rate_limited`, `refused` (the model declined), `rejected` (another
+    /// 4xx), `invalid` (not the answer's wire format), `not_allowed` (the guarded client
+    /// refused the address) or `circuit_open` (not tried).
+    pub fn record_llm_call(&self, kind: &'static str, outcome: &'static str) {
+        self.with(|| {
+            counter!("llm_requests_total", "kind" => kind, "outcome" => outcome).increment(1);
+        });
+    }
+
     pub fn record_bus_reconnect(&self) {
         self.with(|| counter!("bus_reconnects_total").increment(1));
     }

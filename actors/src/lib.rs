@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod domain;
 pub mod inbox;
+pub mod llm;
 pub mod pipeline;
 pub mod session;
 pub mod store;

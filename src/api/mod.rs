@@ -1,5 +1,6 @@
 //! REST routes under `/api/v1`, and the probes at the root.
 
+mod ai;
 mod api_keys;
 mod audit_log;
 mod auth;
@@ -109,6 +110,11 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
             web::resource("/settings/pipeline")
                 .route(web::get().to(pipeline::settings))
                 .route(web::put().to(pipeline::save_settings)),
+        )
+        .service(
+            web::resource("/settings/ai")
+                .route(web::get().to(ai::settings))
+                .route(web::put().to(ai::save_settings)),
         )
         .service(
             web::resource("/conversations/{id}/messages")

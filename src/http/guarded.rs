@@ -114,16 +114,32 @@ impl GuardedClient {
 
     /// `GET url` with `headers`; the body when the answer is a success.
     pub async fn get(&self, url: &str, headers: HeaderMap) -> Result<Fetched, FetchError> {
+        let url = self.checked(url)?;
+        self.read(self.http.get(url).headers(headers)).await
+    }
+
+    /// `POST url` with a JSON body and `headers`; the body when the answer is a success.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+    ) -> Result<Fetched, FetchError> {
+        let url = self.checked(url)?;
+        self.read(self.http.post(url).headers(headers).json(body))
+            .await
+    }
+
+    fn checked(&self, url: &str) -> Result<Url, FetchError> {
         let url =
             Url::parse(url).map_err(|err| FetchError::Refused(format!("not a URL: {err}")))?;
         check_url(&self.policy, &url).map_err(FetchError::Refused)?;
-        let mut response = self
-            .http
-            .get(url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(transport)?;
+        Ok(url)
+    }
+
+    /// Sends the request and reads the answer within `max_bytes`.
+    async fn read(&self, request: reqwest::RequestBuilder) -> Result<Fetched, FetchError> {
+        let mut response = request.send().await.map_err(transport)?;
         let max = self.policy.max_bytes;
         if response.content_length().is_some_and(|n| n > max as u64) {
             return Err(FetchError::TooLarge(max));

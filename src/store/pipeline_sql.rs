@@ -252,6 +252,29 @@ macro_rules! impl_pipeline_store {
                     Ok(())
                 }
 
+                async fn ai_settings(&self, tenant: TenantId) -> Result<Option<Vec<u8>>, StoreError> {
+                    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT sealed FROM tenant_ai_settings WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.map(|(sealed,)| sealed))
+                }
+
+                async fn save_ai_settings(&self, tenant: TenantId, sealed: &[u8], at: Millis) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO tenant_ai_settings (tenant_id, sealed, updated_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    )
+                    .bind(tenant.0)
+                    .bind(sealed)
+                    .bind(at.0)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
+
                 async fn set_handoff(&self, tenant: TenantId, conversation: ConversationId, change: &HandoffChange) -> Result<Option<(Lead, Vec<StreamEvent>)>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     // The stream lock also orders this against the pipeline's writes.

@@ -23,6 +23,7 @@ mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;
 mod pipeline;
+mod pipeline_model;
 mod pipeline_store;
 mod private_files;
 mod revocation;

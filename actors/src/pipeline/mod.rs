@@ -6,6 +6,7 @@
 pub mod guardrail;
 pub mod handoff;
 pub mod language;
+pub mod model;
 pub mod observe;
 pub mod patterns;
 pub mod pipelines;

@@ -8,11 +8,12 @@ use super::handoff::{HandoffRules, HandoffState};
 use super::observe::PipelineObserver;
 use super::queue::HandoffQueue;
 use super::settings::TenantRules;
-use super::stages::{Incoming, StageSettings, Stages};
+use super::stages::{Incoming, Judging, StageSettings, Stages};
 use super::store::{Insight, Lead};
 use crate::inbox::Inbox;
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::{EventKind, StreamEvent};
+use crate::llm::TenantModels;
 use crate::store::{Store, StoreError};
 use crate::{ConversationId, MessageId, Millis, TenantId};
 use actix::prelude::*;
@@ -50,6 +51,7 @@ struct Shared {
     node: NodeId,
     settings: PipelineSettings,
     stages: Stages,
+    models: Arc<dyn TenantModels>,
     observer: Arc<dyn PipelineObserver>,
     queue: HandoffQueue,
     workers: DashMap<TenantId, Addr<TenantPipeline>>,
@@ -67,6 +69,7 @@ impl Pipelines {
         inbox: Inbox,
         node: NodeId,
         settings: PipelineSettings,
+        models: Arc<dyn TenantModels>,
         observer: Arc<dyn PipelineObserver>,
     ) -> Self {
         let arbiter = Arbiter::new().handle();
@@ -82,6 +85,7 @@ impl Pipelines {
             node,
             settings,
             stages,
+            models,
             observer,
             workers: DashMap::new(),
             arbiter,
@@ -229,7 +233,10 @@ async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, 
 
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
-    let rules = tenant_rules(shared, tenant).await?;
+    let judging = Judging::new(
+        tenant_rules(shared, tenant).await?,
+        shared.models.understanding(tenant).await?,
+    );
     loop {
         let now = Millis::now();
         let Some(cursor) = shared
@@ -265,7 +272,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
             let before = leads
                 .remove(&conversation)
                 .unwrap_or_else(|| Lead::new(conversation));
-            let Some(insight) = analyse(shared, &rules, &before, event, message).await else {
+            let Some(insight) = analyse(shared, &judging, &before, event, message).await else {
                 leads.insert(conversation, before);
                 continue;
             };
@@ -275,12 +282,12 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
             committed.push(event.at);
             if judged.len() >= INSIGHTS_PER_COMMIT {
                 let batch = (std::mem::take(&mut judged), std::mem::take(&mut committed));
-                if !commit(shared, tenant, &rules, batch, through).await? {
+                if !commit(shared, tenant, &judging.rules, batch, through).await? {
                     return Ok(());
                 }
             }
         }
-        if !commit(shared, tenant, &rules, (judged, committed), last).await? {
+        if !commit(shared, tenant, &judging.rules, (judged, committed), last).await? {
             return Ok(());
         }
         if events.len() < settings.batch as usize {
@@ -307,7 +314,7 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
 /// that stopped before moving the cursor).
 async fn analyse(
     shared: &Shared,
-    rules: &TenantRules,
+    judging: &Judging,
     before: &Lead,
     event: &StreamEvent,
     message: MessageNew,
@@ -327,10 +334,7 @@ async fn analyse(
         offset: event.offset,
         at: Millis::now(),
     };
-    let (analysis, lead) = shared
-        .stages
-        .process(&incoming, before, rules.intents.clone(), &rules.handoff)
-        .await;
+    let (analysis, lead) = shared.stages.process(&incoming, before, judging).await;
     Some(Insight {
         message_id: message.message.id,
         conversation_id: conversation,

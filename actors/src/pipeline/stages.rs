@@ -5,12 +5,15 @@
 
 use super::guardrail::{self, Guard};
 use super::handoff::{self, Facts, HandoffRules, HandoffState, HandoffTrigger};
+use super::model;
 use super::observe::PipelineObserver;
 use super::scoring::{self, LeadScore, Scored, Temperature};
 use super::sentiment::{self, Sentiment, SentimentLabel};
+use super::settings::TenantRules;
 use super::stage::{Stage, Work};
 use super::store::{Analysis, Counts, Lead, Skipped};
 use super::understanding::{self, IntentRule, Understanding, Urgency};
+use crate::llm::{ChatReply, ChatRequest, LlmFailure, LlmProvider, UnderstandingModel};
 use crate::{ConversationId, Millis};
 use actix::ArbiterHandle;
 use futures_util::FutureExt;
@@ -20,7 +23,31 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub struct StageSettings {
     pub deadline: Duration,
+    /// The model stage's deadline: a model answers in seconds, rules in microseconds.
+    pub model_deadline: Duration,
     pub mailbox: usize,
+}
+
+/// What a tenant's messages are judged with, read once per drain.
+pub struct Judging {
+    pub rules: TenantRules,
+    pub model: Option<ModelJudging>,
+}
+
+pub struct ModelJudging {
+    pub model: UnderstandingModel,
+    /// The intents the model may answer with (`model::intents`).
+    pub intents: Vec<String>,
+}
+
+impl Judging {
+    pub fn new(rules: TenantRules, model: Option<UnderstandingModel>) -> Self {
+        let model = model.map(|model| ModelJudging {
+            intents: model::intents(&rules.intents),
+            model,
+        });
+        Self { rules, model }
+    }
 }
 
 /// A message as the stages read it.
@@ -55,6 +82,7 @@ struct ToJudge {
 pub struct Stages {
     guardrail: Stage<(String, Option<String>), Guard>,
     understanding: Stage<(String, Arc<Vec<IntentRule>>), Understanding>,
+    model: Stage<(Arc<dyn LlmProvider>, ChatRequest), Result<ChatReply, LlmFailure>>,
     sentiment: Stage<(String, Option<String>), Sentiment>,
     scoring: Stage<ToScore, LeadScore>,
     handoff: Stage<ToJudge, Option<HandoffTrigger>>,
@@ -78,7 +106,11 @@ impl Stages {
         settings: StageSettings,
         observer: Arc<dyn PipelineObserver>,
     ) -> Self {
-        let StageSettings { deadline, mailbox } = settings;
+        let StageSettings {
+            deadline,
+            model_deadline,
+            mailbox,
+        } = settings;
         Self {
             guardrail: Stage::start(
                 "guardrail",
@@ -98,6 +130,16 @@ impl Stages {
                 deadline,
                 rules(|(text, own): (String, Arc<Vec<IntentRule>>)| {
                     understanding::understand(&text, &own)
+                }),
+                observer.clone(),
+            ),
+            model: Stage::start(
+                "model",
+                arbiter,
+                mailbox,
+                model_deadline,
+                Arc::new(|(provider, request): (Arc<dyn LlmProvider>, ChatRequest)| {
+                    async move { provider.chat(request).await }.boxed()
                 }),
                 observer.clone(),
             ),
@@ -156,10 +198,11 @@ impl Stages {
     }
 
     /// How many times each stage has been started afresh, by name.
-    pub fn restarts(&self) -> [(&'static str, u64); 5] {
+    pub fn restarts(&self) -> [(&'static str, u64); 6] {
         [
             (self.guardrail.name(), self.guardrail.restarts()),
             (self.understanding.name(), self.understanding.restarts()),
+            (self.model.name(), self.model.restarts()),
             (self.sentiment.name(), self.sentiment.restarts()),
             (self.scoring.name(), self.scoring.restarts()),
             (self.handoff.name(), self.handoff.restarts()),
@@ -171,8 +214,7 @@ impl Stages {
         &self,
         message: &Incoming,
         before: &Lead,
-        own_intents: Arc<Vec<IntentRule>>,
-        handoff_rules: &HandoffRules,
+        judging: &Judging,
     ) -> (Analysis, Lead) {
         let mut skipped = Vec::new();
         let mut fallback = |stage: &'static str, reason: String| {
@@ -193,12 +235,38 @@ impl Stages {
                 Guard::skipped()
             }
         };
-        let understanding = match self.understanding.run((text.clone(), own_intents)).await {
+        let understanding = match self
+            .understanding
+            .run((text.clone(), judging.rules.intents.clone()))
+            .await
+        {
             Ok(understanding) => understanding,
             Err(reason) => {
                 fallback("understanding", reason.to_string());
                 not_understood(&text)
             }
+        };
+        let understanding = match &judging.model {
+            Some(m) if understanding.confidence < m.model.below_confidence => {
+                let asked = self
+                    .model
+                    .run((m.model.provider.clone(), model::request(&text, &m.intents)))
+                    .await;
+                let answer = match asked {
+                    Ok(Ok(reply)) => model::check(&reply, &m.intents),
+                    Ok(Err(failure)) => Err(failure.to_string()),
+                    Err(reason) => Err(reason.to_string()),
+                };
+                match answer {
+                    Ok(answer) => model::merge(understanding, answer),
+                    Err(reason) => {
+                        // The rules' understanding stands.
+                        fallback("model", reason);
+                        understanding
+                    }
+                }
+            }
+            _ => understanding,
         };
         let language = understanding.language.as_ref().map(|l| l.code.clone());
         let sentiment = match self.sentiment.run((text.clone(), language)).await {
@@ -240,7 +308,7 @@ impl Stages {
                 same_text_streak: counts.same_text_streak,
                 vip: message.vip,
                 state: before.handoff,
-                rules: handoff_rules.clone(),
+                rules: judging.rules.handoff.clone(),
             })
             .await
         {
@@ -304,6 +372,7 @@ fn not_understood(text: &str) -> Understanding {
         is_question: text.contains('?'),
         urgency: Urgency::Medium,
         urgent_words: None,
+        model: None,
     }
 }
 

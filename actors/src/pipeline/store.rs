@@ -229,6 +229,16 @@ pub trait PipelineStore: Send + Sync + 'static {
         at: Millis,
     ) -> Result<(), StoreError>;
 
+    /// The tenant's AI settings as sealed by the server (they hold provider keys).
+    async fn ai_settings(&self, tenant: TenantId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    async fn save_ai_settings(
+        &self,
+        tenant: TenantId,
+        sealed: &[u8],
+        at: Millis,
+    ) -> Result<(), StoreError>;
+
     /// Moves a conversation's handoff state and appends its `conversation.lead`
     /// event, in one transaction. `None` when it is in `to` already, or not in
     /// `only_from` (nothing is written).

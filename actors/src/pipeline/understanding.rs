@@ -452,6 +452,9 @@ pub struct Understanding {
     pub urgency: Urgency,
     /// The urgent words found, if any.
     pub urgent_words: Option<String>,
+    /// `provider/model` when a model's answer gave the intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 impl Understanding {
@@ -516,7 +519,13 @@ pub fn understand(text: &str, tenant_rules: &[IntentRule]) -> Understanding {
         is_question,
         urgency,
         urgent_words,
+        model: None,
     }
+}
+
+/// Every intent the rules can give without a tenant's own.
+pub fn built_in_intents() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|b| b.intent).chain([QUESTION, OTHER])
 }
 
 fn entities(text: &str) -> Vec<Entity> {

@@ -6,6 +6,7 @@
 
 pub mod fake_files;
 pub mod fake_graph;
+pub mod fake_llm;
 pub mod fake_whatsapp;
 pub mod meta;
 pub mod tcp_proxy;

@@ -1,0 +1,68 @@
+//! The language-model port: a chat request with a strict JSON answer, and a tenant's
+//! models behind it. The server's adapter speaks the OpenAI-compatible chat
+//! completions API through the guarded client, tries the tenant's providers in order
+//! and keeps each behind a circuit breaker; the pipeline only sees an answer or why
+//! there is none, and its rules stand when there is none.
+
+use crate::TenantId;
+use crate::store::StoreError;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// One request: instructions, the customer's text, and the JSON schema the answer
+/// must follow.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub system: String,
+    pub user: String,
+    /// The schema's name as the provider wants one (letters, digits, `_`).
+    pub schema_name: &'static str,
+    pub schema: serde_json::Value,
+    pub max_tokens: u32,
+}
+
+/// The model's answer: its text (JSON, not yet checked against the schema) and which
+/// provider and model gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatReply {
+    pub content: String,
+    pub provider: String,
+    pub model: String,
+}
+
+/// Why no provider answered. The text names each provider tried and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LlmFailure(pub String);
+
+#[async_trait]
+pub trait LlmProvider: Send + Sync {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatReply, LlmFailure>;
+}
+
+/// What a tenant set up for the pipeline's understanding.
+#[derive(Clone)]
+pub struct UnderstandingModel {
+    pub provider: Arc<dyn LlmProvider>,
+    /// Messages the rules understood with less confidence than this go to the model.
+    pub below_confidence: f64,
+}
+
+#[async_trait]
+pub trait TenantModels: Send + Sync {
+    /// The tenant's model for understanding, if it configured one.
+    async fn understanding(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<UnderstandingModel>, StoreError>;
+}
+
+/// For a server or a test without any model.
+pub struct NoModels;
+
+#[async_trait]
+impl TenantModels for NoModels {
+    async fn understanding(&self, _: TenantId) -> Result<Option<UnderstandingModel>, StoreError> {
+        Ok(None)
+    }
+}

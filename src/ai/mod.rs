@@ -1,0 +1,154 @@
+//! Language models for a tenant: its providers from its sealed settings, tried in
+//! order until one answers, each behind a circuit breaker of its own. The pipeline
+//! asks through the `TenantModels` port; nothing here knows what it asks.
+
+pub mod openai;
+pub mod settings;
+
+use crate::channels::breaker::{Breaker, Circuit};
+use crate::channels::credentials::Sealer;
+use crate::http::guarded::GuardedClient;
+use crate::telemetry::Metrics;
+use async_trait::async_trait;
+use dashmap::DashMap;
+use settings::{AiSettings, Provider};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard_actors::TenantId;
+use switchboard_actors::llm::{
+    ChatReply, ChatRequest, LlmFailure, LlmProvider, TenantModels, UnderstandingModel,
+};
+use switchboard_actors::store::{Store, StoreError};
+
+/// When a provider's circuit opens, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerRule {
+    pub failures: u32,
+    pub open_for: Duration,
+}
+
+type Breakers = DashMap<(TenantId, String), Breaker>;
+
+/// The server's `TenantModels`: reads a tenant's settings when the pipeline asks.
+pub struct Models {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    client: GuardedClient,
+    breakers: Arc<Breakers>,
+    rule: BreakerRule,
+    metrics: Metrics,
+}
+
+impl Models {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+        client: GuardedClient,
+        rule: BreakerRule,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            sealer,
+            client,
+            breakers: Arc::new(DashMap::new()),
+            rule,
+            metrics,
+        }
+    }
+}
+
+#[async_trait]
+impl TenantModels for Models {
+    async fn understanding(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<UnderstandingModel>, StoreError> {
+        let Some(sealed) = self.store.ai_settings(tenant).await? else {
+            return Ok(None);
+        };
+        let settings = match AiSettings::open(&self.sealer, tenant, &sealed) {
+            Ok(settings) => settings,
+            Err(err) => {
+                // The rules go on alone; an admin saving the settings again mends it.
+                tracing::error!(%tenant, error = %err, "cannot open the tenant's AI settings");
+                return Ok(None);
+            }
+        };
+        if !settings.understanding.enabled || settings.providers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(UnderstandingModel {
+            below_confidence: settings.understanding.below_confidence,
+            provider: Arc::new(Failover {
+                tenant,
+                providers: settings.providers,
+                client: self.client.clone(),
+                breakers: self.breakers.clone(),
+                rule: self.rule,
+                metrics: self.metrics.clone(),
+            }),
+        }))
+    }
+}
+
+/// A tenant's providers in order: the first to answer wins.
+struct Failover {
+    tenant: TenantId,
+    providers: Vec<Provider>,
+    client: GuardedClient,
+    breakers: Arc<Breakers>,
+    rule: BreakerRule,
+    metrics: Metrics,
+}
+
+impl Failover {
+    fn circuit(&self, provider: &Provider) -> Circuit {
+        self.breakers
+            .entry((self.tenant, provider.name.clone()))
+            .or_insert_with(|| Breaker::new(self.rule.failures, self.rule.open_for))
+            .circuit(Instant::now())
+    }
+
+    fn settle(&self, provider: &Provider, outage: bool) {
+        if let Some(mut breaker) = self.breakers.get_mut(&(self.tenant, provider.name.clone())) {
+            if outage {
+                breaker.failed(Instant::now());
+            } else {
+                breaker.succeeded();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LlmProvider for Failover {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatReply, LlmFailure> {
+        let mut tried = Vec::new();
+        for provider in &self.providers {
+            let kind = provider.kind.as_str();
+            if let Circuit::Open(_) = self.circuit(provider) {
+                self.metrics.record_llm_call(kind, "circuit_open");
+                tried.push(format!("{}: circuit open", provider.name));
+                continue;
+            }
+            match openai::chat(&self.client, provider, &request).await {
+                Ok(reply) => {
+                    self.settle(provider, false);
+                    self.metrics.record_llm_call(kind, "ok");
+                    return Ok(reply);
+                }
+                Err(failure) => {
+                    // Only an unwell provider counts towards its circuit; a wrong key
+                    // or an odd answer says nothing about its health.
+                    if failure.is_outage() {
+                        self.settle(provider, true);
+                    }
+                    self.metrics.record_llm_call(kind, failure.outcome());
+                    tried.push(format!("{}: {failure}", provider.name));
+                }
+            }
+        }
+        Err(LlmFailure(tried.join("; ")))
+    }
+}

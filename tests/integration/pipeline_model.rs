@@ -1,0 +1,288 @@
+//! A tenant's language model in the pipeline, through the real server and a local
+//! OpenAI-compatible fake: the messages the rules are unsure of go to it, its answer
+//! is checked before it counts, providers are tried in order, and whatever goes wrong
+//! the rules' understanding stands.
+
+use crate::common::fake_llm::{Answer, FakeLlm};
+use crate::common::{Backend, TestApp, metric, spawn_app, spawn_app_with, subscribed_owner};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The rules find no intent here, only a question (confidence 0.5).
+const UNSURE: &str = "Hmm, and what about the thing we talked about on Tuesday?";
+
+fn provider(name: &str, llm: &FakeLlm, key: Option<&str>) -> Value {
+    let mut provider = json!({
+        "name": name, "kind": "openai", "base_url": llm.base_url, "model": "small-model",
+    });
+    if let Some(key) = key {
+        provider["api_key"] = json!(key);
+    }
+    provider
+}
+
+async fn save(app: &TestApp, owner: &str, providers: Vec<Value>) -> Value {
+    let saved = app
+        .put(
+            "/api/v1/settings/ai",
+            owner,
+            json!({ "providers": providers }),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.body
+}
+
+/// The understanding the pipeline stored for the next customer message.
+async fn understood(agent: &mut crate::common::ws::Agent) -> Value {
+    let frame = agent.next_of(&["message.insights"]).await;
+    frame["data"]["insights"].clone()
+}
+
+async fn an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_the_rules(
+    backend: Backend,
+) {
+    let llm = FakeLlm::start().await;
+    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
+    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    save(
+        &app,
+        &owner,
+        vec![provider("local", &llm, Some("sk-test-123"))],
+    )
+    .await;
+    // Saved again without the key: the saved key stays.
+    let saved = save(&app, &owner, vec![provider("local", &llm, None)]).await;
+    assert_eq!(
+        saved,
+        json!({
+            "providers": [{
+                "name": "local", "kind": "openai", "base_url": llm.base_url,
+                "model": "small-model", "timeout_ms": 10000, "has_api_key": true
+            }],
+            "understanding": { "enabled": true, "below_confidence": 0.6 }
+        })
+    );
+
+    llm.answer([Answer::json(
+        json!({ "intent": "demo", "confidence": 0.9, "urgency": "high" }),
+    )]);
+    app.customer_says(&owner, "ana", UNSURE).await;
+    let found = understood(&mut socket).await;
+    let understanding = &found["understanding"];
+    assert_eq!(understanding["intent"], "demo");
+    assert_eq!(understanding["confidence"], 0.9);
+    assert_eq!(understanding["urgency"], "high");
+    assert_eq!(understanding["model"], "local/small-model");
+    assert_eq!(
+        understanding["signals"][0],
+        json!({ "intent": "demo", "evidence": "model local/small-model" })
+    );
+    assert!(found.get("skipped").is_none(), "{found}");
+
+    let asked = llm.requests();
+    assert_eq!(asked.len(), 1);
+    let request = &asked[0];
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(request.authorization.as_deref(), Some("Bearer sk-test-123"));
+    assert_eq!(request.body["model"], "small-model");
+    assert_eq!(request.body["messages"][0]["role"], "system");
+    assert_eq!(
+        request.body["messages"][1],
+        json!({ "role": "user", "content": UNSURE })
+    );
+    let format = &request.body["response_format"];
+    assert_eq!(format["type"], "json_schema");
+    assert_eq!(format["json_schema"]["strict"], true);
+    let intents = format["json_schema"]["schema"]["properties"]["intent"]["enum"]
+        .as_array()
+        .unwrap();
+    for intent in ["pricing", "demo", "question", "other"] {
+        assert!(intents.contains(&json!(intent)), "{intent} in {intents:?}");
+    }
+
+    // The rules are sure of this one: no call.
+    app.customer_says(&owner, "ben", "How much is the Pro plan?")
+        .await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "pricing");
+    assert!(found["understanding"].get("model").is_none(), "{found}");
+    assert_eq!(llm.requests().len(), 1);
+}
+
+async fn providers_are_tried_in_order_and_when_none_answers_well_the_rules_stand(backend: Backend) {
+    let (first, second) = (FakeLlm::start().await, FakeLlm::start().await);
+    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
+    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    save(
+        &app,
+        &owner,
+        vec![
+            provider("first", &first, Some("")),
+            provider("second", &second, Some("sk-2")),
+        ],
+    )
+    .await;
+
+    // The first is down: the second answers.
+    first.answer([Answer::Status(503, "The server is overloaded")]);
+    second.answer([Answer::json(
+        json!({ "intent": "availability", "confidence": 0.8, "urgency": "low" }),
+    )]);
+    app.customer_says(&owner, "ana", UNSURE).await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "availability");
+    assert_eq!(found["understanding"]["model"], "second/small-model");
+    assert_eq!(
+        first.requests()[0].authorization,
+        None,
+        "an empty key is not sent"
+    );
+
+    // Both fail: the rules' understanding, and why the model was skipped.
+    first.answer([Answer::Status(429, "Rate limit reached")]);
+    second.answer([Answer::Status(500, "boom")]);
+    app.customer_says(&owner, "ben", UNSURE).await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "question");
+    assert!(found["understanding"].get("model").is_none(), "{found}");
+    assert_eq!(
+        found["skipped"],
+        json!([{
+            "stage": "model",
+            "reason": "first: rate limited (429); second: unavailable: HTTP 500 Internal Server Error: boom"
+        }])
+    );
+
+    // An answer that is not the JSON asked for, an intent outside the list, a refusal.
+    first.answer([
+        Answer::Content("Sure! They want to know about pricing.".into()),
+        Answer::json(json!({ "intent": "buy_now", "confidence": 0.9, "urgency": "low" })),
+        Answer::Refusal("I can't help with that."),
+    ]);
+    second.answer([Answer::Status(400, "Invalid model")]);
+    for (from, says) in [
+        ("cara", "the answer is not the JSON asked for"),
+        ("dan", "the answer names an unknown intent 'buy_now'"),
+        (
+            "eve",
+            "first: refused: I can't help with that.; second: rejected: HTTP 400 Bad Request: Invalid model",
+        ),
+    ] {
+        app.customer_says(&owner, from, UNSURE).await;
+        let found = understood(&mut socket).await;
+        assert_eq!(found["understanding"]["intent"], "question", "{from}");
+        let reason = found["skipped"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(says), "{from}: {found}");
+    }
+
+    let calls = |outcome: &'static str| {
+        let base = app.base.clone();
+        async move {
+            metric(
+                &base,
+                "llm_requests_total",
+                &format!("kind=\"openai\",outcome=\"{outcome}\""),
+            )
+            .await
+        }
+    };
+    assert_eq!(calls("ok").await, 3.0);
+    assert_eq!(calls("unavailable").await, 2.0);
+    assert_eq!(calls("rate_limited").await, 1.0);
+    assert_eq!(calls("refused").await, 1.0);
+    assert_eq!(calls("rejected").await, 1.0);
+}
+
+async fn a_model_on_loopback_is_refused_unless_local_models_are_allowed(backend: Backend) {
+    let llm = FakeLlm::start().await;
+    let app = spawn_app(backend).await;
+    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    save(&app, &owner, vec![provider("local", &llm, Some("sk"))]).await;
+    app.customer_says(&owner, "ana", UNSURE).await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "question");
+    let reason = found["skipped"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("local: not allowed: the scheme 'http' is not allowed"),
+        "{found}"
+    );
+    assert!(llm.requests().is_empty());
+}
+
+async fn admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_the_field(
+    backend: Backend,
+) {
+    let llm = FakeLlm::start().await;
+    let app = spawn_app(backend).await;
+    let (owner, _, _) = subscribed_owner(&app).await;
+    let defaults = app.get("/api/v1/settings/ai", Some(&owner)).await;
+    assert_eq!(
+        defaults.body,
+        json!({ "providers": [], "understanding": { "enabled": true, "below_confidence": 0.6 } })
+    );
+    save(
+        &app,
+        &owner,
+        vec![provider("main", &llm, Some("sk-live-secret"))],
+    )
+    .await;
+    let read = app.get("/api/v1/settings/ai", Some(&owner)).await;
+    assert_eq!(read.body["providers"][0]["has_api_key"], true);
+    assert!(!read.body.to_string().contains("sk-live-secret"));
+
+    for (bad, says) in [
+        (
+            json!({ "providers": [provider("other", &llm, None)] }),
+            "providers[0].api_key is required",
+        ),
+        (
+            json!({ "providers": [{ "name": "x", "kind": "openai", "base_url": "file:///etc/passwd", "model": "m", "api_key": "" }] }),
+            "providers[0].base_url must be an http or https URL",
+        ),
+        (
+            json!({ "providers": [{ "name": "x", "kind": "cohere", "base_url": "https://a.example/v1", "model": "m", "api_key": "" }] }),
+            "cohere",
+        ),
+        (
+            json!({ "understanding": { "below_confidence": 2 } }),
+            "below_confidence must be from 0 to 1",
+        ),
+    ] {
+        let refused = app.put("/api/v1/settings/ai", &owner, bad.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(refused.error_code(), "invalid_request");
+        let message = refused.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{bad}: {message}");
+    }
+
+    let (_, agent) = app.user_with_role(&owner, "agent@acme.test", "agent").await;
+    assert_eq!(
+        app.get("/api/v1/settings/ai", Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.put("/api/v1/settings/ai", &agent, json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let audit = app.get("/api/v1/audit-log", Some(&owner)).await;
+    assert!(!audit.body.to_string().contains("sk-live-secret"));
+    let entry = audit.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "ai.settings")
+        .expect("the change is audited")
+        .clone();
+    assert_eq!(entry["details"]["providers"][0]["name"], "main");
+}
+
+on_both_backends!(
+    an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_the_rules,
+    providers_are_tried_in_order_and_when_none_answers_well_the_rules_stand,
+    a_model_on_loopback_is_refused_unless_local_models_are_allowed,
+    admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_the_field,
+);
