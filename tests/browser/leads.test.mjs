@@ -138,3 +138,54 @@ test("an admin turns a trigger off and adds an intent; a broken pattern is refus
     await server.stop();
   }
 });
+
+test("an admin adds a language model provider; its key is kept but never shown, and a bad URL is refused saying why", async () => {
+  const server = await startServer();
+  const context = await newContext(browser, { bypassCSP: true });
+  try {
+    const token = await ownerToken(server);
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.goto(`${server.url}/#/admin/ai`);
+    const form = page.getByRole("form", { name: "Language model settings" });
+    await form.waitFor();
+    assert.equal(await form.getByLabel("Ask the model about messages the rules are unsure of").isChecked(), true);
+    await form.getByRole("button", { name: "Add a provider" }).click();
+    await form.getByLabel("Provider name").fill("openai");
+    await form.getByLabel("Base URL").fill("ftp://api.example.com/v1");
+    await form.getByLabel("Model", { exact: true }).fill("gpt-4o-mini");
+    await form.getByLabel("API key").fill("sk-browser-secret");
+    await form.getByLabel("Unsure below this confidence (0 to 1)").fill("0.7");
+    assert.deepEqual(await violations(page), []);
+    // The browser's own URL check lets ftp through; the server refuses it.
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("alert").filter({ hasText: "providers[0].base_url must be an http or https URL" }).waitFor();
+
+    await form.getByLabel("Base URL").fill("https://api.example.com/v1");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.locator("#announcer", { hasText: "Settings saved" }).waitFor();
+    const saved = await call(server, "GET", "/settings/ai", undefined, token);
+    assert.deepEqual(saved, {
+      providers: [{ name: "openai", kind: "openai", base_url: "https://api.example.com/v1", model: "gpt-4o-mini", timeout_ms: 10000, has_api_key: true }],
+      understanding: { enabled: true, below_confidence: 0.7 },
+    });
+    await screenshot(page, "ai-settings");
+
+    // After a reload the key is not in the page; saving again keeps it.
+    await page.reload();
+    await form.getByLabel("Model", { exact: true }).waitFor();
+    assert.equal(await form.getByLabel("API key").inputValue(), "");
+    assert.equal(await form.getByLabel("API key").getAttribute("placeholder"), "Saved; leave empty to keep it");
+    assert.equal((await page.content()).includes("sk-browser-secret"), false);
+    await form.getByLabel("Model", { exact: true }).fill("gpt-4.1-mini");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.locator("#announcer", { hasText: "Settings saved" }).waitFor();
+    const again = await call(server, "GET", "/settings/ai", undefined, token);
+    assert.equal(again.providers[0].model, "gpt-4.1-mini");
+    assert.equal(again.providers[0].has_api_key, true);
+    assert.deepEqual(context.problems, ["console: Failed to load resource: the server responded with a status of 400 (Bad Request)"]);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});

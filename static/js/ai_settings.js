@@ -1,0 +1,77 @@
+// The language model page (admins): the providers the pipeline asks about messages
+// its rules are unsure of, tried in order. Keys are never sent back by the server: a
+// provider saved with its key field left empty keeps the key it has.
+
+import { h, fill, announce } from "./dom.js";
+import { get, put } from "./session.js";
+import { field } from "./signin.js";
+
+export async function renderAiSettings(body) {
+  const error = h("p", { class: "form-error", role: "alert" });
+  fill(body, h("h1", {}, "Language model"), error, h("p", { class: "muted" }, "Loading…"));
+  let saved;
+  try {
+    saved = await get("/settings/ai");
+  } catch (err) {
+    error.textContent = err.message;
+    return;
+  }
+  fill(body, h("h1", {}, "Language model"), error, settingsForm(saved, error));
+}
+
+function settingsForm(saved, error) {
+  const enabled = h("input", { type: "checkbox", name: "enabled", checked: saved.understanding.enabled });
+  const below = h("input", { type: "number", name: "below_confidence", min: 0, max: 1, step: 0.05, value: saved.understanding.below_confidence });
+  const providers = h("ol", { class: "providers" });
+  const addProvider = (provider) => providers.append(providerRow(provider));
+  for (const provider of saved.providers) addProvider(provider);
+
+  const form = h("form", { class: "card settings-form", "aria-label": "Language model settings" },
+    h("p", { class: "muted" }, "Any server that speaks the OpenAI chat completions API: OpenAI, Azure OpenAI, OpenRouter, Ollama, vLLM, LM Studio. The first that answers wins; the rules decide when none does."),
+    h("fieldset", {}, h("legend", {}, "Understanding"),
+      h("label", { class: "check" }, enabled, " Ask the model about messages the rules are unsure of"),
+      field("Unsure below this confidence (0 to 1)", below)),
+    h("fieldset", {}, h("legend", {}, "Providers, in the order they are tried"),
+      providers,
+      h("button", { type: "button", class: "link", onclick: () => addProvider({ name: "", kind: "openai", base_url: "", model: "", timeout_ms: 10000, has_api_key: false }) }, "Add a provider")),
+    h("button", { type: "submit", class: "primary" }, "Save"));
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const settings = {
+      providers: [...providers.querySelectorAll(".provider")].map((row) => row.read()),
+      understanding: { enabled: enabled.checked, below_confidence: Number(below.value) },
+    };
+    try {
+      const now = await put("/settings/ai", settings);
+      fill(providers, now.providers.map(providerRow));
+      announce("Settings saved");
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  return form;
+}
+
+function providerRow(provider) {
+  const name = h("input", { value: provider.name, pattern: "[A-Za-z0-9_\\-]{1,40}", required: true });
+  const baseUrl = h("input", { type: "url", value: provider.base_url, placeholder: "https://api.openai.com/v1", required: true });
+  const model = h("input", { value: provider.model, placeholder: "gpt-4o-mini", required: true });
+  const key = h("input", { type: "password", autocomplete: "off", placeholder: provider.has_api_key ? "Saved; leave empty to keep it" : "None" });
+  const timeout = h("input", { type: "number", min: 100, max: 60000, value: provider.timeout_ms });
+  const row = h("li", { class: "provider card" },
+    field("Provider name", name, "letters, digits, - and _"),
+    field("Base URL", baseUrl),
+    field("Model", model),
+    field("API key", key, provider.has_api_key ? "A key is saved" : "Empty: no key"),
+    field("Timeout in milliseconds", timeout),
+    h("button", { type: "button", class: "link", onclick: () => row.remove() }, "Remove this provider"));
+  row.read = () => {
+    const read = { name: name.value.trim(), kind: "openai", base_url: baseUrl.value.trim(), model: model.value.trim(), timeout_ms: Number(timeout.value) };
+    // Empty keeps a saved key; with none saved, it means "no key".
+    if (key.value !== "" || !provider.has_api_key) read.api_key = key.value;
+    return read;
+  };
+  return row;
+}
