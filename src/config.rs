@@ -464,7 +464,7 @@ pub struct PipelineConfig {
     pub lease_secs: u64,
     /// How often a node looks for tenants with messages to process.
     pub poll_ms: u64,
-    /// Stream events read at a time.
+    /// Stream events read at a time; a batch's insights are written in one transaction.
     pub batch: u32,
     /// Tenants looked at per round.
     pub tenants_per_round: u32,

@@ -35,7 +35,7 @@ macro_rules! impl_inbox_store {
             use uuid::Uuid;
 
             type Db = <$store as SqlBackend>::Db;
-            type Conn = <Db as sqlx::Database>::Connection;
+            pub(super) type Conn = <Db as sqlx::Database>::Connection;
             pub(super) type Tx = sqlx::Transaction<'static, Db>;
 
             macro_rules! conversation_columns {

@@ -169,7 +169,7 @@ macro_rules! ingest_io {
     (sqlite) => {
         /// A UUID as the batch's JSON carries it, for `unhex()` to turn into the
         /// 16-byte blob sqlx stores.
-        fn hex(id: Uuid) -> String {
+        pub(super) fn hex(id: Uuid) -> String {
             id.simple().to_string()
         }
 

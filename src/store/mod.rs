@@ -5,6 +5,7 @@ mod channel_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod ingest_io;
+mod pipeline_io;
 mod pipeline_rows;
 mod pipeline_sql;
 mod postgres;

@@ -8,7 +8,7 @@ use switchboard_actors::inbox::records::LeadBrief;
 use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
 use switchboard_actors::pipeline::scoring::{LeadScore, Reason, Temperature};
 use switchboard_actors::pipeline::sentiment::SentimentLabel;
-use switchboard_actors::pipeline::store::{Counts, Lead};
+use switchboard_actors::pipeline::store::{Counts, Lead, StoredHandoff};
 use switchboard_actors::pipeline::understanding::Urgency;
 use switchboard_actors::store::StoreError;
 use switchboard_actors::{ConversationId, Millis};
@@ -98,6 +98,50 @@ macro_rules! lead_insert {
     };
 }
 pub(crate) use lead_insert;
+
+/// The update of a lead row saved over: every column, unless the stored lead was
+/// scored at a later message (a replay of an older one changes nothing).
+macro_rules! lead_upsert {
+    () => {
+        "ON CONFLICT (conversation_id) DO UPDATE SET
+             score = excluded.score, temperature = excluded.temperature, sentiment = excluded.sentiment,
+             urgency = excluded.urgency, handoff_state = excluded.handoff_state,
+             handoff_trigger = excluded.handoff_trigger, handoff_at = excluded.handoff_at,
+             scored_offset = excluded.scored_offset, data = excluded.data, updated_at = excluded.updated_at
+         WHERE conversation_leads.scored_offset < excluded.scored_offset"
+    };
+}
+pub(crate) use lead_upsert;
+
+/// Who answers a conversation, as `record_insights` reads it back.
+#[derive(FromRow)]
+pub struct HandoffRow {
+    conversation_id: Uuid,
+    handoff_state: String,
+    handoff_trigger: Option<String>,
+    handoff_at: Option<i64>,
+    scored_offset: i64,
+}
+
+impl TryFrom<HandoffRow> for (ConversationId, StoredHandoff) {
+    type Error = StoreError;
+    fn try_from(row: HandoffRow) -> Result<Self, Self::Error> {
+        Ok((
+            ConversationId(row.conversation_id),
+            StoredHandoff {
+                handoff: HandoffState::parse(&row.handoff_state).map_err(corrupt("lead"))?,
+                trigger: row
+                    .handoff_trigger
+                    .as_deref()
+                    .map(HandoffTrigger::parse)
+                    .transpose()
+                    .map_err(corrupt("lead"))?,
+                handoff_at: row.handoff_at.map(Millis),
+                scored_offset: row.scored_offset,
+            },
+        ))
+    }
+}
 
 /// Binds a tenant's `Lead` to the columns of `lead_insert!`.
 macro_rules! bind_lead {

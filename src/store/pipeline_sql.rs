@@ -3,21 +3,21 @@
 //! transaction appends each insight's events.
 
 macro_rules! impl_pipeline_store {
-    ($store:ty) => {
+    ($store:ty, $dialect:ident) => {
         mod pipeline_impl {
-            use super::inbox_impl::{StreamTx, Tx};
+            use super::inbox_impl::{Conn, StreamTx};
             use super::*;
             use crate::store::inbox_rows::{from_json, to_json};
-            use crate::store::pipeline_rows::{LeadData, LeadRow, bind_lead, lead_columns, lead_insert};
-            use crate::store::rows::corrupt;
+            use crate::store::pipeline_rows::{HandoffRow, LeadData, LeadRow, bind_lead, lead_columns, lead_insert, lead_upsert};
+            use std::collections::{HashMap, HashSet};
             use crate::store::rows::backend;
             use async_trait::async_trait;
             use switchboard_actors::inbox::bus::NodeId;
             use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
-            use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
             use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
             use switchboard_actors::pipeline::store::{
-                Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore, Recorded,
+                Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore, Recorded, StoredHandoff,
+                leads_to_write,
             };
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
@@ -28,92 +28,19 @@ macro_rules! impl_pipeline_store {
                 SET stream_offset = CASE WHEN stream_offset < $3 THEN $3 ELSE stream_offset END
                 WHERE tenant_id = $1 AND owner_node = $2";
 
-            /// One insight of `record_insights`: the insight, its lead and history row,
-            /// and its two events; the lead as written, `None` when it was stored before.
-            async fn record_one(
-                tx: &mut Tx,
-                stream: &mut StreamTx,
-                tenant: TenantId,
-                insight: &Insight,
-            ) -> Result<Option<Lead>, StoreError> {
-                    let fresh = sqlx::query(
-                    "INSERT INTO message_insights (tenant_id, message_id, conversation_id, data, created_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
-                )
-                .bind(tenant.0)
-                .bind(insight.message_id.0)
-                .bind(insight.conversation_id.0)
-                .bind(to_json(&insight.analysis))
-                .bind(insight.at.0)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-                    == 1;
-                if !fresh {
-                    return Ok(None);
-            }
-                // Who answers stays as an agent (or the idle sweep) left it when
-                // it changed since the pipeline read the lead ($13).
-                let mut lead = insight.lead.clone();
-                let kept: Option<(String, Option<String>, Option<i64>)> = bind_lead!(sqlx::query_as(concat!(lead_insert!(),
-                    "ON CONFLICT (conversation_id) DO UPDATE SET
-                         score = excluded.score, temperature = excluded.temperature, sentiment = excluded.sentiment,
-                         urgency = excluded.urgency,
-                         handoff_state = CASE WHEN conversation_leads.handoff_state = $13
-                             THEN excluded.handoff_state ELSE conversation_leads.handoff_state END,
-                         handoff_trigger = CASE WHEN conversation_leads.handoff_state = $13
-                             THEN excluded.handoff_trigger ELSE conversation_leads.handoff_trigger END,
-                         handoff_at = CASE WHEN conversation_leads.handoff_state = $13
-                             THEN excluded.handoff_at ELSE conversation_leads.handoff_at END,
-                         scored_offset = excluded.scored_offset, data = excluded.data, updated_at = excluded.updated_at
-                     WHERE conversation_leads.scored_offset < excluded.scored_offset
-                     RETURNING handoff_state, handoff_trigger, handoff_at",
-                )), tenant, lead)
-                .bind(insight.handoff_before.as_str())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(backend)?;
-                if let Some((state, trigger, at)) = kept {
-                    lead.handoff = HandoffState::parse(&state).map_err(corrupt("lead"))?;
-                    lead.trigger = trigger.as_deref().map(HandoffTrigger::parse).transpose().map_err(corrupt("lead"))?;
-                    lead.handoff_at = at.map(Millis);
-            }
-                sqlx::query(
-                    "INSERT INTO lead_history (tenant_id, conversation_id, message_id, score, temperature, at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conversation_id, message_id) DO NOTHING",
-                )
-                .bind(tenant.0)
-                .bind(insight.conversation_id.0)
-                .bind(insight.message_id.0)
-                .bind(i64::from(lead.score.score))
-                .bind(lead.score.temperature.as_str())
-                .bind(insight.at.0)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
-                let subject = insight.conversation_id;
-                stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
-                stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
-                Ok(Some(lead))
-            }
-
+            crate::store::pipeline_io::pipeline_io!($dialect);
 
             #[async_trait]
             impl PipelineStore for $store {
                 async fn claim_pipeline(&self, tenant: TenantId, node: NodeId, now: Millis, lease_until: Millis) -> Result<Option<i64>, StoreError> {
-                    sqlx::query(
-                        "INSERT INTO pipeline_cursors (tenant_id, stream_offset, owner_node, lease_until)
-                         VALUES ($1, 0, NULL, NULL) ON CONFLICT (tenant_id) DO NOTHING",
-                    )
-                    .bind(tenant.0)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
+                    // One statement: the cursor is created on first use, and taken
+                    // only when free, lapsed or this node's already.
                     let claimed: Option<(i64,)> = sqlx::query_as(
-                        "UPDATE pipeline_cursors SET owner_node = $2, lease_until = $4
-                         WHERE tenant_id = $1
-                           AND (owner_node IS NULL OR owner_node = $2 OR lease_until IS NULL OR lease_until < $3)
+                        "INSERT INTO pipeline_cursors (tenant_id, stream_offset, owner_node, lease_until)
+                         VALUES ($1, 0, $2, $4)
+                         ON CONFLICT (tenant_id) DO UPDATE SET owner_node = excluded.owner_node, lease_until = excluded.lease_until
+                         WHERE pipeline_cursors.owner_node IS NULL OR pipeline_cursors.owner_node = $2
+                            OR pipeline_cursors.lease_until IS NULL OR pipeline_cursors.lease_until < $3
                          RETURNING stream_offset",
                     )
                     .bind(tenant.0)
@@ -201,10 +128,32 @@ macro_rules! impl_pipeline_store {
                         // Another node has the tenant's pipeline now: write nothing.
                         return Ok(None);
                     }
-                    let mut leads = Vec::with_capacity(insights.len());
-                    for insight in insights {
-                        leads.push(record_one(&mut tx, &mut stream, tenant, insight).await?);
+                    let fresh_ids = insert_insights(&mut tx, tenant, insights).await?;
+                    let fresh: Vec<&Insight> = insights.iter().filter(|i| fresh_ids.contains(&i.message_id.0)).collect();
+                    let mut conversations: Vec<ConversationId> = fresh.iter().map(|i| i.conversation_id).collect();
+                    conversations.sort_by_key(|c| c.0);
+                    conversations.dedup();
+                    let stored = stored_handoffs(&mut tx, tenant, &conversations)
+                        .await?
+                        .into_iter()
+                        .map(<(ConversationId, StoredHandoff)>::try_from)
+                        .collect::<Result<HashMap<_, _>, _>>()?;
+                    let (written, rows) = leads_to_write(stored, &fresh);
+                    if !rows.is_empty() {
+                        save_leads(&mut tx, tenant, &rows).await?;
                     }
+                    let scored: Vec<(&Insight, &Lead)> = fresh.iter().copied().zip(&written).collect();
+                    if !scored.is_empty() {
+                        insert_history(&mut tx, tenant, &scored).await?;
+                    }
+                    let mut written_of: HashMap<MessageId, Lead> = HashMap::with_capacity(written.len());
+                    for (insight, lead) in scored {
+                        let subject = insight.conversation_id;
+                        stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
+                        stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
+                        written_of.insert(insight.message_id, lead.clone());
+                    }
+                    let leads = insights.iter().map(|i| written_of.remove(&i.message_id)).collect();
                     let events = if stream.is_empty() {
                         tx.commit().await.map_err(backend)?;
                         Vec::new()

@@ -91,4 +91,4 @@ impl_sql_store!(PostgresStore, "postgres");
 impl_inbox_store!(PostgresStore, postgres);
 impl_channel_store!(PostgresStore);
 impl_session_store!(PostgresStore);
-impl_pipeline_store!(PostgresStore);
+impl_pipeline_store!(PostgresStore, postgres);

@@ -120,4 +120,4 @@ impl_sql_store!(SqliteStore, "sqlite");
 impl_inbox_store!(SqliteStore, sqlite);
 impl_channel_store!(SqliteStore);
 impl_session_store!(SqliteStore);
-impl_pipeline_store!(SqliteStore);
+impl_pipeline_store!(SqliteStore, sqlite);

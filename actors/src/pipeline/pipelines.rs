@@ -19,13 +19,9 @@ use crate::{ConversationId, MessageId, Millis, TenantId};
 use actix::prelude::*;
 use dashmap::DashMap;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Insights written per transaction: few enough that the tenant's stream lock is held
-/// briefly, enough that a busy tenant's pipeline seldom commits.
-const INSIGHTS_PER_COMMIT: usize = 32;
 
 /// How often a node hands idle conversations back to the bot.
 const IDLE_SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -36,7 +32,8 @@ pub struct PipelineSettings {
     pub lease_ttl: Duration,
     /// How often the node looks for tenants with work.
     pub poll_every: Duration,
-    /// Events read from the stream at a time.
+    /// Events read from the stream at a time; a batch's insights are written in one
+    /// transaction.
     pub batch: u32,
     /// Tenants looked at per round.
     pub tenants_per_round: u32,
@@ -231,69 +228,119 @@ async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, 
     }))
 }
 
+/// A batch judged and not yet written: its insights, their messages' commit times,
+/// and the offset the cursor moves to once they are written.
+struct Judged {
+    insights: Vec<Insight>,
+    committed: Vec<Millis>,
+    through: i64,
+}
+
+/// Works through the tenant's backlog a batch at a time. Writing one batch overlaps
+/// judging the next: the judging waits on the stages, the writing on the store, and
+/// neither waits for the other. The leads of the batch being written are carried in
+/// memory, so a conversation's next message is judged after its previous one, written
+/// or not yet.
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
     let judging = Judging::new(
         tenant_rules(shared, tenant).await?,
         shared.models.understanding(tenant).await?,
     );
+    let lease = |now: Millis| now.plus(settings.lease_ttl);
+    let now = Millis::now();
+    let Some(mut cursor) = shared
+        .store
+        .claim_pipeline(tenant, shared.node, now, lease(now))
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut leads: HashMap<ConversationId, Lead> = HashMap::new();
+    let mut unwritten: Option<Judged> = None;
     loop {
-        let now = Millis::now();
-        let Some(cursor) = shared
-            .store
-            .claim_pipeline(tenant, shared.node, now, now.plus(settings.lease_ttl))
-            .await?
-        else {
-            return Ok(());
-        };
         let events = shared
             .store
             .events_after(tenant, cursor, settings.batch)
             .await?;
         let Some(last) = events.last().map(|e| e.offset) else {
-            return Ok(());
+            break;
         };
-        // Leads as this batch leaves them: a conversation's next message is judged
-        // after its previous one, written or not yet. Read once for the batch.
-        let mut leads: HashMap<ConversationId, Lead> = shared
-            .store
-            .leads_in_range(tenant, cursor, last)
-            .await?
-            .into_iter()
-            .map(|lead| (lead.conversation_id, lead))
-            .collect();
-        // Judged, not yet written: the insights and their messages' commit times.
-        let (mut judged, mut committed) = (Vec::new(), Vec::new());
-        for event in &events {
-            let Some(message) = customer_text(event) else {
-                continue;
-            };
-            let conversation = message.conversation.id;
-            let before = leads
-                .remove(&conversation)
-                .unwrap_or_else(|| Lead::new(conversation));
-            let Some(insight) = analyse(shared, &judging, &before, event, message).await else {
-                leads.insert(conversation, before);
-                continue;
-            };
-            leads.insert(conversation, insight.lead.clone());
-            let through = insight.offset;
-            judged.push(insight);
-            committed.push(event.at);
-            if judged.len() >= INSIGHTS_PER_COMMIT {
-                let batch = (std::mem::take(&mut judged), std::mem::take(&mut committed));
-                if !commit(shared, tenant, &judging.rules, batch, through).await? {
-                    return Ok(());
-                }
-            }
+        // The stored leads of this batch's conversations, read once; a lead judged
+        // earlier in this drain is newer than the stored one.
+        for lead in shared.store.leads_in_range(tenant, cursor, last).await? {
+            leads.entry(lead.conversation_id).or_insert(lead);
         }
-        if !commit(shared, tenant, &judging.rules, (judged, committed), last).await? {
+        let writing = async {
+            match unwritten.take() {
+                Some(judged) => commit(shared, tenant, &judging.rules, judged).await,
+                None => Ok(true),
+            }
+        };
+        let (judged, written) =
+            futures_util::future::join(judge(shared, &judging, &mut leads, &events, last), writing)
+                .await;
+        if !written? {
             return Ok(());
         }
+        // Only leads not yet written need carrying: the others are read back from the
+        // store, with any change an agent made since (and memory stays one batch).
+        let pending: HashSet<ConversationId> =
+            judged.insights.iter().map(|i| i.conversation_id).collect();
+        leads.retain(|conversation, _| pending.contains(conversation));
+        unwritten = Some(judged);
+        cursor = last;
         if events.len() < settings.batch as usize {
+            break;
+        }
+        // Renew the lease before the next batch; stop when another node has it now.
+        let now = Millis::now();
+        if shared
+            .store
+            .claim_pipeline(tenant, shared.node, now, lease(now))
+            .await?
+            .is_none()
+        {
             return Ok(());
         }
     }
+    if let Some(judged) = unwritten {
+        commit(shared, tenant, &judging.rules, judged).await?;
+    }
+    Ok(())
+}
+
+/// Runs the batch's customer messages through the stages, in stream order, moving
+/// `leads` on as it goes.
+async fn judge(
+    shared: &Shared,
+    judging: &Judging,
+    leads: &mut HashMap<ConversationId, Lead>,
+    events: &[StreamEvent],
+    through: i64,
+) -> Judged {
+    let mut judged = Judged {
+        insights: Vec::new(),
+        committed: Vec::new(),
+        through,
+    };
+    for event in events {
+        let Some(message) = customer_text(event) else {
+            continue;
+        };
+        let conversation = message.conversation.id;
+        let before = leads
+            .remove(&conversation)
+            .unwrap_or_else(|| Lead::new(conversation));
+        let Some(insight) = analyse(shared, judging, &before, event, message).await else {
+            leads.insert(conversation, before);
+            continue;
+        };
+        leads.insert(conversation, insight.lead.clone());
+        judged.insights.push(insight);
+        judged.committed.push(event.at);
+    }
+    judged
 }
 
 /// A customer's text message in `event`, if it is one.
@@ -354,8 +401,11 @@ async fn commit(
     shared: &Shared,
     tenant: TenantId,
     rules: &TenantRules,
-    (insights, committed): (Vec<Insight>, Vec<Millis>),
-    through: i64,
+    Judged {
+        insights,
+        committed,
+        through,
+    }: Judged,
 ) -> Result<bool, StoreError> {
     if insights.is_empty() {
         return shared

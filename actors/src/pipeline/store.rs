@@ -17,6 +17,7 @@ use crate::{ConversationId, MessageId, Millis, TenantId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 
 /// A stage that did not give its result, and why (it timed out, failed, or its
 /// mailbox was full); the pipeline went on with the stage's fallback.
@@ -141,6 +142,66 @@ pub struct IdleHandoff {
     pub tenant: TenantId,
     pub conversation: ConversationId,
     pub handoff_at: Option<Millis>,
+}
+
+/// Who answers a conversation as its stored lead says, and the offset it was scored at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredHandoff {
+    pub handoff: HandoffState,
+    pub trigger: Option<HandoffTrigger>,
+    pub handoff_at: Option<Millis>,
+    pub scored_offset: i64,
+}
+
+impl StoredHandoff {
+    fn of(lead: &Lead) -> Self {
+        Self {
+            handoff: lead.handoff,
+            trigger: lead.trigger,
+            handoff_at: lead.handoff_at,
+            scored_offset: lead.scored_offset,
+        }
+    }
+}
+
+/// What a batch of newly stored insights (in stream order) writes, given the stored
+/// leads of their conversations: each insight's lead as written, and the rows to save
+/// (the last lead of each conversation). An agent who changed who answers since the
+/// pipeline read the lead wins; a stored lead scored at a later message stays as it is
+/// (the insight's lead is then reported as judged, and nothing is saved for it).
+pub fn leads_to_write(
+    mut stored: HashMap<ConversationId, StoredHandoff>,
+    fresh: &[&Insight],
+) -> (Vec<Lead>, Vec<Lead>) {
+    let mut written = Vec::with_capacity(fresh.len());
+    let mut rows: Vec<Lead> = Vec::new();
+    let mut row_of: HashMap<ConversationId, usize> = HashMap::new();
+    for insight in fresh {
+        let mut lead = insight.lead.clone();
+        let conversation = lead.conversation_id;
+        match stored.get(&conversation) {
+            Some(now) if now.scored_offset >= lead.scored_offset => {
+                written.push(lead);
+                continue;
+            }
+            Some(now) if now.handoff != insight.handoff_before => {
+                lead.handoff = now.handoff;
+                lead.trigger = now.trigger;
+                lead.handoff_at = now.handoff_at;
+            }
+            _ => {}
+        }
+        stored.insert(conversation, StoredHandoff::of(&lead));
+        match row_of.get(&conversation) {
+            Some(&i) => rows[i] = lead.clone(),
+            None => {
+                row_of.insert(conversation, rows.len());
+                rows.push(lead.clone());
+            }
+        }
+        written.push(lead);
+    }
+    (written, rows)
 }
 
 impl Insight {
@@ -278,4 +339,114 @@ pub trait PipelineStore: Send + Sync + 'static {
         conversation: ConversationId,
         seqs: Option<(i64, i64)>,
     ) -> Result<Vec<(MessageId, Analysis)>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::understanding::OTHER;
+    use uuid::Uuid;
+
+    fn insight(
+        conversation: ConversationId,
+        offset: i64,
+        before: HandoffState,
+        judged: HandoffState,
+    ) -> Insight {
+        let mut lead = Lead::new(conversation);
+        lead.scored_offset = offset;
+        lead.handoff = judged;
+        lead.trigger = (judged != HandoffState::Bot).then_some(HandoffTrigger::HotLead);
+        Insight {
+            message_id: MessageId(Uuid::new_v4()),
+            conversation_id: conversation,
+            offset,
+            analysis: Analysis {
+                guard: Guard::skipped(),
+                understanding: Understanding {
+                    language: None,
+                    intent: OTHER.into(),
+                    confidence: 0.0,
+                    signals: Vec::new(),
+                    entities: Vec::new(),
+                    is_question: false,
+                    urgency: Urgency::Low,
+                    urgent_words: None,
+                    model: None,
+                },
+                sentiment: Sentiment {
+                    label: SentimentLabel::Neutral,
+                    score: 0.0,
+                    lexicon: "none".into(),
+                },
+                skipped: Vec::new(),
+            },
+            lead,
+            handoff_before: before,
+            at: Millis(offset),
+        }
+    }
+
+    fn stored(handoff: HandoffState, scored_offset: i64) -> StoredHandoff {
+        StoredHandoff {
+            handoff,
+            trigger: Some(HandoffTrigger::AgentTookOver),
+            handoff_at: Some(Millis(7)),
+            scored_offset,
+        }
+    }
+
+    #[test]
+    fn a_conversation_with_several_messages_in_a_batch_saves_its_last_lead_once() {
+        let (a, b) = (
+            ConversationId(Uuid::new_v4()),
+            ConversationId(Uuid::new_v4()),
+        );
+        let batch = [
+            insight(a, 1, HandoffState::Bot, HandoffState::Bot),
+            insight(b, 2, HandoffState::Bot, HandoffState::Bot),
+            insight(a, 3, HandoffState::Bot, HandoffState::PendingHuman),
+        ];
+        let fresh: Vec<&Insight> = batch.iter().collect();
+        let (written, rows) = leads_to_write(HashMap::new(), &fresh);
+        assert_eq!(
+            written,
+            vec![
+                batch[0].lead.clone(),
+                batch[1].lead.clone(),
+                batch[2].lead.clone()
+            ]
+        );
+        assert_eq!(rows, vec![batch[2].lead.clone(), batch[1].lead.clone()]);
+    }
+
+    #[test]
+    fn an_agent_who_took_the_conversation_since_the_lead_was_read_keeps_it() {
+        let a = ConversationId(Uuid::new_v4());
+        let batch = [
+            insight(a, 5, HandoffState::Bot, HandoffState::PendingHuman),
+            insight(a, 6, HandoffState::PendingHuman, HandoffState::PendingHuman),
+        ];
+        let fresh: Vec<&Insight> = batch.iter().collect();
+        let (written, rows) =
+            leads_to_write(HashMap::from([(a, stored(HandoffState::Human, 4))]), &fresh);
+        for lead in written.iter().chain(&rows) {
+            assert_eq!(lead.handoff, HandoffState::Human);
+            assert_eq!(lead.trigger, Some(HandoffTrigger::AgentTookOver));
+            assert_eq!(lead.handoff_at, Some(Millis(7)));
+        }
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].scored_offset, 6);
+    }
+
+    #[test]
+    fn a_lead_scored_at_a_later_message_is_not_overwritten() {
+        let a = ConversationId(Uuid::new_v4());
+        let batch = [insight(a, 5, HandoffState::Bot, HandoffState::Bot)];
+        let fresh: Vec<&Insight> = batch.iter().collect();
+        let (written, rows) =
+            leads_to_write(HashMap::from([(a, stored(HandoffState::Bot, 9))]), &fresh);
+        assert_eq!(written, vec![batch[0].lead.clone()]);
+        assert!(rows.is_empty());
+    }
 }

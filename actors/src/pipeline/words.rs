@@ -40,22 +40,34 @@ impl Words {
         } else {
             std::borrow::Cow::Owned(fold(phrase))
         };
-        let wanted = folded
+        let mut wanted = folded
             .split(|c: char| !(c.is_alphanumeric() || c == '*'))
             .filter(|w| !w.is_empty());
-        let length = wanted.clone().count();
-        if length == 0 || length > self.words.len() {
+        let Some(first) = wanted.next() else {
             return false;
+        };
+        let rest: Vec<&str> = wanted.collect();
+        // Most phrases are one word: no windows to build.
+        if rest.is_empty() {
+            return self.words.iter().any(|word| matches(word, first));
         }
-        self.words.windows(length).any(|window| {
-            window
-                .iter()
-                .zip(wanted.clone())
-                .all(|(word, want)| match want.strip_suffix('*') {
-                    Some(prefix) => word.starts_with(prefix),
-                    None => word == want,
-                })
-        })
+        let length = rest.len() + 1;
+        length <= self.words.len()
+            && self.words.windows(length).any(|window| {
+                matches(&window[0], first)
+                    && window[1..]
+                        .iter()
+                        .zip(&rest)
+                        .all(|(word, want)| matches(word, want))
+            })
+    }
+}
+
+/// Whether a message's word is the wanted one, or starts with it when it ends in `*`.
+fn matches(word: &str, want: &str) -> bool {
+    match want.strip_suffix('*') {
+        Some(prefix) => word.starts_with(prefix),
+        None => word == want,
     }
 }
 
