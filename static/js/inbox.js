@@ -19,6 +19,8 @@ export class Inbox extends EventTarget {
     super();
     this.me = me;
     this.conversations = new Map();
+    /** Conversations events changed while the list is being fetched. */
+    this.changedDuringLoad = null;
     this.threads = new Map();
     /** What the pipeline found in customer messages, by message id. */
     this.insights = new Map();
@@ -65,9 +67,21 @@ export class Inbox extends EventTarget {
     params.set("limit", "50");
     const wanted = params.toString();
     this.listQuery = wanted;
+    // Events go on arriving during the fetch, and the page may have been read before
+    // them: what they changed is carried over (a lead that came meanwhile is not lost).
+    const changed = (this.changedDuringLoad = new Set());
     const page = await get(`/conversations?${wanted}`);
     if (this.listQuery !== wanted) return; // A newer filter won the race.
-    this.conversations = new Map(page.data.map((c) => [c.id, c]));
+    this.changedDuringLoad = null;
+    const fresh = new Map(page.data.map((c) => [c.id, c]));
+    for (const id of changed) {
+      const known = this.conversations.get(id);
+      if (!known) continue;
+      const fetched = fresh.get(id);
+      const kept = !fetched || later(known.updated_at, fetched.updated_at) ? known : fetched;
+      fresh.set(id, { ...kept, lead: known.lead ?? fetched?.lead ?? null });
+    }
+    this.conversations = fresh;
     this.listCursor = page.next_cursor ?? null;
     this.emit("list");
   }
@@ -109,6 +123,7 @@ export class Inbox extends EventTarget {
     // Events carry the conversation without its lead: the lead has events of its own.
     const merged = { ...conversation, last_message: preview ?? known?.last_message ?? null, lead: conversation.lead ?? known?.lead ?? null };
     this.conversations.set(conversation.id, merged);
+    this.changedDuringLoad?.add(conversation.id);
     return merged;
   }
 
@@ -194,6 +209,7 @@ export class Inbox extends EventTarget {
         const c = this.conversations.get(frame.conversation_id);
         if (!c) return;
         c.lead = leadOf(data);
+        this.changedDuringLoad?.add(frame.conversation_id);
         // Only the row's badges change; the list is redrawn only when the lead decides
         // whether the row belongs in it (never under a click for nothing).
         this.emit("lead", { id: frame.conversation_id });
