@@ -65,18 +65,21 @@ impl TryFrom<LeadRow> for Lead {
             sentiment: brief.sentiment,
             urgency: Urgency::parse(&row.urgency).map_err(corrupt("lead"))?,
             handoff: brief.handoff,
-            trigger: row
-                .handoff_trigger
-                .as_deref()
-                .map(HandoffTrigger::parse)
-                .transpose()
-                .map_err(corrupt("lead"))?,
+            trigger: trigger_of(row.handoff_trigger.as_deref())?,
             handoff_at: row.handoff_at.map(Millis),
             counts: data.counts,
             scored_offset: row.scored_offset,
             updated_at: Millis(row.updated_at),
         })
     }
+}
+
+/// A stored handoff trigger, read as both lead reads read it.
+fn trigger_of(stored: Option<&str>) -> Result<Option<HandoffTrigger>, StoreError> {
+    stored
+        .map(HandoffTrigger::parse)
+        .transpose()
+        .map_err(corrupt("lead"))
 }
 
 /// The columns a `LeadRow` is read from; sqlx takes only static SQL text, so the
@@ -130,12 +133,7 @@ impl TryFrom<HandoffRow> for (ConversationId, StoredHandoff) {
             ConversationId(row.conversation_id),
             StoredHandoff {
                 handoff: HandoffState::parse(&row.handoff_state).map_err(corrupt("lead"))?,
-                trigger: row
-                    .handoff_trigger
-                    .as_deref()
-                    .map(HandoffTrigger::parse)
-                    .transpose()
-                    .map_err(corrupt("lead"))?,
+                trigger: trigger_of(row.handoff_trigger.as_deref())?,
                 handoff_at: row.handoff_at.map(Millis),
                 scored_offset: row.scored_offset,
             },

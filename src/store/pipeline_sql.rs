@@ -146,14 +146,17 @@ macro_rules! impl_pipeline_store {
                     if !scored.is_empty() {
                         insert_history(&mut tx, tenant, &scored).await?;
                     }
-                    let mut written_of: HashMap<MessageId, Lead> = HashMap::with_capacity(written.len());
                     for (insight, lead) in scored {
                         let subject = insight.conversation_id;
                         stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
                         stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
-                        written_of.insert(insight.message_id, lead.clone());
                     }
-                    let leads = insights.iter().map(|i| written_of.remove(&i.message_id)).collect();
+                    // `written` follows `fresh`, which keeps the order of `insights`.
+                    let mut written = written.into_iter();
+                    let leads = insights
+                        .iter()
+                        .map(|i| if fresh_ids.contains(&i.message_id.0) { written.next() } else { None })
+                        .collect();
                     let events = if stream.is_empty() {
                         tx.commit().await.map_err(backend)?;
                         Vec::new()
