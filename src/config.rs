@@ -459,8 +459,8 @@ pub struct PipelineConfig {
     /// Off, no message is analysed, scored or handed off (the stream carries only
     /// what people and channels do).
     pub enabled: bool,
-    /// A node works a tenant's pipeline under a lease of this long, renewed before
-    /// each batch; another node takes it over once it runs out.
+    /// A node works a tenant's pipeline under a lease of this long, renewed every
+    /// fifth of it while it works; another node takes it over once it runs out.
     pub lease_secs: u64,
     /// How often a node looks for tenants with messages to process.
     pub poll_ms: u64,
@@ -476,8 +476,9 @@ pub struct PipelineConfig {
     pub model_timeout_ms: u64,
     /// Messages waiting per stage.
     pub stage_mailbox: usize,
-    /// The pipeline thread's nice value (Linux, 0 to 19): analysis yields the CPU to
-    /// the threads that take webhooks and serve sockets. 0 leaves it as it is.
+    /// The nice value of the pipeline's analysis thread (Linux, 0 to 19): analysis
+    /// yields the CPU to the threads that take webhooks and serve sockets. 0 leaves
+    /// it as it is.
     pub nice: i32,
 }
 
@@ -486,7 +487,7 @@ impl Default for PipelineConfig {
         Self {
             enabled: true,
             lease_secs: 30,
-            poll_ms: 250,
+            poll_ms: 50,
             batch: 200,
             tenants_per_round: 256,
             stage_timeout_ms: 2_000,

@@ -37,7 +37,7 @@ pub struct PipelineSettings {
     pub batch: u32,
     /// Tenants looked at per round.
     pub tenants_per_round: u32,
-    /// The pipeline thread's nice value; 0 leaves it as it is.
+    /// The analysis (stages) thread's nice value; 0 leaves it as it is.
     pub nice: i32,
     pub stages: StageSettings,
 }
@@ -52,15 +52,18 @@ struct Shared {
     observer: Arc<dyn PipelineObserver>,
     queue: HandoffQueue,
     workers: DashMap<TenantId, Addr<TenantPipeline>>,
+    /// Where the workers run (normal priority).
     arbiter: ArbiterHandle,
+    /// Judges batches on the stages' arbiter.
+    analyst: Addr<Analyst>,
 }
 
 #[derive(Clone)]
 pub struct Pipelines(Arc<Shared>);
 
 impl Pipelines {
-    /// Stages and tenant workers run on an arbiter (thread) of their own, so the
-    /// pipeline never competes with sockets and webhooks for theirs.
+    /// The stages and the tenant workers run on two arbiters (threads) of their own,
+    /// so the pipeline never competes with sockets and webhooks for theirs.
     pub fn new(
         store: Arc<dyn Store>,
         inbox: Inbox,
@@ -69,12 +72,20 @@ impl Pipelines {
         models: Arc<dyn TenantModels>,
         observer: Arc<dyn PipelineObserver>,
     ) -> Self {
-        let arbiter = Arbiter::new().handle();
+        let analysis = Arbiter::new().handle();
         let nice = settings.nice;
         // Analysis is background work: on a busy machine the threads that take
         // webhooks and serve sockets come first.
-        arbiter.spawn_fn(move || super::priority::lower_this_thread(nice));
-        let stages = Stages::start(&arbiter, settings.stages, observer.clone());
+        analysis.spawn_fn(move || super::priority::lower_this_thread(nice));
+        let stages = Stages::start(&analysis, settings.stages, observer.clone());
+        let analyst = {
+            let stages = stages.clone();
+            Analyst::start_in_arbiter(&analysis, |_| Analyst { stages })
+        };
+        // The workers keep the normal priority: a worker holds the store's write
+        // transaction, and ingest waits for it, while it writes a batch. At a lower
+        // priority it would wait for the CPU between statements with the writer held.
+        let arbiter = Arbiter::new().handle();
         Self(Arc::new(Shared {
             queue: HandoffQueue::new(store.clone(), inbox.clone()),
             store,
@@ -86,6 +97,7 @@ impl Pipelines {
             observer,
             workers: DashMap::new(),
             arbiter,
+            analyst,
         }))
     }
 
@@ -157,7 +169,7 @@ impl Pipelines {
 }
 
 /// One tenant's pipeline on this node: drains the backlog, a batch at a time,
-/// renewing the tenant's lease before each; stops when another node holds it.
+/// renewing the tenant's lease every fifth of it; stops when another node holds it.
 struct TenantPipeline {
     shared: Arc<Shared>,
     tenant: TenantId,
@@ -243,10 +255,10 @@ struct Judged {
 /// or not yet.
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
-    let judging = Judging::new(
+    let judging = Arc::new(Judging::new(
         tenant_rules(shared, tenant).await?,
         shared.models.understanding(tenant).await?,
-    );
+    ));
     let lease = |now: Millis| now.plus(settings.lease_ttl);
     let now = Millis::now();
     let Some(mut cursor) = shared
@@ -256,6 +268,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     else {
         return Ok(());
     };
+    let mut claimed_at = Instant::now();
     let mut leads: HashMap<ConversationId, Lead> = HashMap::new();
     let mut unwritten: Option<Judged> = None;
     loop {
@@ -266,6 +279,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         let Some(last) = events.last().map(|e| e.offset) else {
             break;
         };
+        let full = events.len() >= settings.batch as usize;
         // The stored leads of this batch's conversations, read once; a lead judged
         // earlier in this drain is newer than the stored one.
         for lead in shared.store.leads_in_range(tenant, cursor, last).await? {
@@ -277,12 +291,16 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
                 None => Ok(true),
             }
         };
-        let (judged, written) =
-            futures_util::future::join(judge(shared, &judging, &mut leads, &events, last), writing)
-                .await;
+        let judging_apart = judge_apart(shared, &judging, std::mem::take(&mut leads), events, last);
+        let (judged, written) = futures_util::future::join(judging_apart, writing).await;
         if !written? {
             return Ok(());
         }
+        let Some((judged, judged_leads)) = judged else {
+            // Only when the node is shutting down; the batch is judged again later.
+            return Ok(());
+        };
+        leads = judged_leads;
         // Only leads not yet written need carrying: the others are read back from the
         // store, with any change an agent made since (and memory stays one batch).
         let pending: HashSet<ConversationId> =
@@ -290,18 +308,23 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         leads.retain(|conversation, _| pending.contains(conversation));
         unwritten = Some(judged);
         cursor = last;
-        if events.len() < settings.batch as usize {
+        if !full {
             break;
         }
-        // Renew the lease before the next batch; stop when another node has it now.
-        let now = Millis::now();
-        if shared
-            .store
-            .claim_pipeline(tenant, shared.node, now, lease(now))
-            .await?
-            .is_none()
-        {
-            return Ok(());
+        // Renew the lease every fifth of it (each renewal is a write that ingest
+        // would queue behind); stop when another node has it now. A node that lost
+        // it meanwhile writes nothing: its commit finds the cursor taken.
+        if claimed_at.elapsed() >= settings.lease_ttl / 5 {
+            let now = Millis::now();
+            if shared
+                .store
+                .claim_pipeline(tenant, shared.node, now, lease(now))
+                .await?
+                .is_none()
+            {
+                return Ok(());
+            }
+            claimed_at = Instant::now();
         }
     }
     if let Some(judged) = unwritten {
@@ -310,10 +333,67 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Judges batches on the analysis arbiter, where the stages are: a stage call stays on
+/// one thread (no wake-up of another per stage and message), and the workers' thread
+/// stays free to drive the store. Batches of several tenants are judged concurrently.
+struct Analyst {
+    stages: Stages,
+}
+
+impl Actor for Analyst {
+    type Context = Context<Self>;
+}
+
+/// A batch to judge, with the leads its conversations start from.
+#[derive(Message)]
+#[rtype(result = "(Judged, HashMap<ConversationId, Lead>)")]
+struct JudgeBatch {
+    judging: Arc<Judging>,
+    leads: HashMap<ConversationId, Lead>,
+    events: Vec<StreamEvent>,
+    through: i64,
+}
+
+impl Handler<JudgeBatch> for Analyst {
+    type Result = ResponseFuture<(Judged, HashMap<ConversationId, Lead>)>;
+
+    fn handle(&mut self, batch: JudgeBatch, _: &mut Self::Context) -> Self::Result {
+        let stages = self.stages.clone();
+        Box::pin(async move {
+            let JudgeBatch {
+                judging,
+                mut leads,
+                events,
+                through,
+            } = batch;
+            let judged = judge(&stages, &judging, &mut leads, &events, through).await;
+            (judged, leads)
+        })
+    }
+}
+
+/// The batch judged, and `leads` moved on; `None` when the analyst has stopped (the
+/// node is shutting down).
+async fn judge_apart(
+    shared: &Shared,
+    judging: &Arc<Judging>,
+    leads: HashMap<ConversationId, Lead>,
+    events: Vec<StreamEvent>,
+    through: i64,
+) -> Option<(Judged, HashMap<ConversationId, Lead>)> {
+    let batch = JudgeBatch {
+        judging: judging.clone(),
+        leads,
+        events,
+        through,
+    };
+    shared.analyst.send(batch).await.ok()
+}
+
 /// Runs the batch's customer messages through the stages, in stream order, moving
 /// `leads` on as it goes.
 async fn judge(
-    shared: &Shared,
+    stages: &Stages,
     judging: &Judging,
     leads: &mut HashMap<ConversationId, Lead>,
     events: &[StreamEvent],
@@ -332,7 +412,7 @@ async fn judge(
         let before = leads
             .remove(&conversation)
             .unwrap_or_else(|| Lead::new(conversation));
-        let Some(insight) = analyse(shared, judging, &before, event, message).await else {
+        let Some(insight) = analyse(stages, judging, &before, event, message).await else {
             leads.insert(conversation, before);
             continue;
         };
@@ -360,7 +440,7 @@ fn customer_text(event: &StreamEvent) -> Option<MessageNew> {
 /// Runs one message through the stages; `None` when it was scored already (by a node
 /// that stopped before moving the cursor).
 async fn analyse(
-    shared: &Shared,
+    stages: &Stages,
     judging: &Judging,
     before: &Lead,
     event: &StreamEvent,
@@ -381,7 +461,7 @@ async fn analyse(
         offset: event.offset,
         at: Millis::now(),
     };
-    let (analysis, lead) = shared.stages.process(&incoming, before, judging).await;
+    let (analysis, lead) = stages.process(&incoming, before, judging).await;
     Some(Insight {
         message_id: message.message.id,
         conversation_id: conversation,
