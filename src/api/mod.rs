@@ -106,6 +106,10 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
             "/conversations/{id}/handoff",
             web::post().to(pipeline::handoff),
         )
+        .route(
+            "/conversations/{id}/lead/history",
+            web::get().to(pipeline::lead_history),
+        )
         .service(
             web::resource("/settings/pipeline")
                 .route(web::get().to(pipeline::settings))

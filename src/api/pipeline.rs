@@ -1,10 +1,11 @@
 //! The pipeline's REST surface: a tenant's settings (handoff triggers, its own
-//! intents, assignment; admins, audited) and the handoff of one conversation (an
-//! agent takes it from the bot or hands it back).
+//! intents, assignment; admins, audited), the handoff of one conversation (an agent
+//! takes it from the bot or hands it back) and the scores its lead has had.
 
+use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
-use crate::auth::permission::{ManageSettings, WorkInbox};
+use crate::auth::permission::{ManageSettings, ReadInbox, WorkInbox};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
 use crate::http::json::Json;
@@ -16,7 +17,7 @@ use switchboard_actors::inbox::records::Message;
 use switchboard_actors::pipeline::handoff::HandoffState;
 use switchboard_actors::pipeline::queue::Actor;
 use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
-use switchboard_actors::pipeline::store::Lead;
+use switchboard_actors::pipeline::store::{Lead, LeadPoint};
 use switchboard_actors::{ConversationId, Millis, TenantId};
 use uuid::Uuid;
 
@@ -124,6 +125,35 @@ pub async fn insights_of(
         .map(|(id, analysis)| (id.to_string(), json!(analysis)))
         .collect();
     Ok(Value::Object(by_id))
+}
+
+/// How many scores `GET …/lead/history` shows: the newest.
+const HISTORY_LIMIT: u32 = 500;
+
+/// The scores the conversation's lead has had, one per customer message the pipeline
+/// judged, newest first.
+pub async fn lead_history(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, conversation) = (auth.caller.tenant_id(), ConversationId(*id));
+    if state
+        .store
+        .conversation(tenant, conversation)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("conversation"));
+    }
+    let points = state
+        .store
+        .lead_history(tenant, conversation, HISTORY_LIMIT)
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: points.iter().map(LeadPoint::view).collect(),
+        next_cursor: None,
+    }))
 }
 
 /// A conversation's lead as the API shows it; `null` before the pipeline saw it.

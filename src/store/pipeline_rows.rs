@@ -8,10 +8,10 @@ use switchboard_actors::inbox::records::LeadBrief;
 use switchboard_actors::pipeline::handoff::{HandoffState, HandoffTrigger};
 use switchboard_actors::pipeline::scoring::{LeadScore, Reason, Temperature};
 use switchboard_actors::pipeline::sentiment::SentimentLabel;
-use switchboard_actors::pipeline::store::{Counts, Lead, StoredHandoff};
+use switchboard_actors::pipeline::store::{Counts, Lead, LeadPoint, StoredHandoff};
 use switchboard_actors::pipeline::understanding::Urgency;
 use switchboard_actors::store::StoreError;
-use switchboard_actors::{ConversationId, Millis};
+use switchboard_actors::{ConversationId, MessageId, Millis};
 use uuid::Uuid;
 
 /// What a lead keeps beside its columns.
@@ -161,6 +161,23 @@ macro_rules! bind_lead {
 }
 pub(crate) use bind_lead;
 
+/// A stored lead score, which is 0 to 100.
+fn lead_score(score: i64) -> Result<u8, StoreError> {
+    u8::try_from(score).map_err(|_| StoreError::Backend(format!("lead score {score} out of range")))
+}
+
+/// A `lead_history` row (message id, score, temperature, at).
+pub fn lead_point(
+    (message, score, temperature, at): (Uuid, i64, String, i64),
+) -> Result<LeadPoint, StoreError> {
+    Ok(LeadPoint {
+        message_id: MessageId(message),
+        score: lead_score(score)?,
+        temperature: Temperature::parse(&temperature).map_err(corrupt("lead history"))?,
+        at: Millis(at),
+    })
+}
+
 /// The columns of a `conversation_leads` row that lists show, read as both the
 /// lead and the list row read them.
 pub fn lead_brief(
@@ -170,8 +187,7 @@ pub fn lead_brief(
     handoff: &str,
 ) -> Result<LeadBrief, StoreError> {
     Ok(LeadBrief {
-        score: u8::try_from(score)
-            .map_err(|_| StoreError::Backend(format!("lead score {score} out of range")))?,
+        score: lead_score(score)?,
         temperature: Temperature::parse(temperature).map_err(corrupt("lead"))?,
         sentiment: sentiment
             .map(SentimentLabel::parse)

@@ -8,7 +8,7 @@ macro_rules! impl_pipeline_store {
             use super::inbox_impl::{Conn, StreamTx};
             use super::*;
             use crate::store::inbox_rows::{from_json, to_json};
-            use crate::store::pipeline_rows::{HandoffRow, LeadData, LeadRow, bind_lead, lead_columns, lead_insert, lead_upsert};
+            use crate::store::pipeline_rows::{HandoffRow, LeadData, LeadRow, bind_lead, lead_columns, lead_insert, lead_point, lead_upsert};
             use std::collections::{HashMap, HashSet};
             use crate::store::rows::backend;
             use async_trait::async_trait;
@@ -16,8 +16,8 @@ macro_rules! impl_pipeline_store {
             use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
             use switchboard_actors::pipeline::settings::PipelineSettingsDoc;
             use switchboard_actors::pipeline::store::{
-                Analysis, HandoffChange, IdleHandoff, Insight, Lead, PipelineStore, Recorded, StoredHandoff,
-                leads_to_write,
+                Analysis, HandoffChange, IdleHandoff, Insight, Lead, LeadPoint, PipelineStore, Recorded,
+                StoredHandoff, leads_to_write,
             };
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
@@ -338,6 +338,21 @@ macro_rules! impl_pipeline_store {
                         .into_iter()
                         .map(|(user, n)| (UserId(user), u32::try_from(n).unwrap_or(u32::MAX)))
                         .collect())
+                }
+
+                async fn lead_history(&self, tenant: TenantId, conversation: ConversationId, limit: u32) -> Result<Vec<LeadPoint>, StoreError> {
+                    let rows: Vec<(Uuid, i64, String, i64)> = sqlx::query_as(
+                        "SELECT message_id, score, temperature, at FROM lead_history
+                         WHERE tenant_id = $1 AND conversation_id = $2
+                         ORDER BY at DESC, message_id DESC LIMIT $3",
+                    )
+                    .bind(tenant.0)
+                    .bind(conversation.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    rows.into_iter().map(lead_point).collect()
                 }
 
                 async fn message_insights(&self, tenant: TenantId, conversation: ConversationId, seqs: Option<(i64, i64)>) -> Result<Vec<(MessageId, Analysis)>, StoreError> {

@@ -158,7 +158,7 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
     let (token, mut agent, _) = subscribed_owner(&app).await;
     app.customer_says(&token, "ben", "Hello, tell me about your products")
         .await;
-    let (_, _, first) = insights_after(&mut agent).await;
+    let (_, first_insights, first) = insights_after(&mut agent).await;
     assert_eq!(
         (
             first["data"]["score"].as_i64(),
@@ -181,6 +181,53 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
         (Some(0), Some("cold"))
     );
     assert_eq!(second["data"]["handoff"], "bot");
+    // The history has both scores, newest first, each with the message that left it.
+    let conversation = second["data"]["conversation_id"].as_str().unwrap();
+    let history = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/lead/history"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    let points: Vec<(Value, Value, Value)> = history.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["message_id"].clone(),
+                p["score"].clone(),
+                p["temperature"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        points,
+        vec![
+            (
+                second_insights["data"]["message_id"].clone(),
+                json!(0),
+                json!("cold")
+            ),
+            (
+                first_insights["data"]["message_id"].clone(),
+                json!(40),
+                json!("warm")
+            ),
+        ]
+    );
+    let unknown = app
+        .get(
+            &format!(
+                "/api/v1/conversations/{}/lead/history",
+                uuid::Uuid::now_v7()
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.error_code(), "not_found");
     // The replay after a reconnect carries each once, in the same order.
     let mut again = crate::common::ws::Agent::connect(&app.base, &token).await;
     let replayed = again

@@ -6,7 +6,7 @@
 
 use super::guardrail::Guard;
 use super::handoff::{HandoffState, HandoffTrigger};
-use super::scoring::LeadScore;
+use super::scoring::{LeadScore, Temperature};
 use super::sentiment::{Sentiment, SentimentLabel};
 use super::settings::PipelineSettingsDoc;
 use super::understanding::{Understanding, Urgency};
@@ -97,6 +97,27 @@ impl Lead {
             "trigger": self.trigger,
             "handoff_at": self.handoff_at.map(Millis::to_rfc3339),
             "updated_at": self.updated_at.to_rfc3339(),
+        })
+    }
+}
+
+/// The score a customer message left a conversation's lead at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadPoint {
+    pub message_id: MessageId,
+    pub score: u8,
+    pub temperature: Temperature,
+    pub at: Millis,
+}
+
+impl LeadPoint {
+    /// What the API shows.
+    pub fn view(&self) -> serde_json::Value {
+        json!({
+            "message_id": self.message_id,
+            "score": self.score,
+            "temperature": self.temperature,
+            "at": self.at.to_rfc3339(),
         })
     }
 }
@@ -330,6 +351,15 @@ pub trait PipelineStore: Send + Sync + 'static {
 
     /// How many open conversations each user has assigned.
     async fn open_assigned(&self, tenant: TenantId) -> Result<Vec<(UserId, u32)>, StoreError>;
+
+    /// The scores a conversation's lead has had, one per customer message, newest
+    /// first, at most `limit`.
+    async fn lead_history(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> Result<Vec<LeadPoint>, StoreError>;
 
     /// Insights of a conversation's messages (those with a `seq` in `seqs`, when
     /// given), oldest first.
