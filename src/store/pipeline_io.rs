@@ -138,7 +138,7 @@ macro_rules! pipeline_io {
                     "d": to_json(&LeadData::of(l)), "at": l.updated_at.0,
                 }))
                 .collect();
-            sqlx::query(concat!(
+            execute_rows(conn, concat!(
                 "INSERT INTO conversation_leads
                      (tenant_id, conversation_id, score, temperature, sentiment, urgency, handoff_state,
                       handoff_trigger, handoff_at, scored_offset, data, updated_at)
@@ -146,13 +146,7 @@ macro_rules! pipeline_io {
                         v ->> 'tr', v ->> 'ha', v ->> 'o', v ->> 'd', v ->> 'at'
                  FROM (SELECT value AS v FROM jsonb_each($2)) WHERE true ",
                 lead_upsert!()
-            ))
-            .bind(tenant.0)
-            .bind(to_json(&rows))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            Ok(())
+            ), tenant, &rows).await
         }
 
         /// One `lead_history` row per insight: the score its message left.
@@ -164,17 +158,22 @@ macro_rules! pipeline_io {
                     "t": l.score.temperature.as_str(), "at": i.at.0,
                 }))
                 .collect();
-            sqlx::query(
+            execute_rows(conn,
                 "INSERT INTO lead_history (tenant_id, conversation_id, message_id, score, temperature, at)
                  SELECT $1, unhex(v ->> 'c'), unhex(v ->> 'm'), v ->> 's', v ->> 't', v ->> 'at'
                  FROM (SELECT value AS v FROM jsonb_each($2)) WHERE true
                  ON CONFLICT (conversation_id, message_id) DO NOTHING",
-            )
-            .bind(tenant.0)
-            .bind(to_json(&rows))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+                tenant, &rows).await
+        }
+
+        /// Runs `sql` for `tenant` ($1) over `rows`, sent as one JSON array ($2).
+        async fn execute_rows(conn: &mut Conn, sql: &'static str, tenant: TenantId, rows: &[serde_json::Value]) -> Result<(), StoreError> {
+            sqlx::query(sql)
+                .bind(tenant.0)
+                .bind(to_json(&rows))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
             Ok(())
         }
     };

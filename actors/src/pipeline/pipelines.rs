@@ -47,7 +47,6 @@ struct Shared {
     inbox: Inbox,
     node: NodeId,
     settings: PipelineSettings,
-    stages: Stages,
     models: Arc<dyn TenantModels>,
     observer: Arc<dyn PipelineObserver>,
     queue: HandoffQueue,
@@ -78,10 +77,7 @@ impl Pipelines {
         // webhooks and serve sockets come first.
         analysis.spawn_fn(move || super::priority::lower_this_thread(nice));
         let stages = Stages::start(&analysis, settings.stages, observer.clone());
-        let analyst = {
-            let stages = stages.clone();
-            Analyst::start_in_arbiter(&analysis, |_| Analyst { stages })
-        };
+        let analyst = Analyst::start_in_arbiter(&analysis, |_| Analyst { stages });
         // The workers keep the normal priority: a worker holds the store's write
         // transaction, and ingest waits for it, while it writes a batch. At a lower
         // priority it would wait for the CPU between statements with the writer held.
@@ -92,17 +88,12 @@ impl Pipelines {
             inbox,
             node,
             settings,
-            stages,
             models,
             observer,
             workers: DashMap::new(),
             arbiter,
             analyst,
         }))
-    }
-
-    pub fn stages(&self) -> &Stages {
-        &self.0.stages
     }
 
     pub fn queue(&self) -> &HandoffQueue {
