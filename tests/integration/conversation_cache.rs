@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{Backend, TestApp, spawn_app, spawn_app_with};
+use common::{Backend, TestApp, spawn_app, spawn_app_with, two_nodes_on_postgres};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -173,6 +173,64 @@ async fn customer_messages_that_find_the_actors_mailbox_full_still_show_in_its_s
         .map(|m| m["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(recent, (1..=31).collect::<Vec<_>>());
+}
+
+/// The seqs of the messages the conversation's actor serves.
+async fn served_seqs(app: &TestApp, token: &str, id: &str) -> Vec<i64> {
+    snapshot(app, token, id).await["recent_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect()
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    not(postgres_suite),
+    ignore = "set TEST_DATABASE_URL to run the Postgres suite"
+)]
+async fn a_read_that_counts_a_message_its_actor_has_not_heard_of_leaves_no_gap_in_what_it_serves() {
+    // A customer message commits outside the conversation's actor, which hears of it
+    // only afterwards; a read written in between already counts it. A second node
+    // with no bus between them holds that moment still: the actor on `a` never hears
+    // of what `b` ingests. (Seen as an inbox missing one message after a reload.)
+    let (a, b) = two_nodes_on_postgres(|_| {}).await;
+    let (owner, _) = a.owner_session().await;
+    let id = customer_says(&a, &owner, "erin", "One").await["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(served_seqs(&a, &owner, &id).await, [1]);
+
+    let through_b = reqwest::Client::new()
+        .post(format!("{b}/api/v1/sandbox/demo/inbound"))
+        .bearer_auth(&owner)
+        .json(&json!({ "from": "erin", "text": "Two" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_b.status(), StatusCode::CREATED);
+    let read = a
+        .post(
+            &format!("/api/v1/conversations/{id}/read"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["last_seq"], 2);
+    customer_says(&a, &owner, "erin", "Three").await;
+
+    let served = snapshot(&a, &owner, &id).await;
+    assert_eq!(served["conversation"]["last_seq"], 3);
+    let bodies: Vec<&str> = served["recent_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["One", "Two", "Three"]);
 }
 
 on_both_backends!(

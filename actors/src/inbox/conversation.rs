@@ -16,6 +16,7 @@ use super::bus::{ActivityKind, Bus, Signal};
 use super::outbound::{Delivery, Outbound};
 use super::records::{Conversation, ConversationChange, Message, Outgoing, StatusReport};
 use super::settings::InboxSettings;
+use super::snapshot::Snapshot;
 use super::store::{Changed, InboxStore, Recorded, StatusUpdate};
 use super::stream::StreamEvent;
 use super::tenant::{ConversationRegistry, Ephemeral, Publish, TenantActor};
@@ -23,7 +24,7 @@ use super::{InboxError, frames};
 use crate::channel::policy;
 use crate::{ConversationId, Direction, MessageId, Millis, TenantId, UserId};
 use actix::prelude::*;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -81,12 +82,6 @@ struct Ongoing {
 #[derive(Message)]
 #[rtype(result = "Result<Snapshot, InboxError>")]
 pub struct GetSnapshot;
-
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub conversation: Conversation,
-    pub recent: Vec<Message>,
-}
 
 /// What every conversation actor of one tenant works with.
 #[derive(Clone)]
@@ -170,27 +165,14 @@ impl ConversationActor {
         }
     }
 
-    /// Brings the cache up to date with a message, or drops the cache when the
-    /// message does not follow on (another node wrote in between).
+    /// Brings the cache up to date with a message, or drops it when the message does
+    /// not follow on (see `Snapshot::follow`).
     fn remember(&mut self, message: &Message, conversation: &Conversation) {
         let limit = self.env.settings.recent_messages;
-        match &mut self.state {
-            Some(state) if message.seq <= state.conversation.last_seq => {
-                if let Some(cached) = state.recent.iter_mut().find(|m| m.id == message.id) {
-                    *cached = message.clone();
-                }
-                state.conversation = conversation.clone();
-            }
-            Some(state) if message.seq == state.conversation.last_seq + 1 => {
-                state.conversation = conversation.clone();
-                let mut recent = VecDeque::from(std::mem::take(&mut state.recent));
-                recent.push_back(message.clone());
-                while recent.len() > limit {
-                    recent.pop_front();
-                }
-                state.recent = recent.into();
-            }
-            _ => self.state = None,
+        if let Some(state) = &mut self.state
+            && !state.follow(message, conversation, limit)
+        {
+            self.state = None;
         }
     }
 
@@ -392,8 +374,10 @@ impl Handler<Change> for ConversationActor {
                     .outbound
                     .mark_read(act.tenant, &changed.conversation);
             }
-            if let Some(state) = &mut act.state {
-                state.conversation = changed.conversation.clone();
+            if let Some(state) = &mut act.state
+                && !state.changed(&changed.conversation)
+            {
+                act.state = None;
             }
             act.publish(changed.events.clone());
             Ok(changed)
@@ -531,8 +515,5 @@ async fn read_snapshot(
     };
     let limit = u32::try_from(recent).unwrap_or(u32::MAX);
     let recent = store.messages(tenant, id, None, limit).await?;
-    Ok(Some(Snapshot {
-        conversation,
-        recent,
-    }))
+    Ok(Some(Snapshot::read(conversation, recent)))
 }

@@ -13,6 +13,7 @@ pub mod outbound;
 pub mod records;
 pub mod session;
 pub mod settings;
+pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod tenant;
@@ -25,7 +26,6 @@ use actix::prelude::*;
 use bus::{ActivityKind, Bus, NodeId, Signal};
 use conversation::{
     Activity, Append, Change, ConversationActor, ConversationEnv, GetSnapshot, Observed, Report,
-    Snapshot,
 };
 use dashmap::DashMap;
 use group_commit::GroupCommit;
@@ -33,6 +33,7 @@ use outbound::Outbound;
 use records::{ConversationChange, Inbound, Outgoing, StatusReport};
 use session::{Member, SessionId, Subscription};
 use settings::InboxSettings;
+use snapshot::Snapshot;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -103,7 +103,6 @@ impl TestDb {
     }
 }
 
-/// Replaces the database name in a Postgres URL, keeping any query string.
 /// `TEST_REDIS_URL`, under the same rule as `postgres_url`.
 pub fn redis_url() -> String {
     service_url("TEST_REDIS_URL", "Redis")
@@ -119,9 +118,19 @@ pub async fn two_nodes() -> (TestApp, String) {
 /// `two_nodes`, both configured with `tweak` as well.
 pub async fn two_nodes_with(tweak: impl FnOnce(&mut Config)) -> (TestApp, String) {
     let redis = redis_url();
+    two_nodes_on_postgres(|config| {
+        config.bus.redis_url = Secret::new(redis);
+        tweak(config);
+    })
+    .await
+}
+
+/// Two nodes on one fresh Postgres database with nothing else between them unless
+/// `tweak` adds it: without a bus, neither hears of what the other writes. Tests
+/// that use this alone carry `#[cfg_attr(not(postgres_suite), ignore = ...)]`.
+pub async fn two_nodes_on_postgres(tweak: impl FnOnce(&mut Config)) -> (TestApp, String) {
     let db = TestDb::new(Backend::Postgres).await;
     let mut config = test_config(&db);
-    config.bus.redis_url = Secret::new(redis);
     tweak(&mut config);
     let other = config.clone();
     let a = start(config, db).await;
