@@ -2,6 +2,7 @@
 //! what the gateway keeps for admins: the webhook log and the dead letters.
 
 use super::auth::display_name;
+use super::conversations;
 use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
@@ -625,11 +626,8 @@ async fn requeue(
         .await?
         .ok_or_else(|| ApiError::not_found("failed reply not yet retried"))?;
     state.inbox.publish(tenant, requeued.events.clone());
-    let conversation = state
-        .store
-        .conversation(tenant, requeued.message.conversation_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let conversation =
+        conversations::existing(state, tenant, requeued.message.conversation_id).await?;
     state.inbox.outbound().dispatch(Delivery {
         tenant,
         channel: conversation.channel,

@@ -12,8 +12,8 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::inbox::records::{
-    AssigneeFilter, ConversationChange, ConversationCursor, ConversationFilter, Outgoing,
-    RichContent,
+    AssigneeFilter, Conversation, ConversationChange, ConversationCursor, ConversationFilter,
+    Outgoing, RichContent,
 };
 use switchboard_actors::inbox::views::{AssignmentView, ConversationView, ListedView, MessageView};
 use switchboard_actors::pipeline::handoff::HandoffState;
@@ -21,7 +21,7 @@ use switchboard_actors::pipeline::scoring::Temperature;
 use switchboard_actors::pipeline::sentiment::SentimentLabel;
 use switchboard_actors::{
     ChannelKey, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageId,
-    MessageKind, Millis, Priority, TagName, UserId,
+    MessageKind, Millis, Priority, TagName, TenantId, UserId,
 };
 use uuid::Uuid;
 
@@ -109,6 +109,19 @@ pub async fn list(
         data: found.iter().map(ListedView::from).collect(),
         next_cursor,
     }))
+}
+
+/// The tenant's conversation `id`, or `not_found`.
+pub async fn existing(
+    state: &AppState,
+    tenant: TenantId,
+    id: ConversationId,
+) -> Result<Conversation, ApiError> {
+    state
+        .store
+        .conversation(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))
 }
 
 /// The conversation with its most recent messages, from its live actor.
@@ -307,9 +320,7 @@ pub async fn messages(
     query: Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = (auth.caller.tenant_id(), ConversationId(*id));
-    if state.store.conversation(tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("conversation"));
-    }
+    existing(&state, tenant, id).await?;
     let limit = page_size(query.limit);
     let page = state
         .store

@@ -5,6 +5,7 @@
 //! WhatsApp Web session) and keeps it under `<data_dir>/media/<tenant>/<message>`;
 //! later requests are served from there.
 
+use super::conversations;
 use crate::auth::extract::Authorized;
 use crate::auth::permission::ReadInbox;
 use crate::channels::meta::graph::GraphError;
@@ -113,11 +114,7 @@ async fn graph_media(
     media_id: Option<&str>,
     media_url: Option<&str>,
 ) -> Result<Result<(Vec<u8>, String), GraphError>, ApiError> {
-    let conversation = state
-        .store
-        .conversation(tenant, message.conversation_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let conversation = conversations::existing(state, tenant, message.conversation_id).await?;
     let channel = match conversation.channel.channel() {
         Some((_, channel_id)) => state.store.channel(tenant, channel_id).await?,
         None => None,

@@ -2,6 +2,7 @@
 //! intents, assignment; admins, audited), the handoff of one conversation (an agent
 //! takes it from the bot or hands it back) and the scores its lead has had.
 
+use super::conversations;
 use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
@@ -138,14 +139,7 @@ pub async fn lead_history(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, conversation) = (auth.caller.tenant_id(), ConversationId(*id));
-    if state
-        .store
-        .conversation(tenant, conversation)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("conversation"));
-    }
+    conversations::existing(&state, tenant, conversation).await?;
     let points = state
         .store
         .lead_history(tenant, conversation, HISTORY_LIMIT)

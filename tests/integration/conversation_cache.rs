@@ -13,6 +13,16 @@ async fn customer_says(app: &TestApp, token: &str, from: &str, text: &str) -> Va
     app.customer_says(token, from, text).await
 }
 
+/// One field of each message a snapshot serves, oldest first.
+fn recent<'a, T>(served: &'a Value, field: &str, read: fn(&'a Value) -> Option<T>) -> Vec<T> {
+    served["recent_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| read(&m[field]).unwrap())
+        .collect()
+}
+
 /// The conversation as its actor serves it (the actor starts on the first call).
 async fn snapshot(app: &TestApp, token: &str, id: &str) -> Value {
     let reply = app
@@ -166,23 +176,10 @@ async fn customer_messages_that_find_the_actors_mailbox_full_still_show_in_its_s
 
     let served = snapshot(&app, &owner, &id).await;
     assert_eq!(served["conversation"]["last_seq"], 31);
-    let recent: Vec<i64> = served["recent_messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(recent, (1..=31).collect::<Vec<_>>());
-}
-
-/// The seqs of the messages the conversation's actor serves.
-async fn served_seqs(app: &TestApp, token: &str, id: &str) -> Vec<i64> {
-    snapshot(app, token, id).await["recent_messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect()
+    assert_eq!(
+        recent(&served, "seq", Value::as_i64),
+        (1..=31).collect::<Vec<_>>()
+    );
 }
 
 #[actix_rt::test]
@@ -201,7 +198,10 @@ async fn a_read_that_counts_a_message_its_actor_has_not_heard_of_leaves_no_gap_i
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(served_seqs(&a, &owner, &id).await, [1]);
+    assert_eq!(
+        recent(&snapshot(&a, &owner, &id).await, "seq", Value::as_i64),
+        [1]
+    );
 
     let through_b = reqwest::Client::new()
         .post(format!("{b}/api/v1/sandbox/demo/inbound"))
@@ -224,13 +224,10 @@ async fn a_read_that_counts_a_message_its_actor_has_not_heard_of_leaves_no_gap_i
 
     let served = snapshot(&a, &owner, &id).await;
     assert_eq!(served["conversation"]["last_seq"], 3);
-    let bodies: Vec<&str> = served["recent_messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect();
-    assert_eq!(bodies, ["One", "Two", "Three"]);
+    assert_eq!(
+        recent(&served, "body", Value::as_str),
+        ["One", "Two", "Three"]
+    );
 }
 
 on_both_backends!(
