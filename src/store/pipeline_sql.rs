@@ -148,8 +148,7 @@ macro_rules! impl_pipeline_store {
                     }
                     for (insight, lead) in scored {
                         let subject = insight.conversation_id;
-                        stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view()), insight.at);
-                        stream.push_subject(EventKind::ConversationLead, subject, to_json(&lead.view()), insight.at);
+                        stream.push_subject(EventKind::MessageInsights, subject, to_json(&insight.view(lead)), insight.at);
                     }
                     // `written` follows `fresh`, which keeps the order of `insights`.
                     let mut written = written.into_iter();

@@ -202,13 +202,17 @@ export class Inbox extends EventTarget {
         break;
       }
       case "message.insights":
-        this.insights.set(data.message_id, data.insights);
-        this.emit("insights", { id: frame.conversation_id });
-        return;
       case "conversation.lead": {
+        // A customer message's insights carry the lead it left; an agent's or the idle
+        // sweep's change comes as the lead alone.
+        if (frame.type === "message.insights") {
+          this.insights.set(data.message_id, data.insights);
+          this.emit("insights", { id: frame.conversation_id });
+        }
+        const lead = frame.type === "message.insights" ? data.lead : data;
         const c = this.conversations.get(frame.conversation_id);
-        if (!c) return;
-        c.lead = leadOf(data);
+        if (!c || !lead) return;
+        c.lead = leadOf(lead);
         this.changedDuringLoad?.add(frame.conversation_id);
         // Only the row's badges change; the list is redrawn only when the lead decides
         // whether the row belongs in it (never under a click for nothing).

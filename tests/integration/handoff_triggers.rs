@@ -36,8 +36,7 @@ impl Scene {
             self.sent += 1;
             let payload = message_from(from, &format!("wamid.T{}", self.sent), text);
             self.meta.deliver(&self.channel, &payload).await;
-            let lead = self.socket.next_of(&["conversation.lead"]).await;
-            leads.push(lead["data"].clone());
+            leads.push(self.socket.next_lead().await);
         }
         leads
     }

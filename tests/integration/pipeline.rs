@@ -10,11 +10,11 @@ use crate::common::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The frames after `message.new`, until the conversation's lead.
+/// The `message.new` frame, its `message.insights`, and the lead that carries.
 async fn insights_after(agent: &mut crate::common::ws::Agent) -> (Value, Value, Value) {
     let message = agent.next_of(&["message.new"]).await;
     let insights = agent.next_of(&["message.insights"]).await;
-    let lead = agent.next_of(&["conversation.lead"]).await;
+    let lead = insights["data"]["lead"].clone();
     (message, insights, lead)
 }
 
@@ -51,7 +51,7 @@ async fn a_buyer_in_a_hurry_is_delivered_at_once_then_scored_hot_with_its_reason
         "no stage was skipped: {found}"
     );
 
-    let data = &lead["data"];
+    let data = &lead;
     assert_eq!(lead["conversation_id"], conversation_id);
     assert_eq!(
         (data["score"].as_i64(), data["temperature"].as_str()),
@@ -160,10 +160,7 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
         .await;
     let (_, first_insights, first) = insights_after(&mut agent).await;
     assert_eq!(
-        (
-            first["data"]["score"].as_i64(),
-            first["data"]["temperature"].as_str()
-        ),
+        (first["score"].as_i64(), first["temperature"].as_str()),
         (Some(40), Some("warm"))
     );
     app.customer_says(&token, "ben", "No thanks, not interested")
@@ -174,15 +171,12 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
         "not_interested"
     );
     assert_eq!(
-        (
-            second["data"]["score"].as_i64(),
-            second["data"]["temperature"].as_str()
-        ),
+        (second["score"].as_i64(), second["temperature"].as_str()),
         (Some(0), Some("cold"))
     );
-    assert_eq!(second["data"]["handoff"], "bot");
+    assert_eq!(second["handoff"], "bot");
     // The history has both scores, newest first, each with the message that left it.
-    let conversation = second["data"]["conversation_id"].as_str().unwrap();
+    let conversation = second["conversation_id"].as_str().unwrap();
     let history = app
         .get(
             &format!("/api/v1/conversations/{conversation}/lead/history"),
@@ -228,16 +222,23 @@ async fn each_message_is_scored_once_in_order_and_the_lead_follows_the_conversat
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.error_code(), "not_found");
-    // The replay after a reconnect carries each once, in the same order.
+    // The replay after a reconnect carries each once, in the same order, each with
+    // the lead it left; no separate lead event follows a message.
     let mut again = crate::common::ws::Agent::connect(&app.base, &token).await;
     let replayed = again
-        .subscribe(Some(json!({ "epoch": second["epoch"], "offset": 0 })))
+        .subscribe(Some(
+            json!({ "epoch": second_insights["epoch"], "offset": 0 }),
+        ))
         .await;
-    let kinds: Vec<&str> = replayed.iter().filter_map(|f| f["type"].as_str()).collect();
-    assert_eq!(
-        kinds.iter().filter(|k| **k == "conversation.lead").count(),
-        2,
-        "{kinds:?}"
+    let leads: Vec<&Value> = replayed
+        .iter()
+        .filter(|f| f["type"] == "message.insights")
+        .map(|f| &f["data"]["lead"])
+        .collect();
+    assert_eq!(leads, [&first, &second]);
+    assert!(
+        !replayed.iter().any(|f| f["type"] == "conversation.lead"),
+        "{replayed:?}"
     );
 }
 
@@ -369,12 +370,9 @@ async fn admins_save_the_pipeline_settings_checked_and_audited_and_they_apply_to
     )
     .await;
     let (_, _, lead) = insights_after(&mut socket).await;
-    assert_eq!(lead["data"]["temperature"], "hot");
+    assert_eq!(lead["temperature"], "hot");
     assert_eq!(
-        (
-            lead["data"]["handoff"].as_str(),
-            lead["data"]["trigger"].as_str()
-        ),
+        (lead["handoff"].as_str(), lead["trigger"].as_str()),
         (Some("bot"), None)
     );
 }
@@ -503,8 +501,7 @@ async fn a_conversation_handed_to_a_person_goes_round_robin_to_online_agents_wit
         let socket = &mut online[1];
         let mut seen = Vec::new();
         while seen.len() < 5 {
-            let frame = socket.next_of(&["conversation.lead"]).await;
-            seen.push(frame["data"]["handoff"].clone());
+            seen.push(socket.next_lead().await["handoff"].clone());
         }
         seen
     };
@@ -617,9 +614,9 @@ async fn a_restart_in_the_middle_of_the_backlog_loses_nothing_and_repeats_nothin
     assert_eq!(insights.len(), 11, "no message twice");
     let leads = frames
         .iter()
-        .filter(|f| f["type"] == "conversation.lead")
+        .filter(|f| f["type"] == "message.insights" && f["data"]["lead"]["score"].is_u64())
         .count();
-    assert_eq!(leads, 11);
+    assert_eq!(leads, 11, "each insight carries its lead");
     let stuck_lead = conversation_body(&app, &token, &stuck).await["lead"].clone();
     assert_eq!(
         stuck_lead["urgency"], "high",

@@ -187,19 +187,14 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
         .iter()
         .map(|e| (e.kind, e.offset, e.conversation_id))
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            (EventKind::MessageInsights, 1, conversation),
-            (EventKind::ConversationLead, 2, conversation)
-        ]
-    );
-    let lead_event: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
+    assert_eq!(kinds, [(EventKind::MessageInsights, 1, conversation)]);
+    let event: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+    let lead_event = &event["lead"];
     assert_eq!(lead_event["temperature"], "hot");
     assert_eq!(lead_event["score"], first.lead.score.score);
     assert_eq!(lead_event["handoff"], "bot");
     assert_eq!(lead_event["reasons"][0]["signal"], "pricing_or_buying");
-    let insight_event: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+    let insight_event = &event;
     assert_eq!(insight_event["message_id"], first.message_id.0.to_string());
     assert_eq!(
         insight_event["insights"]["understanding"]["intent"],
@@ -233,7 +228,7 @@ async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(back
             .unwrap(),
         Some(Vec::new())
     );
-    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 2);
+    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 1);
 
     // An older message scored late never takes the lead back to its score.
     let mut older = insight(conversation, "Not interested", 2, &LeadScore::none());
@@ -336,7 +331,8 @@ async fn an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once(bac
         .await
         .unwrap()
         .unwrap();
-    let lead_event: serde_json::Value = serde_json::from_str(&written[1].data).unwrap();
+    let event: serde_json::Value = serde_json::from_str(&written[0].data).unwrap();
+    let lead_event = &event["lead"];
     assert_eq!(
         (
             lead_event["handoff"].as_str(),
@@ -487,11 +483,8 @@ async fn a_batch_of_insights_commits_once_with_its_events_in_stream_order(backen
         shown,
         [
             (1, EventKind::MessageInsights, one),
-            (2, EventKind::ConversationLead, one),
-            (3, EventKind::MessageInsights, two),
-            (4, EventKind::ConversationLead, two),
-            (5, EventKind::MessageInsights, one),
-            (6, EventKind::ConversationLead, one),
+            (2, EventKind::MessageInsights, two),
+            (3, EventKind::MessageInsights, one),
         ]
     );
     let written: Vec<Option<Lead>> = batch.iter().map(|i| Some(i.lead.clone())).collect();
@@ -518,7 +511,7 @@ async fn a_batch_of_insights_commits_once_with_its_events_in_stream_order(backen
         (again.events, again.leads),
         (Vec::new(), vec![None, None, None])
     );
-    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 6);
+    assert_eq!(store.stream_head(tenant).await.unwrap().last_offset, 3);
 }
 
 on_both_backends!(

@@ -1,6 +1,7 @@
 //! The handoff queue (seed 002 §8.3, seed 003): what happens when a conversation goes
-//! to a person or back to the bot. The lead's state moves with its `conversation.lead`
-//! event, a system note in the conversation says why, and a conversation a trigger
+//! to a person or back to the bot. The lead's state moves with its event
+//! (`message.insights` when a message's trigger moved it, `conversation.lead` when an
+//! agent or the idle sweep did), a system note in the conversation says why, and a conversation a trigger
 //! handed over goes to the next online agent with room (round robin), or waits
 //! unassigned for the first agent to take it.
 

@@ -84,7 +84,8 @@ impl Lead {
         }
     }
 
-    /// The `conversation.lead` event's data, and what the API shows.
+    /// What the API shows, the `conversation.lead` event's data and the `lead` of a
+    /// `message.insights` event.
     pub fn view(&self) -> serde_json::Value {
         json!({
             "conversation_id": self.conversation_id,
@@ -226,12 +227,16 @@ pub fn leads_to_write(
 }
 
 impl Insight {
-    /// The `message.insights` event's data.
-    pub fn view(&self) -> serde_json::Value {
+    /// The `message.insights` event's data: what the message showed, and the lead it
+    /// left its conversation at (`written`, an agent's handoff kept). One event, not
+    /// two: each stream row is a write that ingest queues behind, and a frame to every
+    /// agent.
+    pub fn view(&self, written: &Lead) -> serde_json::Value {
         json!({
             "message_id": self.message_id,
             "conversation_id": self.conversation_id,
             "insights": self.analysis,
+            "lead": written.view(),
         })
     }
 }
@@ -276,8 +281,8 @@ pub trait PipelineStore: Send + Sync + 'static {
         through: i64,
     ) -> Result<Vec<Lead>, StoreError>;
 
-    /// Stores insights (in stream order) with their conversations' leads, appends their
-    /// events (`message.insights`, `conversation.lead` for each) and moves the cursor to
+    /// Stores insights (in stream order) with their conversations' leads, appends a
+    /// `message.insights` event for each (with the lead it left) and moves the cursor to
     /// `through`, in one transaction, while `node` holds the tenant's pipeline; `None`
     /// when it does not (nothing is written). An insight stored before writes and
     /// publishes nothing again, and a lead never goes back to an older message's score.

@@ -117,6 +117,18 @@ impl Agent {
         }
     }
 
+    /// The next lead a frame carries: a customer message's `message.insights` (the lead
+    /// it left) or a `conversation.lead` (an agent's or the idle sweep's change).
+    pub async fn next_lead(&mut self) -> Value {
+        let frame = self
+            .next_of(&["message.insights", "conversation.lead"])
+            .await;
+        match frame["type"].as_str() {
+            Some("message.insights") => frame["data"]["lead"].clone(),
+            _ => frame["data"].clone(),
+        }
+    }
+
     /// Subscribes to the whole inbox from `after` and returns the frames up to and
     /// including the `reset` or `resumed` that ends the catch-up.
     pub async fn subscribe(&mut self, after: Option<Value>) -> Vec<Value> {
