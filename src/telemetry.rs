@@ -8,6 +8,7 @@ use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
 use switchboard_actors::inbox::InboxStats;
+use switchboard_actors::llm::TokenUsage;
 use switchboard_actors::pipeline::handoff::HandoffTrigger;
 use switchboard_actors::pipeline::observe::PipelineObserver;
 use switchboard_actors::pipeline::scoring::Temperature;
@@ -214,6 +215,16 @@ impl Metrics {
     pub fn record_llm_call(&self, kind: &'static str, outcome: &'static str) {
         self.with(|| {
             counter!("llm_requests_total", "kind" => kind, "outcome" => outcome).increment(1);
+        });
+    }
+
+    /// Tokens a provider said a call used, by provider kind and direction.
+    pub fn record_llm_tokens(&self, kind: &'static str, usage: TokenUsage) {
+        self.with(|| {
+            counter!("llm_tokens_total", "kind" => kind, "direction" => "input")
+                .increment(u64::from(usage.input));
+            counter!("llm_tokens_total", "kind" => kind, "direction" => "output")
+                .increment(u64::from(usage.output));
         });
     }
 

@@ -21,13 +21,21 @@ pub struct ChatRequest {
     pub max_tokens: u32,
 }
 
-/// The model's answer: its text (JSON, not yet checked against the schema) and which
-/// provider and model gave it.
+/// The model's answer: its text (JSON, not yet checked against the schema), which
+/// provider and model gave it, and the tokens it said the call used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatReply {
     pub content: String,
     pub provider: String,
     pub model: String,
+    pub usage: TokenUsage,
+}
+
+/// Tokens a call used, as the provider counted them (zero where it did not say).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input: u32,
+    pub output: u32,
 }
 
 /// Why no provider answered. The text names each provider tried and what it did.

@@ -2,6 +2,8 @@
 //! order until one answers, each behind a circuit breaker of its own. The pipeline
 //! asks through the `TenantModels` port; nothing here knows what it asks.
 
+pub mod anthropic;
+pub mod call;
 pub mod openai;
 pub mod settings;
 
@@ -10,8 +12,9 @@ use crate::channels::credentials::Sealer;
 use crate::http::guarded::GuardedClient;
 use crate::telemetry::Metrics;
 use async_trait::async_trait;
+use call::CallFailure;
 use dashmap::DashMap;
-use settings::{AiSettings, Provider};
+use settings::{AiSettings, Provider, ProviderKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_actors::TenantId;
@@ -110,13 +113,30 @@ impl Failover {
             .circuit(Instant::now())
     }
 
-    fn settle(&self, provider: &Provider, outage: bool) {
-        if let Some(mut breaker) = self.breakers.get_mut(&(self.tenant, provider.name.clone())) {
-            if outage {
-                breaker.failed(Instant::now());
-            } else {
-                breaker.succeeded();
+    fn settle(&self, provider: &Provider, outcome: Result<(), &CallFailure>) {
+        let Some(mut breaker) = self.breakers.get_mut(&(self.tenant, provider.name.clone())) else {
+            return;
+        };
+        match outcome {
+            Ok(()) => breaker.succeeded(),
+            Err(CallFailure::RateLimited(Some(wait))) => {
+                breaker.told_to_wait(Instant::now(), *wait);
             }
+            // Only an unwell provider counts towards its circuit; a wrong key or an
+            // odd answer says nothing about its health.
+            Err(failure) if failure.is_outage() => breaker.failed(Instant::now()),
+            Err(_) => {}
+        }
+    }
+
+    async fn call(
+        &self,
+        provider: &Provider,
+        request: &ChatRequest,
+    ) -> Result<ChatReply, CallFailure> {
+        match provider.kind {
+            ProviderKind::Openai => openai::chat(&self.client, provider, request).await,
+            ProviderKind::Anthropic => anthropic::chat(&self.client, provider, request).await,
         }
     }
 }
@@ -132,18 +152,15 @@ impl LlmProvider for Failover {
                 tried.push(format!("{}: circuit open", provider.name));
                 continue;
             }
-            match openai::chat(&self.client, provider, &request).await {
+            match self.call(provider, &request).await {
                 Ok(reply) => {
-                    self.settle(provider, false);
+                    self.settle(provider, Ok(()));
                     self.metrics.record_llm_call(kind, "ok");
+                    self.metrics.record_llm_tokens(kind, reply.usage);
                     return Ok(reply);
                 }
                 Err(failure) => {
-                    // Only an unwell provider counts towards its circuit; a wrong key
-                    // or an odd answer says nothing about its health.
-                    if failure.is_outage() {
-                        self.settle(provider, true);
-                    }
+                    self.settle(provider, Err(&failure));
                     self.metrics.record_llm_call(kind, failure.outcome());
                     tried.push(format!("{}: {failure}", provider.name));
                 }

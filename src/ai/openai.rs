@@ -4,60 +4,13 @@
 //! `json_schema`), the first choice's content read back. Every call goes through the
 //! guarded client.
 
+use super::call::{CallFailure, cut, post};
 use super::settings::Provider;
-use crate::http::guarded::{FetchError, GuardedClient};
+use crate::http::guarded::GuardedClient;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
-use switchboard_actors::llm::{ChatReply, ChatRequest};
-
-/// Why one provider gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallFailure {
-    #[error("no answer within {0} ms")]
-    Timeout(u64),
-    /// A 5xx, or the host could not be reached.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    #[error("rate limited (429)")]
-    RateLimited,
-    /// The model declined to answer.
-    #[error("refused: {0}")]
-    Refused(String),
-    /// Another 4xx: a wrong key, model or request.
-    #[error("rejected: {0}")]
-    Rejected(String),
-    /// Not the API's wire format.
-    #[error("invalid answer: {0}")]
-    Invalid(String),
-    /// The guarded client refused the URL or its address.
-    #[error("not allowed: {0}")]
-    NotAllowed(String),
-}
-
-impl CallFailure {
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            CallFailure::Timeout(_) => "timeout",
-            CallFailure::Unavailable(_) => "unavailable",
-            CallFailure::RateLimited => "rate_limited",
-            CallFailure::Refused(_) => "refused",
-            CallFailure::Rejected(_) => "rejected",
-            CallFailure::Invalid(_) => "invalid",
-            CallFailure::NotAllowed(_) => "not_allowed",
-        }
-    }
-
-    /// Whether it says the provider is unwell (and counts towards opening its
-    /// circuit), rather than something about this request or our settings.
-    pub fn is_outage(&self) -> bool {
-        matches!(
-            self,
-            CallFailure::Timeout(_) | CallFailure::Unavailable(_) | CallFailure::RateLimited
-        )
-    }
-}
+use switchboard_actors::llm::{ChatReply, ChatRequest, TokenUsage};
 
 /// The parts of a chat completion read here.
 #[derive(Deserialize)]
@@ -65,6 +18,16 @@ struct Completion {
     #[serde(default)]
     model: Option<String>,
     choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
 }
 
 #[derive(Deserialize)]
@@ -81,9 +44,6 @@ struct AssistantMessage {
     #[serde(default)]
     refusal: Option<String>,
 }
-
-/// The longest part of a provider's error text kept in a failure.
-const MAX_ERROR_CHARS: usize = 200;
 
 pub async fn chat(
     client: &GuardedClient,
@@ -117,12 +77,8 @@ pub async fn chat(
         "max_tokens": request.max_tokens,
         "stream": false,
     });
-    let limit = Duration::from_millis(provider.timeout_ms);
-    let answer = tokio::time::timeout(limit, client.post_json(&url, headers, &body))
-        .await
-        .map_err(|_| CallFailure::Timeout(provider.timeout_ms))?
-        .map_err(|err| failure(err, provider.timeout_ms))?;
-    let completion: Completion = serde_json::from_slice(&answer.body)
+    let answer = post(client, &url, headers, &body, provider.timeout_ms).await?;
+    let completion: Completion = serde_json::from_slice(&answer)
         .map_err(|err| CallFailure::Invalid(format!("not a chat completion: {err}")))?;
     let choice = completion
         .choices
@@ -143,35 +99,12 @@ pub async fn chat(
         content,
         provider: provider.name.clone(),
         model: completion.model.unwrap_or_else(|| provider.model.clone()),
+        usage: completion
+            .usage
+            .map(|u| TokenUsage {
+                input: u.prompt_tokens,
+                output: u.completion_tokens,
+            })
+            .unwrap_or_default(),
     })
-}
-
-fn failure(err: FetchError, timeout_ms: u64) -> CallFailure {
-    match err {
-        FetchError::Timeout => CallFailure::Timeout(timeout_ms),
-        FetchError::Refused(why) => CallFailure::NotAllowed(why),
-        FetchError::TooLarge(max) => CallFailure::Invalid(format!("larger than {max} bytes")),
-        FetchError::Transport(why) => CallFailure::Unavailable(why),
-        FetchError::Status { status, body, .. } => {
-            let said = error_message(&body);
-            match status.as_u16() {
-                429 => CallFailure::RateLimited,
-                500.. => CallFailure::Unavailable(format!("HTTP {status}{said}")),
-                _ => CallFailure::Rejected(format!("HTTP {status}{said}")),
-            }
-        }
-    }
-}
-
-/// `: message` from the API's `{"error": {"message": …}}`, if it has one.
-fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(cut))
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
-}
-
-fn cut(text: &str) -> String {
-    text.chars().take(MAX_ERROR_CHARS).collect()
 }

@@ -22,12 +22,15 @@ pub enum ProviderKind {
     /// The OpenAI chat completions API, as OpenAI, Azure OpenAI, OpenRouter, Ollama,
     /// vLLM and LM Studio serve it.
     Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
         }
     }
 }
@@ -41,7 +44,8 @@ pub struct Provider {
     /// Up to the API's version, such as `https://api.openai.com/v1`.
     pub base_url: String,
     pub model: String,
-    /// Sent as a bearer token; empty for a server that wants none. Left out when
+    /// Sent as a bearer token (OpenAI) or `x-api-key` (Anthropic); empty for a
+    /// server that wants none. Left out when
     /// saving: the key saved under the same name stays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,

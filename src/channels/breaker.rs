@@ -64,11 +64,44 @@ impl Breaker {
             self.circuit = Circuit::Open(now + self.open_for);
         }
     }
+
+    /// A failure where the other side said when to come back (`Retry-After`): the
+    /// circuit opens at once, until then at least.
+    pub fn told_to_wait(&mut self, now: Instant, wait: Duration) {
+        self.failed(now);
+        let until = now + wait;
+        match self.circuit {
+            Circuit::Open(at) if at >= until => {}
+            _ => self.circuit = Circuit::Open(until),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn told_to_wait_opens_at_once_for_the_longer_of_the_wait_and_its_own() {
+        let start = Instant::now();
+        let mut breaker = Breaker::new(3, Duration::from_secs(10));
+        breaker.told_to_wait(start, Duration::from_secs(60));
+        assert_eq!(
+            breaker.circuit(start),
+            Circuit::Open(start + Duration::from_secs(60))
+        );
+        assert_eq!(
+            breaker.circuit(start + Duration::from_secs(60)),
+            Circuit::HalfOpen
+        );
+        // A shorter wait than the breaker's own: its own stands.
+        let mut breaker = Breaker::new(1, Duration::from_secs(10));
+        breaker.told_to_wait(start, Duration::from_secs(2));
+        assert_eq!(
+            breaker.circuit(start),
+            Circuit::Open(start + Duration::from_secs(10))
+        );
+    }
 
     #[test]
     fn the_circuit_opens_after_the_threshold_and_a_probe_closes_it() {

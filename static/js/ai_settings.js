@@ -54,21 +54,32 @@ function settingsForm(saved, error) {
   return form;
 }
 
+/** The wire formats a provider can speak, and where each usually lives. */
+const KINDS = [
+  ["openai", "OpenAI-compatible chat completions (OpenAI, Azure, OpenRouter, Ollama, vLLM, LM Studio)", "https://api.openai.com/v1"],
+  ["anthropic", "Anthropic Messages", "https://api.anthropic.com/v1"],
+];
+
 function providerRow(provider) {
+  const kind = h("select", {}, KINDS.map(([value, label]) => h("option", { value, selected: value === provider.kind }, label)));
   const name = h("input", { value: provider.name, pattern: "[A-Za-z0-9_\\-]{1,40}", required: true });
-  const baseUrl = h("input", { type: "url", value: provider.base_url, placeholder: "https://api.openai.com/v1", required: true });
+  const baseUrl = h("input", { type: "url", value: provider.base_url, required: true });
+  const hint = () => { baseUrl.placeholder = KINDS.find(([value]) => value === kind.value)[2]; };
+  kind.addEventListener("change", hint);
+  hint();
   const model = h("input", { value: provider.model, placeholder: "gpt-4o-mini", required: true });
   const key = h("input", { type: "password", autocomplete: "off", placeholder: provider.has_api_key ? "Saved; leave empty to keep it" : "None" });
   const timeout = h("input", { type: "number", min: 100, max: 60000, value: provider.timeout_ms });
   const row = h("li", { class: "provider card" },
     field("Provider name", name, "letters, digits, - and _"),
+    field("API", kind),
     field("Base URL", baseUrl),
     field("Model", model),
     field("API key", key, provider.has_api_key ? "A key is saved" : "Empty: no key"),
     field("Timeout in milliseconds", timeout),
     h("button", { type: "button", class: "link", onclick: () => row.remove() }, "Remove this provider"));
   row.read = () => {
-    const read = { name: name.value.trim(), kind: "openai", base_url: baseUrl.value.trim(), model: model.value.trim(), timeout_ms: Number(timeout.value) };
+    const read = { name: name.value.trim(), kind: kind.value, base_url: baseUrl.value.trim(), model: model.value.trim(), timeout_ms: Number(timeout.value) };
     // Empty keeps a saved key; with none saved, it means "no key".
     if (key.value !== "" || !provider.has_api_key) read.api_key = key.value;
     return read;

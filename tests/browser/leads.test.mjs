@@ -183,6 +183,23 @@ test("an admin adds a language model provider; its key is kept but never shown, 
     const again = await call(server, "GET", "/settings/ai", undefined, token);
     assert.equal(again.providers[0].model, "gpt-4.1-mini");
     assert.equal(again.providers[0].has_api_key, true);
+
+    // A second provider that speaks Anthropic's Messages API, tried after the first.
+    await form.getByRole("button", { name: "Add a provider" }).click();
+    const second = form.locator("li.provider").nth(1);
+    await second.getByLabel("API", { exact: true }).selectOption("anthropic");
+    assert.equal(await second.getByLabel("Base URL").getAttribute("placeholder"), "https://api.anthropic.com/v1");
+    await second.getByLabel("Provider name").fill("claude");
+    await second.getByLabel("Base URL").fill("https://api.anthropic.com/v1");
+    await second.getByLabel("Model", { exact: true }).fill("claude-haiku-4-5");
+    await second.getByLabel("API key").fill("sk-ant-browser");
+    const put = page.waitForResponse((r) => r.url().endsWith("/settings/ai") && r.request().method() === "PUT");
+    await form.getByRole("button", { name: "Save" }).click();
+    assert.equal((await put).status(), 200);
+    const both = await call(server, "GET", "/settings/ai", undefined, token);
+    assert.deepEqual(both.providers.map((p) => [p.name, p.kind, p.has_api_key]), [["openai", "openai", true], ["claude", "anthropic", true]]);
+    assert.equal(await form.locator("li.provider").nth(1).getByLabel("API", { exact: true }).inputValue(), "anthropic");
+    assert.deepEqual(await violations(page), []);
     assert.deepEqual(context.problems, ["console: Failed to load resource: the server responded with a status of 400 (Bad Request)"]);
   } finally {
     await context.close();

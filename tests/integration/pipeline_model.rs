@@ -280,7 +280,99 @@ async fn admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_th
     assert_eq!(entry["details"]["providers"][0]["name"], "main");
 }
 
+async fn an_anthropic_provider_answers_through_the_messages_api_and_one_told_to_wait_is_skipped_until_then(
+    backend: Backend,
+) {
+    let (first, claude) = (FakeLlm::start().await, FakeLlm::start().await);
+    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
+    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    let saved = save(
+        &app,
+        &owner,
+        vec![
+            provider("first", &first, Some("sk-1")),
+            json!({
+                "name": "claude", "kind": "anthropic", "base_url": claude.base_url,
+                "model": "small-model", "api_key": "sk-ant-1",
+            }),
+        ],
+    )
+    .await;
+    assert_eq!(saved["providers"][1]["kind"], "anthropic");
+
+    // The first says to come back in an hour: Anthropic's answer counts.
+    first.answer([Answer::RetryAfter(3_600)]);
+    claude.answer([Answer::json(
+        json!({ "intent": "demo", "confidence": 0.9, "urgency": "high" }),
+    )]);
+    app.customer_says(&owner, "ana", UNSURE).await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "demo");
+    assert_eq!(found["understanding"]["urgency"], "high");
+    assert_eq!(found["understanding"]["model"], "claude/small-model");
+    let asked = claude.requests();
+    assert_eq!(asked.len(), 1);
+    let request = &asked[0];
+    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(
+        (request.api_key.as_deref(), request.version.as_deref()),
+        (Some("sk-ant-1"), Some("2023-06-01"))
+    );
+    assert_eq!(request.authorization, None, "the key goes in x-api-key");
+    assert_eq!(request.body["model"], "small-model");
+    assert!(request.body["system"].is_string());
+    assert_eq!(
+        request.body["messages"],
+        json!([{ "role": "user", "content": UNSURE }])
+    );
+    let tool = request.body["tool_choice"]["name"].clone();
+    assert_eq!(request.body["tool_choice"]["type"], "tool");
+    assert_eq!(request.body["tools"][0]["name"], tool);
+    let intents = request.body["tools"][0]["input_schema"]["properties"]["intent"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(intents.contains(&json!("pricing")), "{intents:?}");
+
+    // Within the hour the first is not asked at all; a refusal from Anthropic leaves
+    // the rules' understanding, with both reasons.
+    claude.answer([Answer::Refusal("declined")]);
+    app.customer_says(&owner, "ben", UNSURE).await;
+    let found = understood(&mut socket).await;
+    assert_eq!(found["understanding"]["intent"], "question");
+    assert_eq!(
+        found["skipped"],
+        json!([{ "stage": "model", "reason": "first: circuit open; claude: refused: the model declined" }])
+    );
+    assert_eq!(
+        first.requests().len(),
+        1,
+        "skipped while it asked us to wait"
+    );
+
+    let count = |labels: &'static str| {
+        let base = app.base.clone();
+        async move { metric(&base, "llm_requests_total", labels).await }
+    };
+    assert_eq!(count("kind=\"openai\",outcome=\"rate_limited\"").await, 1.0);
+    assert_eq!(count("kind=\"openai\",outcome=\"circuit_open\"").await, 1.0);
+    assert_eq!(count("kind=\"anthropic\",outcome=\"ok\"").await, 1.0);
+    assert_eq!(count("kind=\"anthropic\",outcome=\"refused\"").await, 1.0);
+    // Tokens as the provider counted them, for the call that answered.
+    for (direction, tokens) in [("input", 210.0), ("output", 24.0)] {
+        assert_eq!(
+            metric(
+                &app.base,
+                "llm_tokens_total",
+                &format!("kind=\"anthropic\",direction=\"{direction}\""),
+            )
+            .await,
+            tokens
+        );
+    }
+}
+
 on_both_backends!(
+    an_anthropic_provider_answers_through_the_messages_api_and_one_told_to_wait_is_skipped_until_then,
     an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_the_rules,
     providers_are_tried_in_order_and_when_none_answers_well_the_rules_stand,
     a_model_on_loopback_is_refused_unless_local_models_are_allowed,

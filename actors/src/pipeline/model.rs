@@ -131,6 +131,7 @@ mod tests {
             content: content.into(),
             provider: "local".into(),
             model: "small".into(),
+            usage: Default::default(),
         }
     }
 

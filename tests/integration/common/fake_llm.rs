@@ -1,7 +1,9 @@
-//! A local stand-in for an OpenAI-compatible chat completions server
-//! (`POST /v1/chat/completions`), speaking its wire format: a `chat.completion`
-//! object, or an `{"error": …}` body with the status. Tests script each answer in turn
-//! and read back every request it received.
+//! A local stand-in for the two wire formats a provider speaks: OpenAI's chat
+//! completions (`POST /v1/chat/completions`: a `chat.completion` object, or an
+//! `{"error": …}` body with the status) and Anthropic's Messages API (`POST
+//! /v1/messages`: a `message` whose content is the forced tool's `tool_use` block, or
+//! a `{"type": "error", …}` body). Tests script each answer in turn and read back
+//! every request it received, whichever API it came to.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
@@ -18,6 +20,8 @@ pub enum Answer {
     Refusal(&'static str),
     /// An error status with the API's error body.
     Status(u16, &'static str),
+    /// 429 with `Retry-After` in seconds.
+    RetryAfter(u64),
 }
 
 impl Answer {
@@ -30,6 +34,9 @@ impl Answer {
 pub struct Request {
     pub path: String,
     pub authorization: Option<String>,
+    /// Anthropic's key and version headers.
+    pub api_key: Option<String>,
+    pub version: Option<String>,
     pub body: Value,
 }
 
@@ -83,25 +90,63 @@ impl FakeLlm {
 fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     state.requests.push(Request {
         path: request.path().to_owned(),
-        authorization: request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
+        version: header("anthropic-version"),
         body: body.clone(),
     });
-    if request.method() != "POST" || request.path() != "/v1/chat/completions" {
-        return error(404, "Unknown request URL");
-    }
+    let anthropic = match (request.method().as_str(), request.path()) {
+        ("POST", "/v1/chat/completions") => false,
+        ("POST", "/v1/messages") => true,
+        _ => return error(false, 404, "Unknown request URL"),
+    };
     let model = body["model"].as_str().unwrap_or_default().to_owned();
-    match state.answers.pop_front() {
-        Some(Answer::Content(content)) => completion(&model, json!(content), Value::Null),
-        Some(Answer::Refusal(why)) => completion(&model, Value::Null, json!(why)),
-        Some(Answer::Status(status, message)) => error(status, message),
-        None => error(500, "the test scripted no answer"),
+    match (state.answers.pop_front(), anthropic) {
+        (Some(Answer::Content(content)), false) => completion(&model, json!(content), Value::Null),
+        (Some(Answer::Refusal(why)), false) => completion(&model, Value::Null, json!(why)),
+        (Some(Answer::Content(content)), true) => {
+            let tool = body["tool_choice"]["name"].as_str().unwrap_or_default();
+            let input: Value = serde_json::from_str(&content).unwrap_or(json!(content));
+            message(
+                &model,
+                json!([{"type": "tool_use", "id": "toolu_test", "name": tool, "input": input}]),
+                "tool_use",
+            )
+        }
+        (Some(Answer::Refusal(_)), true) => message(&model, json!([]), "refusal"),
+        (Some(Answer::Status(status, text)), anthropic) => error(anthropic, status, text),
+        (Some(Answer::RetryAfter(seconds)), anthropic) => {
+            let mut response = error(anthropic, 429, "Rate limit reached");
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(seconds),
+            );
+            response
+        }
+        (None, anthropic) => error(anthropic, 500, "the test scripted no answer"),
     }
+}
+
+fn message(model: &str, content: Value, stop_reason: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": {"input_tokens": 210, "output_tokens": 24}
+    }))
 }
 
 fn completion(model: &str, content: Value, refusal: Value) -> HttpResponse {
@@ -120,8 +165,11 @@ fn completion(model: &str, content: Value, refusal: Value) -> HttpResponse {
     }))
 }
 
-fn error(status: u16, message: &str) -> HttpResponse {
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(json!({
-        "error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}
-    }))
+fn error(anthropic: bool, status: u16, message: &str) -> HttpResponse {
+    let body = if anthropic {
+        json!({"type": "error", "error": {"type": "api_error", "message": message}})
+    } else {
+        json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}})
+    };
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(body)
 }
