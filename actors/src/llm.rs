@@ -31,6 +31,16 @@ pub struct ChatReply {
     pub usage: TokenUsage,
 }
 
+/// What one provider's model used in a month: calls answered and their tokens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelUsage {
+    pub provider: String,
+    pub model: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
 /// Tokens a call used, as the provider counted them (zero where it did not say).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenUsage {

@@ -17,11 +17,11 @@ use dashmap::DashMap;
 use settings::{AiSettings, Provider, ProviderKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_actors::TenantId;
 use switchboard_actors::llm::{
     ChatReply, ChatRequest, LlmFailure, LlmProvider, TenantModels, UnderstandingModel,
 };
 use switchboard_actors::store::{Store, StoreError};
+use switchboard_actors::{Millis, TenantId};
 
 /// When a provider's circuit opens, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +85,7 @@ impl TenantModels for Models {
             below_confidence: settings.understanding.below_confidence,
             provider: Arc::new(Failover {
                 tenant,
+                store: self.store.clone(),
                 providers: settings.providers,
                 client: self.client.clone(),
                 breakers: self.breakers.clone(),
@@ -98,6 +99,7 @@ impl TenantModels for Models {
 /// A tenant's providers in order: the first to answer wins.
 struct Failover {
     tenant: TenantId,
+    store: Arc<dyn Store>,
     providers: Vec<Provider>,
     client: GuardedClient,
     breakers: Arc<Breakers>,
@@ -129,6 +131,26 @@ impl Failover {
         }
     }
 
+    /// Adds the answer to the tenant's monthly usage. A failure to count loses the
+    /// count, not the answer.
+    async fn count(&self, reply: &ChatReply) {
+        let at = Millis::now();
+        if let Err(err) = self
+            .store
+            .add_ai_usage(
+                self.tenant,
+                &at.month(),
+                &reply.provider,
+                &reply.model,
+                reply.usage,
+                at,
+            )
+            .await
+        {
+            tracing::warn!(tenant = %self.tenant, error = %err, "cannot count a model call's tokens");
+        }
+    }
+
     async fn call(
         &self,
         provider: &Provider,
@@ -157,6 +179,7 @@ impl LlmProvider for Failover {
                     self.settle(provider, Ok(()));
                     self.metrics.record_llm_call(kind, "ok");
                     self.metrics.record_llm_tokens(kind, reply.usage);
+                    self.count(&reply).await;
                     return Ok(reply);
                 }
                 Err(failure) => {

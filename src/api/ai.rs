@@ -1,6 +1,7 @@
 //! A tenant's AI settings (admins, audited): its language-model providers in the
 //! order they are tried, and whether the pipeline asks them about the messages its
-//! rules are unsure of. Keys are sealed at rest and never shown again.
+//! rules are unsure of. Keys are sealed at rest and never shown again. And what the
+//! providers' answers used, by month.
 
 use crate::ai::settings::AiSettings;
 use crate::audit::{self, Event};
@@ -8,9 +9,12 @@ use crate::auth::extract::Authorized;
 use crate::auth::permission::ManageSettings;
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
-use crate::http::json::Json;
+use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_actors::llm::ModelUsage;
 use switchboard_actors::{Millis, TenantId};
 
 async fn saved(state: &AppState, tenant: TenantId) -> Result<Option<AiSettings>, ApiError> {
@@ -62,4 +66,70 @@ pub async fn save_settings(
     };
     audit::record(state.store.as_ref(), &client, event).await;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// `YYYY-MM` (UTC); the current month when left out.
+    month: Option<String>,
+}
+
+/// Calls answered and tokens used in a month, by provider and model, with the total.
+pub async fn usage(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageSettings>,
+    query: Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let month = match query.into_inner().month {
+        Some(month) if is_month(&month) => month,
+        Some(_) => return Err(ApiError::invalid("month must be YYYY-MM")),
+        None => Millis::now().month(),
+    };
+    let rows = state
+        .store
+        .ai_usage(auth.caller.tenant_id(), &month)
+        .await?;
+    let sum = |field: fn(&ModelUsage) -> u64| rows.iter().map(field).sum::<u64>();
+    Ok(HttpResponse::Ok().json(json!({
+        "month": month,
+        "total": {
+            "requests": sum(|r| r.requests),
+            "input_tokens": sum(|r| r.input_tokens),
+            "output_tokens": sum(|r| r.output_tokens),
+        },
+        "by_model": rows,
+    })))
+}
+
+fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes[..4].iter().chain(&bytes[5..]).all(u8::is_ascii_digit)
+        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_month;
+
+    #[test]
+    fn a_month_is_four_digits_a_dash_and_01_to_12() {
+        for good in ["2026-11", "1999-01", "2030-12"] {
+            assert!(is_month(good), "{good}");
+        }
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "26-11",
+            "2026/11",
+            "2026-1x",
+            "2026-11-01",
+            "",
+        ] {
+            assert!(!is_month(bad), "{bad}");
+        }
+    }
 }

@@ -120,6 +120,7 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(ai::settings))
                 .route(web::put().to(ai::save_settings)),
         )
+        .service(web::resource("/ai/usage").route(web::get().to(ai::usage)))
         .service(
             web::resource("/conversations/{id}/messages")
                 .route(web::get().to(conv::messages))

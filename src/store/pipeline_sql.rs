@@ -19,6 +19,7 @@ macro_rules! impl_pipeline_store {
                 Analysis, HandoffChange, IdleHandoff, Insight, Lead, LeadPoint, PipelineStore, Recorded,
                 StoredHandoff, leads_to_write,
             };
+            use switchboard_actors::llm::{ModelUsage, TokenUsage};
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
             use uuid::Uuid;
@@ -224,6 +225,52 @@ macro_rules! impl_pipeline_store {
                     .await
                     .map_err(backend)?;
                     Ok(())
+                }
+
+                async fn add_ai_usage(&self, tenant: TenantId, month: &str, provider: &str, model: &str, usage: TokenUsage, at: Millis) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO ai_usage (tenant_id, month, provider, model, requests, input_tokens, output_tokens, updated_at)
+                         VALUES ($1, $2, $3, $4, 1, $5, $6, $7)
+                         ON CONFLICT (tenant_id, month, provider, model) DO UPDATE SET
+                             requests = ai_usage.requests + 1,
+                             input_tokens = ai_usage.input_tokens + excluded.input_tokens,
+                             output_tokens = ai_usage.output_tokens + excluded.output_tokens,
+                             updated_at = excluded.updated_at",
+                    )
+                    .bind(tenant.0)
+                    .bind(month)
+                    .bind(provider)
+                    .bind(model)
+                    .bind(i64::from(usage.input))
+                    .bind(i64::from(usage.output))
+                    .bind(at.0)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
+
+                async fn ai_usage(&self, tenant: TenantId, month: &str) -> Result<Vec<ModelUsage>, StoreError> {
+                    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+                        "SELECT provider, model, requests, input_tokens, output_tokens FROM ai_usage
+                         WHERE tenant_id = $1 AND month = $2 ORDER BY provider, model",
+                    )
+                    .bind(tenant.0)
+                    .bind(month)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    let count = |n: i64| u64::try_from(n).unwrap_or_default();
+                    Ok(rows
+                        .into_iter()
+                        .map(|(provider, model, requests, input, output)| ModelUsage {
+                            provider,
+                            model,
+                            requests: count(requests),
+                            input_tokens: count(input),
+                            output_tokens: count(output),
+                        })
+                        .collect())
                 }
 
                 async fn set_handoff(&self, tenant: TenantId, conversation: ConversationId, change: &HandoffChange) -> Result<Option<(Lead, Vec<StreamEvent>)>, StoreError> {

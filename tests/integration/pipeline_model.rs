@@ -7,6 +7,7 @@ use crate::common::fake_llm::{Answer, FakeLlm};
 use crate::common::{Backend, TestApp, metric, spawn_app, spawn_app_with, subscribed_owner};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use switchboard_actors::Millis;
 
 /// The rules find no intent here, only a question (confidence 0.5).
 const UNSURE: &str = "Hmm, and what about the thing we talked about on Tuesday?";
@@ -18,6 +19,24 @@ fn provider(name: &str, llm: &FakeLlm, key: Option<&str>) -> Value {
     if let Some(key) = key {
         provider["api_key"] = json!(key);
     }
+    provider
+}
+
+/// Two local fake providers, a server allowed to call them (they are on loopback), and
+/// its owner's token and socket, subscribed.
+async fn two_fakes(
+    backend: Backend,
+) -> (FakeLlm, FakeLlm, TestApp, String, crate::common::ws::Agent) {
+    let (first, second) = (FakeLlm::start().await, FakeLlm::start().await);
+    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
+    let (owner, socket, _) = subscribed_owner(&app).await;
+    (first, second, app, owner, socket)
+}
+
+/// A provider speaking Anthropic's Messages API.
+fn anthropic(name: &str, llm: &FakeLlm, key: Option<&str>) -> Value {
+    let mut provider = provider(name, llm, key);
+    provider["kind"] = json!("anthropic");
     provider
 }
 
@@ -111,9 +130,7 @@ async fn an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_t
 }
 
 async fn providers_are_tried_in_order_and_when_none_answers_well_the_rules_stand(backend: Backend) {
-    let (first, second) = (FakeLlm::start().await, FakeLlm::start().await);
-    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
-    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    let (first, second, app, owner, mut socket) = two_fakes(backend).await;
     save(
         &app,
         &owner,
@@ -283,18 +300,13 @@ async fn admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_th
 async fn an_anthropic_provider_answers_through_the_messages_api_and_one_told_to_wait_is_skipped_until_then(
     backend: Backend,
 ) {
-    let (first, claude) = (FakeLlm::start().await, FakeLlm::start().await);
-    let app = spawn_app_with(backend, |c| c.ai.allow_local_models = true).await;
-    let (owner, mut socket, _) = subscribed_owner(&app).await;
+    let (first, claude, app, owner, mut socket) = two_fakes(backend).await;
     let saved = save(
         &app,
         &owner,
         vec![
             provider("first", &first, Some("sk-1")),
-            json!({
-                "name": "claude", "kind": "anthropic", "base_url": claude.base_url,
-                "model": "small-model", "api_key": "sk-ant-1",
-            }),
+            anthropic("claude", &claude, Some("sk-ant-1")),
         ],
     )
     .await;
@@ -371,7 +383,95 @@ async fn an_anthropic_provider_answers_through_the_messages_api_and_one_told_to_
     }
 }
 
+async fn each_answered_call_counts_towards_the_tenants_monthly_usage_by_provider_and_model(
+    backend: Backend,
+) {
+    let (local, claude, app, owner, mut socket) = two_fakes(backend).await;
+    save(
+        &app,
+        &owner,
+        vec![
+            provider("local", &local, Some("")),
+            anthropic("claude", &claude, Some("")),
+        ],
+    )
+    .await;
+    let answer = || Answer::json(json!({ "intent": "demo", "confidence": 0.9, "urgency": "low" }));
+    // Answered by local (120 in, 18 out), then by claude after local failed (210 in,
+    // 24 out; the failure counts nothing), then by local again.
+    local.answer([answer(), Answer::Status(500, "boom"), answer()]);
+    claude.answer([answer()]);
+    let before = Millis::now().month();
+    for from in ["ana", "ben", "cleo"] {
+        app.customer_says(&owner, from, UNSURE).await;
+        let found = understood(&mut socket).await;
+        assert_eq!(found["understanding"]["intent"], "demo", "{from}");
+    }
+    let shown = app.get("/api/v1/ai/usage", Some(&owner)).await;
+    let after = Millis::now().month();
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(
+        [&before, &after].contains(&&shown.body["month"].as_str().unwrap().to_owned()),
+        "{}",
+        shown.body
+    );
+    // The calls fall in one month unless the test ran across the turn of one.
+    let mut months = vec![before, after];
+    months.dedup();
+    let mut by_model: Vec<Value> = Vec::new();
+    for month in &months {
+        let read = app
+            .get(&format!("/api/v1/ai/usage?month={month}"), Some(&owner))
+            .await;
+        by_model.extend(read.body["by_model"].as_array().unwrap().iter().cloned());
+    }
+    if months.len() == 1 {
+        assert_eq!(
+            shown.body["total"],
+            json!({ "requests": 3, "input_tokens": 450, "output_tokens": 60 })
+        );
+        assert_eq!(
+            by_model,
+            [
+                json!({ "provider": "claude", "model": "small-model", "requests": 1, "input_tokens": 210, "output_tokens": 24 }),
+                json!({ "provider": "local", "model": "small-model", "requests": 2, "input_tokens": 240, "output_tokens": 36 }),
+            ]
+        );
+    }
+    let requests: u64 = by_model
+        .iter()
+        .map(|m| m["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, 3);
+
+    // Another month has nothing; a month that is not one, or an unknown field, is
+    // refused; agents do not see usage.
+    let empty = app
+        .get("/api/v1/ai/usage?month=2000-01", Some(&owner))
+        .await;
+    assert_eq!(
+        empty.body,
+        json!({ "month": "2000-01", "total": { "requests": 0, "input_tokens": 0, "output_tokens": 0 }, "by_model": [] })
+    );
+    for bad in ["month=2026-13", "month=26-11", "mnth=2026-11"] {
+        let refused = app
+            .get(&format!("/api/v1/ai/usage?{bad}"), Some(&owner))
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            refused.body
+        );
+        assert_eq!(refused.error_code(), "invalid_request", "{bad}");
+    }
+    let (_, agent) = app.user_with_role(&owner, "agent@acme.test", "agent").await;
+    let forbidden = app.get("/api/v1/ai/usage", Some(&agent)).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
+
 on_both_backends!(
+    each_answered_call_counts_towards_the_tenants_monthly_usage_by_provider_and_model,
     an_anthropic_provider_answers_through_the_messages_api_and_one_told_to_wait_is_skipped_until_then,
     an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_the_rules,
     providers_are_tried_in_order_and_when_none_answers_well_the_rules_stand,

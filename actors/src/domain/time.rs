@@ -35,6 +35,14 @@ impl Millis {
             .unwrap_or_default()
     }
 
+    /// The UTC calendar month it falls in, as `YYYY-MM`: what monthly counts key on.
+    pub fn month(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .map(|t| format!("{:04}-{:02}", t.year(), u8::from(t.month())))
+            .unwrap_or_default()
+    }
+
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
             .ok()?;
@@ -82,5 +90,13 @@ mod tests {
             Millis(1_614_265_330_123).to_rfc3339(),
             "2021-02-25T15:02:10.123Z"
         );
+    }
+
+    #[test]
+    fn the_month_is_the_utc_calendar_month() {
+        // 2026-11-30T23:59:59.999Z and one millisecond later.
+        assert_eq!(Millis(1_796_083_199_999).month(), "2026-11");
+        assert_eq!(Millis(1_796_083_200_000).month(), "2026-12");
+        assert_eq!(Millis(0).month(), "1970-01");
     }
 }

@@ -12,6 +12,7 @@ use super::settings::PipelineSettingsDoc;
 use super::understanding::{Understanding, Urgency};
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::StreamEvent;
+use crate::llm::{ModelUsage, TokenUsage};
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, Millis, TenantId, UserId};
 use async_trait::async_trait;
@@ -325,6 +326,21 @@ pub trait PipelineStore: Send + Sync + 'static {
         sealed: &[u8],
         at: Millis,
     ) -> Result<(), StoreError>;
+
+    /// Adds one answered call and its tokens to the tenant's count for `month`
+    /// (`YYYY-MM`), provider and model.
+    async fn add_ai_usage(
+        &self,
+        tenant: TenantId,
+        month: &str,
+        provider: &str,
+        model: &str,
+        usage: TokenUsage,
+        at: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// The tenant's counts for `month`, by provider and model (in that order).
+    async fn ai_usage(&self, tenant: TenantId, month: &str) -> Result<Vec<ModelUsage>, StoreError>;
 
     /// Moves a conversation's handoff state and appends its `conversation.lead`
     /// event, in one transaction. `None` when it is in `to` already, or not in
