@@ -4,7 +4,7 @@
 // language model (ai_settings.js). The server enforces every permission; the page
 // only hides what the role cannot use.
 
-import { h, fill, longTime, announce } from "./dom.js";
+import { h, fill, fillGrid, longTime, announce } from "./dom.js";
 import { del, get, patch, post } from "./session.js";
 import { ROLES, atLeast } from "./inbox.js";
 import { field } from "./signin.js";
@@ -54,13 +54,6 @@ export function renderAdmin(main, me, tab) {
 }
 
 /** A data table with a caption for screen readers and column headers. */
-function fillGrid(table, caption, columns, rows) {
-  fill(table,
-    h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, columns.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows));
-}
-
 function errorLine() {
   return h("p", { class: "form-error", role: "alert" });
 }

@@ -1,22 +1,37 @@
 // The language model page (admins): the providers the pipeline asks about messages
-// its rules are unsure of, tried in order. Keys are never sent back by the server: a
-// provider saved with its key field left empty keeps the key it has.
+// its rules are unsure of, tried in order, and what their answers used this month.
+// Keys are never sent back by the server: a provider saved with its key field left
+// empty keeps the key it has.
 
-import { h, fill, announce } from "./dom.js";
+import { h, fill, fillGrid, announce } from "./dom.js";
 import { get, put } from "./session.js";
 import { field } from "./signin.js";
 
 export async function renderAiSettings(body) {
   const error = h("p", { class: "form-error", role: "alert" });
   fill(body, h("h1", {}, "Language model"), error, h("p", { class: "muted" }, "Loading…"));
-  let saved;
+  let saved, usage;
   try {
-    saved = await get("/settings/ai");
+    [saved, usage] = await Promise.all([get("/settings/ai"), get("/ai/usage")]);
   } catch (err) {
     error.textContent = err.message;
     return;
   }
-  fill(body, h("h1", {}, "Language model"), error, settingsForm(saved, error));
+  fill(body, h("h1", {}, "Language model"), error, settingsForm(saved, error), usageTable(usage));
+}
+
+/** Calls answered and tokens used this month (UTC), by provider and model. */
+function usageTable(usage) {
+  const table = h("table", { class: "grid usage" });
+  const count = (n) => n.toLocaleString("en");
+  const rows = usage.by_model.map((m) => h("tr", {},
+    h("td", {}, m.provider), h("td", {}, m.model), h("td", {}, count(m.requests)),
+    h("td", {}, count(m.input_tokens)), h("td", {}, count(m.output_tokens))));
+  rows.push(h("tr", { class: "total" },
+    h("th", { scope: "row", colspan: 2 }, "Total"), h("td", {}, count(usage.total.requests)),
+    h("td", {}, count(usage.total.input_tokens)), h("td", {}, count(usage.total.output_tokens))));
+  fillGrid(table, `Usage in ${usage.month} (UTC), as the providers counted it`, ["Provider", "Model", "Answered calls", "Input tokens", "Output tokens"], rows);
+  return table;
 }
 
 function settingsForm(saved, error) {
@@ -27,7 +42,7 @@ function settingsForm(saved, error) {
   for (const provider of saved.providers) addProvider(provider);
 
   const form = h("form", { class: "card settings-form", "aria-label": "Language model settings" },
-    h("p", { class: "muted" }, "Any server that speaks the OpenAI chat completions API: OpenAI, Azure OpenAI, OpenRouter, Ollama, vLLM, LM Studio. The first that answers wins; the rules decide when none does."),
+    h("p", { class: "muted" }, "Any server that speaks the OpenAI chat completions API (OpenAI, Azure OpenAI, OpenRouter, Ollama, vLLM, LM Studio) or Anthropic's Messages API. The first that answers wins; the rules decide when none does."),
     h("fieldset", {}, h("legend", {}, "Understanding"),
       h("label", { class: "check" }, enabled, " Ask the model about messages the rules are unsure of"),
       field("Unsure below this confidence (0 to 1)", below)),

@@ -35,6 +35,14 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Fills a `table` with its caption, column headers and body rows. */
+export function fillGrid(table, caption, columns, rows) {
+  fill(table,
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, columns.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows));
+}
+
 export function $(selector, root = document) {
   return root.querySelector(selector);
 }

@@ -4,6 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { OWNER, call, customerSays, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
 
 let browser;
@@ -204,5 +205,65 @@ test("an admin adds a language model provider; its key is kept but never shown, 
   } finally {
     await context.close();
     await server.stop();
+  }
+});
+
+/** A local stand-in for an OpenAI-compatible provider: every chat completion answers
+ *  the pipeline's understanding schema, and reports 120 prompt and 18 completion tokens. */
+async function fakeProvider() {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const ok = req.method === "POST" && req.url === "/v1/chat/completions";
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify(ok
+        ? {
+          id: "chatcmpl-test", object: "chat.completion", created: 1764000000, model: "small-model",
+          choices: [{ index: 0, message: { role: "assistant", content: JSON.stringify({ intent: "demo", confidence: 0.9, urgency: "low" }), refusal: null }, logprobs: null, finish_reason: "stop" }],
+          usage: { prompt_tokens: 120, completion_tokens: 18, total_tokens: 138 },
+        }
+        : { error: { message: "Unknown request URL" } }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/v1`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+test("the language model page shows this month's answered calls and tokens by provider and model", async () => {
+  const provider = await fakeProvider();
+  const server = await startServer({ SWITCHBOARD_AI__ALLOW_LOCAL_MODELS: "true" });
+  const context = await newContext(browser, { bypassCSP: true });
+  try {
+    const token = await ownerToken(server);
+    await call(server, "PUT", "/settings/ai", {
+      providers: [{ name: "local", kind: "openai", base_url: provider.url, model: "small-model", api_key: "" }],
+    }, token);
+    // Two messages the rules are unsure of go to the model.
+    for (const from of ["ana", "ben"]) {
+      await customerSays(server, token, from, "Hmm, and what about the thing we talked about on Tuesday?");
+    }
+    let usage;
+    for (let tries = 0; tries < 200; tries++) {
+      usage = await call(server, "GET", "/ai/usage", undefined, token);
+      if (usage.total.requests === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(usage.total.requests, 2);
+
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+    await page.goto(`${server.url}/#/admin/ai`);
+    const table = page.getByRole("table", { name: `Usage in ${usage.month} (UTC), as the providers counted it` });
+    await table.waitFor();
+    const rows = await table.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    assert.deepEqual(rows, [
+      ["local", "small-model", "2", "240", "36"],
+      ["Total", "2", "240", "36"],
+    ]);
+    assert.deepEqual(await violations(page), []);
+  } finally {
+    await context.close();
+    await server.stop();
+    await provider.close();
   }
 });
