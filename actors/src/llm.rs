@@ -41,10 +41,14 @@ pub struct ModelUsage {
     pub output_tokens: u64,
 }
 
-/// Tokens a call used, as the provider counted them (zero where it did not say).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Tokens a call used, as the provider counted them (zero where it did not say). Read
+/// straight from an answer's `usage`: OpenAI's `prompt_tokens`/`completion_tokens` or
+/// Anthropic's `input_tokens`/`output_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct TokenUsage {
+    #[serde(default, alias = "prompt_tokens", alias = "input_tokens")]
     pub input: u32,
+    #[serde(default, alias = "completion_tokens", alias = "output_tokens")]
     pub output: u32,
 }
 

@@ -23,8 +23,9 @@ struct Message {
     content: Vec<Block>,
     #[serde(default)]
     stop_reason: Option<String>,
+    /// `null` or missing where the server does not count tokens.
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<TokenUsage>,
 }
 
 #[derive(Deserialize)]
@@ -35,14 +36,6 @@ struct Block {
     name: Option<String>,
     #[serde(default)]
     input: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Usage {
-    #[serde(default)]
-    input_tokens: u32,
-    #[serde(default)]
-    output_tokens: u32,
 }
 
 pub async fn chat(
@@ -89,12 +82,6 @@ pub async fn chat(
         content: input.to_string(),
         provider: provider.name.clone(),
         model: message.model.unwrap_or_else(|| provider.model.clone()),
-        usage: message
-            .usage
-            .map(|u| TokenUsage {
-                input: u.input_tokens,
-                output: u.output_tokens,
-            })
-            .unwrap_or_default(),
+        usage: message.usage.unwrap_or_default(),
     })
 }

@@ -1,8 +1,8 @@
 //! What the provider adapters share: one bounded call through the guarded client, and
 //! what its failure means for failover and the provider's circuit.
 
-use crate::http::guarded::{FetchError, GuardedClient};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use crate::http::guarded::{FetchError, GuardedClient, retry_after};
+use reqwest::header::HeaderMap;
 use std::time::Duration;
 
 /// Why one provider gave no answer.
@@ -90,24 +90,14 @@ fn failure(err: FetchError, timeout_ms: u64) -> CallFailure {
         } => {
             let said = error_message(&body);
             match status.as_u16() {
-                429 => CallFailure::RateLimited(retry_after(&headers)),
+                429 => CallFailure::RateLimited(
+                    retry_after(&headers).map(|wait| wait.min(MAX_RETRY_AFTER)),
+                ),
                 500.. => CallFailure::Unavailable(format!("HTTP {status}{said}")),
                 _ => CallFailure::Rejected(format!("HTTP {status}{said}")),
             }
         }
     }
-}
-
-/// `Retry-After` in seconds (the form both APIs send), capped at `MAX_RETRY_AFTER`.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// `: message` from an error body, if it has one: both OpenAI's `{"error": {"message":
@@ -128,7 +118,7 @@ pub fn cut(text: &str) -> String {
 mod tests {
     use super::*;
     use reqwest::StatusCode;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     fn status(code: u16, retry_after: Option<&str>, body: &str) -> CallFailure {
         let mut headers = HeaderMap::new();

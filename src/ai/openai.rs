@@ -18,16 +18,9 @@ struct Completion {
     #[serde(default)]
     model: Option<String>,
     choices: Vec<Choice>,
+    /// `null` or missing where the server does not count tokens.
     #[serde(default)]
-    usage: Option<CompletionUsage>,
-}
-
-#[derive(Deserialize)]
-struct CompletionUsage {
-    #[serde(default)]
-    prompt_tokens: u32,
-    #[serde(default)]
-    completion_tokens: u32,
+    usage: Option<TokenUsage>,
 }
 
 #[derive(Deserialize)]
@@ -99,12 +92,6 @@ pub async fn chat(
         content,
         provider: provider.name.clone(),
         model: completion.model.unwrap_or_else(|| provider.model.clone()),
-        usage: completion
-            .usage
-            .map(|u| TokenUsage {
-                input: u.prompt_tokens,
-                output: u.completion_tokens,
-            })
-            .unwrap_or_default(),
+        usage: completion.usage.unwrap_or_default(),
     })
 }

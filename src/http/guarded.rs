@@ -164,6 +164,19 @@ impl GuardedClient {
     }
 }
 
+/// How long an answer asked us to wait (`Retry-After` in seconds, the form the APIs
+/// we call send; an HTTP date is not read).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
 fn transport(err: reqwest::Error) -> FetchError {
     if err.is_timeout() {
         return FetchError::Timeout;

@@ -4,8 +4,8 @@
 //! are fetched through the guarded client, only from the provider's media hosts.
 
 use super::webhook::graph_error_text;
-use crate::http::guarded::{FetchError, GuardedClient};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use crate::http::guarded::{FetchError, GuardedClient, retry_after};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
@@ -232,11 +232,7 @@ async fn success(response: Response) -> Result<Response, GraphError> {
 
 /// What an error answer means: worth retrying (5xx, 429; after `Retry-After`) or not.
 fn failure(status: StatusCode, headers: &HeaderMap, body: &Value) -> GraphError {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(headers);
     let detail = body
         .get("error")
         .map(graph_error_text)
