@@ -82,14 +82,32 @@ pub struct Config {
     pub metrics: MetricsConfig,
 }
 
-/// Calls to the language-model providers tenants configure (`PUT /settings/ai`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Calls to the language-model providers tenants configure (`PUT /settings/ai`), and
+/// the knowledge base their replies are grounded in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AiConfig {
     /// Let tenants' providers be on loopback, private addresses and plain `http`: a
     /// model server on the same host or network (Ollama, vLLM, LM Studio). Off, a
     /// provider must be a public `https` host, like any other URL from input.
     pub allow_local_models: bool,
+    /// The largest knowledge-base document (its text, in bytes); larger ones are
+    /// refused with `payload_too_large`. Requests are also held to
+    /// `server.body_limit_bytes`.
+    pub knowledge_document_max_bytes: usize,
+    /// Documents a tenant's knowledge base holds at most; one more is refused with
+    /// `limit_reached`.
+    pub knowledge_max_documents: u32,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            allow_local_models: false,
+            knowledge_document_max_bytes: 256 * 1024,
+            knowledge_max_documents: 500,
+        }
+    }
 }
 
 /// Where `/metrics` is served.
@@ -695,6 +713,11 @@ impl Config {
         {
             return invalid(
                 "whatsapp_web.lease_secs must be at least 3; connect_concurrency, max_qr_codes and send_rate_per_second positive",
+            );
+        }
+        if self.ai.knowledge_document_max_bytes == 0 || self.ai.knowledge_max_documents == 0 {
+            return invalid(
+                "ai.knowledge_document_max_bytes and knowledge_max_documents must be positive",
             );
         }
         let pipeline = &self.pipeline;

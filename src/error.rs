@@ -46,6 +46,7 @@ error_codes! {
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed"),
     Conflict => (CONFLICT, "conflict"),
     LastOwner => (CONFLICT, "last_owner"),
+    LimitReached => (CONFLICT, "limit_reached"),
     SessionNotReady => (CONFLICT, "session_not_ready"),
     SessionElsewhere => (CONFLICT, "session_elsewhere"),
     RequestTimeout => (REQUEST_TIMEOUT, "request_timeout"),

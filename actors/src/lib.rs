@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod domain;
 pub mod inbox;
+pub mod knowledge;
 pub mod llm;
 pub mod pipeline;
 pub mod session;
@@ -18,8 +19,8 @@ pub use domain::{
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
     country_code,
     ids::{
-        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, MessageId,
-        RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
+        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DocumentId,
+        MessageId, PassageId, RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,
 };

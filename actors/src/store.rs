@@ -7,6 +7,7 @@
 use crate::channel::store::ChannelStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
+use crate::knowledge::KnowledgeStore;
 use crate::pipeline::store::PipelineStore;
 use crate::session::store::SessionStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
@@ -157,10 +158,10 @@ pub struct PoolStats {
 
 /// Everything the server stores; the inbox part is [`InboxStore`], the channel part
 /// [`ChannelStore`], WhatsApp Web sessions [`SessionStore`], the inbound pipeline
-/// [`PipelineStore`].
+/// [`PipelineStore`], the knowledge base [`KnowledgeStore`].
 #[async_trait]
 pub trait Store:
-    InboxStore + ChannelStore + SessionStore + PipelineStore + Send + Sync + 'static
+    InboxStore + ChannelStore + SessionStore + PipelineStore + KnowledgeStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

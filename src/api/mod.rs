@@ -8,6 +8,7 @@ mod channels;
 mod contacts;
 mod conversations;
 mod health;
+mod knowledge;
 mod media;
 mod pipeline;
 mod sandbox;
@@ -121,6 +122,18 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(ai::save_settings)),
         )
         .service(web::resource("/ai/usage").route(web::get().to(ai::usage)))
+        .service(
+            web::resource("/ai/knowledge")
+                .route(web::get().to(knowledge::list))
+                .route(web::post().to(knowledge::add)),
+        )
+        .route("/ai/knowledge/search", web::get().to(knowledge::search))
+        .service(
+            web::resource("/ai/knowledge/{id}")
+                .route(web::get().to(knowledge::get))
+                .route(web::put().to(knowledge::replace))
+                .route(web::delete().to(knowledge::delete)),
+        )
         .service(
             web::resource("/conversations/{id}/messages")
                 .route(web::get().to(conv::messages))

@@ -5,6 +5,8 @@ mod channel_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod ingest_io;
+mod knowledge_io;
+mod knowledge_sql;
 mod pipeline_io;
 mod pipeline_rows;
 mod pipeline_sql;

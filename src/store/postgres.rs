@@ -2,6 +2,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::knowledge_sql::impl_knowledge_store;
 use super::pipeline_sql::impl_pipeline_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
@@ -92,3 +93,4 @@ impl_inbox_store!(PostgresStore, postgres);
 impl_channel_store!(PostgresStore);
 impl_session_store!(PostgresStore);
 impl_pipeline_store!(PostgresStore, postgres);
+impl_knowledge_store!(PostgresStore, postgres);

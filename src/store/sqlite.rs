@@ -7,6 +7,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::knowledge_sql::impl_knowledge_store;
 use super::pipeline_sql::impl_pipeline_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
@@ -121,3 +122,4 @@ impl_inbox_store!(SqliteStore, sqlite);
 impl_channel_store!(SqliteStore);
 impl_session_store!(SqliteStore);
 impl_pipeline_store!(SqliteStore, sqlite);
+impl_knowledge_store!(SqliteStore, sqlite);

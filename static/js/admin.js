@@ -1,8 +1,9 @@
 // Admin pages: the team and its roles, API keys (the secret is shown once),
 // channels with what to paste into Meta's console and their health, replies that
-// could not be delivered, the pipeline's settings (pipeline_settings.js) and its
-// language model (ai_settings.js). The server enforces every permission; the page
-// only hides what the role cannot use.
+// could not be delivered, the pipeline's settings (pipeline_settings.js), its
+// language model (ai_settings.js) and the knowledge base replies quote
+// (knowledge.js). The server enforces every permission; the page only hides what the
+// role cannot use.
 
 import { h, fill, fillGrid, longTime, announce } from "./dom.js";
 import { del, get, patch, post } from "./session.js";
@@ -10,6 +11,7 @@ import { ROLES, atLeast } from "./inbox.js";
 import { field } from "./signin.js";
 import { renderPipelineSettings } from "./pipeline_settings.js";
 import { renderAiSettings } from "./ai_settings.js";
+import { renderKnowledge } from "./knowledge.js";
 
 const SCOPES = [
   "conversations:read",
@@ -39,6 +41,7 @@ export function renderAdmin(main, me, tab) {
     ["dead-letters", "Dead letters", "admin", renderDeadLetters],
     ["pipeline", "Lead scoring and handoff", "admin", renderPipelineSettings],
     ["ai", "Language model", "admin", renderAiSettings],
+    ["knowledge", "Knowledge base", "admin", renderKnowledge],
   ].filter(([, , minimum]) => atLeast(role, minimum));
   const current = tabs.find(([id]) => id === tab) ?? tabs[0];
   const body = h("div", { class: "admin-body" });

@@ -19,6 +19,7 @@ mod handoff_triggers;
 mod http;
 mod inbox_api;
 mod inbox_store;
+mod knowledge;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;

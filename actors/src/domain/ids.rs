@@ -56,4 +56,8 @@ uuid_id!(
     DeadLetterId,
     /// A verified webhook delivery that could not be used, kept for admins.
     WebhookLogId,
+    /// A document of a tenant's knowledge base.
+    DocumentId,
+    /// One passage of a knowledge-base document: what search finds and replies cite.
+    PassageId,
 );

@@ -1,0 +1,224 @@
+//! A tenant's knowledge base over REST: admins add, replace and remove documents
+//! (audited); everyone in the inbox can read them and search their passages, the same
+//! search that grounds the AI's replies.
+
+use crate::audit::{self, Event};
+use crate::auth::extract::Authorized;
+use crate::auth::permission::{ManageSettings, ReadInbox};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::client::ClientInfo;
+use crate::http::json::{Json, Query};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_actors::knowledge::{self, DocumentFormat, Saved, SearchTerms};
+use switchboard_actors::{DocumentId, Millis};
+use uuid::Uuid;
+
+/// A passage holds at most this many characters: a few paragraphs, so the five a reply
+/// carries stay well inside any model's context.
+pub const PASSAGE_CHARS: usize = 1000;
+
+const MAX_TITLE_CHARS: usize = 200;
+
+/// Passages a search returns when the caller does not say, and at most.
+const DEFAULT_RESULTS: u32 = 5;
+const MAX_RESULTS: u32 = 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentRequest {
+    title: String,
+    format: DocumentFormat,
+    content: String,
+}
+
+/// Checks a request and cuts its text into passages.
+fn prepare(
+    state: &AppState,
+    id: DocumentId,
+    body: DocumentRequest,
+) -> Result<knowledge::DocumentDetail, ApiError> {
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::invalid(format!(
+            "title must be 1 to {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    let max = state.config.ai.knowledge_document_max_bytes;
+    if body.content.len() > max {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a document holds at most {max} bytes of text"),
+        ));
+    }
+    knowledge::prepare(
+        id,
+        title,
+        body.format,
+        body.content,
+        Millis::now(),
+        PASSAGE_CHARS,
+    )
+    .map_err(|err| ApiError::invalid(err.0))
+}
+
+async fn audit_saved(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: &Authorized<ManageSettings>,
+    action: &'static str,
+    document: &knowledge::Document,
+) {
+    let event = Event {
+        tenant: auth.caller.tenant_id(),
+        actor: auth.caller.audit_actor(),
+        action,
+        target: Some(("knowledge_document", document.id.to_string())),
+        details: json!({
+            "title": document.title,
+            "format": document.format,
+            "bytes": document.bytes,
+            "passages": document.passages,
+        }),
+    };
+    audit::record(state.store.as_ref(), client, event).await;
+}
+
+/// Adds a document; its passages are searchable once this answers.
+pub async fn add(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageSettings>,
+    body: Json<DocumentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = prepare(&state, DocumentId::new(), body.into_inner())?;
+    let max = state.config.ai.knowledge_max_documents;
+    match state
+        .store
+        .save_document(auth.caller.tenant_id(), &detail, false, max)
+        .await?
+    {
+        Saved::Saved => {}
+        Saved::Full | Saved::Missing => {
+            return Err(ApiError::new(
+                ErrorCode::LimitReached,
+                format!(
+                    "the knowledge base holds {max} documents, the most it may; remove one first"
+                ),
+            ));
+        }
+    }
+    audit_saved(&state, &client, &auth, "knowledge.add", &detail.document).await;
+    Ok(HttpResponse::Created().json(detail))
+}
+
+/// Replaces a document's title, format and text (and so all its passages).
+pub async fn replace(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageSettings>,
+    id: web::Path<Uuid>,
+    body: Json<DocumentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let id = DocumentId(*id);
+    let mut detail = prepare(&state, id, body.into_inner())?;
+    let max = state.config.ai.knowledge_max_documents;
+    if state
+        .store
+        .save_document(tenant, &detail, true, max)
+        .await?
+        != Saved::Saved
+    {
+        return Err(ApiError::not_found("document"));
+    }
+    // The creation time stays the one stored; read it back for the answer.
+    if let Some(stored) = state.store.document(tenant, id).await? {
+        detail = stored;
+    }
+    audit_saved(
+        &state,
+        &client,
+        &auth,
+        "knowledge.replace",
+        &detail.document,
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+) -> Result<HttpResponse, ApiError> {
+    let documents = state.store.documents(auth.caller.tenant_id()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": documents })))
+}
+
+/// A document with its text and its passages.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = state
+        .store
+        .document(auth.caller.tenant_id(), DocumentId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("document"))?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageSettings>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    if !state.store.delete_document(tenant, DocumentId(*id)).await? {
+        return Err(ApiError::not_found("document"));
+    }
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "knowledge.delete",
+        target: Some(("knowledge_document", id.to_string())),
+        details: json!({}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: String,
+    limit: Option<u32>,
+}
+
+/// The passages a question finds, best first, with the terms it was read as.
+pub async fn search(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    query: Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_RESULTS);
+    if !(1..=MAX_RESULTS).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be 1 to {MAX_RESULTS}"
+        )));
+    }
+    let Some(terms) = SearchTerms::of(&query.q) else {
+        return Ok(HttpResponse::Ok().json(json!({ "terms": [], "data": [] })));
+    };
+    let passages = state
+        .store
+        .search_knowledge(auth.caller.tenant_id(), &terms, limit)
+        .await?;
+    let words: Vec<&str> = terms.terms().iter().map(|t| t.word.as_str()).collect();
+    Ok(HttpResponse::Ok().json(json!({ "terms": words, "data": passages })))
+}
