@@ -98,6 +98,9 @@ pub struct AiConfig {
     /// Documents a tenant's knowledge base holds at most; one more is refused with
     /// `limit_reached`.
     pub knowledge_max_documents: u32,
+    /// Conversations of one tenant the AI answers at the same time (each waits for
+    /// its provider); the tenant's other messages wait their turn.
+    pub reply_concurrency: usize,
 }
 
 impl Default for AiConfig {
@@ -106,6 +109,7 @@ impl Default for AiConfig {
             allow_local_models: false,
             knowledge_document_max_bytes: 256 * 1024,
             knowledge_max_documents: 500,
+            reply_concurrency: 4,
         }
     }
 }

@@ -40,8 +40,10 @@ use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
+use switchboard_actors::llm::TenantModels;
 use switchboard_actors::pipeline::pipelines::{PipelineSettings, Pipelines};
 use switchboard_actors::pipeline::stages::StageSettings;
+use switchboard_actors::reply::replies::{Replies, RepliesSettings};
 use switchboard_actors::session::Sessions;
 use switchboard_actors::session::driver::SessionDriver;
 use switchboard_actors::store::Store;
@@ -131,18 +133,29 @@ impl Application {
             send_rate_per_second: config.whatsapp_web.send_rate_per_second,
             files: reply_file_client(&config)?,
         });
+        let models: Arc<dyn TenantModels> =
+            Arc::new(ai_models(&config, store.clone(), &gateway, &metrics)?);
         let pipelines = Pipelines::new(
             store.clone(),
             inbox.clone(),
             node,
             pipeline_settings(&config.pipeline),
-            Arc::new(ai_models(&config, store.clone(), &gateway, &metrics)?),
+            models.clone(),
+            Arc::new(metrics.clone()),
+        );
+        let replies = Replies::new(
+            store.clone(),
+            inbox.clone(),
+            node,
+            replies_settings(&config),
+            models,
             Arc::new(metrics.clone()),
         );
         let state = web::Data::new(AppState {
             inbox,
             sessions,
             pipelines,
+            replies,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
@@ -228,9 +241,11 @@ impl Application {
         let sessions = self.state.sessions.clone();
         let pipelines = self.state.pipelines.clone();
         let pipeline_on = self.state.config.pipeline.enabled;
+        let replies = self.state.replies.clone();
+        // Replies follow the pipeline's insights: without the pipeline there are none.
         let pipeline = async {
             if pipeline_on {
-                pipelines.clone().run().await;
+                tokio::join!(pipelines.clone().run(), replies.clone().run());
             } else {
                 std::future::pending::<()>().await;
             }
@@ -246,7 +261,20 @@ impl Application {
         // shut down, leases released.
         sessions.shutdown().await;
         pipelines.shutdown().await;
+        replies.shutdown().await;
         result
+    }
+}
+
+/// The reply worker follows the pipeline's lease, pace and batch.
+fn replies_settings(config: &Config) -> RepliesSettings {
+    let pipeline = &config.pipeline;
+    RepliesSettings {
+        lease_ttl: Duration::from_secs(pipeline.lease_secs),
+        poll_every: Duration::from_millis(pipeline.poll_ms),
+        batch: pipeline.batch,
+        tenants_per_round: pipeline.tenants_per_round,
+        concurrency: config.ai.reply_concurrency,
     }
 }
 

@@ -12,6 +12,7 @@ use crate::telemetry::Metrics;
 use std::sync::Arc;
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::pipeline::pipelines::Pipelines;
+use switchboard_actors::reply::replies::Replies;
 use switchboard_actors::session::Sessions;
 use switchboard_actors::store::Store;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The inbound pipeline's stages and this node's tenant workers.
     pub pipelines: Pipelines,
+    /// The node's AI reply worker.
+    pub replies: Replies,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
     pub config: Config,

@@ -12,6 +12,8 @@ use switchboard_actors::llm::TokenUsage;
 use switchboard_actors::pipeline::handoff::HandoffTrigger;
 use switchboard_actors::pipeline::observe::PipelineObserver;
 use switchboard_actors::pipeline::scoring::Temperature;
+use switchboard_actors::reply::replies::ReplyObserver;
+use switchboard_actors::reply::settings::ReplyMode;
 use switchboard_actors::session::stats::SessionCounts;
 use switchboard_actors::store::PoolStats;
 use tracing_subscriber::EnvFilter;
@@ -65,6 +67,10 @@ impl Metrics {
             )?
             .set_buckets_for_metric(
                 Matcher::Full("pipeline_lag_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
+            .set_buckets_for_metric(
+                Matcher::Full("ai_reply_own_seconds".into()),
                 LATENCY_BUCKETS,
             )?
             .build_recorder();
@@ -123,6 +129,15 @@ impl Metrics {
             metrics::describe_gauge!(
                 "pipeline_stage_in_flight",
                 "Messages given to a pipeline stage and not answered yet, by stage"
+            );
+            metrics::describe_counter!(
+                "ai_replies_total",
+                "Customer messages the AI answered, by mode (suggest, auto) and outcome (sent, suggested, fallback, handoff)"
+            );
+            metrics::describe_histogram!(
+                "ai_reply_own_seconds",
+                metrics::Unit::Seconds,
+                "Time a reply took in our own code: reading, prompt, checks and sending, the provider's time left out"
             );
             metrics::describe_histogram!(
                 "pipeline_lag_seconds",
@@ -288,6 +303,16 @@ fn heap_bytes() -> Option<usize> {
     // jemalloc caches its statistics; a new epoch refreshes them.
     tikv_jemalloc_ctl::epoch::advance().ok()?;
     tikv_jemalloc_ctl::stats::allocated::read().ok()
+}
+
+impl ReplyObserver for Metrics {
+    fn replied(&self, mode: ReplyMode, outcome: &'static str, own_seconds: f64) {
+        self.with(|| {
+            counter!("ai_replies_total", "mode" => mode.as_str(), "outcome" => outcome)
+                .increment(1);
+            histogram!("ai_reply_own_seconds").record(own_seconds);
+        });
+    }
 }
 
 impl PipelineObserver for Metrics {

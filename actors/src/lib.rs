@@ -11,8 +11,10 @@ pub mod inbox;
 pub mod knowledge;
 pub mod llm;
 pub mod pipeline;
+pub mod reply;
 pub mod session;
 pub mod store;
+pub mod tenant_workers;
 
 pub use domain::{
     ChannelKey, ClientMessageId, ConversationStatus, DeliveryStatus, Direction, Email,

@@ -77,6 +77,9 @@ pub trait TenantModels: Send + Sync {
         &self,
         tenant: TenantId,
     ) -> Result<Option<UnderstandingModel>, StoreError>;
+
+    /// The tenant's providers for replies, if it configured any.
+    async fn replies(&self, tenant: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError>;
 }
 
 /// For a server or a test without any model.
@@ -85,6 +88,10 @@ pub struct NoModels;
 #[async_trait]
 impl TenantModels for NoModels {
     async fn understanding(&self, _: TenantId) -> Result<Option<UnderstandingModel>, StoreError> {
+        Ok(None)
+    }
+
+    async fn replies(&self, _: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError> {
         Ok(None)
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
 use crate::knowledge::KnowledgeStore;
 use crate::pipeline::store::PipelineStore;
+use crate::reply::store::ReplyStore;
 use crate::session::store::SessionStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
 use async_trait::async_trait;
@@ -158,10 +159,18 @@ pub struct PoolStats {
 
 /// Everything the server stores; the inbox part is [`InboxStore`], the channel part
 /// [`ChannelStore`], WhatsApp Web sessions [`SessionStore`], the inbound pipeline
-/// [`PipelineStore`], the knowledge base [`KnowledgeStore`].
+/// [`PipelineStore`], the knowledge base [`KnowledgeStore`], AI replies [`ReplyStore`].
 #[async_trait]
 pub trait Store:
-    InboxStore + ChannelStore + SessionStore + PipelineStore + KnowledgeStore + Send + Sync + 'static
+    InboxStore
+    + ChannelStore
+    + SessionStore
+    + PipelineStore
+    + KnowledgeStore
+    + ReplyStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -61,38 +61,63 @@ impl Models {
     }
 }
 
+impl Models {
+    /// The tenant's settings, when it saved some that open.
+    async fn settings(&self, tenant: TenantId) -> Result<Option<AiSettings>, StoreError> {
+        let Some(sealed) = self.store.ai_settings(tenant).await? else {
+            return Ok(None);
+        };
+        match AiSettings::open(&self.sealer, tenant, &sealed) {
+            Ok(settings) => Ok(Some(settings)),
+            Err(err) => {
+                // The rules go on alone; an admin saving the settings again mends it.
+                tracing::error!(%tenant, error = %err, "cannot open the tenant's AI settings");
+                Ok(None)
+            }
+        }
+    }
+
+    fn failover(&self, tenant: TenantId, providers: Vec<Provider>) -> Arc<Failover> {
+        Arc::new(Failover {
+            tenant,
+            store: self.store.clone(),
+            providers,
+            client: self.client.clone(),
+            breakers: self.breakers.clone(),
+            rule: self.rule,
+            metrics: self.metrics.clone(),
+        })
+    }
+}
+
 #[async_trait]
 impl TenantModels for Models {
     async fn understanding(
         &self,
         tenant: TenantId,
     ) -> Result<Option<UnderstandingModel>, StoreError> {
-        let Some(sealed) = self.store.ai_settings(tenant).await? else {
+        let Some(settings) = self.settings(tenant).await? else {
             return Ok(None);
-        };
-        let settings = match AiSettings::open(&self.sealer, tenant, &sealed) {
-            Ok(settings) => settings,
-            Err(err) => {
-                // The rules go on alone; an admin saving the settings again mends it.
-                tracing::error!(%tenant, error = %err, "cannot open the tenant's AI settings");
-                return Ok(None);
-            }
         };
         if !settings.understanding.enabled || settings.providers.is_empty() {
             return Ok(None);
         }
         Ok(Some(UnderstandingModel {
             below_confidence: settings.understanding.below_confidence,
-            provider: Arc::new(Failover {
-                tenant,
-                store: self.store.clone(),
-                providers: settings.providers,
-                client: self.client.clone(),
-                breakers: self.breakers.clone(),
-                rule: self.rule,
-                metrics: self.metrics.clone(),
-            }),
+            provider: self.failover(tenant, settings.providers),
         }))
+    }
+
+    async fn replies(&self, tenant: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError> {
+        let providers = self
+            .settings(tenant)
+            .await?
+            .map(|s| s.providers)
+            .unwrap_or_default();
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.failover(tenant, providers)))
     }
 }
 

@@ -1,7 +1,8 @@
 //! A tenant's AI settings (admins, audited): its language-model providers in the
 //! order they are tried, and whether the pipeline asks them about the messages its
-//! rules are unsure of. Keys are sealed at rest and never shown again. And what the
-//! providers' answers used, by month.
+//! rules are unsure of. Keys are sealed at rest and never shown again. Its reply
+//! settings (modes per channel, voice, rules, fallback). And what the providers'
+//! answers used, by month.
 
 use crate::ai::settings::AiSettings;
 use crate::audit::{self, Event};
@@ -15,6 +16,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_actors::llm::ModelUsage;
+use switchboard_actors::reply::settings::ReplySettings;
 use switchboard_actors::{Millis, TenantId};
 
 async fn saved(state: &AppState, tenant: TenantId) -> Result<Option<AiSettings>, ApiError> {
@@ -61,6 +63,49 @@ pub async fn save_settings(
         tenant,
         actor: auth.caller.audit_actor(),
         action: "ai.settings",
+        target: None,
+        details: view.clone(),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The reply settings; the defaults (replies off) where none are saved.
+pub async fn reply_settings(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let settings = state
+        .store
+        .reply_settings(auth.caller.tenant_id())
+        .await?
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+/// Replaces the reply settings as a whole; replies switched on answer the messages
+/// that come from now on.
+pub async fn save_reply_settings(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageSettings>,
+    body: Json<ReplySettings>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let settings = body
+        .into_inner()
+        .validated()
+        .map_err(|err| ApiError::invalid(err.0))?;
+    state
+        .store
+        .save_reply_settings(tenant, &settings, Millis::now())
+        .await?;
+    let view = serde_json::to_value(&settings)
+        .map_err(|err| ApiError::internal(format!("cannot show the reply settings: {err}")))?;
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "ai.replies",
         target: None,
         details: view.clone(),
     };

@@ -121,6 +121,11 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(ai::settings))
                 .route(web::put().to(ai::save_settings)),
         )
+        .service(
+            web::resource("/settings/replies")
+                .route(web::get().to(ai::reply_settings))
+                .route(web::put().to(ai::save_reply_settings)),
+        )
         .service(web::resource("/ai/usage").route(web::get().to(ai::usage)))
         .service(
             web::resource("/ai/knowledge")

@@ -595,14 +595,18 @@ macro_rules! impl_inbox_store {
                     let Some(conversation) = conversation_in(&mut tx, tenant, id).await? else {
                         return Ok(None);
                     };
-                    if let (Some(client_id), Some(author)) = (&outgoing.client_id, outgoing.author_id) {
+                    if let Some(client_id) = &outgoing.client_id {
+                        // Without an author (the bot, an API key) the client id alone
+                        // names the message in its conversation.
                         let seen = sqlx::query_as::<_, MessageRow>(concat!(
                             message_select!(),
-                            "WHERE tenant_id = $1 AND author_id = $2 AND client_id = $3"
+                            "WHERE tenant_id = $1 AND client_id = $3
+                               AND CASE WHEN $2 IS NULL THEN author_id IS NULL AND conversation_id = $4 ELSE author_id = $2 END"
                         ))
                         .bind(tenant.0)
-                        .bind(author.0)
+                        .bind(outgoing.author_id.map(|a| a.0))
                         .bind(client_id.as_str())
+                        .bind(id.0)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(backend)?;

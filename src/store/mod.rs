@@ -11,6 +11,7 @@ mod pipeline_io;
 mod pipeline_rows;
 mod pipeline_sql;
 mod postgres;
+mod reply_sql;
 mod rows;
 mod session_rows;
 mod session_sql;

@@ -9,6 +9,7 @@ use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::knowledge_sql::impl_knowledge_store;
 use super::pipeline_sql::impl_pipeline_store;
+use super::reply_sql::impl_reply_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
 use sqlx::sqlite::{
@@ -123,3 +124,4 @@ impl_channel_store!(SqliteStore);
 impl_session_store!(SqliteStore);
 impl_pipeline_store!(SqliteStore, sqlite);
 impl_knowledge_store!(SqliteStore, sqlite);
+impl_reply_store!(SqliteStore);

@@ -28,6 +28,8 @@ const TRIGGER = {
   legal_keywords: "legal words",
   vip_contact: "VIP contact",
   agent_took_over: "taken over by an agent",
+  ai_handoff: "the AI asked for a person",
+  ai_could_not_answer: "the AI could not answer",
 };
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 5000;

@@ -7,6 +7,7 @@
 mod common;
 
 mod access;
+mod ai_replies;
 mod auth;
 mod binary;
 mod bootstrap;

@@ -56,6 +56,9 @@ text_enum!(
         MessageInsights => "message.insights",
         /// A conversation's lead score, temperature or handoff state changed.
         ConversationLead => "conversation.lead",
+        /// A reply the model drafted for the agents; only the conversation's assignee
+        /// receives it, or every agent while it has none.
+        ReplySuggested => "reply.suggested",
     }
 );
 
@@ -71,7 +74,10 @@ impl EventKind {
     pub fn changes_conversation(self) -> bool {
         !matches!(
             self,
-            EventKind::SessionUpdated | EventKind::MessageInsights | EventKind::ConversationLead
+            EventKind::SessionUpdated
+                | EventKind::MessageInsights
+                | EventKind::ConversationLead
+                | EventKind::ReplySuggested
         )
     }
 }

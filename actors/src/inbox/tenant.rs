@@ -886,5 +886,13 @@ impl Replay {
 /// Whether the connection's role may receive `event` (session events carry login
 /// codes: admins only). Read per event, so a demotion holds for the next one.
 fn may_see(event: &StreamEvent, member: &Member) -> bool {
-    !event.kind.admins_only() || member.grant.role() >= Role::Admin
+    match event.kind {
+        // A draft is for whoever answers the conversation: its assignee, or while it
+        // has none, anyone who may reply.
+        EventKind::ReplySuggested => match event.assignee_id {
+            Some(assignee) => assignee == member.user,
+            None => member.grant.role() >= Role::Agent,
+        },
+        kind => !kind.admins_only() || member.grant.role() >= Role::Admin,
+    }
 }

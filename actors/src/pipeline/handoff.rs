@@ -36,6 +36,11 @@ text_enum!(
         VipContact => "vip_contact",
         /// An agent took the conversation.
         AgentTookOver => "agent_took_over",
+        /// The AI assistant's answer asked for a person.
+        AiHandoff => "ai_handoff",
+        /// The AI assistant had no usable answer (no provider answered, an unsure or
+        /// refused answer).
+        AiCouldNotAnswer => "ai_could_not_answer",
     }
 );
 
@@ -53,6 +58,8 @@ impl HandoffTrigger {
             Self::LegalKeywords => "the customer mentioned legal steps",
             Self::VipContact => "a VIP contact",
             Self::AgentTookOver => "an agent took it over",
+            Self::AiHandoff => "the AI assistant asked for a person",
+            Self::AiCouldNotAnswer => "the AI assistant could not answer",
         }
     }
 }

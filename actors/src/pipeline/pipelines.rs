@@ -15,9 +15,10 @@ use crate::inbox::bus::NodeId;
 use crate::inbox::stream::{EventKind, StreamEvent};
 use crate::llm::TenantModels;
 use crate::store::{Store, StoreError};
+use crate::tenant_workers::{TenantWork, TenantWorkers};
 use crate::{ConversationId, MessageId, Millis, TenantId};
 use actix::prelude::*;
-use dashmap::DashMap;
+use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -50,15 +51,31 @@ struct Shared {
     models: Arc<dyn TenantModels>,
     observer: Arc<dyn PipelineObserver>,
     queue: HandoffQueue,
-    workers: DashMap<TenantId, Addr<TenantPipeline>>,
-    /// Where the workers run (normal priority).
-    arbiter: ArbiterHandle,
     /// Judges batches on the stages' arbiter.
     analyst: Addr<Analyst>,
 }
 
+#[async_trait]
+impl TenantWork for Shared {
+    const NAME: &'static str = "the pipeline";
+
+    async fn candidates(&self, now: Millis) -> Result<Vec<TenantId>, StoreError> {
+        self.store
+            .pipeline_candidates(self.node, now, self.settings.tenants_per_round)
+            .await
+    }
+
+    async fn drain(&self, tenant: TenantId) -> Result<(), StoreError> {
+        drain(self, tenant).await
+    }
+
+    async fn release(&self, tenant: TenantId) -> Result<(), StoreError> {
+        self.store.release_pipeline(tenant, self.node).await
+    }
+}
+
 #[derive(Clone)]
-pub struct Pipelines(Arc<Shared>);
+pub struct Pipelines(Arc<TenantWorkers<Shared>>);
 
 impl Pipelines {
     /// The stages and the tenant workers run on two arbiters (threads) of their own,
@@ -81,8 +98,7 @@ impl Pipelines {
         // The workers keep the normal priority: a worker holds the store's write
         // transaction, and ingest waits for it, while it writes a batch. At a lower
         // priority it would wait for the CPU between statements with the writer held.
-        let arbiter = Arbiter::new().handle();
-        Self(Arc::new(Shared {
+        let shared = Shared {
             queue: HandoffQueue::new(store.clone(), inbox.clone()),
             store,
             inbox,
@@ -90,111 +106,39 @@ impl Pipelines {
             settings,
             models,
             observer,
-            workers: DashMap::new(),
-            arbiter,
             analyst,
-        }))
+        };
+        Self(Arc::new(TenantWorkers::new(
+            Arc::new(shared),
+            Arbiter::new().handle(),
+        )))
     }
 
     pub fn queue(&self) -> &HandoffQueue {
-        &self.0.queue
+        &self.0.work().queue
     }
 
     /// Looks for work every `poll_every`, and for idle handoffs every
     /// `IDLE_SWEEP_EVERY`, until dropped.
     pub async fn run(self) {
+        let shared = self.0.work().clone();
         let mut swept_at: Option<Instant> = None;
         loop {
-            self.round().await;
+            self.0.round().await;
             if swept_at.is_none_or(|at| at.elapsed() >= IDLE_SWEEP_EVERY) {
                 swept_at = Some(Instant::now());
                 let default_idle = HandoffRules::default().idle_return_minutes;
-                if let Err(err) = self.0.queue.sweep_idle(default_idle).await {
+                if let Err(err) = shared.queue.sweep_idle(default_idle).await {
                     tracing::warn!(error = %err, "cannot hand idle conversations back to the bot");
                 }
             }
-            tokio::time::sleep(self.0.settings.poll_every).await;
-        }
-    }
-
-    async fn round(&self) {
-        let shared = &self.0;
-        let now = Millis::now();
-        let tenants = match shared
-            .store
-            .pipeline_candidates(shared.node, now, shared.settings.tenants_per_round)
-            .await
-        {
-            Ok(tenants) => tenants,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot look for pipeline work");
-                return;
-            }
-        };
-        for tenant in tenants {
-            let worker = shared
-                .workers
-                .entry(tenant)
-                .or_insert_with(|| {
-                    let shared = self.0.clone();
-                    Supervisor::start_in_arbiter(&self.0.arbiter, move |_| TenantPipeline {
-                        shared,
-                        tenant,
-                    })
-                })
-                .clone();
-            // A drain already waiting covers this one.
-            let _ = worker.try_send(Drain);
+            tokio::time::sleep(shared.settings.poll_every).await;
         }
     }
 
     /// Gives up this node's tenants, so other nodes take them at once.
     pub async fn shutdown(&self) {
-        let tenants: Vec<TenantId> = self.0.workers.iter().map(|e| *e.key()).collect();
-        for tenant in tenants {
-            if let Err(err) = self.0.store.release_pipeline(tenant, self.0.node).await {
-                tracing::warn!(%tenant, error = %err, "cannot release a tenant's pipeline");
-            }
-        }
-    }
-}
-
-/// One tenant's pipeline on this node: drains the backlog, a batch at a time,
-/// renewing the tenant's lease every fifth of it; stops when another node holds it.
-struct TenantPipeline {
-    shared: Arc<Shared>,
-    tenant: TenantId,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Drain;
-
-impl Actor for TenantPipeline {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        // One drain running and one waiting is all there is ever use for.
-        ctx.set_mailbox_capacity(1);
-    }
-}
-
-impl Supervised for TenantPipeline {}
-
-impl Handler<Drain> for TenantPipeline {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
-        let shared = self.shared.clone();
-        let tenant = self.tenant;
-        AtomicResponse::new(Box::pin(
-            async move {
-                if let Err(err) = drain(&shared, tenant).await {
-                    tracing::warn!(%tenant, error = %err, "the pipeline stopped on a store error; it resumes next round");
-                }
-            }
-            .into_actor(self),
-        ))
+        self.0.shutdown().await;
     }
 }
 

@@ -34,12 +34,80 @@ impl HandoffQueue {
         Self { store, inbox }
     }
 
+    /// The AI assistant hands the conversation to a person (it asked for one, or had
+    /// no usable answer): moves it from the bot, then assigns it and says why. Nothing
+    /// when it was no longer the bot's.
+    pub async fn bot_hands_over(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        trigger: HandoffTrigger,
+        detail: &str,
+        assignment: &Assignment,
+    ) -> Result<(), InboxError> {
+        let moved = self
+            .move_to(
+                tenant,
+                conversation,
+                HandoffState::PendingHuman,
+                Some(trigger),
+                None,
+            )
+            .await?;
+        if moved.is_some() {
+            self.assign_and_say(tenant, conversation, detail, assignment)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A person replied in a conversation the bot had (since `handoff_at`): it is a
+    /// person's now, and the bot stays out until someone hands it back.
+    pub async fn person_replied(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        handoff_at: Option<Millis>,
+    ) -> Result<(), InboxError> {
+        let moved = self
+            .move_to(
+                tenant,
+                conversation,
+                HandoffState::Human,
+                Some(HandoffTrigger::AgentTookOver),
+                Some((HandoffState::Bot, handoff_at)),
+            )
+            .await?;
+        if moved.is_some() {
+            self.note(
+                tenant,
+                conversation,
+                "A person replied: the bot stays out of this conversation until it is handed back.",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A trigger handed the conversation to a person: assign it and say so.
     pub async fn handed_over(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
         trigger: HandoffTrigger,
+        assignment: &Assignment,
+    ) -> Result<(), InboxError> {
+        self.assign_and_say(tenant, conversation, trigger.describe(), assignment)
+            .await
+    }
+
+    /// Assigns a conversation that went to a person by the tenant's rules, and leaves a
+    /// note saying `why` and to whom.
+    async fn assign_and_say(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        why: &str,
         assignment: &Assignment,
     ) -> Result<(), InboxError> {
         let assigned = self
@@ -67,7 +135,7 @@ impl HandoffQueue {
                 None => "No agent is online with room for it; it waits in the queue.".to_owned(),
             },
         };
-        let note = format!("Handed to a person: {}. {outcome}", trigger.describe());
+        let note = format!("Handed to a person: {why}. {outcome}");
         self.note(tenant, conversation, &note).await
     }
 

@@ -1,0 +1,17 @@
+-- AI replies: each tenant's reply settings (plain JSON: modes per channel, brand
+-- voice, rules, fallback; no secret), with `enabled` set when any channel replies so
+-- the worker finds the tenants to follow without reading every document; and the reply
+-- worker's cursor in each tenant's stream, leased to one node at a time.
+CREATE TABLE tenant_reply_settings (
+    tenant_id        BLOB PRIMARY KEY REFERENCES tenants (id),
+    data             TEXT NOT NULL,
+    enabled          BOOLEAN NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+
+CREATE TABLE reply_cursors (
+    tenant_id        BLOB PRIMARY KEY REFERENCES tenants (id),
+    stream_offset    INTEGER NOT NULL,
+    owner_node       BLOB,
+    lease_until      INTEGER
+);
