@@ -2,6 +2,7 @@
 
 mod channel_rows;
 mod channel_sql;
+mod cursor_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod ingest_io;

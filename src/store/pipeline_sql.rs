@@ -24,34 +24,14 @@ macro_rules! impl_pipeline_store {
             use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
             use uuid::Uuid;
 
-            /// Moves a tenant's cursor forward (never back) while the node holds it.
-            const ADVANCE: &str = "UPDATE pipeline_cursors
-                SET stream_offset = CASE WHEN stream_offset < $3 THEN $3 ELSE stream_offset END
-                WHERE tenant_id = $1 AND owner_node = $2";
+            crate::store::cursor_sql::leased_cursor!($store, "pipeline_cursors", "0");
 
             crate::store::pipeline_io::pipeline_io!($dialect);
 
             #[async_trait]
             impl PipelineStore for $store {
                 async fn claim_pipeline(&self, tenant: TenantId, node: NodeId, now: Millis, lease_until: Millis) -> Result<Option<i64>, StoreError> {
-                    // One statement: the cursor is created on first use, and taken
-                    // only when free, lapsed or this node's already.
-                    let claimed: Option<(i64,)> = sqlx::query_as(
-                        "INSERT INTO pipeline_cursors (tenant_id, stream_offset, owner_node, lease_until)
-                         VALUES ($1, 0, $2, $4)
-                         ON CONFLICT (tenant_id) DO UPDATE SET owner_node = excluded.owner_node, lease_until = excluded.lease_until
-                         WHERE pipeline_cursors.owner_node IS NULL OR pipeline_cursors.owner_node = $2
-                            OR pipeline_cursors.lease_until IS NULL OR pipeline_cursors.lease_until < $3
-                         RETURNING stream_offset",
-                    )
-                    .bind(tenant.0)
-                    .bind(node.0)
-                    .bind(now.0)
-                    .bind(lease_until.0)
-                    .fetch_optional(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    Ok(claimed.map(|(offset,)| offset))
+                    claim_cursor(self.writer(), tenant, node, now, lease_until).await
                 }
 
                 async fn pipeline_candidates(&self, node: NodeId, now: Millis, limit: u32) -> Result<Vec<TenantId>, StoreError> {
@@ -72,13 +52,7 @@ macro_rules! impl_pipeline_store {
                 }
 
                 async fn release_pipeline(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE pipeline_cursors SET owner_node = NULL, lease_until = NULL WHERE tenant_id = $1 AND owner_node = $2")
-                        .bind(tenant.0)
-                        .bind(node.0)
-                        .execute(self.writer())
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
+                    release_cursor(self.writer(), tenant, node).await
                 }
 
                 async fn lead(&self, tenant: TenantId, conversation: ConversationId) -> Result<Option<Lead>, StoreError> {
@@ -167,16 +141,7 @@ macro_rules! impl_pipeline_store {
                 }
 
                 async fn advance_pipeline(&self, tenant: TenantId, node: NodeId, offset: i64) -> Result<bool, StoreError> {
-                    let moved = sqlx::query(
-                        ADVANCE,
-                    )
-                    .bind(tenant.0)
-                    .bind(node.0)
-                    .bind(offset)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    Ok(moved.rows_affected() == 1)
+                    advance_cursor(self.writer(), tenant, node, offset).await
                 }
 
                 async fn pipeline_settings(&self, tenant: TenantId) -> Result<Option<PipelineSettingsDoc>, StoreError> {

@@ -1,7 +1,7 @@
 //! The `ReplyStore` port for both dialects, instantiated per backend by
 //! `impl_reply_store!` next to `impl_inbox_store!`, whose stream transaction appends
-//! the drafts' events. The cursor follows the pipeline's: created, claimed and moved by
-//! one statement each, the lease checked in the statement that moves it.
+//! the drafts' events. The cursor is the pipeline's kind (`cursor_sql.rs`), starting
+//! at the stream's head.
 
 macro_rules! impl_reply_store {
     ($store:ty) => {
@@ -18,6 +18,9 @@ macro_rules! impl_reply_store {
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, Millis, TenantId};
             use uuid::Uuid;
+
+            crate::store::cursor_sql::leased_cursor!($store, "reply_cursors",
+                "COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0)");
 
             #[async_trait]
             impl ReplyStore for $store {
@@ -67,22 +70,7 @@ macro_rules! impl_reply_store {
                 }
 
                 async fn claim_replies(&self, tenant: TenantId, node: NodeId, now: Millis, lease_until: Millis) -> Result<Option<i64>, StoreError> {
-                    let claimed: Option<(i64,)> = sqlx::query_as(
-                        "INSERT INTO reply_cursors (tenant_id, stream_offset, owner_node, lease_until)
-                         VALUES ($1, COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0), $2, $4)
-                         ON CONFLICT (tenant_id) DO UPDATE SET owner_node = excluded.owner_node, lease_until = excluded.lease_until
-                         WHERE reply_cursors.owner_node IS NULL OR reply_cursors.owner_node = $2
-                            OR reply_cursors.lease_until IS NULL OR reply_cursors.lease_until < $3
-                         RETURNING stream_offset",
-                    )
-                    .bind(tenant.0)
-                    .bind(node.0)
-                    .bind(now.0)
-                    .bind(lease_until.0)
-                    .fetch_optional(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    Ok(claimed.map(|(offset,)| offset))
+                    claim_cursor(self.writer(), tenant, node, now, lease_until).await
                 }
 
                 async fn reply_candidates(&self, node: NodeId, now: Millis, limit: u32) -> Result<Vec<TenantId>, StoreError> {
@@ -107,31 +95,11 @@ macro_rules! impl_reply_store {
                 }
 
                 async fn advance_replies(&self, tenant: TenantId, node: NodeId, offset: i64) -> Result<bool, StoreError> {
-                    let moved = sqlx::query(
-                        "UPDATE reply_cursors
-                         SET stream_offset = CASE WHEN stream_offset < $3 THEN $3 ELSE stream_offset END
-                         WHERE tenant_id = $1 AND owner_node = $2",
-                    )
-                    .bind(tenant.0)
-                    .bind(node.0)
-                    .bind(offset)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    Ok(moved.rows_affected() == 1)
+                    advance_cursor(self.writer(), tenant, node, offset).await
                 }
 
                 async fn release_replies(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "UPDATE reply_cursors SET owner_node = NULL, lease_until = NULL
-                         WHERE tenant_id = $1 AND owner_node = $2",
-                    )
-                    .bind(tenant.0)
-                    .bind(node.0)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    Ok(())
+                    release_cursor(self.writer(), tenant, node).await
                 }
 
                 async fn suggest_reply(&self, tenant: TenantId, conversation: ConversationId, data: String, at: Millis) -> Result<Option<Vec<StreamEvent>>, StoreError> {
