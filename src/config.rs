@@ -101,6 +101,9 @@ pub struct AiConfig {
     /// Conversations of one tenant the AI answers at the same time (each waits for
     /// its provider); the tenant's other messages wait their turn.
     pub reply_concurrency: usize,
+    /// The most tokens any tenant's models may use in a month (the operator's plan);
+    /// a tenant's own budget can only be lower. 0: no cap.
+    pub max_monthly_tokens: u64,
 }
 
 impl Default for AiConfig {
@@ -110,6 +113,7 @@ impl Default for AiConfig {
             knowledge_document_max_bytes: 256 * 1024,
             knowledge_max_documents: 500,
             reply_concurrency: 4,
+            max_monthly_tokens: 0,
         }
     }
 }

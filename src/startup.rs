@@ -426,6 +426,7 @@ fn ai_models(
         client,
         rule,
         metrics.clone(),
+        config.ai.max_monthly_tokens,
     ))
 }
 

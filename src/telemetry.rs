@@ -131,6 +131,14 @@ impl Metrics {
                 "Messages given to a pipeline stage and not answered yet, by stage"
             );
             metrics::describe_counter!(
+                "ai_reply_cache_total",
+                "Answer cache lookups by result (hit, miss)"
+            );
+            metrics::describe_counter!(
+                "llm_budget_warnings_total",
+                "Times a tenant's model usage passed the warning share of its monthly token budget"
+            );
+            metrics::describe_counter!(
                 "ai_replies_total",
                 "Customer messages the AI answered, by mode (suggest, auto) and outcome (sent, suggested, fallback, handoff)"
             );
@@ -243,6 +251,10 @@ impl Metrics {
         });
     }
 
+    pub fn record_llm_budget_warning(&self) {
+        self.with(|| counter!("llm_budget_warnings_total").increment(1));
+    }
+
     pub fn record_bus_reconnect(&self) {
         self.with(|| counter!("bus_reconnects_total").increment(1));
     }
@@ -312,6 +324,11 @@ impl ReplyObserver for Metrics {
                 .increment(1);
             histogram!("ai_reply_own_seconds").record(own_seconds);
         });
+    }
+
+    fn cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.with(|| counter!("ai_reply_cache_total", "result" => result).increment(1));
     }
 }
 

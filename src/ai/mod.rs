@@ -32,6 +32,50 @@ pub struct BreakerRule {
 
 type Breakers = DashMap<(TenantId, String), Breaker>;
 
+/// A tenant's monthly token budget in force: its own, held to the server's cap
+/// (`ai.max_monthly_tokens`); 0 in either means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetLimit {
+    pub tokens: u64,
+    pub warn_at: u64,
+}
+
+impl BudgetLimit {
+    pub fn of(budget: &settings::Budget, server_cap: u64) -> Option<Self> {
+        let tokens = match (budget.monthly_tokens, server_cap) {
+            (0, 0) => return None,
+            (0, cap) => cap,
+            (own, 0) => own,
+            (own, cap) => own.min(cap),
+        };
+        Some(Self {
+            tokens,
+            warn_at: tokens.saturating_mul(u64::from(budget.warn_percent)) / 100,
+        })
+    }
+
+    /// `ok`, `warning` (past `warn_at`) or `spent`.
+    pub fn state(&self, used: u64) -> &'static str {
+        if used >= self.tokens {
+            "spent"
+        } else if used >= self.warn_at {
+            "warning"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// Tokens (input and output) a tenant's calls used in `month`.
+pub async fn tokens_used(
+    store: &dyn Store,
+    tenant: TenantId,
+    month: &str,
+) -> Result<u64, StoreError> {
+    let rows = store.ai_usage(tenant, month).await?;
+    Ok(rows.iter().map(|r| r.input_tokens + r.output_tokens).sum())
+}
+
 /// The server's `TenantModels`: reads a tenant's settings when the pipeline asks.
 pub struct Models {
     store: Arc<dyn Store>,
@@ -40,6 +84,8 @@ pub struct Models {
     breakers: Arc<Breakers>,
     rule: BreakerRule,
     metrics: Metrics,
+    /// `ai.max_monthly_tokens`.
+    server_cap: u64,
 }
 
 impl Models {
@@ -49,6 +95,7 @@ impl Models {
         client: GuardedClient,
         rule: BreakerRule,
         metrics: Metrics,
+        server_cap: u64,
     ) -> Self {
         Self {
             store,
@@ -57,6 +104,7 @@ impl Models {
             breakers: Arc::new(DashMap::new()),
             rule,
             metrics,
+            server_cap,
         }
     }
 }
@@ -77,11 +125,12 @@ impl Models {
         }
     }
 
-    fn failover(&self, tenant: TenantId, providers: Vec<Provider>) -> Arc<Failover> {
+    fn failover(&self, tenant: TenantId, settings: AiSettings) -> Arc<Failover> {
         Arc::new(Failover {
             tenant,
             store: self.store.clone(),
-            providers,
+            budget: BudgetLimit::of(&settings.budget, self.server_cap),
+            providers: settings.providers,
             client: self.client.clone(),
             breakers: self.breakers.clone(),
             rule: self.rule,
@@ -104,27 +153,25 @@ impl TenantModels for Models {
         }
         Ok(Some(UnderstandingModel {
             below_confidence: settings.understanding.below_confidence,
-            provider: self.failover(tenant, settings.providers),
+            provider: self.failover(tenant, settings),
         }))
     }
 
     async fn replies(&self, tenant: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError> {
-        let providers = self
-            .settings(tenant)
-            .await?
-            .map(|s| s.providers)
-            .unwrap_or_default();
-        if providers.is_empty() {
-            return Ok(None);
+        match self.settings(tenant).await? {
+            Some(settings) if !settings.providers.is_empty() => {
+                Ok(Some(self.failover(tenant, settings)))
+            }
+            _ => Ok(None),
         }
-        Ok(Some(self.failover(tenant, providers)))
     }
 }
 
-/// A tenant's providers in order: the first to answer wins.
+/// A tenant's providers in order: the first to answer wins, while its budget lasts.
 struct Failover {
     tenant: TenantId,
     store: Arc<dyn Store>,
+    budget: Option<BudgetLimit>,
     providers: Vec<Provider>,
     client: GuardedClient,
     breakers: Arc<Breakers>,
@@ -176,6 +223,42 @@ impl Failover {
         }
     }
 
+    /// The tokens used this month, when there is a budget; refused once it is spent.
+    async fn check_budget(&self) -> Result<Option<u64>, LlmFailure> {
+        let Some(budget) = self.budget else {
+            return Ok(None);
+        };
+        let used = match tokens_used(self.store.as_ref(), self.tenant, &Millis::now().month()).await
+        {
+            Ok(used) => used,
+            Err(err) => {
+                // An unreadable count does not stop the business's replies.
+                tracing::warn!(tenant = %self.tenant, error = %err, "cannot read the month's token usage");
+                return Ok(None);
+            }
+        };
+        if used >= budget.tokens {
+            self.metrics.record_llm_call("any", "budget_spent");
+            return Err(LlmFailure(format!(
+                "the monthly token budget ({} tokens) is spent",
+                budget.tokens
+            )));
+        }
+        Ok(Some(used))
+    }
+
+    /// Says so once, when an answer takes the month's usage past the warning share.
+    fn warn_near_budget(&self, used: Option<u64>, reply: &ChatReply) {
+        let (Some(budget), Some(before)) = (self.budget, used) else {
+            return;
+        };
+        let after = before + u64::from(reply.usage.input) + u64::from(reply.usage.output);
+        if before < budget.warn_at && after >= budget.warn_at {
+            self.metrics.record_llm_budget_warning();
+            tracing::warn!(tenant = %self.tenant, used = after, budget = budget.tokens, "the tenant's monthly token budget is nearly spent");
+        }
+    }
+
     async fn call(
         &self,
         provider: &Provider,
@@ -191,6 +274,7 @@ impl Failover {
 #[async_trait]
 impl LlmProvider for Failover {
     async fn chat(&self, request: ChatRequest) -> Result<ChatReply, LlmFailure> {
+        let used = self.check_budget().await?;
         let mut tried = Vec::new();
         for provider in &self.providers {
             let kind = provider.kind.as_str();
@@ -205,6 +289,7 @@ impl LlmProvider for Failover {
                     self.metrics.record_llm_call(kind, "ok");
                     self.metrics.record_llm_tokens(kind, reply.usage);
                     self.count(&reply).await;
+                    self.warn_near_budget(used, &reply);
                     return Ok(reply);
                 }
                 Err(failure) => {

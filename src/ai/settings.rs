@@ -89,11 +89,36 @@ impl Default for UnderstandingUse {
     }
 }
 
+/// A tenant's monthly token budget across its providers (input and output tokens,
+/// as the providers counted them, by UTC month).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budget {
+    /// 0: no budget. Once spent, no model is asked until the month turns: replies fall
+    /// back to the tenant's fallback, understanding to the rules.
+    pub monthly_tokens: u64,
+    /// The usage page warns from this share of the budget on.
+    pub warn_percent: u8,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            monthly_tokens: 0,
+            warn_percent: 80,
+        }
+    }
+}
+
+/// A budget larger than this is a typing error.
+const MAX_BUDGET_TOKENS: u64 = 1_000_000_000_000;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AiSettings {
     pub providers: Vec<Provider>,
     pub understanding: UnderstandingUse,
+    pub budget: Budget,
 }
 
 impl AiSettings {
@@ -103,6 +128,13 @@ impl AiSettings {
             return Err(invalid(format!(
                 "at most {MAX_PROVIDERS} providers, not {}",
                 self.providers.len()
+            )));
+        }
+        if self.budget.monthly_tokens > MAX_BUDGET_TOKENS
+            || !(1..=100).contains(&self.budget.warn_percent)
+        {
+            return Err(invalid(format!(
+                "budget.monthly_tokens must be 0 to {MAX_BUDGET_TOKENS} and budget.warn_percent 1 to 100"
             )));
         }
         if !(0.0..=1.0).contains(&self.understanding.below_confidence) {
@@ -180,7 +212,7 @@ impl AiSettings {
                 })
             })
             .collect();
-        serde_json::json!({"providers": providers, "understanding": self.understanding})
+        serde_json::json!({"providers": providers, "understanding": self.understanding, "budget": self.budget})
     }
 
     pub fn seal(&self, sealer: &Sealer, tenant: TenantId) -> Result<Vec<u8>, SealError> {
@@ -238,7 +270,7 @@ mod tests {
     fn with(providers: Vec<Provider>) -> AiSettings {
         AiSettings {
             providers,
-            understanding: UnderstandingUse::default(),
+            ..AiSettings::default()
         }
     }
 
@@ -312,6 +344,7 @@ mod tests {
                         enabled: true,
                         below_confidence: 1.5,
                     },
+                    budget: Budget::default(),
                 },
                 "below_confidence",
             ),

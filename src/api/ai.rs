@@ -4,6 +4,7 @@
 //! settings (modes per channel, voice, rules, fallback). And what the providers'
 //! answers used, by month.
 
+use crate::ai::BudgetLimit;
 use crate::ai::settings::AiSettings;
 use crate::audit::{self, Event};
 use crate::auth::extract::Authorized;
@@ -136,6 +137,19 @@ pub async fn usage(
         .ai_usage(auth.caller.tenant_id(), &month)
         .await?;
     let sum = |field: fn(&ModelUsage) -> u64| rows.iter().map(field).sum::<u64>();
+    let used = sum(|r| r.input_tokens) + sum(|r| r.output_tokens);
+    let settings = saved(&state, auth.caller.tenant_id())
+        .await?
+        .unwrap_or_default();
+    let budget = match BudgetLimit::of(&settings.budget, state.config.ai.max_monthly_tokens) {
+        Some(limit) => json!({
+            "monthly_tokens": limit.tokens,
+            "warn_at": limit.warn_at,
+            "used": used,
+            "state": limit.state(used),
+        }),
+        None => serde_json::Value::Null,
+    };
     Ok(HttpResponse::Ok().json(json!({
         "month": month,
         "total": {
@@ -144,6 +158,7 @@ pub async fn usage(
             "output_tokens": sum(|r| r.output_tokens),
         },
         "by_model": rows,
+        "budget": budget,
     })))
 }
 

@@ -31,12 +31,19 @@ function usageTable(usage) {
     h("th", { scope: "row", colspan: 2 }, "Total"), h("td", {}, count(usage.total.requests)),
     h("td", {}, count(usage.total.input_tokens)), h("td", {}, count(usage.total.output_tokens))));
   fillGrid(table, `Usage in ${usage.month} (UTC), as the providers counted it`, ["Provider", "Model", "Answered calls", "Input tokens", "Output tokens"], rows);
-  return table;
+  if (!usage.budget) return table;
+  const { used, monthly_tokens: limit, state } = usage.budget;
+  const said = { ok: "within the budget", warning: "nearly spent", spent: "spent: no model is asked until the month turns" }[state];
+  const budget = h("p", { class: `budget budget-${state}`, role: state === "ok" ? null : "status" },
+    `Budget: ${count(used)} of ${count(limit)} tokens used, ${said}.`);
+  return h("div", {}, budget, table);
 }
 
 function settingsForm(saved, error) {
   const enabled = h("input", { type: "checkbox", name: "enabled", checked: saved.understanding.enabled });
   const below = h("input", { type: "number", name: "below_confidence", min: 0, max: 1, step: 0.05, value: saved.understanding.below_confidence });
+  const budgetTokens = h("input", { type: "number", name: "monthly_tokens", min: 0, step: 1000, value: saved.budget.monthly_tokens });
+  const warnPercent = h("input", { type: "number", name: "warn_percent", min: 1, max: 100, value: saved.budget.warn_percent });
   const providers = h("ol", { class: "providers" });
   const addProvider = (provider) => providers.append(providerRow(provider));
   for (const provider of saved.providers) addProvider(provider);
@@ -46,6 +53,9 @@ function settingsForm(saved, error) {
     h("fieldset", {}, h("legend", {}, "Understanding"),
       h("label", { class: "check" }, enabled, " Ask the model about messages the rules are unsure of"),
       field("Unsure below this confidence (0 to 1)", below)),
+    h("fieldset", {}, h("legend", {}, "Monthly token budget"),
+      field("Tokens a month, input and output (0: no budget)", budgetTokens, "Once spent, no model is asked until the month turns: replies send the fallback, understanding stays with the rules."),
+      field("Warn from this percentage on", warnPercent)),
     h("fieldset", {}, h("legend", {}, "Providers, in the order they are tried"),
       providers,
       h("button", { type: "button", class: "link", onclick: () => addProvider({ name: "", kind: "openai", base_url: "", model: "", timeout_ms: 10000, has_api_key: false }) }, "Add a provider")),
@@ -57,6 +67,7 @@ function settingsForm(saved, error) {
     const settings = {
       providers: [...providers.querySelectorAll(".provider")].map((row) => row.read()),
       understanding: { enabled: enabled.checked, below_confidence: Number(below.value) },
+      budget: { monthly_tokens: Number(budgetTokens.value), warn_percent: Number(warnPercent.value) },
     };
     try {
       const now = await put("/settings/ai", settings);

@@ -194,15 +194,27 @@ async fn in_suggest_mode_the_draft_reaches_the_agent_who_has_the_conversation_ci
         .collect();
     assert_eq!(directions, ["inbound", "inbound", "note"]);
 
-    // Unassigned, every agent gets the draft (the viewer still not).
-    llm.answer([answer("It takes 2 working days.", 0.8, "none", &[])]);
-    let other = app.customer_says(&owner, "dora", QUESTION).await;
+    // Another customer asks the same: the answer comes from the cache (no model
+    // call), and unassigned, every agent gets the draft (the viewer still not).
+    let other = app
+        .customer_says(&owner, "dora", "how long does DELIVERY to lisboa take")
+        .await;
     let unassigned = other["conversation"]["id"].clone();
     for agent in [&mut ana_socket, &mut ben_socket] {
         let draft = agent.next_of(&["reply.suggested"]).await;
         assert_eq!(draft["conversation_id"], unassigned);
-        assert_eq!(draft["data"]["cited"], json!([]));
+        assert_eq!(
+            draft["data"]["reply"],
+            "Delivery to Lisboa takes 2 working days."
+        );
+        assert_eq!(draft["data"]["ai"]["cached"], true);
+        assert_eq!(draft["data"]["cited"], data["cited"]);
     }
+    assert_eq!(llm.requests().len(), 1);
+    assert_eq!(
+        metric(&app.base, "ai_reply_cache_total", "result=\"hit\"").await,
+        1.0
+    );
     app.post(
         &format!(
             "/api/v1/conversations/{}/notes",
@@ -485,6 +497,90 @@ async fn the_models_handoff_action_sends_its_holding_reply_and_hands_the_convers
     );
 }
 
+async fn a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns(
+    backend: Backend,
+) {
+    let (llm, app, owner, mut socket, _) = replying(backend).await;
+    // Each answer of the fake uses 120 input and 18 output tokens.
+    let saved = app
+        .put(
+            "/api/v1/settings/ai",
+            &owner,
+            json!({
+                "providers": [{ "name": "local", "kind": "openai", "base_url": llm.base_url, "model": "small-model" }],
+                "understanding": { "enabled": false, "below_confidence": 0.6 },
+                "budget": { "monthly_tokens": 200, "warn_percent": 80 },
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    set_replies(
+        &app,
+        &owner,
+        json!({ "mode": "auto", "fallback": FALLBACK, "cache_ttl_secs": 0 }),
+    )
+    .await;
+    let month = switchboard_actors::Millis::now().month();
+    let mut replies = Vec::new();
+    for (i, question) in [
+        "When do you open?",
+        "Do you ship to Porto?",
+        "Do you sell helmets?",
+    ]
+    .iter()
+    .enumerate()
+    {
+        llm.answer([answer(&format!("Answer {i}"), 0.9, "none", &[])]);
+        let asked = app.customer_says(&owner, &format!("c{i}"), question).await;
+        let conversation = asked["conversation"]["id"].as_str().unwrap().to_owned();
+        loop {
+            let message = next_message(&mut socket, &conversation).await;
+            if message["direction"] == "outbound" {
+                replies.push(message);
+                break;
+            }
+        }
+    }
+    // Budgets count by month: a run across the turn of one proves nothing here.
+    if switchboard_actors::Millis::now().month() != month {
+        return;
+    }
+    // 0 used, then 138 (below the warning at 160), then 276: the third finds it spent.
+    assert_eq!(replies[0]["body"], "Answer 0");
+    assert_eq!(replies[1]["body"], "Answer 1");
+    assert_eq!(replies[2]["body"], FALLBACK);
+    assert_eq!(
+        replies[2]["attachment"]["ai"]["fallback"],
+        "the monthly token budget (200 tokens) is spent"
+    );
+    assert_eq!(llm.requests().len(), 2);
+    assert_eq!(
+        metric(&app.base, "llm_budget_warnings_total", "").await,
+        1.0
+    );
+    let usage = app
+        .get(&format!("/api/v1/ai/usage?month={month}"), Some(&owner))
+        .await;
+    assert_eq!(
+        usage.body["budget"],
+        json!({ "monthly_tokens": 200, "warn_at": 160, "used": 276, "state": "spent" })
+    );
+    let refused = app
+        .put(
+            "/api/v1/settings/ai",
+            &owner,
+            json!({ "providers": [], "budget": { "monthly_tokens": 10, "warn_percent": 0 } }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget.warn_percent")
+    );
+}
+
 async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(backend: Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
     let (owner, _) = app.owner_session().await;
@@ -494,6 +590,7 @@ async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(ba
         json!({
             "mode": "off", "channels": {}, "brand_voice": "", "rules": [], "min_confidence": 0.6,
             "fallback": "", "link_hosts": [], "history": 12, "passages": 5, "max_age_secs": 600,
+            "cache_ttl_secs": 3600,
         })
     );
     let saved = set_replies(
@@ -554,5 +651,6 @@ on_both_backends!(
     in_auto_mode_the_reply_is_sent_marked_as_ai_and_a_persons_reply_stops_the_bot,
     an_unusable_answer_sends_the_fallback_and_hands_the_conversation_over_saying_why,
     the_models_handoff_action_sends_its_holding_reply_and_hands_the_conversation_to_a_person,
+    a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns,
     admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field,
 );

@@ -79,7 +79,8 @@ async fn an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_t
                 "name": "local", "kind": "openai", "base_url": llm.base_url,
                 "model": "small-model", "timeout_ms": 10000, "has_api_key": true
             }],
-            "understanding": { "enabled": true, "below_confidence": 0.6 }
+            "understanding": { "enabled": true, "below_confidence": 0.6 },
+            "budget": { "monthly_tokens": 0, "warn_percent": 80 }
         })
     );
 
@@ -236,7 +237,11 @@ async fn admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_th
     let defaults = app.get("/api/v1/settings/ai", Some(&owner)).await;
     assert_eq!(
         defaults.body,
-        json!({ "providers": [], "understanding": { "enabled": true, "below_confidence": 0.6 } })
+        json!({
+            "providers": [],
+            "understanding": { "enabled": true, "below_confidence": 0.6 },
+            "budget": { "monthly_tokens": 0, "warn_percent": 80 }
+        })
     );
     save(
         &app,
@@ -451,7 +456,7 @@ async fn each_answered_call_counts_towards_the_tenants_monthly_usage_by_provider
         .await;
     assert_eq!(
         empty.body,
-        json!({ "month": "2000-01", "total": { "requests": 0, "input_tokens": 0, "output_tokens": 0 }, "by_model": [] })
+        json!({ "month": "2000-01", "total": { "requests": 0, "input_tokens": 0, "output_tokens": 0 }, "by_model": [], "budget": null })
     );
     for bad in ["month=2026-13", "month=26-11", "mnth=2026-11"] {
         let refused = app

@@ -6,6 +6,7 @@
 //! pipeline: it acts on each `message.insights` event.
 
 pub mod answer;
+pub mod cache;
 pub mod guard;
 pub mod prompt;
 pub mod replies;

@@ -7,6 +7,7 @@
 //! twice (its client id is the customer message's), a draft comes again.
 
 use super::answer::{self, Answer, ReplyAction};
+use super::cache::{self, AnswerCache, Cached};
 use super::guard::{self, Grounds};
 use super::prompt::{self, Turn};
 use super::settings::{ReplyMode, ReplySettings};
@@ -51,6 +52,9 @@ pub trait ReplyObserver: Send + Sync + 'static {
     /// A reply was handled in `mode` with `outcome` (`sent`, `suggested`, `fallback`,
     /// `handoff`); `own_seconds` is the time it took minus the provider's.
     fn replied(&self, mode: ReplyMode, outcome: &'static str, own_seconds: f64);
+
+    /// The answer cache was asked, and had a usable answer or not.
+    fn cache_lookup(&self, hit: bool);
 }
 
 struct Shared {
@@ -61,6 +65,7 @@ struct Shared {
     models: Arc<dyn TenantModels>,
     queue: HandoffQueue,
     observer: Arc<dyn ReplyObserver>,
+    cache: AnswerCache,
 }
 
 #[async_trait]
@@ -103,6 +108,7 @@ impl Replies {
             settings,
             models,
             observer,
+            cache: AnswerCache::new(cache::CAPACITY),
         };
         Self(Arc::new(TenantWorkers::new(
             Arc::new(shared),
@@ -266,7 +272,7 @@ async fn reply(shared: &Shared, tenant: &Tenant, job: Insights) -> Result<(), In
             return Ok(());
         }
     };
-    let (decision, provider_time) = decide(tenant, &ready, &job).await;
+    let (decision, provider_time) = decide(shared, tenant, &ready, &job).await;
     let outcome = act(shared, tenant, &ready, &job, decision).await?;
     let own = started.elapsed().saturating_sub(provider_time);
     shared
@@ -409,8 +415,13 @@ fn turn(message: &Message) -> Option<Turn> {
     })
 }
 
-/// Asks the model and checks its answer; the time the provider took.
-async fn decide(tenant: &Tenant, ready: &Ready, job: &Insights) -> (Decision, Duration) {
+/// Asks the model (or the cache) and checks its answer; the time the provider took.
+async fn decide(
+    shared: &Shared,
+    tenant: &Tenant,
+    ready: &Ready,
+    job: &Insights,
+) -> (Decision, Duration) {
     let settings = &tenant.settings;
     let history: Vec<Turn> = ready.history.iter().filter_map(turn).collect();
     let analysis = format!(
@@ -434,6 +445,42 @@ async fn decide(tenant: &Tenant, ready: &Ready, job: &Insights) -> (Decision, Du
         analysis: &analysis,
         message: &text,
     });
+    let customer: Vec<&str> = ready
+        .history
+        .iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .filter_map(|m| m.body.as_deref())
+        .chain([text.as_str()])
+        .collect();
+    let mut knowledge: Vec<&str> = ready.passages.iter().map(|p| p.text.as_str()).collect();
+    knowledge.push(&ready.contact_details);
+    let grounds = Grounds {
+        customer: &customer,
+        knowledge: &knowledge,
+        instructions: &request.system,
+        link_hosts: &settings.link_hosts,
+        max_chars,
+    };
+    // What the guardrail says of a reply; a handover may come without one.
+    let review = |answer: &Answer| {
+        if answer.text.is_empty() {
+            Ok(())
+        } else {
+            guard::review(&answer.text, &grounds)
+        }
+    };
+    let ttl = Duration::from_secs(settings.cache_ttl_secs);
+    if !ttl.is_zero() {
+        let hit = shared
+            .cache
+            .get(tenant.id, &text, ttl)
+            .filter(|cached| review(&cached.answer).is_ok());
+        shared.observer.cache_lookup(hit.is_some());
+        if let Some(Cached { answer, mut meta }) = hit {
+            meta["cached"] = json!(true);
+            return (Decision::Reply { answer, meta }, Duration::ZERO);
+        }
+    }
     let Some(provider) = &tenant.provider else {
         let why = "no language model is set up".to_owned();
         return (
@@ -444,9 +491,8 @@ async fn decide(tenant: &Tenant, ready: &Ready, job: &Insights) -> (Decision, Du
             Duration::ZERO,
         );
     };
-    let instructions = request.system.clone();
     let asked = Instant::now();
-    let answered = provider.chat(request).await;
+    let answered = provider.chat(request.clone()).await;
     let provider_time = asked.elapsed();
     let reply = match answered {
         Ok(reply) => reply,
@@ -465,26 +511,16 @@ async fn decide(tenant: &Tenant, ready: &Ready, job: &Insights) -> (Decision, Du
         Ok(answer) => answer,
         Err(why) => return (Decision::Fallback { why, meta }, provider_time),
     };
-    if !answer.text.is_empty() {
-        let customer: Vec<&str> = ready
-            .history
-            .iter()
-            .filter(|m| m.direction == Direction::Inbound)
-            .filter_map(|m| m.body.as_deref())
-            .chain([text.as_str()])
-            .collect();
-        let mut knowledge: Vec<&str> = ready.passages.iter().map(|p| p.text.as_str()).collect();
-        knowledge.push(&ready.contact_details);
-        let grounds = Grounds {
-            customer: &customer,
-            knowledge: &knowledge,
-            instructions: &instructions,
-            link_hosts: &settings.link_hosts,
-            max_chars,
+    if let Err(why) = review(&answer) {
+        return (Decision::Fallback { why, meta }, provider_time);
+    }
+    // Only a plain answer serves another customer: a handover is about this one.
+    if !ttl.is_zero() && !answer.action.hands_over() {
+        let cached = Cached {
+            answer: answer.clone(),
+            meta: meta.clone(),
         };
-        if let Err(why) = guard::review(&answer.text, &grounds) {
-            return (Decision::Fallback { why, meta }, provider_time);
-        }
+        shared.cache.put(tenant.id, &text, cached);
     }
     (Decision::Reply { answer, meta }, provider_time)
 }

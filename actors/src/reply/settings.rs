@@ -45,6 +45,8 @@ pub struct ReplySettings {
     /// A customer message older than this when its turn comes gets no reply (after an
     /// outage, a late answer would confuse more than it helps).
     pub max_age_secs: u64,
+    /// How long an answer serves the same question again (0: no cache).
+    pub cache_ttl_secs: u64,
 }
 
 impl Default for ReplySettings {
@@ -60,6 +62,7 @@ impl Default for ReplySettings {
             history: 12,
             passages: 5,
             max_age_secs: 600,
+            cache_ttl_secs: 3600,
         }
     }
 }
@@ -72,6 +75,8 @@ pub const MAX_LINK_HOSTS: usize = 50;
 pub const MAX_CHANNELS: usize = 200;
 pub const MAX_HISTORY: u32 = 50;
 pub const MAX_PASSAGES: u32 = 10;
+/// A week: facts change, and a cached answer does not see them.
+pub const MAX_CACHE_TTL_SECS: u64 = 7 * 86_400;
 
 impl ReplySettings {
     pub fn mode_for(&self, channel: &str) -> ReplyMode {
@@ -150,6 +155,9 @@ impl ReplySettings {
         }
         if !(10..=86_400).contains(&self.max_age_secs) {
             return fail("max_age_secs must be 10 to 86400".into());
+        }
+        if self.cache_ttl_secs > MAX_CACHE_TTL_SECS {
+            return fail(format!("cache_ttl_secs must be 0 to {MAX_CACHE_TTL_SECS}"));
         }
         Ok(self)
     }
