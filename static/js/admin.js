@@ -1,8 +1,8 @@
 // Admin pages: the team and its roles, API keys (the secret is shown once),
 // channels with what to paste into Meta's console and their health, replies that
 // could not be delivered, the pipeline's settings (pipeline_settings.js), its
-// language model (ai_settings.js) and the knowledge base replies quote
-// (knowledge.js). The server enforces every permission; the page only hides what the
+// language model (ai_settings.js), its replies (reply_settings.js) and the knowledge
+// base they quote (knowledge.js). The server enforces every permission; the page only hides what the
 // role cannot use.
 
 import { h, fill, fillGrid, longTime, announce } from "./dom.js";
@@ -12,6 +12,7 @@ import { field } from "./signin.js";
 import { renderPipelineSettings } from "./pipeline_settings.js";
 import { renderAiSettings } from "./ai_settings.js";
 import { renderKnowledge } from "./knowledge.js";
+import { renderReplySettings } from "./reply_settings.js";
 
 const SCOPES = [
   "conversations:read",
@@ -41,6 +42,7 @@ export function renderAdmin(main, me, tab) {
     ["dead-letters", "Dead letters", "admin", renderDeadLetters],
     ["pipeline", "Lead scoring and handoff", "admin", renderPipelineSettings],
     ["ai", "Language model", "admin", renderAiSettings],
+    ["replies", "AI replies", "admin", renderReplySettings],
     ["knowledge", "Knowledge base", "admin", renderKnowledge],
   ].filter(([, , minimum]) => atLeast(role, minimum));
   const current = tabs.find(([id]) => id === tab) ?? tabs[0];

@@ -24,6 +24,8 @@ export class Inbox extends EventTarget {
     this.threads = new Map();
     /** What the pipeline found in customer messages, by message id. */
     this.insights = new Map();
+    /** The AI's latest draft reply per conversation (suggest mode), until used or dropped. */
+    this.drafts = new Map();
     this.team = new Map();
     this.presence = new Map();
     this.typing = new Map();
@@ -180,6 +182,10 @@ export class Inbox extends EventTarget {
         const c = this.upsert(data.conversation, preview);
         const thread = this.threads.get(frame.conversation_id);
         if (thread) this.putMessage(thread, m);
+        // A person's reply answers what the draft was for.
+        if (m.direction === "outbound" && m.author_id && this.drafts.delete(frame.conversation_id)) {
+          this.emit("draft", { id: frame.conversation_id });
+        }
         // The server stops a writer's typing when their message lands, silently.
         if (m.author_id && this.typing.get(frame.conversation_id)?.delete(m.author_id)) {
           this.emit("typing", { id: frame.conversation_id });
@@ -220,6 +226,12 @@ export class Inbox extends EventTarget {
         if (!this.filters.temperature) return;
         break;
       }
+      case "reply.suggested":
+        // Only this agent's drafts reach this socket (the assignee's, or every
+        // agent's while nobody has the conversation).
+        this.drafts.set(frame.conversation_id, data);
+        this.emit("draft", { id: frame.conversation_id });
+        return;
       case "conversation.updated":
       case "conversation.assigned":
         this.upsert(data.conversation);

@@ -26,6 +26,7 @@ export class InboxView {
         if (e.detail.id === this.thread?.id) this.thread.updateHeader();
       },
       insights: (e) => e.detail.id === this.thread?.id && this.thread.updateTimeline(),
+      draft: (e) => e.detail.id === this.thread?.id && this.thread.updateDraft(),
       team: () => {
         this.list.update();
         this.thread?.updateActions();

@@ -31,6 +31,13 @@ const TRIGGER = {
   ai_handoff: "the AI asked for a person",
   ai_could_not_answer: "the AI could not answer",
 };
+/** What an AI message records of the call that made it, for its badge's tooltip. */
+function aiTitle(ai) {
+  if (ai.fallback) return `The fallback: the AI could not answer (${ai.fallback})`;
+  const tokens = ai.cached ? "from the answer cache" : `${ai.input_tokens ?? 0} + ${ai.output_tokens ?? 0} tokens, ${ai.latency_ms ?? 0} ms`;
+  return `Written by ${ai.provider}/${ai.model}, ${tokens}`;
+}
+
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 5000;
 
@@ -260,13 +267,15 @@ export class Thread {
 
   messageEl(m) {
     const mine = m.direction !== "inbound";
-    const who = m.direction === "inbound" ? this.conversation?.contact.name : m.author_id ? this.inbox.memberName(m.author_id) : "Automation";
+    const ai = m.direction === "outbound" ? m.attachment?.ai : null;
+    const who = m.direction === "inbound" ? this.conversation?.contact.name : m.author_id ? this.inbox.memberName(m.author_id) : ai ? "AI assistant" : "Automation";
     const classes = `msg msg-${m.direction}`;
     return h(
       "li",
       { class: classes, "data-seq": m.seq, "data-id": m.id, "data-status": m.status },
       h("div", { class: "msg-meta" },
         h("span", { class: "author" }, m.direction === "note" ? `Internal note · ${who}` : who),
+        ai ? h("span", { class: "badge ai", title: aiTitle(ai) }, "AI") : null,
         timeEl(m.created_at, longTime)),
       this.content(m),
       m.direction === "inbound" ? this.insightChips(m) : null,
@@ -398,9 +407,42 @@ export class Thread {
     const whatsapp = this.conversation.channel.startsWith("whatsapp:");
     const templates = whatsapp ? h("button", { type: "button", class: "link", onclick: () => this.pickTemplate() }, "Template…") : h("span");
     this.picker = h("div", { class: "template-slot" });
-    this.form = h("div", { class: `composer composer-${this.mode}` }, modes, this.input, h("div", { class: "composer-foot" }, templates, this.composerError, send), this.picker);
+    this.draftSlot = h("div", { class: "draft-slot", "aria-live": "polite" });
+    this.form = h("div", { class: `composer composer-${this.mode}` }, this.draftSlot, modes, this.input, h("div", { class: "composer-foot" }, templates, this.composerError, send), this.picker);
+    this.updateDraft();
     if (needsTemplate(this.conversation)) this.pickTemplate("This customer last wrote more than 24 hours ago: WhatsApp only lets a template through.");
     return this.form;
+  }
+
+  /** The AI's draft for this conversation, to use (into the composer, to edit and
+   *  send) or to discard. */
+  updateDraft() {
+    if (!this.draftSlot) return;
+    const draft = this.inbox.drafts.get(this.id);
+    if (!draft) {
+      fill(this.draftSlot);
+      return;
+    }
+    const discard = () => {
+      this.inbox.drafts.delete(this.id);
+      this.updateDraft();
+    };
+    const use = () => {
+      this.setMode("reply", this.form.querySelector(".mode-reply"));
+      this.input.value = draft.reply;
+      discard();
+      this.input.focus();
+    };
+    const sources = (draft.cited ?? []).map((c) => c.title);
+    const about = draft.refused
+      ? `The AI could not answer (${draft.refused}). The fallback:`
+      : `AI draft, ${Math.round((draft.confidence ?? 0) * 100)}% sure${sources.length ? `, from ${[...new Set(sources)].join(", ")}` : ""}${draft.action && draft.action !== "none" ? `; it suggests: ${draft.action}` : ""}`;
+    fill(this.draftSlot, h("div", { class: "draft", role: "region", "aria-label": "AI draft" },
+      h("p", { class: "draft-about muted" }, about),
+      draft.reply ? h("p", { class: "draft-text" }, draft.reply) : null,
+      h("div", { class: "draft-actions" },
+        draft.reply ? h("button", { type: "button", class: "primary", onclick: use }, "Use draft") : null,
+        h("button", { type: "button", class: "link", onclick: discard }, "Discard"))));
   }
 
   setMode(mode, button) {

@@ -3,6 +3,7 @@
 // playwright-core. Nothing leaves 127.0.0.1.
 
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -171,4 +172,37 @@ export async function violations(page) {
     window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
   );
   return result.violations.map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+/**
+ * A local stand-in for an OpenAI-compatible provider: a chat completion for every
+ * request, reporting 120 prompt and 18 completion tokens. The pipeline's
+ * understanding schema gets `{intent: "demo"}`; a reply (`customer_reply`) gets
+ * `reply`, the answer it was given.
+ */
+export async function fakeProvider({ reply = null } = {}) {
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => { body += chunk; });
+    req.on("end", () => {
+      const ok = req.method === "POST" && req.url === "/v1/chat/completions";
+      let schema = "";
+      try {
+        schema = JSON.parse(body).response_format?.json_schema?.name ?? "";
+      } catch {
+        // Not JSON: answered like any other request.
+      }
+      const content = schema === "customer_reply" && reply ? reply : { intent: "demo", confidence: 0.9, urgency: "low" };
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify(ok
+        ? {
+          id: "chatcmpl-test", object: "chat.completion", created: 1764000000, model: "small-model",
+          choices: [{ index: 0, message: { role: "assistant", content: JSON.stringify(content), refusal: null }, logprobs: null, finish_reason: "stop" }],
+          usage: { prompt_tokens: 120, completion_tokens: 18, total_tokens: 138 },
+        }
+        : { error: { message: "Unknown request URL" } }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/v1`, close: () => new Promise((resolve) => server.close(resolve)) };
 }

@@ -4,8 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { OWNER, call, customerSays, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
+import { OWNER, call, customerSays, fakeProvider, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -208,27 +207,6 @@ test("an admin adds a language model provider; its key is kept but never shown, 
     await server.stop();
   }
 });
-
-/** A local stand-in for an OpenAI-compatible provider: every chat completion answers
- *  the pipeline's understanding schema, and reports 120 prompt and 18 completion tokens. */
-async function fakeProvider() {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      const ok = req.method === "POST" && req.url === "/v1/chat/completions";
-      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
-      res.end(JSON.stringify(ok
-        ? {
-          id: "chatcmpl-test", object: "chat.completion", created: 1764000000, model: "small-model",
-          choices: [{ index: 0, message: { role: "assistant", content: JSON.stringify({ intent: "demo", confidence: 0.9, urgency: "low" }), refusal: null }, logprobs: null, finish_reason: "stop" }],
-          usage: { prompt_tokens: 120, completion_tokens: 18, total_tokens: 138 },
-        }
-        : { error: { message: "Unknown request URL" } }));
-    });
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${server.address().port}/v1`, close: () => new Promise((resolve) => server.close(resolve)) };
-}
 
 test("the language model page shows this month's answered calls and tokens by provider and model", async () => {
   const provider = await fakeProvider();
