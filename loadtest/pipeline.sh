@@ -13,22 +13,11 @@
 # Knobs: REPS (default 3), DURATION (seconds per measurement, default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-loadtest/results/$(date +%Y-%m-%d)-pipeline}
-PG=postgres://postgres@127.0.0.1:5432
-REDIS=redis://127.0.0.1:6379
-BIN=${CARGO_TARGET_DIR:-target}/release
-REPS=${REPS:-3}
-DURATION=${DURATION:-10}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-
-cargo build --release -p switchboard -p loadtest
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 # shellcheck source=loadtest/servers.sh
 source loadtest/servers.sh
-LT=("$BIN/loadtest" --out "$OUT" --quiet --database-process postgres)
+bench_setup "${1:-}" pipeline
+REPS=${REPS:-3}
+DURATION=${DURATION:-10}
 
 for rep in $(seq 1 "$REPS"); do
   for backend in sqlite postgres; do

@@ -1,6 +1,25 @@
-# Shared by the benchmark scripts: waiting for a server, fresh databases, and a fresh
-# Switchboard server. Expects OUT, BIN, PG, REDIS and the PIDS array to be set.
+# Shared by the benchmark scripts: their setup, waiting for a server, fresh databases,
+# and a fresh Switchboard server. Expects OUT, BIN, PG, REDIS and the PIDS array to be
+# set (`bench_setup` sets them).
 # PIPELINE=false in the environment starts Switchboard with the inbound pipeline off.
+
+PG=postgres://postgres@127.0.0.1:5432
+REDIS=redis://127.0.0.1:6379
+BIN=${CARGO_TARGET_DIR:-target}/release
+
+# bench_setup <out-dir or ""> <name>: the results folder (default
+# loadtest/results/<date>-<name>), a release build, the generator's command (LT), and
+# every server started stopped when the script ends.
+bench_setup() {
+  OUT=${1:-loadtest/results/$(date +%Y-%m-%d)-$2}
+  mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)
+  cargo build --release -p switchboard -p loadtest
+  PIDS=()
+  trap cleanup EXIT
+  LT=("$BIN/loadtest" --out "$OUT" --quiet --database-process postgres)
+}
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 
 wait_for() { for _ in $(seq 1 100); do curl -sf "$1/health" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 fresh_db() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }

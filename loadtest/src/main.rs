@@ -55,6 +55,8 @@ enum Scenario {
     Cluster(scenarios::cluster::Args),
     /// Agents dropping and resuming while traffic flows: gaps must be 0.
     Resume(scenarios::resume::Args),
+    /// Automatic AI replies with a model that answers at once: the latency our code adds.
+    Replies(scenarios::replies::Args),
     /// Side-by-side report of earlier results: `<out>/summary.md` and comparison plots.
     Report {
         /// JSON results written by earlier runs.
@@ -107,6 +109,7 @@ async fn run(cli: Cli) -> loadtest::Result<ExitCode> {
         Scenario::Fanout(args) => scenarios::fanout::run(&ctx, args).await?,
         Scenario::Cluster(args) => scenarios::cluster::run(&ctx, args).await?,
         Scenario::Resume(args) => scenarios::resume::run(&ctx, args).await?,
+        Scenario::Replies(args) => scenarios::replies::run(&ctx, args).await?,
         Scenario::Report { .. } => return Err("handled above".into()),
     };
     let json = run.write(&cli.out)?;

@@ -14,6 +14,13 @@ const MODES = [
   ["auto", "Auto: sent to the customer"],
 ];
 
+const AUTO_WHEN = [
+  ["always", "At any time"],
+  ["open", "Only while the business is open"],
+  ["closed", "Only while the business is closed"],
+];
+const DAYS = [["mon", "Mon"], ["tue", "Tue"], ["wed", "Wed"], ["thu", "Thu"], ["fri", "Fri"], ["sat", "Sat"], ["sun", "Sun"]];
+
 export async function renderReplySettings(body) {
   const error = h("p", { class: "form-error", role: "alert" });
   fill(body, h("h1", {}, "AI replies"), error, h("p", { class: "muted" }, "Loading…"));
@@ -47,12 +54,25 @@ function settingsForm(saved, channels, error) {
   const passages = h("input", { type: "number", name: "passages", min: 0, max: 10, value: saved.passages });
   const maxAge = h("input", { type: "number", name: "max_age_secs", min: 10, max: 86400, value: saved.max_age_secs });
   const cacheTtl = h("input", { type: "number", name: "cache_ttl_secs", min: 0, max: 604800, value: saved.cache_ttl_secs });
+  const hours = saved.hours ?? { utc_offset_minutes: 0, days: ["mon", "tue", "wed", "thu", "fri"], open: "09:00", close: "18:00" };
+  const autoWhen = h("select", {}, AUTO_WHEN.map(([v, label]) => h("option", { value: v, selected: v === saved.auto_when }, label)));
+  const offset = h("input", { type: "number", name: "utc_offset_minutes", min: -840, max: 840, step: 15, value: hours.utc_offset_minutes });
+  const opens = h("input", { type: "time", name: "open", value: hours.open });
+  const closes = h("input", { name: "close", pattern: "([01][0-9]|2[0-3]):[0-5][0-9]|24:00", value: hours.close });
+  const days = DAYS.map(([day, label]) => [day, h("input", { type: "checkbox", name: day, checked: hours.days.includes(day) }), label]);
 
   const form = h("form", { class: "card settings-form", "aria-label": "AI reply settings" },
     h("p", { class: "muted" }, "Replies come from the providers on the Language model page, grounded in the Knowledge base. The bot answers only conversations it has: a handoff, or a person's reply, stops it there until the conversation is handed back."),
     h("fieldset", {}, h("legend", {}, "Mode"),
       field("Every channel", mode),
       perChannel.map(([key, select, label]) => field(label, select))),
+    h("fieldset", {}, h("legend", {}, "Business hours"),
+      field("Auto mode sends", autoWhen, "At other times it drafts for the agents instead"),
+      field("Minutes from UTC", offset, "60 for Lisbon in summer, -180 for São Paulo; change it when the clocks change"),
+      h("div", { class: "days", role: "group", "aria-label": "Open on" },
+        days.map(([day, box, label]) => h("label", { class: "check inline" }, box, ` ${label}`))),
+      field("Opens at", opens),
+      field("Closes at (24:00 for midnight)", closes)),
     h("fieldset", {}, h("legend", {}, "What the replies hold to"),
       field("Brand voice", voice, "How the business speaks: tone, name, what it sells"),
       field("Rules of your own, one per line", rules, "Added to the built-in ones (no prices that the knowledge base does not state, no internal information, the customer's language…)"),
@@ -81,6 +101,11 @@ function settingsForm(saved, channels, error) {
       passages: Number(passages.value),
       max_age_secs: Number(maxAge.value),
       cache_ttl_secs: Number(cacheTtl.value),
+      auto_when: autoWhen.value,
+      // Hours are kept once set, or when auto mode depends on them.
+      hours: saved.hours || autoWhen.value !== "always"
+        ? { utc_offset_minutes: Number(offset.value), days: days.filter(([, box]) => box.checked).map(([day]) => day), open: opens.value, close: closes.value }
+        : null,
     };
     try {
       await put("/settings/replies", settings);

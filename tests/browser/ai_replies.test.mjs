@@ -37,6 +37,8 @@ test("an agent uses the AI's draft from the composer, and an automatic reply sho
     await form.getByLabel("Fallback").fill("A teammate will answer shortly.");
     await form.getByLabel("Rules of your own, one per line").fill("Sign as Acme.\n\nNever discuss competitors.");
     await form.getByLabel("Hosts replies may link to").fill("acme.test, shop.acme.test");
+    await form.getByLabel("Auto mode sends").selectOption("closed");
+    await form.getByLabel("Sat").check();
     assert.deepEqual(await violations(page), []);
     await form.getByRole("button", { name: "Save" }).click();
     await page.locator("#announcer", { hasText: "Reply settings saved" }).waitFor();
@@ -45,6 +47,8 @@ test("an agent uses the AI's draft from the composer, and an automatic reply sho
     assert.deepEqual(saved.rules, ["Sign as Acme.", "Never discuss competitors."]);
     assert.deepEqual(saved.link_hosts, ["acme.test", "shop.acme.test"]);
     assert.equal(saved.fallback, "A teammate will answer shortly.");
+    assert.equal(saved.auto_when, "closed");
+    assert.deepEqual(saved.hours, { utc_offset_minutes: 0, days: ["mon", "tue", "wed", "thu", "fri", "sat"], open: "09:00", close: "18:00" });
 
     // Suggest: the draft appears over the composer of the open conversation.
     await page.goto(`${server.url}/#/inbox`);

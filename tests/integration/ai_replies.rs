@@ -55,6 +55,16 @@ fn answer(reply: &str, confidence: f64, action: &str, cited: &[&str]) -> Answer 
     }))
 }
 
+/// The model's sure answer to `QUESTION`, citing the shipping passage.
+fn delivery_answer() -> Answer {
+    answer(
+        "Delivery to Lisboa takes 2 working days.",
+        0.9,
+        "none",
+        &["P1"],
+    )
+}
+
 /// The next `message.new` of the conversation, skipping other conversations' frames.
 async fn next_message(socket: &mut Agent, conversation: &str) -> Value {
     loop {
@@ -104,12 +114,7 @@ async fn in_suggest_mode_the_draft_reaches_the_agent_who_has_the_conversation_ci
     assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
     set_replies(&app, &owner, json!({ "mode": "suggest" })).await;
 
-    llm.answer([answer(
-        "Delivery to Lisboa takes 2 working days.",
-        0.9,
-        "none",
-        &["P1"],
-    )]);
+    llm.answer([delivery_answer()]);
     let asked = app.customer_says(&owner, "carla", QUESTION).await;
     let draft = ana_socket.next_of(&["reply.suggested"]).await;
     assert_eq!(draft["conversation_id"], conversation.as_str());
@@ -581,6 +586,55 @@ async fn a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_
     );
 }
 
+async fn auto_mode_outside_the_hours_it_applies_to_drafts_for_the_agents_instead(backend: Backend) {
+    let (llm, app, owner, mut socket, _) = replying(backend).await;
+    // Auto only while open, and the business never opens: every reply is a draft.
+    let closed = json!({ "utc_offset_minutes": 0, "days": [], "open": "09:00", "close": "18:00" });
+    set_replies(
+        &app,
+        &owner,
+        json!({ "mode": "auto", "auto_when": "open", "hours": closed }),
+    )
+    .await;
+    llm.answer([delivery_answer()]);
+    let asked = app.customer_says(&owner, "carla", QUESTION).await;
+    let draft = socket.next_of(&["reply.suggested"]).await;
+    assert_eq!(draft["data"]["message_id"], asked["message"]["id"]);
+    assert_eq!(
+        draft["data"]["reply"],
+        "Delivery to Lisboa takes 2 working days."
+    );
+    // And outside the hours that auto applies to the opposite way, it sends.
+    set_replies(
+        &app,
+        &owner,
+        json!({ "mode": "auto", "auto_when": "closed", "hours": closed, "cache_ttl_secs": 0 }),
+    )
+    .await;
+    llm.answer([answer("Refunds take 14 days.", 0.9, "none", &[])]);
+    let asked = app
+        .customer_says(&owner, "dora", "When are refunds paid?")
+        .await;
+    let conversation = asked["conversation"]["id"].as_str().unwrap().to_owned();
+    loop {
+        let message = next_message(&mut socket, &conversation).await;
+        if message["direction"] == "outbound" {
+            assert_eq!(message["body"], "Refunds take 14 days.");
+            break;
+        }
+    }
+    let timeline = app
+        .get(
+            &format!(
+                "/api/v1/conversations/{}/messages",
+                asked["conversation"]["id"].as_str().unwrap()
+            ),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(timeline.body["data"].as_array().unwrap().len(), 2);
+}
+
 async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(backend: Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
     let (owner, _) = app.owner_session().await;
@@ -590,7 +644,7 @@ async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(ba
         json!({
             "mode": "off", "channels": {}, "brand_voice": "", "rules": [], "min_confidence": 0.6,
             "fallback": "", "link_hosts": [], "history": 12, "passages": 5, "max_age_secs": 600,
-            "cache_ttl_secs": 3600,
+            "cache_ttl_secs": 3600, "auto_when": "always", "hours": null,
         })
     );
     let saved = set_replies(
@@ -615,6 +669,11 @@ async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(ba
         (json!({ "history": 0 }), "history"),
         (json!({ "link_hosts": ["https://acme.test"] }), "link_hosts"),
         (json!({ "tone": "x" }), "tone"),
+        (json!({ "auto_when": "open" }), "auto_when needs hours"),
+        (
+            json!({ "hours": { "utc_offset_minutes": 0, "days": ["mon"], "open": "18:00", "close": "09:00" } }),
+            "hours.open",
+        ),
     ] {
         let refused = app
             .put("/api/v1/settings/replies", &owner, body.clone())
@@ -652,5 +711,6 @@ on_both_backends!(
     an_unusable_answer_sends_the_fallback_and_hands_the_conversation_over_saying_why,
     the_models_handoff_action_sends_its_holding_reply_and_hands_the_conversation_to_a_person,
     a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns,
+    auto_mode_outside_the_hours_it_applies_to_drafts_for_the_agents_instead,
     admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field,
 );

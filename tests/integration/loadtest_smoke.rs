@@ -77,6 +77,28 @@ async fn an_idle_run_holds_every_socket_and_reads_the_servers_memory() {
     assert_eq!(run.targets[0].what, "idle agent socket (heap)");
 }
 
+#[actix_rt::test]
+async fn a_replies_run_answers_every_customer_message_through_a_fake_model() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.ai.allow_local_models = true).await;
+    let ctx = context(&app.base);
+    let args = scenarios::replies::Args {
+        rate: 10,
+        duration: 1,
+        model: "127.0.0.1:0".into(),
+    };
+    let run = generate(move || async move { scenarios::replies::run(&ctx, &args).await }).await;
+    assert_eq!(figure(&run, "replies"), 10.0, "{}", run.markdown());
+    assert_eq!(figure(&run, "messages without a reply"), 0.0);
+    assert_eq!(figure(&run, "model calls"), 10.0);
+    assert_eq!(run.latencies[0].summary.count, 10);
+    assert!(
+        figure(
+            &run,
+            "reply worker's own time p99 (metrics bucket, at most)"
+        ) > 0.0
+    );
+}
+
 async fn ingest_delivers_every_acknowledged_webhook_once_in_order(backend: Backend) {
     let app = spawn_app(backend).await;
     let ctx = context(&app.base);

@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod cache;
 pub mod guard;
+pub mod hours;
 pub mod prompt;
 pub mod replies;
 pub mod settings;

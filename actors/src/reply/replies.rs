@@ -325,7 +325,9 @@ async fn ready(
     ) else {
         return Ok(Err(Skip::Gone));
     };
-    let mode = tenant.settings.mode_for(conversation.channel.as_str());
+    let mode = tenant
+        .settings
+        .mode_for(conversation.channel.as_str(), message.created_at);
     if mode == ReplyMode::Off {
         return Ok(Err(Skip::Off));
     }

@@ -3,8 +3,9 @@
 //! it must hold to. They carry no secret (the providers and their keys are the AI
 //! settings'), so they are stored as plain JSON.
 
-use crate::InvalidValue;
+use super::hours::{self, AutoHours, BusinessHours};
 use crate::domain::text_enum::text_enum;
+use crate::{InvalidValue, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -47,6 +48,11 @@ pub struct ReplySettings {
     pub max_age_secs: u64,
     /// How long an answer serves the same question again (0: no cache).
     pub cache_ttl_secs: u64,
+    /// When auto mode sends (`always`, only while `open`, only while `closed`); at
+    /// other times it drafts, as suggest does.
+    pub auto_when: AutoHours,
+    /// The business's opening hours, which `auto_when` refers to.
+    pub hours: Option<BusinessHours>,
 }
 
 impl Default for ReplySettings {
@@ -63,6 +69,8 @@ impl Default for ReplySettings {
             passages: 5,
             max_age_secs: 600,
             cache_ttl_secs: 3600,
+            auto_when: AutoHours::Always,
+            hours: None,
         }
     }
 }
@@ -79,8 +87,14 @@ pub const MAX_PASSAGES: u32 = 10;
 pub const MAX_CACHE_TTL_SECS: u64 = 7 * 86_400;
 
 impl ReplySettings {
-    pub fn mode_for(&self, channel: &str) -> ReplyMode {
-        self.channels.get(channel).copied().unwrap_or(self.mode)
+    /// The channel's mode at `at`: auto outside the hours it applies to drafts instead.
+    pub fn mode_for(&self, channel: &str, at: Millis) -> ReplyMode {
+        match self.channels.get(channel).copied().unwrap_or(self.mode) {
+            ReplyMode::Auto if !hours::auto_sends(self.auto_when, self.hours.as_ref(), at) => {
+                ReplyMode::Suggest
+            }
+            mode => mode,
+        }
     }
 
     /// Whether any channel replies at all.
@@ -156,6 +170,12 @@ impl ReplySettings {
         if !(10..=86_400).contains(&self.max_age_secs) {
             return fail("max_age_secs must be 10 to 86400".into());
         }
+        if let Some(hours) = &self.hours {
+            hours.validate()?;
+        }
+        if self.auto_when != AutoHours::Always && self.hours.is_none() {
+            return fail("auto_when needs hours".into());
+        }
         if self.cache_ttl_secs > MAX_CACHE_TTL_SECS {
             return fail(format!("cache_ttl_secs must be 0 to {MAX_CACHE_TTL_SECS}"));
         }
@@ -181,7 +201,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_channel_of_its_own_overrides_the_tenants_mode() {
+    fn a_channel_of_its_own_overrides_the_tenants_mode_and_auto_follows_the_hours() {
         let mut settings = ReplySettings {
             mode: ReplyMode::Suggest,
             ..ReplySettings::default()
@@ -192,9 +212,21 @@ mod tests {
         settings
             .channels
             .insert("sandbox:quiet".into(), ReplyMode::Off);
-        assert_eq!(settings.mode_for("sandbox:demo"), ReplyMode::Auto);
-        assert_eq!(settings.mode_for("sandbox:quiet"), ReplyMode::Off);
-        assert_eq!(settings.mode_for("whatsapp:x"), ReplyMode::Suggest);
+        let now = Millis::now();
+        assert_eq!(settings.mode_for("sandbox:demo", now), ReplyMode::Auto);
+        assert_eq!(settings.mode_for("sandbox:quiet", now), ReplyMode::Off);
+        assert_eq!(settings.mode_for("whatsapp:x", now), ReplyMode::Suggest);
+        // Auto only while open, and never open: it drafts.
+        settings.auto_when = AutoHours::Open;
+        settings.hours = Some(BusinessHours {
+            utc_offset_minutes: 0,
+            days: Vec::new(),
+            open: "09:00".into(),
+            close: "18:00".into(),
+        });
+        assert_eq!(settings.mode_for("sandbox:demo", now), ReplyMode::Suggest);
+        settings.auto_when = AutoHours::Closed;
+        assert_eq!(settings.mode_for("sandbox:demo", now), ReplyMode::Auto);
         assert!(settings.enabled());
         assert!(!ReplySettings::default().enabled());
     }

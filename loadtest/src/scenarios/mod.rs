@@ -6,6 +6,7 @@ pub mod e2e;
 pub mod fanout;
 pub mod idle;
 pub mod ingest;
+pub mod replies;
 pub mod resume;
 
 use crate::Peer;
