@@ -163,18 +163,6 @@ struct ConversationPart {
     tags: Vec<String>,
 }
 
-/// The tenant's saved settings, or the defaults when it has none or they no longer
-/// compile (saved by an older version).
-async fn tenant_rules(shared: &Shared, tenant: TenantId) -> Result<TenantRules, StoreError> {
-    let Some(saved) = shared.store.pipeline_settings(tenant).await? else {
-        return Ok(TenantRules::default());
-    };
-    Ok(saved.compile().unwrap_or_else(|err| {
-        tracing::error!(%tenant, error = %err.0, "the tenant's pipeline settings do not compile; using the defaults");
-        TenantRules::default()
-    }))
-}
-
 /// A batch judged and not yet written: its insights, their messages' commit times,
 /// and the offset the cursor moves to once they are written.
 struct Judged {
@@ -191,7 +179,7 @@ struct Judged {
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let settings = &shared.settings;
     let judging = Arc::new(Judging::new(
-        tenant_rules(shared, tenant).await?,
+        TenantRules::load(shared.store.as_ref(), tenant).await?,
         shared.models.understanding(tenant).await?,
     ));
     let lease = |now: Millis| now.plus(settings.lease_ttl);

@@ -188,6 +188,23 @@ fn invalid(message: impl Into<String>) -> InvalidValue {
     InvalidValue(message.into())
 }
 
+impl TenantRules {
+    /// The tenant's saved settings, or the defaults when it has none or they no longer
+    /// compile (saved by an older version).
+    pub async fn load(
+        store: &dyn crate::store::Store,
+        tenant: crate::TenantId,
+    ) -> Result<Self, crate::store::StoreError> {
+        let Some(saved) = store.pipeline_settings(tenant).await? else {
+            return Ok(Self::default());
+        };
+        Ok(saved.compile().unwrap_or_else(|err| {
+            tracing::error!(%tenant, error = %err.0, "the tenant's pipeline settings do not compile; using the defaults");
+            Self::default()
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

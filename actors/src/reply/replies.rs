@@ -157,13 +157,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     else {
         return Ok(());
     };
-    let assignment = match store.pipeline_settings(tenant).await? {
-        Some(saved) => saved
-            .compile()
-            .map(|r| r.assignment)
-            .unwrap_or_else(|_| TenantRules::default().assignment),
-        None => TenantRules::default().assignment,
-    };
+    let assignment = TenantRules::load(store.as_ref(), tenant).await?.assignment;
     let context = Tenant {
         id: tenant,
         provider: shared.models.replies(tenant).await?,
