@@ -40,6 +40,7 @@ use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
+use switchboard_actors::knowledge::embedding::{EmbeddingSettings, Embeddings};
 use switchboard_actors::llm::TenantModels;
 use switchboard_actors::pipeline::pipelines::{PipelineSettings, Pipelines};
 use switchboard_actors::pipeline::stages::StageSettings;
@@ -148,14 +149,22 @@ impl Application {
             inbox.clone(),
             node,
             replies_settings(&config),
-            models,
+            models.clone(),
             Arc::new(metrics.clone()),
+        );
+        let embeddings = Embeddings::new(
+            store.clone(),
+            models.clone(),
+            node,
+            embedding_settings(&config),
         );
         let state = web::Data::new(AppState {
             inbox,
             sessions,
             pipelines,
             replies,
+            models,
+            embeddings,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
@@ -242,6 +251,7 @@ impl Application {
         let pipelines = self.state.pipelines.clone();
         let pipeline_on = self.state.config.pipeline.enabled;
         let replies = self.state.replies.clone();
+        let embeddings = self.state.embeddings.clone();
         // Replies follow the pipeline's insights: without the pipeline there are none.
         let pipeline = async {
             if pipeline_on {
@@ -256,12 +266,14 @@ impl Application {
             () = inbound_notes => Ok(()),
             () = sessions.clone().keep_leases() => Ok(()),
             () = pipeline => Ok(()),
+            () = embeddings.clone().run() => Ok(()),
         };
         // A clean stop hands every session and tenant pipeline over at once: clients
         // shut down, leases released.
         sessions.shutdown().await;
         pipelines.shutdown().await;
         replies.shutdown().await;
+        embeddings.shutdown().await;
         result
     }
 }
@@ -292,6 +304,23 @@ fn pipeline_settings(config: &PipelineConfig) -> PipelineSettings {
         },
     }
 }
+
+/// Knowledge embeddings follow the pipeline's lease and pace.
+fn embedding_settings(config: &Config) -> EmbeddingSettings {
+    EmbeddingSettings {
+        lease_ttl: Duration::from_secs(config.pipeline.lease_secs),
+        poll_every: Duration::from_millis(config.pipeline.poll_ms),
+        tenants_per_round: config.pipeline.tenants_per_round,
+        batch: EMBEDDING_BATCH,
+        retry_after: EMBEDDING_RETRY_AFTER,
+    }
+}
+
+/// Passages sent to the embedding model per request: a few hundred KiB of vectors.
+const EMBEDDING_BATCH: u32 = 16;
+
+/// How long a tenant whose embedding model failed waits before it is tried again.
+const EMBEDDING_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Most stalled replies queued again at one start; the rest wait for the next start
 /// (and are listed by their `pending` status meanwhile).
@@ -431,8 +460,9 @@ fn ai_models(
 }
 
 /// The largest answer read from a model provider: a chat completion with a short
-/// JSON answer is a few KiB.
-const AI_ANSWER_MAX_BYTES: usize = 1024 * 1024;
+/// JSON answer is a few KiB; a batch of embeddings (`EMBEDDING_BATCH` vectors of up to
+/// 3,072 numbers as JSON text) under 2 MiB.
+const AI_ANSWER_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 fn guarded_client(
     config: &Config,

@@ -11,6 +11,8 @@ use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::knowledge::embedding::Embeddings;
+use switchboard_actors::llm::TenantModels;
 use switchboard_actors::pipeline::pipelines::Pipelines;
 use switchboard_actors::reply::replies::Replies;
 use switchboard_actors::session::Sessions;
@@ -26,6 +28,10 @@ pub struct AppState {
     pub pipelines: Pipelines,
     /// The node's AI reply worker.
     pub replies: Replies,
+    /// Tenants' language and embedding models.
+    pub models: Arc<dyn TenantModels>,
+    /// The node's worker that embeds knowledge-base passages.
+    pub embeddings: Embeddings,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
     pub config: Config,

@@ -70,6 +70,15 @@ pub struct UnderstandingModel {
     pub below_confidence: f64,
 }
 
+/// A tenant's embedding model: texts in, one vector each out, in order.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Names the provider and model, so vectors from different models never meet.
+    fn model(&self) -> &str;
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmFailure>;
+}
+
 #[async_trait]
 pub trait TenantModels: Send + Sync {
     /// The tenant's model for understanding, if it configured one.
@@ -80,6 +89,9 @@ pub trait TenantModels: Send + Sync {
 
     /// The tenant's providers for replies, if it configured any.
     async fn replies(&self, tenant: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError>;
+
+    /// The tenant's embedding model for its knowledge base, if it configured one.
+    async fn embedder(&self, tenant: TenantId) -> Result<Option<Arc<dyn Embedder>>, StoreError>;
 }
 
 /// For a server or a test without any model.
@@ -92,6 +104,10 @@ impl TenantModels for NoModels {
     }
 
     async fn replies(&self, _: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError> {
+        Ok(None)
+    }
+
+    async fn embedder(&self, _: TenantId) -> Result<Option<Arc<dyn Embedder>>, StoreError> {
         Ok(None)
     }
 }

@@ -70,6 +70,14 @@ impl<W: TenantWork> TenantWorkers<W> {
         }
     }
 
+    /// A round every `every`, until dropped.
+    pub async fn run_every(&self, every: std::time::Duration) {
+        loop {
+            self.round().await;
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Gives up this node's tenants, so other nodes take them at once.
     pub async fn shutdown(&self) {
         let tenants: Vec<TenantId> = self.workers.iter().map(|e| *e.key()).collect();

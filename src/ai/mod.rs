@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod call;
+pub mod embeddings;
 pub mod openai;
 pub mod settings;
 
@@ -18,7 +19,8 @@ use settings::{AiSettings, Provider, ProviderKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_actors::llm::{
-    ChatReply, ChatRequest, LlmFailure, LlmProvider, TenantModels, UnderstandingModel,
+    ChatReply, ChatRequest, Embedder, LlmFailure, LlmProvider, TenantModels, TokenUsage,
+    UnderstandingModel,
 };
 use switchboard_actors::store::{Store, StoreError};
 use switchboard_actors::{Millis, TenantId};
@@ -125,8 +127,8 @@ impl Models {
         }
     }
 
-    fn failover(&self, tenant: TenantId, settings: AiSettings) -> Arc<Failover> {
-        Arc::new(Failover {
+    fn failover(&self, tenant: TenantId, settings: AiSettings) -> Failover {
+        Failover {
             tenant,
             store: self.store.clone(),
             budget: BudgetLimit::of(&settings.budget, self.server_cap),
@@ -135,7 +137,7 @@ impl Models {
             breakers: self.breakers.clone(),
             rule: self.rule,
             metrics: self.metrics.clone(),
-        })
+        }
     }
 }
 
@@ -153,16 +155,85 @@ impl TenantModels for Models {
         }
         Ok(Some(UnderstandingModel {
             below_confidence: settings.understanding.below_confidence,
-            provider: self.failover(tenant, settings),
+            provider: Arc::new(self.failover(tenant, settings)),
         }))
     }
 
     async fn replies(&self, tenant: TenantId) -> Result<Option<Arc<dyn LlmProvider>>, StoreError> {
         match self.settings(tenant).await? {
             Some(settings) if !settings.providers.is_empty() => {
-                Ok(Some(self.failover(tenant, settings)))
+                Ok(Some(Arc::new(self.failover(tenant, settings))))
             }
             _ => Ok(None),
+        }
+    }
+
+    async fn embedder(&self, tenant: TenantId) -> Result<Option<Arc<dyn Embedder>>, StoreError> {
+        let Some(settings) = self.settings(tenant).await? else {
+            return Ok(None);
+        };
+        let Some(key) = settings.embedding_model() else {
+            return Ok(None);
+        };
+        let wanted = settings.embeddings.clone();
+        let Some(provider) = settings
+            .providers
+            .iter()
+            .find(|p| p.name == wanted.provider)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(EmbeddingModel {
+            calls: self.failover(tenant, settings),
+            provider,
+            provider_model: wanted.model,
+            model: key,
+        })))
+    }
+}
+
+/// A tenant's embedding model: one provider, behind its circuit and within the
+/// tenant's budget like its chat calls.
+struct EmbeddingModel {
+    calls: Failover,
+    provider: Provider,
+    /// The model's name at the provider.
+    provider_model: String,
+    /// `provider/model`, what the vectors are marked with.
+    model: String,
+}
+
+#[async_trait]
+impl Embedder for EmbeddingModel {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmFailure> {
+        let calls = &self.calls;
+        let used = calls.check_budget().await?;
+        let kind = "embeddings";
+        if let Circuit::Open(_) = calls.circuit(&self.provider) {
+            calls.metrics.record_llm_call(kind, "circuit_open");
+            return Err(LlmFailure(format!("{}: circuit open", self.provider.name)));
+        }
+        match embeddings::embed(&calls.client, &self.provider, &self.provider_model, texts).await {
+            Ok((vectors, usage)) => {
+                calls.settle(&self.provider, Ok(()));
+                calls.metrics.record_llm_call(kind, "ok");
+                calls.metrics.record_llm_tokens(kind, usage);
+                calls
+                    .count(&self.provider.name, &self.provider_model, usage)
+                    .await;
+                calls.warn_near_budget(used, usage);
+                Ok(vectors)
+            }
+            Err(failure) => {
+                calls.settle(&self.provider, Err(&failure));
+                calls.metrics.record_llm_call(kind, failure.outcome());
+                Err(LlmFailure(format!("{}: {failure}", self.provider.name)))
+            }
         }
     }
 }
@@ -205,18 +276,11 @@ impl Failover {
 
     /// Adds the answer to the tenant's monthly usage. A failure to count loses the
     /// count, not the answer.
-    async fn count(&self, reply: &ChatReply) {
+    async fn count(&self, provider: &str, model: &str, usage: TokenUsage) {
         let at = Millis::now();
         if let Err(err) = self
             .store
-            .add_ai_usage(
-                self.tenant,
-                &at.month(),
-                &reply.provider,
-                &reply.model,
-                reply.usage,
-                at,
-            )
+            .add_ai_usage(self.tenant, &at.month(), provider, model, usage, at)
             .await
         {
             tracing::warn!(tenant = %self.tenant, error = %err, "cannot count a model call's tokens");
@@ -248,11 +312,11 @@ impl Failover {
     }
 
     /// Says so once, when an answer takes the month's usage past the warning share.
-    fn warn_near_budget(&self, used: Option<u64>, reply: &ChatReply) {
+    fn warn_near_budget(&self, used: Option<u64>, usage: TokenUsage) {
         let (Some(budget), Some(before)) = (self.budget, used) else {
             return;
         };
-        let after = before + u64::from(reply.usage.input) + u64::from(reply.usage.output);
+        let after = before + u64::from(usage.input) + u64::from(usage.output);
         if before < budget.warn_at && after >= budget.warn_at {
             self.metrics.record_llm_budget_warning();
             tracing::warn!(tenant = %self.tenant, used = after, budget = budget.tokens, "the tenant's monthly token budget is nearly spent");
@@ -288,8 +352,8 @@ impl LlmProvider for Failover {
                     self.settle(provider, Ok(()));
                     self.metrics.record_llm_call(kind, "ok");
                     self.metrics.record_llm_tokens(kind, reply.usage);
-                    self.count(&reply).await;
-                    self.warn_near_budget(used, &reply);
+                    self.count(&reply.provider, &reply.model, reply.usage).await;
+                    self.warn_near_budget(used, reply.usage);
                     return Ok(reply);
                 }
                 Err(failure) => {

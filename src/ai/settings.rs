@@ -110,6 +110,18 @@ impl Default for Budget {
     }
 }
 
+/// Embedding the knowledge base, for finding passages by meaning as well as by their
+/// words: a provider of the list (an OpenAI-compatible one: Anthropic has no
+/// embeddings endpoint) and the embedding model to ask there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingsUse {
+    /// Empty: no embeddings, the full-text search alone.
+    pub provider: String,
+    /// Such as `text-embedding-3-small`, or `nomic-embed-text` on Ollama.
+    pub model: String,
+}
+
 /// A budget larger than this is a typing error.
 const MAX_BUDGET_TOKENS: u64 = 1_000_000_000_000;
 
@@ -119,6 +131,7 @@ pub struct AiSettings {
     pub providers: Vec<Provider>,
     pub understanding: UnderstandingUse,
     pub budget: Budget,
+    pub embeddings: EmbeddingsUse,
 }
 
 impl AiSettings {
@@ -193,7 +206,48 @@ impl AiSettings {
             }
             self.providers[at].api_key = Some(key);
         }
+        self.check_embeddings()?;
         Ok(self)
+    }
+
+    fn check_embeddings(&self) -> Result<(), InvalidValue> {
+        let wanted = &self.embeddings;
+        if wanted.provider.is_empty() {
+            return if wanted.model.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid(
+                    "embeddings.provider is required with embeddings.model".into(),
+                ))
+            };
+        }
+        match self.providers.iter().find(|p| p.name == wanted.provider) {
+            None => Err(invalid(format!(
+                "embeddings.provider names no provider: '{}'",
+                wanted.provider
+            ))),
+            Some(p) if p.kind != ProviderKind::Openai => Err(invalid(format!(
+                "embeddings.provider must be an OpenAI-compatible provider: '{}' speaks {}",
+                p.name,
+                p.kind.as_str()
+            ))),
+            Some(_)
+                if wanted.model.trim().is_empty()
+                    || wanted.model.chars().count() > MAX_MODEL_CHARS =>
+            {
+                Err(invalid(format!(
+                    "embeddings.model must be 1 to {MAX_MODEL_CHARS} characters"
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The provider and model the knowledge base is embedded with, if any; what the
+    /// stored vectors are marked with.
+    pub fn embedding_model(&self) -> Option<String> {
+        let wanted = &self.embeddings;
+        (!wanted.provider.is_empty()).then(|| format!("{}/{}", wanted.provider, wanted.model))
     }
 
     /// What the API shows: everything but the keys, and whether each has one.
@@ -212,7 +266,12 @@ impl AiSettings {
                 })
             })
             .collect();
-        serde_json::json!({"providers": providers, "understanding": self.understanding, "budget": self.budget})
+        serde_json::json!({
+            "providers": providers,
+            "understanding": self.understanding,
+            "budget": self.budget,
+            "embeddings": self.embeddings,
+        })
     }
 
     pub fn seal(&self, sealer: &Sealer, tenant: TenantId) -> Result<Vec<u8>, SealError> {
@@ -345,8 +404,42 @@ mod tests {
                         below_confidence: 1.5,
                     },
                     budget: Budget::default(),
+                    embeddings: EmbeddingsUse::default(),
                 },
                 "below_confidence",
+            ),
+            (
+                AiSettings {
+                    embeddings: EmbeddingsUse {
+                        provider: "other".into(),
+                        model: "text-embedding-3-small".into(),
+                    },
+                    ..with(vec![provider("a", Some(""))])
+                },
+                "embeddings.provider names no provider: 'other'",
+            ),
+            (
+                AiSettings {
+                    embeddings: EmbeddingsUse {
+                        provider: "a".into(),
+                        model: "x".into(),
+                    },
+                    ..with(vec![Provider {
+                        kind: ProviderKind::Anthropic,
+                        ..provider("a", Some(""))
+                    }])
+                },
+                "embeddings.provider must be an OpenAI-compatible provider",
+            ),
+            (
+                AiSettings {
+                    embeddings: EmbeddingsUse {
+                        provider: "a".into(),
+                        model: "".into(),
+                    },
+                    ..with(vec![provider("a", Some(""))])
+                },
+                "embeddings.model must be 1 to 200 characters",
             ),
         ];
         for (settings, says) in cases {

@@ -57,7 +57,12 @@ pub async fn save_settings(
         .map_err(|err| ApiError::internal(format!("cannot seal the AI settings: {err}")))?;
     state
         .store
-        .save_ai_settings(tenant, &sealed, Millis::now())
+        .save_ai_settings(
+            tenant,
+            &sealed,
+            settings.embedding_model().as_deref(),
+            Millis::now(),
+        )
         .await?;
     let view = settings.view();
     let event = Event {

@@ -12,6 +12,7 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use switchboard_actors::knowledge::retrieve::retrieve;
 use switchboard_actors::knowledge::{self, DocumentFormat, Saved, SearchTerms};
 use switchboard_actors::{DocumentId, Millis};
 use uuid::Uuid;
@@ -212,13 +213,23 @@ pub async fn search(
             "limit must be 1 to {MAX_RESULTS}"
         )));
     }
-    let Some(terms) = SearchTerms::of(&query.q) else {
-        return Ok(HttpResponse::Ok().json(json!({ "terms": [], "data": [] })));
-    };
-    let passages = state
-        .store
-        .search_knowledge(auth.caller.tenant_id(), &terms, limit)
-        .await?;
-    let words: Vec<&str> = terms.terms().iter().map(|t| t.word.as_str()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "terms": words, "data": passages })))
+    let tenant = auth.caller.tenant_id();
+    let embedder = state.models.embedder(tenant).await?;
+    let passages = retrieve(
+        state.store.as_ref(),
+        embedder.as_deref(),
+        tenant,
+        &query.q,
+        limit,
+    )
+    .await?;
+    let words: Vec<String> = SearchTerms::of(&query.q)
+        .map(|terms| terms.terms().iter().map(|t| t.word.clone()).collect())
+        .unwrap_or_default();
+    let embedding_model = embedder.as_ref().map(|e| e.model());
+    Ok(HttpResponse::Ok().json(json!({
+        "terms": words,
+        "embedding_model": embedding_model,
+        "data": passages,
+    })))
 }

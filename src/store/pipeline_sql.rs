@@ -178,7 +178,8 @@ macro_rules! impl_pipeline_store {
                     Ok(row.map(|(sealed,)| sealed))
                 }
 
-                async fn save_ai_settings(&self, tenant: TenantId, sealed: &[u8], at: Millis) -> Result<(), StoreError> {
+                async fn save_ai_settings(&self, tenant: TenantId, sealed: &[u8], embedding_model: Option<&str>, at: Millis) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
                     sqlx::query(
                         "INSERT INTO tenant_ai_settings (tenant_id, sealed, updated_at) VALUES ($1, $2, $3)
                          ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
@@ -186,9 +187,36 @@ macro_rules! impl_pipeline_store {
                     .bind(tenant.0)
                     .bind(sealed)
                     .bind(at.0)
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
+                    let before: Option<(String,)> = sqlx::query_as("SELECT model FROM knowledge_embedding_models WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if before.as_ref().map(|(m,)| m.as_str()) != embedding_model {
+                        match embedding_model {
+                            Some(model) => sqlx::query(
+                                "INSERT INTO knowledge_embedding_models (tenant_id, model) VALUES ($1, $2)
+                                 ON CONFLICT (tenant_id) DO UPDATE SET model = excluded.model",
+                            )
+                            .bind(tenant.0)
+                            .bind(model),
+                            None => sqlx::query("DELETE FROM knowledge_embedding_models WHERE tenant_id = $1").bind(tenant.0),
+                        }
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                        // Vectors of different models do not compare: the new model
+                        // embeds every passage again.
+                        sqlx::query("UPDATE knowledge_passages SET embedding = NULL, embedding_model = NULL WHERE tenant_id = $1 AND embedding IS NOT NULL")
+                            .bind(tenant.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    tx.commit().await.map_err(backend)?;
                     Ok(())
                 }
 

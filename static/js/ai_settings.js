@@ -44,6 +44,8 @@ function settingsForm(saved, error) {
   const below = h("input", { type: "number", name: "below_confidence", min: 0, max: 1, step: 0.05, value: saved.understanding.below_confidence });
   const budgetTokens = h("input", { type: "number", name: "monthly_tokens", min: 0, step: 1000, value: saved.budget.monthly_tokens });
   const warnPercent = h("input", { type: "number", name: "warn_percent", min: 1, max: 100, value: saved.budget.warn_percent });
+  const embeddingProvider = h("input", { name: "embedding_provider", value: saved.embeddings.provider, pattern: "[A-Za-z0-9_\\-]{0,40}" });
+  const embeddingModel = h("input", { name: "embedding_model", value: saved.embeddings.model, placeholder: "text-embedding-3-small" });
   const providers = h("ol", { class: "providers" });
   const addProvider = (provider) => providers.append(providerRow(provider));
   for (const provider of saved.providers) addProvider(provider);
@@ -56,6 +58,9 @@ function settingsForm(saved, error) {
     h("fieldset", {}, h("legend", {}, "Monthly token budget"),
       field("Tokens a month, input and output (0: no budget)", budgetTokens, "Once spent, no model is asked until the month turns: replies send the fallback, understanding stays with the rules."),
       field("Warn from this percentage on", warnPercent)),
+    h("fieldset", {}, h("legend", {}, "Knowledge base embeddings"),
+      field("Provider (empty: search by words alone)", embeddingProvider, "The name of an OpenAI-compatible provider below; its embeddings endpoint finds passages by meaning as well as by their words."),
+      field("Embedding model", embeddingModel, "Changing it embeds every passage again.")),
     h("fieldset", {}, h("legend", {}, "Providers, in the order they are tried"),
       providers,
       h("button", { type: "button", class: "link", onclick: () => addProvider({ name: "", kind: "openai", base_url: "", model: "", timeout_ms: 10000, has_api_key: false }) }, "Add a provider")),
@@ -68,6 +73,7 @@ function settingsForm(saved, error) {
       providers: [...providers.querySelectorAll(".provider")].map((row) => row.read()),
       understanding: { enabled: enabled.checked, below_confidence: Number(below.value) },
       budget: { monthly_tokens: Number(budgetTokens.value), warn_percent: Number(warnPercent.value) },
+      embeddings: { provider: embeddingProvider.value.trim(), model: embeddingModel.value.trim() },
     };
     try {
       const now = await put("/settings/ai", settings);

@@ -34,7 +34,7 @@ export async function renderKnowledge(body) {
   const editor = documentForm(error, refresh);
   fill(body,
     h("h1", {}, "Knowledge base"),
-    h("p", { class: "muted" }, "Replies written by the language model quote these documents. Each is cut into passages of a few paragraphs; a customer's question finds the passages that share its words."),
+    h("p", { class: "muted" }, "Replies written by the language model quote these documents. Each is cut into passages of a few paragraphs; a customer's question finds the passages that share its words, and with an embedding model (Admin → Language model) the passages that mean the same."),
     error, table, searchBox(), editor.form);
   await refresh();
 }
@@ -104,7 +104,7 @@ function documentRow(doc, editor, error, refresh) {
     h("td", {}, doc.title),
     h("td", {}, doc.format),
     h("td", {}, size),
-    h("td", {}, String(doc.passages)),
+    h("td", {}, doc.embedded > 0 ? `${doc.passages} (${doc.embedded} embedded)` : String(doc.passages)),
     h("td", {}, longTime(doc.updated_at)),
     h("td", {},
       h("button", { type: "button", class: "link", "aria-label": `Edit ${doc.title}`, onclick: () => editor.edit(doc.id).catch((err) => { error.textContent = err.message; }) }, "Edit"),

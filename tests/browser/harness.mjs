@@ -178,13 +178,26 @@ export async function violations(page) {
  * A local stand-in for an OpenAI-compatible provider: a chat completion for every
  * request, reporting 120 prompt and 18 completion tokens. The pipeline's
  * understanding schema gets `{intent: "demo"}`; a reply (`customer_reply`) gets
- * `reply`, the answer it was given.
+ * `reply`, the answer it was given. Its embeddings endpoint gives texts about
+ * shipping one direction and texts about refunds another.
  */
 export async function fakeProvider({ reply = null } = {}) {
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => { body += chunk; });
     req.on("end", () => {
+      if (req.method === "POST" && req.url === "/v1/embeddings") {
+        // One dimension per meaning the tests use, and one of its own for every text.
+        const input = [].concat(JSON.parse(body).input);
+        const meaning = (text) => [/ship|deliver|parcel|order/i.test(text) ? 1 : 0, /refund|money|return/i.test(text) ? 1 : 0, 0.1];
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({
+          object: "list", model: JSON.parse(body).model,
+          data: input.map((text, index) => ({ object: "embedding", index, embedding: meaning(text) })),
+          usage: { prompt_tokens: 8 * input.length, total_tokens: 8 * input.length },
+        }));
+        return;
+      }
       const ok = req.method === "POST" && req.url === "/v1/chat/completions";
       let schema = "";
       try {

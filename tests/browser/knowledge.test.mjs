@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { OWNER, call, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
+import { OWNER, call, fakeProvider, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -77,5 +77,58 @@ test("an admin adds documents from a file and by pasting, finds the passage a qu
   } finally {
     await context.close();
     await server.stop();
+  }
+});
+
+test("an admin names an embedding model and a question finds the passage that means it with no word in common", async () => {
+  const provider = await fakeProvider();
+  const server = await startServer({ SWITCHBOARD_AI__ALLOW_LOCAL_MODELS: "true" });
+  const context = await newContext(browser, { bypassCSP: true });
+  try {
+    const token = await ownerToken(server);
+    await call(server, "PUT", "/settings/ai", {
+      providers: [{ name: "local", kind: "openai", base_url: provider.url, model: "small-model", api_key: "" }],
+    }, token);
+    await call(server, "POST", "/ai/knowledge", { title: "Help", format: "markdown", content: "# Delivery\nParcels arrive within 2 working days.\n\n# Refunds\nMoney goes back within 14 days." }, token);
+    const page = await context.newPage();
+    await signIn(page, server, OWNER);
+
+    await page.goto(`${server.url}/#/admin/ai`);
+    const form = page.getByRole("form", { name: "Language model settings" });
+    await form.waitFor();
+    await form.getByLabel("Provider (empty: search by words alone)").fill("local");
+    await form.getByLabel("Embedding model").fill("embed-small");
+    assert.deepEqual(await violations(page), []);
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.locator("#announcer", { hasText: "Settings saved" }).waitFor();
+    const saved = await call(server, "GET", "/settings/ai", undefined, token);
+    assert.deepEqual(saved.embeddings, { provider: "local", model: "embed-small" });
+
+    // The passages are embedded in the background; the table says how many.
+    for (let tries = 0; ; tries++) {
+      const listed = await call(server, "GET", "/ai/knowledge", undefined, token);
+      if (listed.data[0].embedded === 2) break;
+      assert.ok(tries < 300, "the passages were not embedded");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await page.goto(`${server.url}/#/admin/knowledge`);
+    const rows = page.getByRole("table", { name: "Documents" }).locator("tbody tr");
+    await rows.first().waitFor();
+    assert.deepEqual(await rows.locator("td:nth-child(4)").allTextContents(), ["2 (2 embedded)"]);
+
+    const search = page.getByRole("search", { name: "Try a question" });
+    await search.getByLabel("Try a customer's question").fill("When will my order be shipped?");
+    await search.getByRole("button", { name: "Search" }).click();
+    const found = page.getByRole("list", { name: "Passages found" }).locator("li");
+    await found.first().waitFor();
+    assert.deepEqual(await found.allTextContents(), [
+      "HelpDelivery\nParcels arrive within 2 working days.",
+      "HelpRefunds\nMoney goes back within 14 days.",
+    ]);
+    assert.deepEqual(context.problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+    await provider.close();
   }
 });

@@ -169,6 +169,7 @@ test("an admin adds a language model provider; its key is kept but never shown, 
       providers: [{ name: "openai", kind: "openai", base_url: "https://api.example.com/v1", model: "gpt-4o-mini", timeout_ms: 10000, has_api_key: true }],
       understanding: { enabled: true, below_confidence: 0.7 },
       budget: { monthly_tokens: 0, warn_percent: 80 },
+      embeddings: { provider: "", model: "" },
     });
     await screenshot(page, "ai-settings");
 

@@ -502,6 +502,61 @@ async fn the_models_handoff_action_sends_its_holding_reply_and_hands_the_convers
     );
 }
 
+async fn a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers(
+    backend: Backend,
+) {
+    let (primary, app, owner, mut socket, _) = replying(backend).await;
+    let backup = FakeLlm::start().await;
+    let saved = app
+        .put(
+            "/api/v1/settings/ai",
+            &owner,
+            json!({
+                "providers": [
+                    { "name": "local", "kind": "openai", "base_url": primary.base_url, "model": "small-model", "api_key": "" },
+                    { "name": "backup", "kind": "anthropic", "base_url": backup.base_url, "model": "claude-small", "api_key": "sk-ant" },
+                ],
+                "understanding": { "enabled": false, "below_confidence": 0.6 },
+            }),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    set_replies(&app, &owner, json!({ "mode": "suggest" })).await;
+
+    // The first provider is down for one call: the second, over Anthropic's API, drafts.
+    primary.answer([
+        Answer::Status(503, "The server is overloaded"),
+        delivery_answer(),
+    ]);
+    backup.answer([delivery_answer()]);
+    app.customer_says(&owner, "carla", QUESTION).await;
+    let first = socket.next_of(&["reply.suggested"]).await;
+    assert_eq!(
+        first["data"]["reply"],
+        "Delivery to Lisboa takes 2 working days."
+    );
+    assert_eq!(first["data"]["ai"]["provider"], "backup");
+    assert_eq!(first["data"]["ai"]["model"], "claude-small");
+
+    // The next question goes to the first provider again, which answers now.
+    app.customer_says(&owner, "dora", "Is delivery to Lisboa quick?")
+        .await;
+    let second = socket.next_of(&["reply.suggested"]).await;
+    assert_eq!(second["data"]["ai"]["provider"], "local");
+    assert_eq!(second["data"]["ai"]["model"], "small-model");
+    assert_eq!((primary.requests().len(), backup.requests().len()), (2, 1));
+    assert_eq!(backup.requests()[0].path, "/v1/messages");
+    assert_eq!(
+        metric(
+            &app.base,
+            "llm_requests_total",
+            "kind=\"openai\",outcome=\"unavailable\""
+        )
+        .await,
+        1.0
+    );
+}
+
 async fn a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns(
     backend: Backend,
 ) {
@@ -710,6 +765,7 @@ on_both_backends!(
     in_auto_mode_the_reply_is_sent_marked_as_ai_and_a_persons_reply_stops_the_bot,
     an_unusable_answer_sends_the_fallback_and_hands_the_conversation_over_saying_why,
     the_models_handoff_action_sends_its_holding_reply_and_hands_the_conversation_to_a_person,
+    a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers,
     a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns,
     auto_mode_outside_the_hours_it_applies_to_drafts_for_the_agents_instead,
     admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field,

@@ -145,7 +145,7 @@ async fn an_admin_adds_documents_in_each_format_and_a_question_finds_the_passage
     // Small talk looks nothing up.
     assert_eq!(
         search(&app, &owner, "is it you?").await,
-        json!({ "terms": [], "data": [] })
+        json!({ "terms": [], "embedding_model": null, "data": [] })
     );
 
     // Newest first, without their text; one reads back whole.

@@ -21,6 +21,7 @@ mod http;
 mod inbox_api;
 mod inbox_store;
 mod knowledge;
+mod knowledge_embeddings;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;

@@ -80,7 +80,8 @@ async fn an_unsure_message_goes_to_the_tenants_model_and_a_sure_one_stays_with_t
                 "model": "small-model", "timeout_ms": 10000, "has_api_key": true
             }],
             "understanding": { "enabled": true, "below_confidence": 0.6 },
-            "budget": { "monthly_tokens": 0, "warn_percent": 80 }
+            "budget": { "monthly_tokens": 0, "warn_percent": 80 },
+            "embeddings": { "provider": "", "model": "" }
         })
     );
 
@@ -240,7 +241,8 @@ async fn admins_keep_provider_keys_secret_and_bad_settings_are_refused_naming_th
         json!({
             "providers": [],
             "understanding": { "enabled": true, "below_confidence": 0.6 },
-            "budget": { "monthly_tokens": 0, "warn_percent": 80 }
+            "budget": { "monthly_tokens": 0, "warn_percent": 80 },
+            "embeddings": { "provider": "", "model": "" }
         })
     );
     save(

@@ -7,11 +7,15 @@
 //! `pipeline::words::fold`) and are queried with the same terms, so a question finds
 //! the same passages whichever database holds them.
 
+pub mod embedding;
 pub mod extract;
 pub mod passages;
+pub mod retrieve;
 pub mod terms;
+pub mod vectors;
 
 use crate::domain::text_enum::text_enum;
+use crate::inbox::bus::NodeId;
 use crate::store::StoreError;
 use crate::{DocumentId, Millis, PassageId, TenantId};
 use async_trait::async_trait;
@@ -38,6 +42,8 @@ pub struct Document {
     /// The size of the text as sent, in bytes.
     pub bytes: u64,
     pub passages: u32,
+    /// Passages with a vector from the tenant's embedding model (0 without one).
+    pub embedded: u32,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -104,6 +110,58 @@ pub trait KnowledgeStore: Send + Sync + 'static {
         terms: &SearchTerms,
         limit: u32,
     ) -> Result<Vec<Passage>, StoreError>;
+
+    /// The tenant's passages with these ids, in no particular order.
+    async fn passages(
+        &self,
+        tenant: TenantId,
+        ids: &[PassageId],
+    ) -> Result<Vec<Passage>, StoreError>;
+
+    /// The tenant's passage vectors from `model`.
+    async fn passage_vectors(
+        &self,
+        tenant: TenantId,
+        model: &str,
+    ) -> Result<Vec<(PassageId, Vec<f32>)>, StoreError>;
+
+    /// Tenants with an embedding model and passages without a vector whose embedding
+    /// no other node holds, this node's own included; at most `limit`.
+    async fn embedding_candidates(
+        &self,
+        node: NodeId,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Takes (or renews) the tenant's embedding lease when it is free, lapsed or the
+    /// node's already: the tenant's model, if taken.
+    async fn claim_embedding(
+        &self,
+        tenant: TenantId,
+        node: NodeId,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<String>, StoreError>;
+
+    async fn release_embedding(&self, tenant: TenantId, node: NodeId) -> Result<(), StoreError>;
+
+    /// Up to `limit` of the tenant's passages without a vector, in the order they were
+    /// written.
+    async fn unembedded_passages(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> Result<Vec<Passage>, StoreError>;
+
+    /// Stores vectors from `model`. A passage that has one already, or whose tenant
+    /// names another model by now, is left as it is.
+    async fn save_embeddings(
+        &self,
+        tenant: TenantId,
+        model: &str,
+        vectors: &[(PassageId, Vec<f32>)],
+    ) -> Result<(), StoreError>;
 }
 
 /// Reads a document's text out of its format and cuts it into passages, each at most
@@ -140,6 +198,7 @@ pub fn prepare(
             format,
             bytes: content.len() as u64,
             passages: u32::try_from(passages.len()).unwrap_or(u32::MAX),
+            embedded: 0,
             created_at: now,
             updated_at: now,
         },

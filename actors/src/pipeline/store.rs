@@ -320,10 +320,14 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// The tenant's AI settings as sealed by the server (they hold provider keys).
     async fn ai_settings(&self, tenant: TenantId) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Saves the sealed settings with the embedding model they name (provider and
+    /// model), in one transaction; naming another model than before (or none) clears
+    /// the tenant's passage vectors.
     async fn save_ai_settings(
         &self,
         tenant: TenantId,
         sealed: &[u8],
+        embedding_model: Option<&str>,
         at: Millis,
     ) -> Result<(), StoreError>;
 

@@ -15,8 +15,9 @@ use crate::inbox::bus::NodeId;
 use crate::inbox::records::{Conversation, ConversationChange, Message, Outgoing};
 use crate::inbox::stream::{EventKind, StreamEvent};
 use crate::inbox::{Inbox, InboxError};
-use crate::knowledge::{Passage, SearchTerms};
-use crate::llm::{ChatReply, LlmProvider, TenantModels};
+use crate::knowledge::Passage;
+use crate::knowledge::retrieve::retrieve;
+use crate::llm::{ChatReply, Embedder, LlmProvider, TenantModels};
 use crate::pipeline::handoff::{HandoffState, HandoffTrigger};
 use crate::pipeline::queue::HandoffQueue;
 use crate::pipeline::settings::{Assignment, TenantRules};
@@ -118,10 +119,7 @@ impl Replies {
 
     /// Looks for messages to answer every `poll_every`, until dropped.
     pub async fn run(self) {
-        loop {
-            self.0.round().await;
-            tokio::time::sleep(self.0.work().settings.poll_every).await;
-        }
+        self.0.run_every(self.0.work().settings.poll_every).await;
     }
 
     /// Gives up this node's tenants, so other nodes take them at once.
@@ -135,6 +133,8 @@ struct Tenant {
     id: TenantId,
     settings: ReplySettings,
     provider: Option<Arc<dyn LlmProvider>>,
+    /// Finds passages by meaning too, when the tenant has an embedding model.
+    embedder: Option<Arc<dyn Embedder>>,
     business: String,
     assignment: Assignment,
 }
@@ -161,6 +161,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let context = Tenant {
         id: tenant,
         provider: shared.models.replies(tenant).await?,
+        embedder: shared.models.embedder(tenant).await?,
         business: store
             .tenant(tenant)
             .await?
@@ -369,14 +370,14 @@ async fn ready(
             .collect();
         (c.custom_fields.clone(), details.join(" "))
     });
-    let passages = match SearchTerms::of(message.body.as_deref().unwrap_or_default()) {
-        Some(terms) if tenant.settings.passages > 0 => {
-            store
-                .search_knowledge(tenant.id, &terms, tenant.settings.passages)
-                .await?
-        }
-        _ => Vec::new(),
-    };
+    let passages = retrieve(
+        store.as_ref(),
+        tenant.embedder.as_deref(),
+        tenant.id,
+        message.body.as_deref().unwrap_or_default(),
+        tenant.settings.passages,
+    )
+    .await?;
     Ok(Ok(Ready {
         mode,
         contact_name: conversation.contact_name.clone(),

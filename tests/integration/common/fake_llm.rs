@@ -4,6 +4,11 @@
 //! /v1/messages`: a `message` whose content is the forced tool's `tool_use` block, or
 //! a `{"type": "error", …}` body). Tests script each answer in turn and read back
 //! every request it received, whichever API it came to.
+//!
+//! It also serves OpenAI's embeddings API (`POST /v1/embeddings`: a `list` of
+//! `embedding` objects with their `index`), answering from a small vocabulary of
+//! meanings so that texts about the same thing in different words land close
+//! together; or with an error status while a test says so.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
@@ -44,7 +49,19 @@ pub struct Request {
 struct State {
     requests: Vec<Request>,
     answers: VecDeque<Answer>,
+    /// Embedding requests fail with this status while it is set.
+    embeddings_fail: Option<u16>,
 }
+
+/// Words that mean the same thing, one group per dimension of the fake's vectors.
+const MEANINGS: [&[&str]; 3] = [
+    &[
+        "ship", "shipped", "shipping", "deliver", "delivery", "parcel", "parcels", "arrive",
+        "arrives", "order",
+    ],
+    &["refund", "refunds", "money", "back", "return", "returns"],
+    &["open", "opens", "hours", "closed", "shop"],
+];
 
 #[derive(Clone)]
 pub struct FakeLlm {
@@ -85,6 +102,61 @@ impl FakeLlm {
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    /// The requests that came to one path, such as `/v1/embeddings`.
+    pub fn requests_to(&self, path: &str) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Embedding requests fail with `status` from now on (`None`: they answer again).
+    pub fn fail_embeddings(&self, status: Option<u16>) {
+        self.state.lock().unwrap().embeddings_fail = status;
+    }
+}
+
+/// A text's vector: how many of its words carry each meaning, and a little of a
+/// dimension of its own so that no text is without direction.
+fn meaning_of(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0; MEANINGS.len() + 1];
+    for word in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        for (dimension, words) in MEANINGS.iter().enumerate() {
+            if words.contains(&word) {
+                vector[dimension] += 1.0;
+            }
+        }
+    }
+    vector[MEANINGS.len()] = 0.1;
+    vector
+}
+
+fn embeddings(state: &State, body: &Value) -> HttpResponse {
+    if let Some(status) = state.embeddings_fail {
+        return error(false, status, "The embeddings service is unavailable");
+    }
+    let inputs: Vec<&str> = match &body["input"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => return error(false, 400, "input must be a string or an array of strings"),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": meaning_of(text)}))
+        .collect();
+    let tokens = inputs.len() * 8;
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
 }
 
 fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpResponse {
@@ -105,6 +177,7 @@ fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpRespo
         body: body.clone(),
     });
     let anthropic = match (request.method().as_str(), request.path()) {
+        ("POST", "/v1/embeddings") => return embeddings(&state, &body),
         ("POST", "/v1/chat/completions") => false,
         ("POST", "/v1/messages") => true,
         _ => return error(false, 404, "Unknown request URL"),
