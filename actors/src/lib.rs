@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod domain;
 pub mod inbox;
+pub mod jobs;
 pub mod knowledge;
 pub mod llm;
 pub mod pipeline;

@@ -7,6 +7,7 @@
 use crate::channel::store::ChannelStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
+use crate::jobs::JobStore;
 use crate::knowledge::KnowledgeStore;
 use crate::pipeline::store::PipelineStore;
 use crate::reply::store::ReplyStore;
@@ -168,6 +169,7 @@ pub trait Store:
     + PipelineStore
     + KnowledgeStore
     + ReplyStore
+    + JobStore
     + Send
     + Sync
     + 'static

@@ -6,6 +6,7 @@ mod cursor_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod ingest_io;
+mod job_sql;
 mod knowledge_io;
 mod knowledge_sql;
 mod pipeline_io;

@@ -2,6 +2,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::job_sql::impl_job_store;
 use super::knowledge_sql::impl_knowledge_store;
 use super::pipeline_sql::impl_pipeline_store;
 use super::reply_sql::impl_reply_store;
@@ -96,3 +97,4 @@ impl_session_store!(PostgresStore);
 impl_pipeline_store!(PostgresStore, postgres);
 impl_knowledge_store!(PostgresStore, postgres);
 impl_reply_store!(PostgresStore);
+impl_job_store!(PostgresStore, " FOR UPDATE SKIP LOCKED");

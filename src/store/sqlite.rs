@@ -7,6 +7,7 @@
 
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
+use super::job_sql::impl_job_store;
 use super::knowledge_sql::impl_knowledge_store;
 use super::pipeline_sql::impl_pipeline_store;
 use super::reply_sql::impl_reply_store;
@@ -125,3 +126,4 @@ impl_session_store!(SqliteStore);
 impl_pipeline_store!(SqliteStore, sqlite);
 impl_knowledge_store!(SqliteStore, sqlite);
 impl_reply_store!(SqliteStore);
+impl_job_store!(SqliteStore, "");
