@@ -77,9 +77,39 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub whatsapp_web: WhatsAppWebConfig,
     pub pipeline: PipelineConfig,
+    pub jobs: JobsConfig,
     pub ai: AiConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
+}
+
+/// The node's runner of durable jobs (automations' steps and waits); see
+/// `jobs::runner::RunnerSettings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs the node runs at the same time; due jobs beyond it wait in the store.
+    pub concurrency: usize,
+    /// How often an idle node looks for due jobs.
+    pub poll_ms: u64,
+    /// The longest one run may take before it fails and is retried.
+    pub timeout_secs: u64,
+    /// The first retry's delay after a failed run, doubled each failure (with
+    /// jitter) up to `retry_max_secs`.
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            poll_ms: 250,
+            timeout_secs: 60,
+            retry_base_ms: 10_000,
+            retry_max_secs: 3_600,
+        }
+    }
 }
 
 /// Calls to the language-model providers tenants configure (`PUT /settings/ai`), and
@@ -726,6 +756,20 @@ impl Config {
         if self.ai.knowledge_document_max_bytes == 0 || self.ai.knowledge_max_documents == 0 {
             return invalid(
                 "ai.knowledge_document_max_bytes and knowledge_max_documents must be positive",
+            );
+        }
+        let jobs = &self.jobs;
+        if [
+            jobs.poll_ms,
+            jobs.timeout_secs,
+            jobs.retry_base_ms,
+            jobs.retry_max_secs,
+        ]
+        .contains(&0)
+            || jobs.concurrency == 0
+        {
+            return invalid(
+                "jobs.concurrency, poll_ms, timeout_secs, retry_base_ms and retry_max_secs must be positive",
             );
         }
         let pipeline = &self.pipeline;

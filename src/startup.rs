@@ -6,7 +6,9 @@ use crate::api;
 use crate::auth::throttle::SignInThrottle;
 use crate::auth::{access_token::AccessTokens, password};
 use crate::bootstrap::{self, BootstrapError, FirstOwner};
-use crate::config::{Config, ConfigError, DatabaseLocation, PipelineConfig, SqliteSynchronous};
+use crate::config::{
+    Config, ConfigError, DatabaseLocation, JobsConfig, PipelineConfig, SqliteSynchronous,
+};
 use crate::error::ApiError;
 use crate::http::body_deadline::body_deadline;
 use crate::http::client::ClientAddresses;
@@ -40,6 +42,7 @@ use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::outbound::Outbound;
 use switchboard_actors::inbox::settings::InboxSettings;
+use switchboard_actors::jobs::runner::{JobRunner, RunnerSettings};
 use switchboard_actors::knowledge::embedding::{EmbeddingSettings, Embeddings};
 use switchboard_actors::llm::TenantModels;
 use switchboard_actors::pipeline::pipelines::{PipelineSettings, Pipelines};
@@ -158,6 +161,12 @@ impl Application {
             node,
             embedding_settings(&config),
         );
+        let jobs = Arc::new(JobRunner::new(
+            store.clone(),
+            node,
+            runner_settings(&config.jobs),
+            Arc::new(metrics.clone()),
+        ));
         let state = web::Data::new(AppState {
             inbox,
             sessions,
@@ -165,6 +174,7 @@ impl Application {
             replies,
             models,
             embeddings,
+            jobs,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
@@ -252,6 +262,7 @@ impl Application {
         let pipeline_on = self.state.config.pipeline.enabled;
         let replies = self.state.replies.clone();
         let embeddings = self.state.embeddings.clone();
+        let jobs = self.state.jobs.clone();
         // Replies follow the pipeline's insights: without the pipeline there are none.
         let pipeline = async {
             if pipeline_on {
@@ -267,6 +278,7 @@ impl Application {
             () = sessions.clone().keep_leases() => Ok(()),
             () = pipeline => Ok(()),
             () = embeddings.clone().run() => Ok(()),
+            () = jobs.clone().run() => Ok(()),
         };
         // A clean stop hands every session and tenant pipeline over at once: clients
         // shut down, leases released.
@@ -274,6 +286,7 @@ impl Application {
         pipelines.shutdown().await;
         replies.shutdown().await;
         embeddings.shutdown().await;
+        jobs.shutdown().await;
         result
     }
 }
@@ -302,6 +315,16 @@ fn pipeline_settings(config: &PipelineConfig) -> PipelineSettings {
             model_deadline: Duration::from_millis(config.model_timeout_ms),
             mailbox: config.stage_mailbox,
         },
+    }
+}
+
+fn runner_settings(config: &JobsConfig) -> RunnerSettings {
+    RunnerSettings {
+        concurrency: config.concurrency,
+        poll_every: Duration::from_millis(config.poll_ms),
+        timeout: Duration::from_secs(config.timeout_secs),
+        retry_base: Duration::from_millis(config.retry_base_ms),
+        retry_max: Duration::from_secs(config.retry_max_secs),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use switchboard_actors::inbox::Inbox;
+use switchboard_actors::jobs::runner::JobRunner;
 use switchboard_actors::knowledge::embedding::Embeddings;
 use switchboard_actors::llm::TenantModels;
 use switchboard_actors::pipeline::pipelines::Pipelines;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub models: Arc<dyn TenantModels>,
     /// The node's worker that embeds knowledge-base passages.
     pub embeddings: Embeddings,
+    /// The node's runner of durable jobs.
+    pub jobs: Arc<JobRunner>,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
     pub config: Config,

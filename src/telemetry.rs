@@ -8,6 +8,8 @@ use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
 use switchboard_actors::inbox::InboxStats;
+use switchboard_actors::jobs::JobCounts;
+use switchboard_actors::jobs::runner::JobObserver;
 use switchboard_actors::llm::TokenUsage;
 use switchboard_actors::pipeline::handoff::HandoffTrigger;
 use switchboard_actors::pipeline::observe::PipelineObserver;
@@ -88,6 +90,18 @@ impl Metrics {
                 "HTTP request latency by route and method"
             );
             metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+            metrics::describe_gauge!(
+                "jobs",
+                "Durable jobs across the cluster by state (queued, running, dead)"
+            );
+            metrics::describe_gauge!(
+                "job_lag_seconds",
+                "How long the most overdue queued job has been due"
+            );
+            metrics::describe_counter!(
+                "jobs_finished_total",
+                "Job runs on this node by kind and outcome (done, retry, dead)"
+            );
             metrics::describe_gauge!(
                 "http_open_connections",
                 "Open HTTP connections (sockets included), against server.max_connections"
@@ -329,6 +343,25 @@ impl ReplyObserver for Metrics {
     fn cache_lookup(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.with(|| counter!("ai_reply_cache_total", "result" => result).increment(1));
+    }
+}
+
+impl JobObserver for Metrics {
+    fn finished(&self, kind: &str, outcome: &'static str, seconds: f64) {
+        self.with(|| {
+            counter!("jobs_finished_total", "kind" => kind.to_owned(), "outcome" => outcome)
+                .increment(1);
+            histogram!("job_run_seconds", "outcome" => outcome).record(seconds);
+        });
+    }
+
+    fn counts(&self, counts: JobCounts) {
+        self.with(|| {
+            gauge!("jobs", "state" => "queued").set(counts.queued as f64);
+            gauge!("jobs", "state" => "running").set(counts.running as f64);
+            gauge!("jobs", "state" => "dead").set(counts.dead as f64);
+            gauge!("job_lag_seconds").set(counts.lag_ms as f64 / 1_000.0);
+        });
     }
 }
 

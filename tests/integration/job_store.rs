@@ -3,37 +3,13 @@
 //! then dead and retryable, is handed back on a clean stop, and an idempotency key
 //! adds it once.
 
-use crate::common::{Backend, open_store};
+use crate::common::{Backend, open_store, store_tenant};
 use serde_json::json;
 use std::collections::HashSet;
 use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::jobs::{Added, JobCounts, JobId, JobState, NewJob};
-use switchboard_actors::store::{Store, Tenant, User};
-use switchboard_actors::{Email, Millis, Role, TenantId, UserId, UserStatus};
+use switchboard_actors::{Millis, TenantId};
 use uuid::Uuid;
-
-async fn new_tenant(store: &dyn Store) -> TenantId {
-    let id = TenantId::new();
-    let tenant = Tenant {
-        id,
-        slug: format!("t{}", &id.0.simple().to_string()[20..]),
-        name: "Acme".into(),
-        created_at: Millis(1_000),
-    };
-    let owner = User {
-        tenant_id: tenant.id,
-        id: UserId::new(),
-        email: Email::parse(&format!("owner@{}.test", tenant.slug)).unwrap(),
-        name: "Owner".into(),
-        role: Role::Owner,
-        status: UserStatus::Active,
-        password_hash: None,
-        created_at: Millis(1_000),
-        updated_at: Millis(1_000),
-    };
-    store.create_tenant(&tenant, &owner).await.unwrap();
-    tenant.id
-}
 
 fn node() -> NodeId {
     NodeId(Uuid::now_v7())
@@ -59,7 +35,7 @@ fn added(added: Added) -> JobId {
 
 async fn a_job_is_claimed_once_it_is_due_oldest_first_and_done_once(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = new_tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let later = added(
         store
             .add_job(&new_job(tenant, 2, 20_000), Millis(1_000))
@@ -143,7 +119,7 @@ async fn a_failed_job_is_queued_again_then_dead_with_its_error_and_retried_over_
     backend: Backend,
 ) {
     let (store, _db) = open_store(backend).await;
-    let tenant = new_tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let id = added(
         store
             .add_job(&new_job(tenant, 1, 1_000), Millis(1_000))
@@ -223,7 +199,7 @@ async fn a_failed_job_is_queued_again_then_dead_with_its_error_and_retried_over_
     );
 
     // Another tenant cannot retry it; its own tenant can, once.
-    let other = new_tenant(store.as_ref()).await;
+    let other = store_tenant(store.as_ref()).await;
     assert!(!store.retry_job(other, id, Millis(100_000)).await.unwrap());
     assert!(store.retry_job(tenant, id, Millis(100_000)).await.unwrap());
     assert!(!store.retry_job(tenant, id, Millis(100_000)).await.unwrap());
@@ -242,7 +218,7 @@ async fn a_failed_job_is_queued_again_then_dead_with_its_error_and_retried_over_
 
 async fn a_clean_stop_hands_running_jobs_back_without_counting_their_attempt(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = new_tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let id = added(
         store
             .add_job(&new_job(tenant, 1, 1_000), Millis(1_000))
@@ -272,8 +248,8 @@ async fn a_clean_stop_hands_running_jobs_back_without_counting_their_attempt(bac
 async fn an_idempotency_key_adds_a_job_once_per_tenant_whatever_became_of_it(backend: Backend) {
     let (store, _db) = open_store(backend).await;
     let (acme, other) = (
-        new_tenant(store.as_ref()).await,
-        new_tenant(store.as_ref()).await,
+        store_tenant(store.as_ref()).await,
+        store_tenant(store.as_ref()).await,
     );
     let keyed = |tenant| NewJob {
         idempotency_key: Some("rule-1:message-9:step-0".into()),
@@ -303,7 +279,7 @@ async fn an_idempotency_key_adds_a_job_once_per_tenant_whatever_became_of_it(bac
 
 async fn nodes_claiming_at_once_never_get_the_same_job(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = new_tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let mut all = HashSet::new();
     for step in 0..200 {
         all.insert(added(

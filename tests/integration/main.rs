@@ -20,6 +20,7 @@ mod handoff_triggers;
 mod http;
 mod inbox_api;
 mod inbox_store;
+mod job_runner;
 mod job_store;
 mod knowledge;
 mod knowledge_embeddings;

@@ -2,7 +2,7 @@
 //! per-tenant lease, and an insight, its lead, its events and the cursor moving
 //! together, once.
 
-use crate::common::{Backend, open_store};
+use crate::common::{Backend, open_store, store_tenant};
 use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::inbox::stream::EventKind;
 use switchboard_actors::inbox::stream::StreamEvent;
@@ -13,33 +13,9 @@ use switchboard_actors::pipeline::store::{
     Analysis, Counts, HandoffChange, IdleHandoff, Insight, Lead,
 };
 use switchboard_actors::pipeline::{guardrail, sentiment, understanding};
-use switchboard_actors::store::{Store, StoreError, Tenant, User};
-use switchboard_actors::{
-    ConversationId, Email, MessageId, Millis, Role, TenantId, UserId, UserStatus,
-};
+use switchboard_actors::store::{Store, StoreError};
+use switchboard_actors::{ConversationId, MessageId, Millis, TenantId, UserId};
 use uuid::Uuid;
-
-async fn tenant(store: &dyn Store) -> TenantId {
-    let tenant = Tenant {
-        id: TenantId::new(),
-        slug: "acme".into(),
-        name: "Acme".into(),
-        created_at: Millis(1_000),
-    };
-    let owner = User {
-        tenant_id: tenant.id,
-        id: UserId::new(),
-        email: Email::parse("owner@acme.test").unwrap(),
-        name: "Owner".into(),
-        role: Role::Owner,
-        status: UserStatus::Active,
-        password_hash: None,
-        created_at: Millis(1_000),
-        updated_at: Millis(1_000),
-    };
-    store.create_tenant(&tenant, &owner).await.unwrap();
-    tenant.id
-}
 
 /// Records one insight (and moves the cursor to it); the events written.
 async fn record(
@@ -103,7 +79,7 @@ fn insight(conversation: ConversationId, text: &str, offset: i64, before: &LeadS
 
 async fn one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let (a, b) = (node(), node());
     assert_eq!(
         store
@@ -164,7 +140,7 @@ async fn one_node_works_a_tenants_pipeline_at_a_time_until_its_lease_runs_out(ba
 
 async fn an_insight_its_lead_its_events_and_the_cursor_commit_together_once(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let worker = node();
     store
         .claim_pipeline(tenant, worker, Millis(1_000), Millis(31_000))
@@ -281,7 +257,7 @@ fn change(to: HandoffState, at: i64) -> HandoffChange {
 
 async fn an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let worker = node();
     let conversation = ConversationId::new();
     store
@@ -429,7 +405,7 @@ async fn an_agents_handoff_wins_over_the_pipeline_and_idle_ones_go_back_once(bac
 
 async fn the_round_robin_goes_through_the_candidates_in_turn(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let mut agents: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
     agents.sort_by_key(|u| u.0);
     let (a, b, c) = (agents[0], agents[1], agents[2]);
@@ -458,7 +434,7 @@ async fn the_round_robin_goes_through_the_candidates_in_turn(backend: Backend) {
 
 async fn a_batch_of_insights_commits_once_with_its_events_in_stream_order(backend: Backend) {
     let (store, _db) = open_store(backend).await;
-    let tenant = tenant(store.as_ref()).await;
+    let tenant = store_tenant(store.as_ref()).await;
     let worker = node();
     store
         .claim_pipeline(tenant, worker, Millis(1_000), Millis(31_000))

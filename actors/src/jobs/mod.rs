@@ -11,6 +11,8 @@
 //! when their lease lapses. So a job runs at least once, and handlers make their
 //! effects idempotent.
 
+pub mod runner;
+
 use crate::domain::text_enum::text_enum;
 use crate::inbox::bus::NodeId;
 use crate::store::StoreError;

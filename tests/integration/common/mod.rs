@@ -677,6 +677,34 @@ impl WriteLock {
     }
 }
 
+/// A tenant with its owner, made straight in a store (no server), under a slug of its own.
+pub async fn store_tenant(
+    store: &dyn switchboard_actors::store::Store,
+) -> switchboard_actors::TenantId {
+    use switchboard_actors::store::{Tenant, User};
+    use switchboard_actors::{Email, Millis, Role, TenantId, UserId, UserStatus};
+    let id = TenantId::new();
+    let tenant = Tenant {
+        id,
+        slug: format!("t{}", &id.0.simple().to_string()[20..]),
+        name: "Acme".into(),
+        created_at: Millis(1_000),
+    };
+    let owner = User {
+        tenant_id: tenant.id,
+        id: UserId::new(),
+        email: Email::parse(&format!("owner@{}.test", tenant.slug)).unwrap(),
+        name: "Owner".into(),
+        role: Role::Owner,
+        status: UserStatus::Active,
+        password_hash: None,
+        created_at: Millis(1_000),
+        updated_at: Millis(1_000),
+    };
+    store.create_tenant(&tenant, &owner).await.unwrap();
+    tenant.id
+}
+
 /// A store opened directly (no server), on a fresh database of `backend`.
 pub async fn open_store(
     backend: Backend,
