@@ -502,7 +502,7 @@ async fn the_models_handoff_action_sends_its_holding_reply_and_hands_the_convers
     );
 }
 
-async fn a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers(
+async fn a_provider_that_fails_or_is_slow_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers(
     backend: Backend,
 ) {
     let (primary, app, owner, mut socket, _) = replying(backend).await;
@@ -513,7 +513,7 @@ async fn a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_a
             &owner,
             json!({
                 "providers": [
-                    { "name": "local", "kind": "openai", "base_url": primary.base_url, "model": "small-model", "api_key": "" },
+                    { "name": "local", "kind": "openai", "base_url": primary.base_url, "model": "small-model", "api_key": "", "timeout_ms": 1000 },
                     { "name": "backup", "kind": "anthropic", "base_url": backup.base_url, "model": "claude-small", "api_key": "sk-ant" },
                 ],
                 "understanding": { "enabled": false, "below_confidence": 0.6 },
@@ -551,6 +551,23 @@ async fn a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_a
             &app.base,
             "llm_requests_total",
             "kind=\"openai\",outcome=\"unavailable\""
+        )
+        .await,
+        1.0
+    );
+
+    // A slow answer: past the first provider's 1 s, the backup drafts instead.
+    primary.answer([Answer::Late(5_000, Box::new(delivery_answer()))]);
+    backup.answer([delivery_answer()]);
+    app.customer_says(&owner, "elsa", "Does delivery reach Lisboa?")
+        .await;
+    let third = socket.next_of(&["reply.suggested"]).await;
+    assert_eq!(third["data"]["ai"]["provider"], "backup");
+    assert_eq!(
+        metric(
+            &app.base,
+            "llm_requests_total",
+            "kind=\"openai\",outcome=\"timeout\""
         )
         .await,
         1.0
@@ -765,7 +782,7 @@ on_both_backends!(
     in_auto_mode_the_reply_is_sent_marked_as_ai_and_a_persons_reply_stops_the_bot,
     an_unusable_answer_sends_the_fallback_and_hands_the_conversation_over_saying_why,
     the_models_handoff_action_sends_its_holding_reply_and_hands_the_conversation_to_a_person,
-    a_provider_that_fails_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers,
+    a_provider_that_fails_or_is_slow_passes_the_reply_to_the_next_and_is_asked_first_again_once_it_answers,
     a_spent_token_budget_stops_model_calls_and_replies_fall_back_until_the_month_turns,
     auto_mode_outside_the_hours_it_applies_to_drafts_for_the_agents_instead,
     admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field,

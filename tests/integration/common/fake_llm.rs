@@ -1,5 +1,5 @@
-//! A local stand-in for the two wire formats a provider speaks: OpenAI's chat
-//! completions (`POST /v1/chat/completions`: a `chat.completion` object, or an
+//! A local stand-in (answering at once, or late when a test says) for the two wire
+//! formats a provider speaks: OpenAI's chat completions (`POST /v1/chat/completions`: a `chat.completion` object, or an
 //! `{"error": …}` body with the status) and Anthropic's Messages API (`POST
 //! /v1/messages`: a `message` whose content is the forced tool's `tool_use` block, or
 //! a `{"type": "error", …}` body). Tests script each answer in turn and read back
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -27,6 +28,8 @@ pub enum Answer {
     Status(u16, &'static str),
     /// 429 with `Retry-After` in seconds.
     RetryAfter(u64),
+    /// This answer, after this many milliseconds: a slow model.
+    Late(u64, Box<Answer>),
 }
 
 impl Answer {
@@ -83,7 +86,11 @@ impl FakeLlm {
             let shared = shared.clone();
             App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
                 let shared = shared.clone();
-                async move { answer(&shared, &request, &body) }
+                async move {
+                    let (delay, response) = answer(&shared, &request, &body);
+                    actix_rt::time::sleep(delay).await;
+                    response
+                }
             }))
         })
         .workers(1)
@@ -159,7 +166,8 @@ fn embeddings(state: &State, body: &Value) -> HttpResponse {
     }))
 }
 
-fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpResponse {
+/// The response, and how long to wait before it goes.
+fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> (Duration, HttpResponse) {
     let mut state = state.lock().unwrap();
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let header = |name: &str| {
@@ -177,13 +185,21 @@ fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpRespo
         body: body.clone(),
     });
     let anthropic = match (request.method().as_str(), request.path()) {
-        ("POST", "/v1/embeddings") => return embeddings(&state, &body),
+        ("POST", "/v1/embeddings") => return (Duration::ZERO, embeddings(&state, &body)),
         ("POST", "/v1/chat/completions") => false,
         ("POST", "/v1/messages") => true,
-        _ => return error(false, 404, "Unknown request URL"),
+        _ => return (Duration::ZERO, error(false, 404, "Unknown request URL")),
     };
+    let (delay, scripted) = match state.answers.pop_front() {
+        Some(Answer::Late(millis, answer)) => (Duration::from_millis(millis), Some(*answer)),
+        other => (Duration::ZERO, other),
+    };
+    (delay, respond(scripted, anthropic, &body))
+}
+
+fn respond(scripted: Option<Answer>, anthropic: bool, body: &Value) -> HttpResponse {
     let model = body["model"].as_str().unwrap_or_default().to_owned();
-    match (state.answers.pop_front(), anthropic) {
+    match (scripted, anthropic) {
         (Some(Answer::Content(content)), false) => completion(&model, json!(content), Value::Null),
         (Some(Answer::Refusal(why)), false) => completion(&model, Value::Null, json!(why)),
         (Some(Answer::Content(content)), true) => {
@@ -205,6 +221,7 @@ fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> HttpRespo
             );
             response
         }
+        (Some(Answer::Late(_, answer)), anthropic) => respond(Some(*answer), anthropic, body),
         (None, anthropic) => error(anthropic, 500, "the test scripted no answer"),
     }
 }
