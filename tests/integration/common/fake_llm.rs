@@ -1,8 +1,8 @@
 //! A local stand-in (answering at once, or late when a test says) for the two wire
-//! formats a provider speaks: OpenAI's chat completions (`POST /v1/chat/completions`: a `chat.completion` object, or an
-//! `{"error": …}` body with the status) and Anthropic's Messages API (`POST
-//! /v1/messages`: a `message` whose content is the forced tool's `tool_use` block, or
-//! a `{"type": "error", …}` body). Tests script each answer in turn and read back
+//! formats a provider speaks: OpenAI's chat completions (`POST /v1/chat/completions`:
+//! a `chat.completion` object, or an `{"error": …}` body with the status) and
+//! Anthropic's Messages API (`POST /v1/messages`: a `message` whose content is the
+//! forced tool's `tool_use` block, or a `{"type": "error", …}` body). Tests script each answer in turn and read back
 //! every request it received, whichever API it came to.
 //!
 //! It also serves OpenAI's embeddings API (`POST /v1/embeddings`: a `list` of
