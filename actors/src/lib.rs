@@ -22,7 +22,7 @@ pub use domain::{
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
     country_code,
     ids::{
-        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DocumentId,
+        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DocumentId, JobId,
         MessageId, PassageId, RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,

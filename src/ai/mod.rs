@@ -211,30 +211,21 @@ impl Embedder for EmbeddingModel {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmFailure> {
-        let calls = &self.calls;
-        let used = calls.check_budget().await?;
-        let kind = "embeddings";
-        if let Circuit::Open(_) = calls.circuit(&self.provider) {
-            calls.metrics.record_llm_call(kind, "circuit_open");
-            return Err(LlmFailure(format!("{}: circuit open", self.provider.name)));
-        }
-        match embeddings::embed(&calls.client, &self.provider, &self.provider_model, texts).await {
-            Ok((vectors, usage)) => {
-                calls.settle(&self.provider, Ok(()));
-                calls.metrics.record_llm_call(kind, "ok");
-                calls.metrics.record_llm_tokens(kind, usage);
-                calls
-                    .count(&self.provider.name, &self.provider_model, usage)
-                    .await;
-                calls.warn_near_budget(used, usage);
-                Ok(vectors)
-            }
-            Err(failure) => {
-                calls.settle(&self.provider, Err(&failure));
-                calls.metrics.record_llm_call(kind, failure.outcome());
-                Err(LlmFailure(format!("{}: {failure}", self.provider.name)))
-            }
-        }
+        let used = self.calls.check_budget().await?;
+        let call = async {
+            embeddings::embed(
+                &self.calls.client,
+                &self.provider,
+                &self.provider_model,
+                texts,
+            )
+            .await
+            .map(|(vectors, usage)| (vectors, self.provider_model.clone(), usage))
+        };
+        self.calls
+            .attempt(&self.provider, "embeddings", used, call)
+            .await
+            .map_err(LlmFailure)
     }
 }
 
@@ -323,6 +314,37 @@ impl Failover {
         }
     }
 
+    /// One call to one provider behind its circuit: the answer, counted (metrics, the
+    /// tenant's monthly usage, the budget's warning), or why there is none, naming the
+    /// provider. `call` answers with the model that answered and the tokens it used.
+    async fn attempt<T>(
+        &self,
+        provider: &Provider,
+        kind: &'static str,
+        used: Option<u64>,
+        call: impl Future<Output = Result<(T, String, TokenUsage), CallFailure>>,
+    ) -> Result<T, String> {
+        if let Circuit::Open(_) = self.circuit(provider) {
+            self.metrics.record_llm_call(kind, "circuit_open");
+            return Err(format!("{}: circuit open", provider.name));
+        }
+        match call.await {
+            Ok((answer, model, usage)) => {
+                self.settle(provider, Ok(()));
+                self.metrics.record_llm_call(kind, "ok");
+                self.metrics.record_llm_tokens(kind, usage);
+                self.count(&provider.name, &model, usage).await;
+                self.warn_near_budget(used, usage);
+                Ok(answer)
+            }
+            Err(failure) => {
+                self.settle(provider, Err(&failure));
+                self.metrics.record_llm_call(kind, failure.outcome());
+                Err(format!("{}: {failure}", provider.name))
+            }
+        }
+    }
+
     async fn call(
         &self,
         provider: &Provider,
@@ -341,26 +363,18 @@ impl LlmProvider for Failover {
         let used = self.check_budget().await?;
         let mut tried = Vec::new();
         for provider in &self.providers {
-            let kind = provider.kind.as_str();
-            if let Circuit::Open(_) = self.circuit(provider) {
-                self.metrics.record_llm_call(kind, "circuit_open");
-                tried.push(format!("{}: circuit open", provider.name));
-                continue;
-            }
-            match self.call(provider, &request).await {
-                Ok(reply) => {
-                    self.settle(provider, Ok(()));
-                    self.metrics.record_llm_call(kind, "ok");
-                    self.metrics.record_llm_tokens(kind, reply.usage);
-                    self.count(&reply.provider, &reply.model, reply.usage).await;
-                    self.warn_near_budget(used, reply.usage);
-                    return Ok(reply);
-                }
-                Err(failure) => {
-                    self.settle(provider, Err(&failure));
-                    self.metrics.record_llm_call(kind, failure.outcome());
-                    tried.push(format!("{}: {failure}", provider.name));
-                }
+            let call = async {
+                self.call(provider, &request).await.map(|reply| {
+                    let (model, usage) = (reply.model.clone(), reply.usage);
+                    (reply, model, usage)
+                })
+            };
+            match self
+                .attempt(provider, provider.kind.as_str(), used, call)
+                .await
+            {
+                Ok(reply) => return Ok(reply),
+                Err(why) => tried.push(why),
             }
         }
         Err(LlmFailure(tried.join("; ")))

@@ -11,9 +11,9 @@ macro_rules! impl_job_store {
             use crate::store::rows::{backend, corrupt};
             use async_trait::async_trait;
             use switchboard_actors::inbox::bus::NodeId;
-            use switchboard_actors::jobs::{Added, Job, JobCounts, JobId, JobState, JobStore, NewJob};
+            use switchboard_actors::jobs::{Added, Job, JobCounts, JobState, JobStore, NewJob};
             use switchboard_actors::store::StoreError;
-            use switchboard_actors::{Millis, TenantId};
+            use switchboard_actors::{JobId, Millis, TenantId};
             use uuid::Uuid;
 
             /// id, tenant_id, kind, payload, state, run_at, attempts, max_attempts,

@@ -66,7 +66,7 @@ macro_rules! impl_knowledge_store {
             /// Writes the passages (and their index entries) of a document that has none.
             async fn insert_passages(conn: &mut Conn, tenant: TenantId, detail: &DocumentDetail) -> Result<(), StoreError> {
                 for passage in &detail.passages {
-                    index_passage(&mut *conn, tenant, passage, &fold(&format!("{}\n{}", passage.title, passage.text))).await?;
+                    index_passage(&mut *conn, tenant, passage, &fold(&passage.indexed_text())).await?;
                 }
                 Ok(())
             }

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
-import { OWNER, call, launch, newContext, ownerToken, screenshot, signIn, startServer } from "./harness.mjs";
+import { OWNER, call, launch, newContext, ownerToken, screenshot, signIn, startServer, until } from "./harness.mjs";
 
 const PHONE_NUMBER_ID = "106540352242922";
 const APP_SECRET = "browser-test-app-secret";
@@ -260,10 +260,7 @@ test("admin pages: an invited member's role is changed and they join, an API key
     await page.getByLabel("Role of Sam Reed").selectOption("manager");
     const ownerApi = await ownerToken(server);
     const samsRole = async () => (await call(server, "GET", "/users", undefined, ownerApi)).data.find((u) => u.email === "sam@example.test").role;
-    for (let tries = 0; (await samsRole()) !== "manager"; tries += 1) {
-      assert.ok(tries < 50, "the role change never reached the server");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await until("the role change to reach the server", async () => (await samsRole()) === "manager");
 
     await page.getByRole("link", { name: "API keys" }).click();
     const newKey = page.getByRole("form", { name: "Create an API key" });

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -148,6 +149,21 @@ export async function signIn(page, server, user) {
   await page.getByLabel("Password").fill(user.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator('.conn[data-state="live"]').waitFor();
+}
+
+/**
+ * Waits on observable state outside the page (an API answer): polls `check` until it
+ * returns a truthy value, and returns that; fails naming `what` after 30 s. Inside the
+ * page, Playwright's own waits do this.
+ */
+export async function until(what, check) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function screenshot(page, name) {

@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { OWNER, call, fakeProvider, launch, newContext, ownerToken, screenshot, signIn, startServer, violations } from "./harness.mjs";
+import { OWNER, call, fakeProvider, launch, newContext, ownerToken, screenshot, signIn, startServer, until, violations } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -105,12 +105,8 @@ test("an admin names an embedding model and a question finds the passage that me
     assert.deepEqual(saved.embeddings, { provider: "local", model: "embed-small" });
 
     // The passages are embedded in the background; the table says how many.
-    for (let tries = 0; ; tries++) {
-      const listed = await call(server, "GET", "/ai/knowledge", undefined, token);
-      if (listed.data[0].embedded === 2) break;
-      assert.ok(tries < 300, "the passages were not embedded");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await until("both passages embedded", async () =>
+      (await call(server, "GET", "/ai/knowledge", undefined, token)).data[0].embedded === 2);
     await page.goto(`${server.url}/#/admin/knowledge`);
     const rows = page.getByRole("table", { name: "Documents" }).locator("tbody tr");
     await rows.first().waitFor();

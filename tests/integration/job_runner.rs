@@ -15,9 +15,9 @@ use switchboard_actors::inbox::bus::NodeId;
 use switchboard_actors::jobs::runner::{
     JobFailure, JobHandler, JobObserver, JobRunner, RunnerSettings,
 };
-use switchboard_actors::jobs::{Added, Job, JobCounts, JobId, JobState, NewJob};
+use switchboard_actors::jobs::{Added, Job, JobCounts, JobState, NewJob};
 use switchboard_actors::store::Store;
-use switchboard_actors::{Millis, TenantId};
+use switchboard_actors::{JobId, Millis, TenantId};
 use uuid::Uuid;
 
 /// Outcomes as the runner reported them, in order.

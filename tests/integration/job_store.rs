@@ -7,8 +7,8 @@ use crate::common::{Backend, open_store, store_tenant};
 use serde_json::json;
 use std::collections::HashSet;
 use switchboard_actors::inbox::bus::NodeId;
-use switchboard_actors::jobs::{Added, JobCounts, JobId, JobState, NewJob};
-use switchboard_actors::{Millis, TenantId};
+use switchboard_actors::jobs::{Added, JobCounts, JobState, NewJob};
+use switchboard_actors::{JobId, Millis, TenantId};
 use uuid::Uuid;
 
 fn node() -> NodeId {

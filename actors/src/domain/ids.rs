@@ -60,4 +60,6 @@ uuid_id!(
     DocumentId,
     /// One passage of a knowledge-base document: what search finds and replies cite.
     PassageId,
+    /// A durable job: work due at a time, done by one node at a time.
+    JobId,
 );

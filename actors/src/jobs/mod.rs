@@ -16,26 +16,9 @@ pub mod runner;
 use crate::domain::text_enum::text_enum;
 use crate::inbox::bus::NodeId;
 use crate::store::StoreError;
-use crate::{Millis, TenantId};
+use crate::{JobId, Millis, TenantId};
 use async_trait::async_trait;
 use serde::Serialize;
-use uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct JobId(pub Uuid);
-
-impl JobId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for JobId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 text_enum!(
     /// Where a job is in its life.

@@ -6,11 +6,11 @@
 //! timeout, so a job is never run by two nodes at once unless one was cut off from the
 //! store past its lease. On a clean stop the node hands its running jobs back.
 
-use super::{Job, JobCounts, JobId};
-use crate::Millis;
+use super::{Job, JobCounts};
 use crate::domain::backoff::backoff;
 use crate::inbox::bus::NodeId;
 use crate::store::Store;
+use crate::{JobId, Millis};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,7 +138,7 @@ impl JobRunner {
         for job in jobs {
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                 // Never: a claim takes at most the free slots. Handed back by its lease.
-                tracing::error!(job = %job.id.0, "no free slot for a claimed job");
+                tracing::error!(job = %job.id, "no free slot for a claimed job");
                 continue;
             };
             let runner = self.clone();
@@ -185,7 +185,7 @@ impl JobRunner {
                 (settled, "retry")
             }
             Err(JobFailure::Retry(why) | JobFailure::Permanent(why)) => {
-                tracing::warn!(job = %job.id.0, kind = %job.kind, error = %why, "a job is dead");
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %why, "a job is dead");
                 (
                     self.store
                         .fail_job(job.id, self.node, &why, None, now)
@@ -214,9 +214,9 @@ fn report(id: JobId, settled: Result<bool, crate::store::StoreError>) {
     match settled {
         Ok(true) => {}
         // Its lease lapsed and another node has it: that node's run settles it.
-        Ok(false) => tracing::warn!(job = %id.0, "a job's lease lapsed before its run ended"),
+        Ok(false) => tracing::warn!(job = %id, "a job's lease lapsed before its run ended"),
         Err(err) => {
-            tracing::warn!(job = %id.0, error = %err, "cannot settle a job; its lease hands it back")
+            tracing::warn!(job = %id, error = %err, "cannot settle a job; its lease hands it back")
         }
     }
 }

@@ -118,7 +118,7 @@ impl TenantWork for Shared {
             if passages.is_empty() {
                 return Ok(());
             }
-            let texts: Vec<String> = passages.iter().map(text_of).collect();
+            let texts: Vec<String> = passages.iter().map(Passage::indexed_text).collect();
             let answer = match embedder.embed(&texts).await {
                 Ok(answer) => answer,
                 Err(err) => {
@@ -160,11 +160,6 @@ impl Shared {
         self.resting
             .insert(tenant, Instant::now() + self.settings.retry_after);
     }
-}
-
-/// What the model reads of a passage: its document's title, then its text.
-fn text_of(passage: &Passage) -> String {
-    format!("{}\n{}", passage.title, passage.text)
 }
 
 /// Each passage with its vector, when the answer holds exactly one usable vector each.

@@ -59,6 +59,14 @@ pub struct Passage {
     pub text: String,
 }
 
+impl Passage {
+    /// What search indexes and the embedding model reads of a passage: its
+    /// document's title, then its text.
+    pub fn indexed_text(&self) -> String {
+        format!("{}\n{}", self.title, self.text)
+    }
+}
+
 /// A document with its text and passages, as one admin reads it back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentDetail {
