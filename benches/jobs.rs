@@ -109,7 +109,7 @@ async fn drain(store: Arc<dyn Store>, jobs: usize) -> Result<Figures> {
         .handle("bench.step", Arc::new(Nothing)),
     );
     let started = Instant::now();
-    let task = tokio::spawn(runner.clone().run());
+    let task = actix_rt::spawn(runner.clone().run());
     loop {
         let count = settled.0.lock().map(|s| s.len()).unwrap_or_default();
         if count >= jobs {

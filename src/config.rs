@@ -78,6 +78,7 @@ pub struct Config {
     pub whatsapp_web: WhatsAppWebConfig,
     pub pipeline: PipelineConfig,
     pub jobs: JobsConfig,
+    pub automations: AutomationsConfig,
     pub ai: AiConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
@@ -108,6 +109,30 @@ impl Default for JobsConfig {
             timeout_secs: 60,
             retry_base_ms: 10_000,
             retry_max_secs: 3_600,
+        }
+    }
+}
+
+/// Tenants' automation rules: their loop guard and how hard a step is tried. The
+/// trigger worker follows the pipeline's lease, pace and batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutomationsConfig {
+    /// Runs started by changes other runs made, at most this many levels deep; a
+    /// deeper one is recorded as skipped.
+    pub max_depth: u32,
+    /// Runs one rule starts in one conversation within an hour, at most.
+    pub max_runs_per_hour: u32,
+    /// Attempts of one step before its job is dead (retryable over REST).
+    pub step_attempts: u32,
+}
+
+impl Default for AutomationsConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 3,
+            max_runs_per_hour: 20,
+            step_attempts: 5,
         }
     }
 }
@@ -771,6 +796,9 @@ impl Config {
             return invalid(
                 "jobs.concurrency, poll_ms, timeout_secs, retry_base_ms and retry_max_secs must be positive",
             );
+        }
+        if self.automations.max_runs_per_hour == 0 || self.automations.step_attempts == 0 {
+            return invalid("automations.max_runs_per_hour and step_attempts must be positive");
         }
         let pipeline = &self.pipeline;
         if pipeline.lease_secs < 3

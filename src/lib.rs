@@ -7,6 +7,7 @@ pub mod ai;
 pub mod api;
 mod audit;
 pub mod auth;
+mod automation_calls;
 pub mod bootstrap;
 pub mod bus;
 pub mod channels;

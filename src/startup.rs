@@ -28,6 +28,7 @@ use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::automation_calls::{self, GuardedCaller};
 use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
 use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY, SessionRoute};
@@ -36,6 +37,9 @@ use crate::channels::{Router, sandbox::Sandbox};
 use crate::whatsapp_web;
 use std::time::Duration;
 use switchboard_actors::Millis;
+use switchboard_actors::automation::engine::{AutomationSettings, Automations, Starter};
+use switchboard_actors::automation::steps::{Steps, Timers};
+use switchboard_actors::automation::{STEP_JOB, TIMER_JOB};
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::inbox::bus::LocalBus;
 use switchboard_actors::inbox::bus::NodeId;
@@ -161,12 +165,34 @@ impl Application {
             node,
             embedding_settings(&config),
         );
-        let jobs = Arc::new(JobRunner::new(
+        let starter = Arc::new(Starter::new(
             store.clone(),
-            node,
-            runner_settings(&config.jobs),
+            automation_settings(&config),
             Arc::new(metrics.clone()),
         ));
+        let automations = Automations::new(starter.clone(), node);
+        let caller = GuardedCaller(guarded_client(
+            &config,
+            "automation webhook",
+            Vec::new(),
+            automation_calls::ANSWER_MAX_BYTES,
+        )?);
+        let steps = Steps::new(
+            store.clone(),
+            inbox.clone(),
+            Arc::new(caller),
+            config.automations.step_attempts,
+        );
+        let jobs = Arc::new(
+            JobRunner::new(
+                store.clone(),
+                node,
+                runner_settings(&config.jobs),
+                Arc::new(metrics.clone()),
+            )
+            .handle(STEP_JOB, Arc::new(steps))
+            .handle(TIMER_JOB, Arc::new(Timers::new(starter))),
+        );
         let state = web::Data::new(AppState {
             inbox,
             sessions,
@@ -174,6 +200,7 @@ impl Application {
             replies,
             models,
             embeddings,
+            automations,
             jobs,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
@@ -263,6 +290,7 @@ impl Application {
         let replies = self.state.replies.clone();
         let embeddings = self.state.embeddings.clone();
         let jobs = self.state.jobs.clone();
+        let automations = self.state.automations.clone();
         // Replies follow the pipeline's insights: without the pipeline there are none.
         let pipeline = async {
             if pipeline_on {
@@ -279,6 +307,7 @@ impl Application {
             () = pipeline => Ok(()),
             () = embeddings.clone().run() => Ok(()),
             () = jobs.clone().run() => Ok(()),
+            () = automations.clone().run() => Ok(()),
         };
         // A clean stop hands every session and tenant pipeline over at once: clients
         // shut down, leases released.
@@ -286,8 +315,23 @@ impl Application {
         pipelines.shutdown().await;
         replies.shutdown().await;
         embeddings.shutdown().await;
+        automations.shutdown().await;
         jobs.shutdown().await;
         result
+    }
+}
+
+/// The trigger worker follows the pipeline's lease, pace and batch.
+fn automation_settings(config: &Config) -> AutomationSettings {
+    let (pipeline, automations) = (&config.pipeline, &config.automations);
+    AutomationSettings {
+        lease_ttl: Duration::from_secs(pipeline.lease_secs),
+        poll_every: Duration::from_millis(pipeline.poll_ms),
+        batch: pipeline.batch,
+        tenants_per_round: pipeline.tenants_per_round,
+        max_depth: automations.max_depth,
+        max_runs_per_hour: automations.max_runs_per_hour,
+        step_attempts: automations.step_attempts,
     }
 }
 

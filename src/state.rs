@@ -10,6 +10,7 @@ use crate::http::connections::Connections;
 use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
+use switchboard_actors::automation::engine::Automations;
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::jobs::runner::JobRunner;
 use switchboard_actors::knowledge::embedding::Embeddings;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub models: Arc<dyn TenantModels>,
     /// The node's worker that embeds knowledge-base passages.
     pub embeddings: Embeddings,
+    /// The node's share of automation triggers.
+    pub automations: Automations,
     /// The node's runner of durable jobs.
     pub jobs: Arc<JobRunner>,
     /// Connected channels: delivery workers, credentials, the Graph API client.

@@ -7,6 +7,7 @@ use crate::config::{LogConfig, LogFormat};
 use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use std::sync::Arc;
+use switchboard_actors::automation::engine::AutomationObserver;
 use switchboard_actors::inbox::InboxStats;
 use switchboard_actors::jobs::JobCounts;
 use switchboard_actors::jobs::runner::JobObserver;
@@ -343,6 +344,12 @@ impl ReplyObserver for Metrics {
     fn cache_lookup(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.with(|| counter!("ai_reply_cache_total", "result" => result).increment(1));
+    }
+}
+
+impl AutomationObserver for Metrics {
+    fn run(&self, outcome: &'static str) {
+        self.with(|| counter!("automation_runs_total", "outcome" => outcome).increment(1));
     }
 }
 

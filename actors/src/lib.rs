@@ -5,6 +5,7 @@
 //! adapters (SQLite, Postgres, Redis, HTTP providers) into the traits defined here,
 //! which keeps the domain testable and lets several nodes run in one process.
 
+pub mod automation;
 pub mod channel;
 pub mod domain;
 pub mod inbox;
@@ -23,7 +24,8 @@ pub use domain::{
     country_code,
     ids::{
         ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DocumentId, JobId,
-        MessageId, PassageId, RefreshFamilyId, RefreshTokenId, TenantId, UserId, WebhookLogId,
+        MessageId, PassageId, RefreshFamilyId, RefreshTokenId, RuleId, RunId, TenantId, UserId,
+        WebhookLogId,
     },
     time::Millis,
 };

@@ -4,6 +4,7 @@
 //! Every method that touches tenant data takes the `TenantId` first and every query
 //! behind it filters on it: no method can read across tenants.
 
+use crate::automation::AutomationStore;
 use crate::channel::store::ChannelStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
@@ -170,6 +171,7 @@ pub trait Store:
     + KnowledgeStore
     + ReplyStore
     + JobStore
+    + AutomationStore
     + Send
     + Sync
     + 'static

@@ -4,12 +4,15 @@
 //! tenant's backlog, one drain at a time. On a clean stop it gives the tenants up so
 //! other nodes take them at once.
 
+use crate::inbox::store::InboxStore;
+use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
 use crate::{Millis, TenantId};
 use actix::prelude::*;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The work itself.
 #[async_trait]
@@ -25,6 +28,69 @@ pub trait TenantWork: Send + Sync + 'static {
 
     /// Gives the tenant's lease up.
     async fn release(&self, tenant: TenantId) -> Result<(), StoreError>;
+}
+
+/// A worker's own cursor in tenants' streams, leased to one node at a time.
+#[async_trait]
+pub trait LeasedCursor: Send + Sync {
+    /// Takes or renews the tenant's cursor until `lease_until`: the offset to go on
+    /// after, or None while another node holds it.
+    async fn claim(
+        &self,
+        tenant: TenantId,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Moves the cursor to `offset`; false when the node no longer holds it.
+    async fn advance(&self, tenant: TenantId, offset: i64) -> Result<bool, StoreError>;
+}
+
+/// What a worker does with each batch of a tenant's stream.
+#[async_trait]
+pub trait StreamBatches: Send + Sync {
+    async fn batch(&self, events: &[StreamEvent]) -> Result<(), StoreError>;
+}
+
+/// Takes the tenant's cursor and hands its stream to `each`, `batch` events at a time
+/// up to the end, moving the cursor after each batch (so a crash replays at most the
+/// batch at hand) and renewing the lease every fifth of `lease_ttl`. Stops when the
+/// lease is lost: the new holder goes on from the cursor.
+pub async fn follow_stream(
+    store: &dyn InboxStore,
+    cursor: &dyn LeasedCursor,
+    tenant: TenantId,
+    lease_ttl: Duration,
+    batch: u32,
+    each: &dyn StreamBatches,
+) -> Result<(), StoreError> {
+    let lease = |now: Millis| now.plus(lease_ttl);
+    let now = Millis::now();
+    let Some(mut offset) = cursor.claim(tenant, now, lease(now)).await? else {
+        return Ok(());
+    };
+    let mut claimed_at = Instant::now();
+    loop {
+        let events = store.events_after(tenant, offset, batch).await?;
+        let Some(last) = events.last().map(|e| e.offset) else {
+            return Ok(());
+        };
+        each.batch(&events).await?;
+        if !cursor.advance(tenant, last).await? {
+            return Ok(());
+        }
+        offset = last;
+        if events.len() < batch as usize {
+            return Ok(());
+        }
+        if claimed_at.elapsed() >= lease_ttl / 5 {
+            let now = Millis::now();
+            if cursor.claim(tenant, now, lease(now)).await?.is_none() {
+                return Ok(());
+            }
+            claimed_at = Instant::now();
+        }
+    }
 }
 
 pub struct TenantWorkers<W: TenantWork> {

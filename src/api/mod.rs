@@ -4,6 +4,7 @@ mod ai;
 mod api_keys;
 mod audit_log;
 mod auth;
+mod automations;
 mod channels;
 mod contacts;
 mod conversations;
@@ -127,6 +128,33 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(ai::save_reply_settings)),
         )
         .service(web::resource("/ai/usage").route(web::get().to(ai::usage)))
+        .service(
+            web::resource("/automations")
+                .route(web::get().to(automations::list))
+                .route(web::post().to(automations::create)),
+        )
+        .route("/automations/runs/{id}", web::get().to(automations::run))
+        .service(
+            web::resource("/automations/{id}")
+                .route(web::get().to(automations::get))
+                .route(web::put().to(automations::replace))
+                .route(web::delete().to(automations::delete)),
+        )
+        .route(
+            "/automations/{id}/enable",
+            web::post().to(automations::enable),
+        )
+        .route(
+            "/automations/{id}/disable",
+            web::post().to(automations::disable),
+        )
+        .route("/automations/{id}/runs", web::get().to(automations::runs))
+        .route(
+            "/automations/{id}/dry-run",
+            web::post().to(automations::dry_run),
+        )
+        .route("/jobs", web::get().to(automations::jobs))
+        .route("/jobs/{id}/retry", web::post().to(automations::retry_job))
         .service(
             web::resource("/ai/knowledge")
                 .route(web::get().to(knowledge::list))

@@ -42,4 +42,7 @@ permissions! {
     ManageChannels => (Admin, Some(Scope::ChannelsWrite), "managing channels");
     /// Handoff triggers, the tenant's own intents, how handoffs are assigned.
     ManageSettings => (Admin, Some(Scope::SettingsWrite), "managing the pipeline settings");
+    /// Automation rules act for the team: reading and changing them, their runs, and
+    /// the tenant's jobs.
+    ManageAutomations => (Admin, Some(Scope::SettingsWrite), "managing automations");
 }

@@ -27,6 +27,7 @@ macro_rules! impl_inbox_store {
             use switchboard_actors::inbox::store::{Changed, ContactChanged, InboxStore, Recorded, StatusUpdate};
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
             use switchboard_actors::inbox::views::payload;
+            use switchboard_actors::automation::happening::Origin;
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{
                 ChannelKey, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId,
@@ -752,13 +753,14 @@ macro_rules! impl_inbox_store {
                     tenant: TenantId,
                     id: ConversationId,
                     change: &ConversationChange,
+                    origin: Option<&Origin>,
                     at: Millis,
                 ) -> Result<Option<Changed>, StoreError> {
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
-                    if conversation_in(&mut tx, tenant, id).await?.is_none() {
+                    let Some(before) = conversation_in(&mut tx, tenant, id).await? else {
                         return Ok(None);
-                    }
+                    };
                     let mut kind = EventKind::ConversationUpdated;
                     let mut assigned_by = None;
                     match change {
@@ -851,9 +853,9 @@ macro_rules! impl_inbox_store {
                     }
                     let conversation = conversation_in(&mut tx, tenant, id).await?.ok_or_else(|| missing("conversation"))?;
                     let data = if kind == EventKind::ConversationAssigned {
-                        payload::assigned(&conversation, assigned_by)
+                        payload::assigned(&conversation, assigned_by, origin)
                     } else {
-                        payload::conversation(&conversation)
+                        payload::changed(&conversation, payload::what_changed(&before, &conversation, change), origin)
                     };
                     stream.push(kind, &conversation, data, at);
                     let events = stream.commit(tx).await?;

@@ -1,5 +1,6 @@
 //! Adapters for the `Store` port.
 
+mod automation_sql;
 mod channel_rows;
 mod channel_sql;
 mod cursor_sql;

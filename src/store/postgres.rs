@@ -1,5 +1,6 @@
 //! The production store: a pooled Postgres connection.
 
+use super::automation_sql::impl_automation_store;
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::job_sql::impl_job_store;
@@ -97,4 +98,5 @@ impl_session_store!(PostgresStore);
 impl_pipeline_store!(PostgresStore, postgres);
 impl_knowledge_store!(PostgresStore, postgres);
 impl_reply_store!(PostgresStore);
+impl_automation_store!(PostgresStore);
 impl_job_store!(PostgresStore, " FOR UPDATE SKIP LOCKED");

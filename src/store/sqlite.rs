@@ -5,6 +5,7 @@
 //! power loss. NORMAL survives a process crash but may lose the last commits on power
 //! loss, in exchange for fewer fsyncs.
 
+use super::automation_sql::impl_automation_store;
 use super::channel_sql::impl_channel_store;
 use super::inbox_sql::impl_inbox_store;
 use super::job_sql::impl_job_store;
@@ -126,4 +127,5 @@ impl_session_store!(SqliteStore);
 impl_pipeline_store!(SqliteStore, sqlite);
 impl_knowledge_store!(SqliteStore, sqlite);
 impl_reply_store!(SqliteStore);
+impl_automation_store!(SqliteStore);
 impl_job_store!(SqliteStore, "");

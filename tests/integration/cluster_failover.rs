@@ -42,7 +42,7 @@ async fn an_agent_of_a_stopped_node_resumes_on_the_other_with_exactly_what_it_mi
     }
 
     // Node A goes away without a goodbye; its agent's socket ends.
-    a.handle.stop(false).await;
+    a.stop(false).await;
     let (_, ended) = agent.drain_until_end().await;
     assert!(
         matches!(ended, Ended::Closed(_) | Ended::Dropped),

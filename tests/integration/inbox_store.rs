@@ -252,6 +252,7 @@ async fn one_batch_stores_new_senders_replays_and_closed_conversations_as_one_by
                 status: ConversationStatus::Closed,
                 snoozed_until: None,
             },
+            None,
             Millis::now(),
         )
         .await

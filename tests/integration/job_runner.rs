@@ -95,7 +95,7 @@ async fn running(backend: Backend, steps: Arc<Steps>, timeout: Duration) -> Runn
         )
         .handle("test.step", steps),
     );
-    let task = tokio::spawn(runner.clone().run());
+    let task = actix_rt::spawn(runner.clone().run());
     Running {
         store,
         tenant,

@@ -9,6 +9,7 @@ mod common;
 mod access;
 mod ai_replies;
 mod auth;
+mod automations;
 mod binary;
 mod bootstrap;
 mod client_address;

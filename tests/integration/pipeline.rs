@@ -582,7 +582,7 @@ async fn a_restart_in_the_middle_of_the_backlog_loses_nothing_and_repeats_nothin
     }
 
     // Stopped there; the database accepts the insight again; a new start finishes.
-    app.handle.stop(false).await;
+    app.stop(false).await;
     let TestApp { db, .. } = app;
     refuse_insights_for(&db, backend, &stuck, false).await;
     let app = start(config, db).await;

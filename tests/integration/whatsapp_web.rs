@@ -771,7 +771,7 @@ async fn a_paired_session_comes_back_by_itself_after_a_restart(backend: Backend)
     until_state(&setup.app, &token, unpaired, "qr").await;
 
     // A clean stop shuts the clients down and hands the leases back.
-    setup.app.handle.stop(true).await;
+    setup.app.stop(true).await;
     until("the clients shut down", || async {
         (fake.alive(channel) == 0).then_some(())
     })
@@ -808,7 +808,7 @@ async fn a_session_whose_last_state_cannot_be_stored_at_a_stop_still_gives_its_l
 
     // The stop cannot record that the session is handed over.
     fail_session_state_updates(&first.db, backend, true).await;
-    first.handle.stop(true).await;
+    first.stop(true).await;
     until("the client shuts down", || async {
         (fake.alive(channel) == 0).then_some(())
     })

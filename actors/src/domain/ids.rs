@@ -62,4 +62,8 @@ uuid_id!(
     PassageId,
     /// A durable job: work due at a time, done by one node at a time.
     JobId,
+    /// A tenant's automation rule.
+    RuleId,
+    /// One run of an automation rule, started by one event.
+    RunId,
 );

@@ -21,6 +21,7 @@ use super::store::{Changed, InboxStore, Recorded, StatusUpdate};
 use super::stream::StreamEvent;
 use super::tenant::{ConversationRegistry, Ephemeral, Publish, TenantActor};
 use super::{InboxError, frames};
+use crate::automation::happening::Origin;
 use crate::channel::policy;
 use crate::{ConversationId, Direction, MessageId, Millis, TenantId, UserId};
 use actix::prelude::*;
@@ -43,6 +44,8 @@ pub struct Append {
 #[rtype(result = "Result<Changed, InboxError>")]
 pub struct Change {
     pub change: ConversationChange,
+    /// The automation run making it, if one is.
+    pub origin: Option<Origin>,
 }
 
 /// A delivery report for one of this conversation's messages.
@@ -364,7 +367,7 @@ impl Handler<Change> for ConversationActor {
         let read = matches!(msg.change, ConversationChange::Read);
         let call = async move {
             store
-                .change_conversation(tenant, id, &msg.change, Millis::now())
+                .change_conversation(tenant, id, &msg.change, msg.origin.as_ref(), Millis::now())
                 .await
         };
         self.store_call(call, move |changed, act| {

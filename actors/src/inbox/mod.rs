@@ -19,6 +19,7 @@ pub mod stream;
 pub mod tenant;
 pub mod views;
 
+use crate::automation::happening::Origin;
 use crate::store::StoreError;
 use crate::{ConversationId, MessageId, TenantId, UserId};
 use access::AccessChange;
@@ -309,6 +310,22 @@ impl Inbox {
     ) -> Result<Changed, InboxError> {
         self.ask(tenant, id, || Change {
             change: change.clone(),
+            origin: None,
+        })
+        .await?
+    }
+
+    /// A change an automation run makes: its events name the run.
+    pub async fn change_by_rule(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        change: ConversationChange,
+        origin: Origin,
+    ) -> Result<Changed, InboxError> {
+        self.ask(tenant, id, || Change {
+            change: change.clone(),
+            origin: Some(origin),
         })
         .await?
     }

@@ -10,6 +10,7 @@ use super::records::{
     ConversationFilter, Inbound, Listed, Message, Outgoing, StatusReport, Tag,
 };
 use super::stream::{StreamEvent, StreamHead};
+use crate::automation::happening::Origin;
 use crate::store::StoreError;
 use crate::{ChannelKey, ContactId, ConversationId, MessageId, Millis, TagName, TenantId};
 use async_trait::async_trait;
@@ -145,12 +146,14 @@ pub trait InboxStore: Send + Sync + 'static {
         report: &StatusReport,
     ) -> Result<StatusUpdate, StoreError>;
 
-    /// `None` when the conversation does not exist.
+    /// `None` when the conversation does not exist. `origin`: the automation run
+    /// making the change, named in its event.
     async fn change_conversation(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
         change: &ConversationChange,
+        origin: Option<&Origin>,
         at: Millis,
     ) -> Result<Option<Changed>, StoreError>;
 

@@ -241,6 +241,8 @@ impl From<&Tag> for TagView {
 /// Payloads of the stream events, rendered inside the writing transaction.
 pub mod payload {
     use super::*;
+    use crate::automation::happening::Origin;
+    use crate::inbox::records::ConversationChange;
     use serde_json::json;
 
     pub fn message_new(message: &Message, conversation: &Conversation) -> String {
@@ -266,12 +268,63 @@ pub mod payload {
         json!({ "conversation": ConversationView::from(conversation) }).to_string()
     }
 
-    pub fn assigned(conversation: &Conversation, by: Option<crate::UserId>) -> String {
-        json!({
+    /// A conversation after a change: `change` says what moved (`status` and
+    /// `priority` from/to, `tag_added`, `tag_removed`), `automation` which rule's run
+    /// made it.
+    pub fn changed(
+        conversation: &Conversation,
+        change: Option<Value>,
+        origin: Option<&Origin>,
+    ) -> String {
+        let mut data = json!({ "conversation": ConversationView::from(conversation) });
+        if let Some(change) = change {
+            data["change"] = change;
+        }
+        if let Some(origin) = origin {
+            data["automation"] = json!(origin);
+        }
+        data.to_string()
+    }
+
+    /// What a change moved, for `changed`: nothing when it moved nothing (a tag the
+    /// conversation had already, the status it was in), so rules on changes do not
+    /// start from a change that changed nothing.
+    pub fn what_changed(
+        before: &Conversation,
+        after: &Conversation,
+        change: &ConversationChange,
+    ) -> Option<Value> {
+        match change {
+            ConversationChange::Status { .. } if before.status != after.status => Some(json!({
+                "status": { "from": before.status.as_str(), "to": after.status.as_str() }
+            })),
+            ConversationChange::Priority(_) if before.priority != after.priority => Some(json!({
+                "priority": { "from": before.priority.as_str(), "to": after.priority.as_str() }
+            })),
+            ConversationChange::Tag { tag, present: true } if !before.tags.contains(tag) => {
+                Some(json!({ "tag_added": tag.as_str() }))
+            }
+            ConversationChange::Tag {
+                tag,
+                present: false,
+            } if before.tags.contains(tag) => Some(json!({ "tag_removed": tag.as_str() })),
+            _ => None,
+        }
+    }
+
+    pub fn assigned(
+        conversation: &Conversation,
+        by: Option<crate::UserId>,
+        origin: Option<&Origin>,
+    ) -> String {
+        let mut data = json!({
             "conversation": ConversationView::from(conversation),
             "assignee_id": conversation.assignee_id.map(|id| id.to_string()),
             "assigned_by": by.map(|id| id.to_string()),
-        })
-        .to_string()
+        });
+        if let Some(origin) = origin {
+            data["automation"] = json!(origin);
+        }
+        data.to_string()
     }
 }

@@ -142,7 +142,9 @@ impl JobRunner {
                 continue;
             };
             let runner = self.clone();
-            tokio::spawn(async move {
+            // On the runner's arbiter, not a bare tokio task: handlers start actors
+            // (a conversation's, to act on it), which needs an arbiter to run on.
+            actix::spawn(async move {
                 runner.execute(job).await;
                 drop(slot);
             });

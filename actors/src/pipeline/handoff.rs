@@ -41,6 +41,8 @@ text_enum!(
         /// The AI assistant had no usable answer (no provider answered, an unsure or
         /// refused answer).
         AiCouldNotAnswer => "ai_could_not_answer",
+        /// An automation rule's `hand_off` action.
+        Automation => "automation",
     }
 );
 
@@ -60,6 +62,7 @@ impl HandoffTrigger {
             Self::AgentTookOver => "an agent took it over",
             Self::AiHandoff => "the AI assistant asked for a person",
             Self::AiCouldNotAnswer => "the AI assistant could not answer",
+            Self::Automation => "an automation rule handed it over",
         }
     }
 }

@@ -270,7 +270,7 @@ impl HandoffQueue {
     }
 
     /// The next online agent in turn with fewer open conversations than the cap.
-    async fn next_agent(
+    pub async fn next_agent(
         &self,
         tenant: TenantId,
         assignment: &Assignment,

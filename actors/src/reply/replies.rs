@@ -23,7 +23,9 @@ use crate::pipeline::queue::HandoffQueue;
 use crate::pipeline::settings::{Assignment, TenantRules};
 use crate::pipeline::store::{Analysis, Lead};
 use crate::store::{Store, StoreError};
-use crate::tenant_workers::{TenantWork, TenantWorkers};
+use crate::tenant_workers::{
+    LeasedCursor, StreamBatches, TenantWork, TenantWorkers, follow_stream,
+};
 use crate::{ClientMessageId, ConversationId, Direction, MessageId, MessageKind, Millis, TenantId};
 use actix::prelude::*;
 use async_trait::async_trait;
@@ -85,6 +87,24 @@ impl TenantWork for Shared {
 
     async fn release(&self, tenant: TenantId) -> Result<(), StoreError> {
         self.store.release_replies(tenant, self.node).await
+    }
+}
+
+#[async_trait]
+impl LeasedCursor for Shared {
+    async fn claim(
+        &self,
+        tenant: TenantId,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        self.store
+            .claim_replies(tenant, self.node, now, lease_until)
+            .await
+    }
+
+    async fn advance(&self, tenant: TenantId, offset: i64) -> Result<bool, StoreError> {
+        self.store.advance_replies(tenant, self.node, offset).await
     }
 }
 
@@ -170,49 +190,39 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
         settings,
         assignment,
     };
-    let lease = |now: Millis| now.plus(shared.settings.lease_ttl);
-    let now = Millis::now();
-    let Some(mut cursor) = store
-        .claim_replies(tenant, shared.node, now, lease(now))
-        .await?
-    else {
-        return Ok(());
+    let answering = Answering {
+        shared,
+        context: &context,
     };
-    let mut claimed_at = Instant::now();
-    loop {
-        let events = store
-            .events_after(tenant, cursor, shared.settings.batch)
-            .await?;
-        let Some(last) = events.last().map(|e| e.offset) else {
-            break;
-        };
-        let full = events.len() >= shared.settings.batch as usize;
-        let jobs = newest_per_conversation(&events);
+    follow_stream(
+        store.as_ref(),
+        shared,
+        tenant,
+        shared.settings.lease_ttl,
+        shared.settings.batch,
+        &answering,
+    )
+    .await
+}
+
+/// One drain's replies: the newest customer message of each conversation in a batch,
+/// conversations side by side.
+struct Answering<'a> {
+    shared: &'a Shared,
+    context: &'a Tenant,
+}
+
+#[async_trait]
+impl StreamBatches for Answering<'_> {
+    async fn batch(&self, events: &[StreamEvent]) -> Result<(), StoreError> {
+        let jobs = newest_per_conversation(events);
         futures_util::stream::iter(jobs)
-            .map(|job| answer_one(shared, &context, job))
-            .buffer_unordered(shared.settings.concurrency.max(1))
+            .map(|job| answer_one(self.shared, self.context, job))
+            .buffer_unordered(self.shared.settings.concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
-        if !store.advance_replies(tenant, shared.node, last).await? {
-            return Ok(());
-        }
-        cursor = last;
-        if !full {
-            break;
-        }
-        if claimed_at.elapsed() >= shared.settings.lease_ttl / 5 {
-            let now = Millis::now();
-            if store
-                .claim_replies(tenant, shared.node, now, lease(now))
-                .await?
-                .is_none()
-            {
-                return Ok(());
-            }
-            claimed_at = Instant::now();
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The batch's insights, the newest of each conversation only (one reply answers a

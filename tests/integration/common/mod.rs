@@ -239,8 +239,8 @@ pub struct TestApp {
     pub metrics_base: Option<String>,
     pub http: reqwest::Client,
     pub db: TestDb,
-    /// Stops this server, as SIGTERM (or, with `stop(false)`, a crash of it) would.
-    pub handle: actix_web::dev::ServerHandle,
+    /// Stops this server (see `stop`); `None` for a node the test runs elsewhere.
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -279,7 +279,7 @@ pub async fn start_with(
         metrics_base,
         http: reqwest::Client::new(),
         db,
-        handle,
+        handle: Some(handle),
     }
 }
 
@@ -316,6 +316,24 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A client of a node the test started otherwise (an `IsolatedNode`), on `db`.
+    pub fn at(base: &str, db: TestDb) -> Self {
+        Self {
+            base: base.to_owned(),
+            metrics_base: None,
+            http: reqwest::Client::new(),
+            db,
+            handle: None,
+        }
+    }
+
+    /// Stops this server, as SIGTERM (`graceful`) or a crash of it would.
+    pub async fn stop(&self, graceful: bool) {
+        if let Some(handle) = &self.handle {
+            handle.stop(graceful).await;
+        }
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.unwrap();
         let status = response.status();

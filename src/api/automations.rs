@@ -1,0 +1,397 @@
+//! Automation rules over REST: admins create, edit, enable, disable and delete them
+//! (audited), read each rule's runs, and try a rule on a past event (a dry run: what
+//! would happen, nothing done). Also the durable jobs a tenant has, and retrying a
+//! dead one.
+
+use crate::audit::{self, Event};
+use crate::auth::extract::Authorized;
+use crate::auth::permission::ManageAutomations;
+use crate::error::{ApiError, ErrorCode};
+use crate::http::client::ClientInfo;
+use crate::http::json::{Json, Query};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard_actors::automation::conditions::Patterns;
+use switchboard_actors::automation::engine::{applies, event_happenings, read_facts};
+use switchboard_actors::automation::rules::{Action, Condition, Definition, Trigger};
+use switchboard_actors::automation::{Rule, Run};
+use switchboard_actors::jobs::{Job, JobState};
+use switchboard_actors::{JobId, Millis, RuleId, RunId};
+use uuid::Uuid;
+
+/// Rules a tenant may hold.
+pub const MAX_RULES: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRequest {
+    name: String,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    trigger: Trigger,
+    #[serde(default)]
+    conditions: Option<Condition>,
+    actions: Vec<Action>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl RuleRequest {
+    fn definition(self) -> Result<(Definition, bool), ApiError> {
+        let definition = Definition {
+            name: self.name.trim().to_owned(),
+            trigger: self.trigger,
+            conditions: self.conditions,
+            actions: self.actions,
+        };
+        definition
+            .validate()
+            .map_err(|err| ApiError::invalid(err.0))?;
+        Ok((definition, self.enabled))
+    }
+}
+
+#[derive(Serialize)]
+struct RuleView<'a> {
+    id: RuleId,
+    enabled: bool,
+    #[serde(flatten)]
+    definition: &'a Definition,
+    created_at: String,
+    updated_at: String,
+}
+
+fn rule_view(rule: &Rule) -> RuleView<'_> {
+    RuleView {
+        id: rule.id,
+        enabled: rule.enabled,
+        definition: &rule.definition,
+        created_at: rule.created_at.to_rfc3339(),
+        updated_at: rule.updated_at.to_rfc3339(),
+    }
+}
+
+fn run_view(run: &Run) -> Value {
+    json!({
+        "id": run.id,
+        "rule_id": run.rule_id,
+        "rule_name": run.data.rule_name,
+        "status": run.status.as_str(),
+        "trigger_key": run.trigger_key,
+        "conversation_id": run.conversation_id,
+        "depth": run.depth,
+        "event": run.data.event,
+        "actions": run.data.actions,
+        "steps": run.data.steps,
+        "reason": run.data.reason,
+        "created_at": run.created_at.to_rfc3339(),
+        "updated_at": run.updated_at.to_rfc3339(),
+    })
+}
+
+fn job_view(job: &Job) -> Value {
+    json!({
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.as_str(),
+        "payload": job.payload,
+        "run_at": job.run_at.to_rfc3339(),
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "last_error": job.last_error,
+        "created_at": job.created_at.to_rfc3339(),
+        "updated_at": job.updated_at.to_rfc3339(),
+    })
+}
+
+async fn audit_rule(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: &Authorized<ManageAutomations>,
+    action: &'static str,
+    rule: &Rule,
+) {
+    let event = Event {
+        tenant: auth.caller.tenant_id(),
+        actor: auth.caller.audit_actor(),
+        action,
+        target: Some(("automation_rule", rule.id.to_string())),
+        details: json!({ "name": rule.definition.name, "enabled": rule.enabled }),
+    };
+    audit::record(state.store.as_ref(), client, event).await;
+}
+
+async fn found(
+    state: &AppState,
+    auth: &Authorized<ManageAutomations>,
+    id: Uuid,
+) -> Result<Rule, ApiError> {
+    state
+        .store
+        .rule(auth.caller.tenant_id(), RuleId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("automation rule"))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+) -> Result<HttpResponse, ApiError> {
+    let rules = state.store.rules(auth.caller.tenant_id()).await?;
+    let views: Vec<RuleView> = rules.iter().map(rule_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    body: Json<RuleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (definition, enabled) = body.into_inner().definition()?;
+    let tenant = auth.caller.tenant_id();
+    if state.store.rules(tenant).await?.len() >= MAX_RULES {
+        return Err(ApiError::new(
+            ErrorCode::LimitReached,
+            format!("a tenant holds at most {MAX_RULES} automation rules; remove one first"),
+        ));
+    }
+    let now = Millis::now();
+    let rule = Rule {
+        id: RuleId::new(),
+        tenant_id: tenant,
+        enabled,
+        definition,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.save_rule(&rule, false).await?;
+    audit_rule(&state, &client, &auth, "automation.create", &rule).await;
+    Ok(HttpResponse::Created().json(rule_view(&rule)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = found(&state, &auth, *id).await?;
+    Ok(HttpResponse::Ok().json(rule_view(&rule)))
+}
+
+pub async fn replace(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+    body: Json<RuleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (definition, enabled) = body.into_inner().definition()?;
+    let mut rule = found(&state, &auth, *id).await?;
+    rule.definition = definition;
+    rule.enabled = enabled;
+    rule.updated_at = Millis::now();
+    if !state.store.save_rule(&rule, true).await? {
+        return Err(ApiError::not_found("automation rule"));
+    }
+    audit_rule(&state, &client, &auth, "automation.update", &rule).await;
+    Ok(HttpResponse::Ok().json(rule_view(&rule)))
+}
+
+async fn set_enabled(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: Uuid,
+    enabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    let mut rule = found(&state, &auth, id).await?;
+    if rule.enabled != enabled {
+        rule.enabled = enabled;
+        rule.updated_at = Millis::now();
+        if !state.store.save_rule(&rule, true).await? {
+            return Err(ApiError::not_found("automation rule"));
+        }
+        let action = if enabled {
+            "automation.enable"
+        } else {
+            "automation.disable"
+        };
+        audit_rule(&state, &client, &auth, action, &rule).await;
+    }
+    Ok(HttpResponse::Ok().json(rule_view(&rule)))
+}
+
+pub async fn enable(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(state, client, auth, *id, true).await
+}
+
+pub async fn disable(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(state, client, auth, *id, false).await
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = found(&state, &auth, *id).await?;
+    if !state.store.delete_rule(rule.tenant_id, rule.id).await? {
+        return Err(ApiError::not_found("automation rule"));
+    }
+    audit_rule(&state, &client, &auth, "automation.delete", &rule).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    before: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+/// A rule's runs, newest first; `before` (a run id) pages back.
+pub async fn runs(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+    page: Query<Page>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = found(&state, &auth, *id).await?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 200);
+    let runs = state
+        .store
+        .runs(rule.tenant_id, rule.id, page.before.map(RunId), limit)
+        .await?;
+    let views: Vec<Value> = runs.iter().map(run_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+}
+
+pub async fn run(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let run = state
+        .store
+        .run(auth.caller.tenant_id(), RunId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("automation run"))?;
+    Ok(HttpResponse::Ok().json(run_view(&run)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    /// The offset of a past event in the tenant's stream.
+    offset: i64,
+}
+
+/// What the rule would do for a past event: whether it applies to each happening the
+/// event makes, and the actions it would take. Nothing is done or recorded.
+pub async fn dry_run(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+    body: Json<DryRun>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = found(&state, &auth, *id).await?;
+    let tenant = rule.tenant_id;
+    let offset = body.offset;
+    let event = state
+        .store
+        .events_after(tenant, offset.saturating_sub(1), 1)
+        .await?
+        .into_iter()
+        .find(|e| e.offset == offset)
+        .ok_or_else(|| ApiError::not_found("event (it may be older than the stream keeps)"))?;
+    let found = event_happenings(state.store.as_ref(), tenant, &event, true).await?;
+    let patterns = Patterns::of(std::slice::from_ref(&rule));
+    let mut judged = Vec::new();
+    for happening in &found {
+        let facts = read_facts(state.store.as_ref(), tenant, happening).await?;
+        let trigger_matches = rule.definition.trigger.kind() == happening.kind;
+        judged.push(json!({
+            "happening": happening,
+            "trigger_matches": trigger_matches,
+            "applies": trigger_matches && applies(&rule, happening, &facts, &patterns),
+        }));
+    }
+    let would_run = judged.iter().any(|j| j["applies"] == Value::Bool(true));
+    Ok(HttpResponse::Ok().json(json!({
+        "offset": offset,
+        "event_type": event.kind.as_str(),
+        "happenings": judged,
+        "would_run": would_run,
+        "actions": if would_run { json!(rule.definition.actions) } else { json!([]) },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The tenant's jobs in a state (`dead` unless asked), newest first.
+pub async fn jobs(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageAutomations>,
+    query: Query<JobsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let wanted = match query.state.as_deref() {
+        None => JobState::Dead,
+        Some(text) => JobState::parse(text).map_err(|err| ApiError::invalid(err.0))?,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let jobs = state
+        .store
+        .jobs(auth.caller.tenant_id(), wanted, limit)
+        .await?;
+    let views: Vec<Value> = jobs.iter().map(job_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+}
+
+/// Queues a dead job again, due now, its attempts reset.
+pub async fn retry_job(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    auth: Authorized<ManageAutomations>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let id = JobId(*id);
+    if !state.store.retry_job(tenant, id, Millis::now()).await? {
+        return Err(ApiError::not_found("dead job"));
+    }
+    let event = Event {
+        tenant,
+        actor: auth.caller.audit_actor(),
+        action: "job.retry",
+        target: Some(("job", id.to_string())),
+        details: json!({}),
+    };
+    audit::record(state.store.as_ref(), &client, event).await;
+    let job = state
+        .store
+        .job(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    Ok(HttpResponse::Ok().json(job_view(&job)))
+}

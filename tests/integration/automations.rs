@@ -1,0 +1,837 @@
+//! Automation rules end to end through the real server on both backends: rules made
+//! over REST, triggered by sandbox customers and agents' changes, acting through the
+//! same paths as agents (so the socket shows it live and the audit log names the
+//! rule), runs recorded step by step, waits that survive a crash, a failing webhook
+//! retried then dead then retried over REST, timers, the loop guard, dry runs.
+
+use crate::common::fake_whatsapp::FakeWhatsApp;
+use crate::common::wait::until;
+use crate::common::ws::Agent;
+use crate::common::{
+    self, Backend, IsolatedNode, TestApp, TestDb, execute_on, spawn_app_with, test_config,
+};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use switchboard::config::Config;
+
+/// Fast retries, and the local fake receiver reachable.
+fn tweak(config: &mut Config) {
+    config.jobs.poll_ms = 20;
+    config.jobs.retry_base_ms = 20;
+    config.jobs.retry_max_secs = 1;
+    config.pipeline.poll_ms = 20;
+    config.fetch.allow_private_addresses = true;
+    config.fetch.allow_plain_http = true;
+}
+
+async fn app(backend: Backend) -> (TestApp, String) {
+    let app = spawn_app_with(backend, tweak).await;
+    let (token, _) = app.owner_session().await;
+    (app, token)
+}
+
+async fn create_rule(app: &TestApp, token: &str, rule: Value) -> String {
+    let made = app.post("/api/v1/automations", Some(token), rule).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    made.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn runs(app: &TestApp, token: &str, rule: &str) -> Vec<Value> {
+    let listed = app
+        .get(&format!("/api/v1/automations/{rule}/runs"), Some(token))
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.body["data"].as_array().unwrap().clone()
+}
+
+/// Waits until the rule has `count` runs, none of them still going; returns them,
+/// oldest first.
+async fn settled_runs(app: &TestApp, token: &str, rule: &str, count: usize) -> Vec<Value> {
+    until(&format!("{count} settled runs of {rule}"), || async {
+        let mut all = runs(app, token, rule).await;
+        let settled = all
+            .iter()
+            .all(|r| !["running", "waiting"].contains(&r["status"].as_str().unwrap()));
+        all.reverse();
+        (all.len() == count && settled).then_some(all)
+    })
+    .await
+}
+
+/// The conversation as `GET /conversations/{id}` shows it, its `lead` beside it.
+async fn conversation(app: &TestApp, token: &str, id: &str) -> Value {
+    let found = app
+        .get(&format!("/api/v1/conversations/{id}"), Some(token))
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let mut conversation = found.body["conversation"].clone();
+    conversation["lead"] = found.body["lead"].clone();
+    conversation
+}
+
+async fn messages(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let found = app
+        .get(&format!("/api/v1/conversations/{id}/messages"), Some(token))
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    found.body["data"].as_array().unwrap().clone()
+}
+
+fn statuses(runs: &[Value]) -> Vec<&str> {
+    runs.iter().map(|r| r["status"].as_str().unwrap()).collect()
+}
+
+fn steps(run: &Value) -> Vec<(&str, &str)> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["action"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect()
+}
+
+async fn a_welcome_rule_greets_each_new_conversation_once_live_and_audited(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Welcome new leads",
+            "trigger": {"type": "conversation_created", "channels": ["sandbox"]},
+            "actions": [
+                {"type": "send_message", "text": "Hi {{contact.first_name}}, thanks for writing! We answer within the hour."},
+                {"type": "add_tag", "tag": "new-lead"}
+            ]
+        }),
+    )
+    .await;
+    let mut socket = Agent::connect(&app.base, &token).await;
+    socket.subscribe(None).await;
+
+    let first = app.customer_says(&token, "Ana Lima", "Hello there").await;
+    let id = first["conversation"]["id"].as_str().unwrap().to_owned();
+    // The greeting reaches the agents' socket as any reply does, marked with the rule.
+    let greeting = loop {
+        let frame = socket.next_of(&["message.new"]).await;
+        if frame["data"]["message"]["direction"] == "outbound" {
+            break frame;
+        }
+    };
+    let message = &greeting["data"]["message"];
+    assert_eq!(
+        message["body"],
+        "Hi Ana, thanks for writing! We answer within the hour."
+    );
+    assert_eq!(message["author_id"], Value::Null);
+    assert_eq!(
+        message["attachment"]["automation"]["rule_id"],
+        rule.as_str()
+    );
+
+    let done = settled_runs(&app, &token, &rule, 1).await;
+    assert_eq!(statuses(&done), ["done"]);
+    assert_eq!(
+        steps(&done[0]),
+        [("send_message", "done"), ("add_tag", "done")]
+    );
+    assert_eq!(done[0]["event"]["trigger"], "conversation_created");
+    assert_eq!(done[0]["conversation_id"], id.as_str());
+    assert_eq!(
+        conversation(&app, &token, &id).await["tags"],
+        json!(["new-lead"])
+    );
+
+    // The same conversation's next message starts nothing.
+    app.customer_says(&token, "Ana Lima", "Are you there?")
+        .await;
+    let other = app.customer_says(&token, "Bo", "Hi").await;
+    let other_id = other["conversation"]["id"].as_str().unwrap();
+    let both = settled_runs(&app, &token, &rule, 2).await;
+    assert_eq!(both[1]["conversation_id"], other_id);
+    let outbound: Vec<Value> = messages(&app, &token, &id)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] == "outbound")
+        .collect();
+    assert_eq!(outbound.len(), 1, "one greeting: {outbound:?}");
+
+    // The audit log names the rule and the run for each action.
+    let audit = app.get("/api/v1/audit-log?limit=100", Some(&token)).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    let acted: Vec<&Value> = audit.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"].as_str().unwrap().starts_with("automation.")
+                && e["target_id"] == id.as_str()
+        })
+        .collect();
+    let actions: Vec<&str> = acted
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"automation.send_message"), "{actions:?}");
+    assert!(actions.contains(&"automation.add_tag"), "{actions:?}");
+    for entry in acted {
+        assert_eq!(entry["details"]["rule_id"], rule.as_str());
+        assert_eq!(entry["details"]["rule_name"], "Welcome new leads");
+        assert_eq!(entry["details"]["run_id"], done[0]["id"]);
+    }
+}
+
+async fn keywords_and_conditions_decide_whether_a_message_starts_a_rule(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Pricing questions",
+            "trigger": {"type": "message_received", "keywords": ["price", "how much"]},
+            "conditions": {"all": [
+                {"channel": ["sandbox"]},
+                {"not": {"has_tag": "vip"}},
+                {"any": [{"status": ["open"]}, {"text_matches": "^never$"}]}
+            ]},
+            "actions": [
+                {"type": "set_priority", "priority": "high"},
+                {"type": "add_note", "text": "Asked: {{message.text}}"},
+                {"type": "set_contact_field", "field": "interest", "value": "pricing"}
+            ]
+        }),
+    )
+    .await;
+    let plain = app.customer_says(&token, "Cy", "Good morning").await;
+    let asked = app
+        .customer_says(&token, "Di", "What is the PRICE of the pro plan?")
+        .await;
+    let vip = app.customer_says(&token, "Ed", "hello").await;
+    let vip_id = vip["conversation"]["id"].as_str().unwrap();
+    let tagged = app
+        .post(
+            &format!("/api/v1/conversations/{vip_id}/tags"),
+            Some(&token),
+            json!({"tag": "vip"}),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    app.customer_says(&token, "Ed", "how much is it?").await;
+
+    let done = settled_runs(&app, &token, &rule, 1).await;
+    let asked_id = asked["conversation"]["id"].as_str().unwrap();
+    assert_eq!(done[0]["conversation_id"], asked_id);
+    assert_eq!(
+        steps(&done[0]),
+        [
+            ("set_priority", "done"),
+            ("add_note", "done"),
+            ("set_contact_field", "done")
+        ]
+    );
+    assert_eq!(
+        conversation(&app, &token, asked_id).await["priority"],
+        "high"
+    );
+    let plain_id = plain["conversation"]["id"].as_str().unwrap();
+    assert_eq!(
+        conversation(&app, &token, plain_id).await["priority"],
+        "normal"
+    );
+    let note = messages(&app, &token, asked_id)
+        .await
+        .into_iter()
+        .find(|m| m["direction"] == "note")
+        .unwrap();
+    assert_eq!(note["body"], "Asked: What is the PRICE of the pro plan?");
+    let contact_id = asked["conversation"]["contact"]["id"].as_str().unwrap();
+    let contact = app
+        .get(&format!("/api/v1/contacts/{contact_id}"), Some(&token))
+        .await;
+    assert_eq!(contact.body["custom_fields"]["interest"], "pricing");
+}
+
+async fn status_tag_and_assignment_changes_start_rules_that_chain(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let me = app.get("/api/v1/auth/me", Some(&token)).await;
+    let owner_id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let on_vip = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "VIPs go to the owner",
+            "trigger": {"type": "tag_added", "tag": "vip"},
+            "actions": [
+                {"type": "set_priority", "priority": "urgent"},
+                {"type": "assign", "user_id": owner_id}
+            ]
+        }),
+    )
+    .await;
+    let on_assign = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Mark assigned",
+            "trigger": {"type": "assignment_changed"},
+            "conditions": {"assigned": true},
+            "actions": [{"type": "add_tag", "tag": "assigned"}]
+        }),
+    )
+    .await;
+    let on_resolved = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Thank on resolve",
+            "trigger": {"type": "status_changed", "to": "resolved"},
+            "actions": [{"type": "send_message", "text": "Glad we could help!"}]
+        }),
+    )
+    .await;
+    let said = app.customer_says(&token, "Fay", "hi").await;
+    let id = said["conversation"]["id"].as_str().unwrap().to_owned();
+    let tagged = app
+        .post(
+            &format!("/api/v1/conversations/{id}/tags"),
+            Some(&token),
+            json!({"tag": "vip"}),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+
+    let vip_runs = settled_runs(&app, &token, &on_vip, 1).await;
+    assert_eq!(vip_runs[0]["depth"], 0);
+    assert_eq!(vip_runs[0]["event"]["detail"]["tag_added"], "vip");
+    // The assignment the first rule made starts the second, one level deeper.
+    let assign_runs = settled_runs(&app, &token, &on_assign, 1).await;
+    assert_eq!(assign_runs[0]["depth"], 1);
+    assert_eq!(statuses(&assign_runs), ["done"]);
+    let after = conversation(&app, &token, &id).await;
+    assert_eq!(after["priority"], "urgent");
+    assert_eq!(after["assignee_id"], owner_id.as_str());
+    assert_eq!(after["tags"], json!(["assigned", "vip"]));
+
+    // Another status than the rule's starts nothing; resolving does.
+    for status in ["pending", "resolved"] {
+        let changed = app
+            .patch(
+                &format!("/api/v1/conversations/{id}"),
+                &token,
+                json!({"status": status}),
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    }
+    let resolved = settled_runs(&app, &token, &on_resolved, 1).await;
+    assert_eq!(
+        resolved[0]["event"]["detail"]["status"],
+        json!({"from": "pending", "to": "resolved"})
+    );
+    let thanks = messages(&app, &token, &id).await;
+    assert!(
+        thanks
+            .iter()
+            .any(|m| m["direction"] == "outbound" && m["body"] == "Glad we could help!"),
+        "{thanks:?}"
+    );
+}
+
+async fn the_loop_guard_stops_rules_that_set_each_other_off(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let remove = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Remove it",
+            "trigger": {"type": "tag_added", "tag": "ping"},
+            "actions": [{"type": "remove_tag", "tag": "ping"}]
+        }),
+    )
+    .await;
+    let add = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Put it back",
+            "trigger": {"type": "tag_removed", "tag": "ping"},
+            "actions": [{"type": "add_tag", "tag": "ping"}]
+        }),
+    )
+    .await;
+    let said = app.customer_says(&token, "Gus", "hi").await;
+    let id = said["conversation"]["id"].as_str().unwrap().to_owned();
+    let tagged = app
+        .post(
+            &format!("/api/v1/conversations/{id}/tags"),
+            Some(&token),
+            json!({"tag": "ping"}),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+
+    // Depths 0 and 2 remove, 1 and 3 add back; depth 4 is past the cap of 3.
+    let removes = settled_runs(&app, &token, &remove, 3).await;
+    let depths = |runs: &[Value]| -> Vec<i64> {
+        runs.iter().map(|r| r["depth"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(depths(&removes), [0, 2, 4]);
+    assert_eq!(statuses(&removes), ["done", "done", "skipped"]);
+    assert!(
+        removes[2]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("loop guard: caused by a chain of 4 rule runs"),
+        "{}",
+        removes[2]["reason"]
+    );
+    let adds = settled_runs(&app, &token, &add, 2).await;
+    assert_eq!(depths(&adds), [1, 3]);
+    assert_eq!(
+        conversation(&app, &token, &id).await["tags"],
+        json!(["ping"])
+    );
+}
+
+async fn a_rule_runs_at_most_its_hourly_cap_in_one_conversation(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        tweak(config);
+        config.automations.max_runs_per_hour = 2;
+    })
+    .await;
+    let (token, _) = app.owner_session().await;
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Note every message",
+            "trigger": {"type": "message_received"},
+            "actions": [{"type": "add_note", "text": "seen"}]
+        }),
+    )
+    .await;
+    for text in ["one", "two", "three"] {
+        app.customer_says(&token, "Hal", text).await;
+    }
+    let all = settled_runs(&app, &token, &rule, 3).await;
+    assert_eq!(statuses(&all), ["done", "done", "skipped"]);
+    assert_eq!(
+        all[2]["reason"],
+        "loop guard: the rule ran 2 times in this conversation in the last hour (at most 2)"
+    );
+}
+
+/// A local receiver of the rules' webhooks: answers 500 while `failing`, else 200, and
+/// keeps each request's idempotency key and body.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    failing: Arc<AtomicU32>,
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/hooks/crm",
+            listener.local_addr().unwrap().port()
+        );
+        let failing = Arc::new(AtomicU32::new(1));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (f, s) = (failing.clone(), seen.clone());
+        let server = HttpServer::new(move || {
+            let (failing, seen) = (f.clone(), s.clone());
+            App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+                let (failing, seen) = (failing.clone(), seen.clone());
+                async move {
+                    let key = request
+                        .headers()
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    seen.lock().unwrap().push((key, body));
+                    if failing.load(Ordering::SeqCst) == 1 {
+                        HttpResponse::InternalServerError().finish()
+                    } else {
+                        HttpResponse::Ok().json(json!({"ok": true}))
+                    }
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_rt::spawn(server);
+        Receiver { url, failing, seen }
+    }
+}
+
+async fn a_failing_webhook_is_retried_then_dead_then_retried_over_rest(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        tweak(config);
+        config.automations.step_attempts = 2;
+    })
+    .await;
+    let (token, _) = app.owner_session().await;
+    let receiver = Receiver::start();
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Tell the CRM",
+            "trigger": {"type": "message_received"},
+            "actions": [
+                {"type": "webhook", "url": receiver.url},
+                {"type": "add_tag", "tag": "synced"}
+            ]
+        }),
+    )
+    .await;
+    let said = app.customer_says(&token, "Ida", "I want a quote").await;
+    let id = said["conversation"]["id"].as_str().unwrap().to_owned();
+
+    let failed = settled_runs(&app, &token, &rule, 1).await;
+    assert_eq!(statuses(&failed), ["failed"]);
+    assert_eq!(steps(&failed[0]), [("webhook", "failed")]);
+    assert_eq!(failed[0]["steps"][0]["attempts"], 2);
+    assert_eq!(
+        failed[0]["steps"][0]["error"],
+        "HTTP 500 Internal Server Error"
+    );
+    let dead = app.get("/api/v1/jobs?state=dead", Some(&token)).await;
+    assert_eq!(dead.status, StatusCode::OK, "{}", dead.body);
+    let jobs = dead.body["data"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["kind"], "automation.step");
+    assert_eq!(jobs[0]["last_error"], "HTTP 500 Internal Server Error");
+    assert_eq!(jobs[0]["attempts"], 2);
+
+    // The receiver recovers; retrying the dead job finishes the run.
+    receiver.failing.store(0, Ordering::SeqCst);
+    let job = jobs[0]["id"].as_str().unwrap();
+    let retried = app
+        .post(
+            &format!("/api/v1/jobs/{job}/retry"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    // Queued again, and perhaps already claimed by the time it answers.
+    assert_eq!(retried.body["id"], job);
+    let done = until("the retried run is done", || async {
+        let all = runs(&app, &token, &rule).await;
+        (statuses(&all) == ["done"]).then_some(all)
+    })
+    .await;
+    assert_eq!(steps(&done[0]), [("webhook", "done"), ("add_tag", "done")]);
+    assert_eq!(
+        conversation(&app, &token, &id).await["tags"],
+        json!(["synced"])
+    );
+
+    // Three calls, one idempotency key, the run's event in the body.
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    let keys: std::collections::HashSet<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let body = &seen[2].1;
+    assert_eq!(body["type"], "automation.webhook");
+    assert_eq!(body["rule_name"], "Tell the CRM");
+    assert_eq!(body["conversation_id"], id.as_str());
+    assert_eq!(body["event"]["message"]["text"], "I want a quote");
+    // A job that is not dead cannot be retried.
+    let again = app
+        .post(
+            &format!("/api/v1/jobs/{job}/retry"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_webhook_to_a_private_address_is_refused_by_default(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let (token, _) = app.owner_session().await;
+    let receiver = Receiver::start();
+    receiver.failing.store(0, Ordering::SeqCst);
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Internal call",
+            "trigger": {"type": "message_received"},
+            "actions": [{"type": "webhook", "url": receiver.url}]
+        }),
+    )
+    .await;
+    app.customer_says(&token, "Jo", "hi").await;
+    let failed = settled_runs(&app, &token, &rule, 1).await;
+    assert_eq!(statuses(&failed), ["failed"]);
+    // Refused before any byte was sent: dead at the first attempt.
+    assert_eq!(failed[0]["steps"][0]["attempts"], 1);
+    let error = failed[0]["steps"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("refused:"), "{error}");
+    assert!(receiver.seen.lock().unwrap().is_empty());
+}
+
+async fn a_wait_survives_a_crash_and_the_next_step_runs_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let fake = FakeWhatsApp::new();
+    let node = IsolatedNode::start(config.clone(), fake.driver());
+    let crashed = TestApp::at(&node.base, db);
+    let (token, _) = crashed.owner_session().await;
+    let rule = create_rule(
+        &crashed,
+        &token,
+        json!({
+            "name": "Follow up",
+            "trigger": {"type": "message_received"},
+            "actions": [
+                {"type": "add_tag", "tag": "asked"},
+                {"type": "wait", "seconds": 2},
+                {"type": "send_message", "text": "Did that answer your question?"}
+            ]
+        }),
+    )
+    .await;
+    let said = crashed
+        .customer_says(&token, "Kim", "how do I reset it?")
+        .await;
+    let id = said["conversation"]["id"].as_str().unwrap().to_owned();
+    let waiting = until("the run waits", || async {
+        let all = runs(&crashed, &token, &rule).await;
+        all.first().filter(|r| r["status"] == "waiting").cloned()
+    })
+    .await;
+    assert_eq!(steps(&waiting), [("add_tag", "done"), ("wait", "done")]);
+    node.kill();
+
+    let app = common::start(config, crashed.db).await;
+    let done = settled_runs(&app, &token, &rule, 1).await;
+    assert_eq!(statuses(&done), ["done"]);
+    assert_eq!(
+        steps(&done[0]),
+        [
+            ("add_tag", "done"),
+            ("wait", "done"),
+            ("send_message", "done")
+        ]
+    );
+    assert_eq!(done[0]["steps"][2]["attempts"], 1);
+    let sent: Vec<Value> = messages(&app, &token, &id)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] == "outbound")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["body"], "Did that answer your question?");
+}
+
+async fn no_agent_reply_fires_for_the_unanswered_conversation_only(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Nobody answered",
+            "trigger": {"type": "no_agent_reply", "minutes": 10},
+            "actions": [{"type": "hand_off", "reason": "nobody answered within 10 minutes"}]
+        }),
+    )
+    .await;
+    let waiting = app.customer_says(&token, "Lu", "anyone?").await;
+    let answered = app.customer_says(&token, "Mo", "hello?").await;
+    let waiting_id = waiting["conversation"]["id"].as_str().unwrap().to_owned();
+    let answered_id = answered["conversation"]["id"].as_str().unwrap().to_owned();
+    app.customer_says(&token, "Lu", "still there?").await;
+    let reply = app
+        .post(
+            &format!("/api/v1/conversations/{answered_id}/messages"),
+            Some(&token),
+            json!({"body": "Yes, how can I help?", "client_id": "c1"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    // Three timers (one per customer message), due in ten minutes.
+    let timers = until("three timers", || async {
+        let queued = app.get("/api/v1/jobs?state=queued", Some(&token)).await;
+        let timers: Vec<Value> = queued.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["kind"] == "automation.timer")
+            .cloned()
+            .collect();
+        (timers.len() == 3).then_some(timers)
+    })
+    .await;
+    // Ten minutes pass: the timers fall due.
+    for timer in &timers {
+        execute_on(
+            &app.db,
+            backend,
+            "UPDATE jobs SET run_at = 0 WHERE id = $1",
+            timer["id"].as_str().unwrap(),
+        )
+        .await;
+    }
+    until("the timers ran", || async {
+        let done = app.get("/api/v1/jobs?state=done", Some(&token)).await;
+        let ran = done.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["kind"] == "automation.timer")
+            .count();
+        (ran == 3).then_some(())
+    })
+    .await;
+    let fired = settled_runs(&app, &token, &rule, 1).await;
+    assert_eq!(fired[0]["conversation_id"], waiting_id.as_str());
+    assert_eq!(fired[0]["event"]["trigger"], "no_agent_reply");
+    let lead = conversation(&app, &token, &waiting_id).await;
+    assert_eq!(lead["lead"]["handoff"], "pending_human");
+    let note = messages(&app, &token, &waiting_id)
+        .await
+        .into_iter()
+        .find(|m| m["direction"] == "note")
+        .unwrap();
+    assert!(
+        note["body"]
+            .as_str()
+            .unwrap()
+            .contains("nobody answered within 10 minutes (rule \"Nobody answered\")"),
+        "{note}"
+    );
+}
+
+async fn rules_are_checked_listed_disabled_and_tried_on_past_events(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let refused = [
+        (
+            json!({"name": "", "trigger": {"type": "contact_created"}, "actions": [{"type": "unassign"}]}),
+            "name must be 1 to 100 characters",
+        ),
+        (
+            json!({"name": "x", "trigger": {"type": "contact_created"}, "actions": []}),
+            "actions: 1 to 20",
+        ),
+        (
+            json!({"name": "x", "trigger": {"type": "message_received", "pattern": "(unclosed"}, "actions": [{"type": "unassign"}]}),
+            "trigger.pattern '(unclosed'",
+        ),
+        (
+            json!({"name": "x", "trigger": {"type": "contact_created"}, "actions": [{"type": "wait", "seconds": 2_592_001}]}),
+            "actions[0] (wait): seconds must be 1 to 2592000 (30 days)",
+        ),
+        (
+            json!({"name": "x", "trigger": {"type": "no_agent_reply", "minutes": 0}, "actions": [{"type": "unassign"}]}),
+            "trigger.minutes must be 1 to 43200",
+        ),
+        (
+            json!({"name": "x", "trigger": {"type": "contact_created"}, "actions": [{"type": "webhook", "url": "ftp://example.com"}]}),
+            "actions[0] (webhook): url must be an http(s) URL",
+        ),
+    ];
+    for (body, message) in refused {
+        let reply = app.post("/api/v1/automations", Some(&token), body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.error_code(), "invalid_request");
+        let text = reply.body["error"]["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{text} vs {message}");
+    }
+    let unknown = app
+        .post(
+            "/api/v1/automations",
+            Some(&token),
+            json!({"name": "x", "trigger": {"type": "moon_phase"}, "actions": [{"type": "unassign"}]}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Refunds",
+            "trigger": {"type": "message_received", "keywords": ["refund"]},
+            "actions": [{"type": "add_tag", "tag": "refund"}]
+        }),
+    )
+    .await;
+    let disabled = app
+        .post(
+            &format!("/api/v1/automations/{rule}/disable"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert_eq!(disabled.body["enabled"], false);
+    let mut socket = Agent::connect(&app.base, &token).await;
+    socket.subscribe(None).await;
+    app.customer_says(&token, "Ned", "I want a refund").await;
+    let offset = socket.next_of(&["message.new"]).await["offset"]
+        .as_i64()
+        .unwrap();
+    // Disabled: nothing ran, but a dry run shows what would have.
+    let tried = app
+        .post(
+            &format!("/api/v1/automations/{rule}/dry-run"),
+            Some(&token),
+            json!({"offset": offset}),
+        )
+        .await;
+    assert_eq!(tried.status, StatusCode::OK, "{}", tried.body);
+    assert_eq!(tried.body["would_run"], true);
+    assert_eq!(
+        tried.body["actions"],
+        json!([{"type": "add_tag", "tag": "refund"}])
+    );
+    assert!(runs(&app, &token, &rule).await.is_empty());
+
+    let listed = app.get("/api/v1/automations", Some(&token)).await;
+    assert_eq!(listed.body["data"][0]["name"], "Refunds");
+    assert_eq!(
+        listed.body["data"][0]["trigger"]["keywords"],
+        json!(["refund"])
+    );
+    let deleted = app
+        .delete(&format!("/api/v1/automations/{rule}"), &token)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = app
+        .get(&format!("/api/v1/automations/{rule}"), Some(&token))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    // Agents cannot manage rules.
+    let (_, agent) = app
+        .user_with_role(&token, "agent@example.com", "agent")
+        .await;
+    let forbidden = app.get("/api/v1/automations", Some(&agent)).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
+
+crate::on_both_backends!(
+    a_welcome_rule_greets_each_new_conversation_once_live_and_audited,
+    keywords_and_conditions_decide_whether_a_message_starts_a_rule,
+    status_tag_and_assignment_changes_start_rules_that_chain,
+    the_loop_guard_stops_rules_that_set_each_other_off,
+    a_rule_runs_at_most_its_hourly_cap_in_one_conversation,
+    a_failing_webhook_is_retried_then_dead_then_retried_over_rest,
+    a_webhook_to_a_private_address_is_refused_by_default,
+    a_wait_survives_a_crash_and_the_next_step_runs_once,
+    no_agent_reply_fires_for_the_unanswered_conversation_only,
+    rules_are_checked_listed_disabled_and_tried_on_past_events,
+);
