@@ -823,7 +823,225 @@ async fn rules_are_checked_listed_disabled_and_tried_on_past_events(backend: Bac
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
 
+async fn the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let me = app.get("/api/v1/auth/me", Some(&token)).await;
+    let owner_id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    // The owner is online, so round robin has someone to pick.
+    let mut socket = Agent::connect(&app.base, &token).await;
+    socket.subscribe(None).await;
+    let rule = |body: Value| create_rule(&app, &token, body);
+    let unhappy = rule(json!({
+        "name": "Unhappy customers",
+        "trigger": {"type": "negative_sentiment"},
+        "actions": [{"type": "add_tag", "tag": "unhappy"}]
+    }))
+    .await;
+    let hot = rule(json!({
+        "name": "Hot leads first",
+        "trigger": {"type": "lead_temperature_changed", "to": "hot"},
+        "actions": [
+            {"type": "set_priority", "priority": "urgent"},
+            {"type": "assign_round_robin"}
+        ]
+    }))
+    .await;
+    let new_contact = rule(json!({
+        "name": "Where new contacts come from",
+        "trigger": {"type": "contact_created"},
+        "actions": [{"type": "set_contact_field", "field": "source", "value": "sandbox"}]
+    }))
+    .await;
+    let quiet = rule(json!({
+        "name": "Customer went quiet",
+        "trigger": {"type": "no_customer_reply", "minutes": 5},
+        "actions": [
+            {"type": "snooze", "minutes": 60},
+            {"type": "wait_until", "time": "09:00", "utc_offset_minutes": 60},
+            {"type": "add_note", "text": "Still quiet"}
+        ]
+    }))
+    .await;
+    let reset = rule(json!({
+        "name": "Reset",
+        "trigger": {"type": "tag_added", "tag": "reset"},
+        "conditions": {"temperature": ["hot"]},
+        "actions": [{"type": "unassign"}, {"type": "set_status", "status": "pending"}]
+    }))
+    .await;
+
+    let angry = app
+        .customer_says(&token, "Ola", "This is terrible and awful, I hate it")
+        .await;
+    let angry_id = angry["conversation"]["id"].as_str().unwrap().to_owned();
+    let runs_of_unhappy = settled_runs(&app, &token, &unhappy, 1).await;
+    assert_eq!(runs_of_unhappy[0]["event"]["trigger"], "negative_sentiment");
+    assert_eq!(
+        conversation(&app, &token, &angry_id).await["tags"],
+        json!(["unhappy"])
+    );
+    // A new contact: its first message set where it came from.
+    let made = settled_runs(&app, &token, &new_contact, 1).await;
+    assert_eq!(made[0]["conversation_id"], angry_id.as_str());
+    let contact_id = angry["conversation"]["contact"]["id"].as_str().unwrap();
+    let contact = app
+        .get(&format!("/api/v1/contacts/{contact_id}"), Some(&token))
+        .await;
+    assert_eq!(contact.body["custom_fields"]["source"], "sandbox");
+
+    let buyer = app
+        .customer_says(
+            &token,
+            "Pia",
+            "Hi, how much is the Pro plan? Is it available? I need it today, thanks!",
+        )
+        .await;
+    let buyer_id = buyer["conversation"]["id"].as_str().unwrap().to_owned();
+    let heated = settled_runs(&app, &token, &hot, 1).await;
+    assert_eq!(
+        heated[0]["event"]["detail"],
+        json!({"from": "cold", "to": "hot"})
+    );
+    let after = conversation(&app, &token, &buyer_id).await;
+    assert_eq!(after["priority"], "urgent");
+    assert_eq!(after["assignee_id"], owner_id.as_str());
+    // Two customers' first messages, two new contacts; the second one's the buyer's.
+    settled_runs(&app, &token, &new_contact, 2).await;
+
+    // The team answers the buyer, who goes quiet: five minutes later the rule snoozes.
+    let answer = app
+        .post(
+            &format!("/api/v1/conversations/{buyer_id}/messages"),
+            Some(&token),
+            json!({"body": "It is 20 EUR a month.", "client_id": "price-1"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let timer = until("the quiet timer", || async {
+        let queued = app.get("/api/v1/jobs?state=queued", Some(&token)).await;
+        queued.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == "automation.timer")
+            .cloned()
+    })
+    .await;
+    execute_on(
+        &app.db,
+        backend,
+        "UPDATE jobs SET run_at = 0 WHERE id = $1",
+        timer["id"].as_str().unwrap(),
+    )
+    .await;
+    let waiting = until("the quiet run waits for 09:00", || async {
+        let all = runs(&app, &token, &quiet).await;
+        all.first().filter(|r| r["status"] == "waiting").cloned()
+    })
+    .await;
+    assert_eq!(waiting["event"]["trigger"], "no_customer_reply");
+    assert_eq!(
+        steps(&waiting),
+        [("snooze", "done"), ("wait_until", "done")]
+    );
+    let until_text = waiting["steps"][1]["next_at"].as_str().unwrap();
+    // 09:00 at UTC+1 is 08:00 UTC.
+    assert!(until_text.contains("T08:00:00"), "{until_text}");
+    assert_eq!(
+        conversation(&app, &token, &buyer_id).await["status"],
+        "snoozed"
+    );
+
+    // Tagging `reset` on a hot lead's conversation unassigns it and sets it pending.
+    let tagged = app
+        .post(
+            &format!("/api/v1/conversations/{buyer_id}/tags"),
+            Some(&token),
+            json!({"tag": "reset"}),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    settled_runs(&app, &token, &reset, 1).await;
+    let reset_to = conversation(&app, &token, &buyer_id).await;
+    assert_eq!(reset_to["assignee_id"], Value::Null);
+    assert_eq!(reset_to["status"], "pending");
+}
+
+/// Two nodes on one Postgres database joined by Redis, both following the tenant's
+/// stream and running jobs: each customer message starts its rule once, and the
+/// rule's webhook is called once per message.
+#[actix_rt::test]
+#[cfg_attr(
+    not(cluster_suite),
+    ignore = "set TEST_DATABASE_URL and TEST_REDIS_URL to run the cluster suite"
+)]
+async fn on_two_nodes_a_rule_runs_once_per_event() {
+    const MESSAGES: usize = 20;
+    let (a, b) = common::two_nodes_with(tweak).await;
+    let (token, _) = a.owner_session().await;
+    let receiver = Receiver::start();
+    receiver.failing.store(0, Ordering::SeqCst);
+    let rule = create_rule(
+        &a,
+        &token,
+        json!({
+            "name": "Every message to the CRM",
+            "trigger": {"type": "message_received"},
+            "actions": [
+                {"type": "add_note", "text": "seen: {{message.text}}"},
+                {"type": "webhook", "url": receiver.url}
+            ]
+        }),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    for n in 0..MESSAGES {
+        let base = if n % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.clone()
+        };
+        let reply = http
+            .post(format!("{base}/api/v1/sandbox/demo/inbound"))
+            .bearer_auth(&token)
+            .json(&json!({ "from": format!("customer-{}", n % 4), "text": format!("message {n}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::CREATED);
+    }
+    let all = settled_runs(&a, &token, &rule, MESSAGES).await;
+    assert!(all.iter().all(|r| r["status"] == "done"), "{all:?}");
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), MESSAGES);
+    let texts: std::collections::BTreeSet<String> = seen
+        .iter()
+        .map(|(_, body)| {
+            body["event"]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), MESSAGES, "each message once: {texts:?}");
+    // One note per customer message in each conversation.
+    let conversations: std::collections::BTreeSet<String> = all
+        .iter()
+        .map(|r| r["conversation_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in conversations {
+        let timeline = messages(&a, &token, &id).await;
+        let inbound = timeline
+            .iter()
+            .filter(|m| m["direction"] == "inbound")
+            .count();
+        let notes = timeline.iter().filter(|m| m["direction"] == "note").count();
+        assert_eq!(inbound, notes, "{timeline:?}");
+    }
+}
+
 crate::on_both_backends!(
+    the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end,
     a_welcome_rule_greets_each_new_conversation_once_live_and_audited,
     keywords_and_conditions_decide_whether_a_message_starts_a_rule,
     status_tag_and_assignment_changes_start_rules_that_chain,

@@ -300,3 +300,38 @@ pub fn temperature_change(
         caused_by: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::stream::Epoch;
+
+    fn event(kind: EventKind, data: &str) -> StreamEvent {
+        StreamEvent {
+            epoch: Epoch(uuid::Uuid::nil()),
+            offset: 7,
+            kind,
+            conversation_id: ConversationId(uuid::Uuid::nil()),
+            assignee_id: None,
+            data: data.to_owned(),
+            at: Millis(1_000),
+        }
+    }
+
+    #[test]
+    fn a_negative_message_s_insights_are_its_analysed_message_and_negative_sentiment() {
+        let data = r#"{"conversation_id":"01a22609-fd0c-775a-82ed-453483f168fa","insights":{"guard":{"flags":[],"passed":true,"risk_score":0.0},"sentiment":{"label":"negative","lexicon":"vader","score":-0.8689},"understanding":{"confidence":0.3,"entities":[],"intent":"other","is_question":false,"language":{"code":"en","confidence":0.67,"reliable":false},"signals":[],"urgency":"low","urgent_words":null}},"lead":{"conversation_id":"01a22609-fd0c-775a-82ed-453483f168fa","handoff":"bot","handoff_at":null,"reasons":[],"score":0,"sentiment":"negative","temperature":"cold","trigger":null,"updated_at":"2026-11-29T06:41:58.552Z","urgency":"low"},"message_id":"01a22609-fd0c-775a-82ed-453545c75f44"}"#;
+        let (found, insights) = happenings(&event(EventKind::MessageInsights, data));
+        let kinds: Vec<TriggerKind> = found.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            kinds,
+            [TriggerKind::MessageReceived, TriggerKind::NegativeSentiment]
+        );
+        assert!(found[0].analysed);
+        assert_eq!(
+            found[0].message.as_ref().unwrap().language.as_deref(),
+            Some("en")
+        );
+        assert_eq!(insights.unwrap().temperature, Temperature::Cold);
+    }
+}
