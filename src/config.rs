@@ -125,6 +125,8 @@ pub struct AutomationsConfig {
     pub max_runs_per_hour: u32,
     /// Attempts of one step before its job is dead (retryable over REST).
     pub step_attempts: u32,
+    /// The shortest time a schedule rule may leave between two ticks.
+    pub min_schedule_secs: u64,
 }
 
 impl Default for AutomationsConfig {
@@ -133,6 +135,7 @@ impl Default for AutomationsConfig {
             max_depth: 3,
             max_runs_per_hour: 20,
             step_attempts: 5,
+            min_schedule_secs: 60,
         }
     }
 }
@@ -797,8 +800,14 @@ impl Config {
                 "jobs.concurrency, poll_ms, timeout_secs, retry_base_ms and retry_max_secs must be positive",
             );
         }
-        if self.automations.max_runs_per_hour == 0 || self.automations.step_attempts == 0 {
-            return invalid("automations.max_runs_per_hour and step_attempts must be positive");
+        let automations = &self.automations;
+        if automations.max_runs_per_hour == 0
+            || automations.step_attempts == 0
+            || automations.min_schedule_secs == 0
+        {
+            return invalid(
+                "automations.max_runs_per_hour, step_attempts and min_schedule_secs must be positive",
+            );
         }
         let pipeline = &self.pipeline;
         if pipeline.lease_secs < 3

@@ -38,8 +38,9 @@ use crate::whatsapp_web;
 use std::time::Duration;
 use switchboard_actors::Millis;
 use switchboard_actors::automation::engine::{AutomationSettings, Automations, Starter};
+use switchboard_actors::automation::schedule::Ticks;
 use switchboard_actors::automation::steps::{Steps, Timers};
-use switchboard_actors::automation::{STEP_JOB, TIMER_JOB};
+use switchboard_actors::automation::{STEP_JOB, TICK_JOB, TIMER_JOB};
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::inbox::bus::LocalBus;
 use switchboard_actors::inbox::bus::NodeId;
@@ -191,7 +192,8 @@ impl Application {
                 Arc::new(metrics.clone()),
             )
             .handle(STEP_JOB, Arc::new(steps))
-            .handle(TIMER_JOB, Arc::new(Timers::new(starter))),
+            .handle(TIMER_JOB, Arc::new(Timers::new(starter.clone())))
+            .handle(TICK_JOB, Arc::new(Ticks::new(starter))),
         );
         let state = web::Data::new(AppState {
             inbox,

@@ -13,6 +13,8 @@ CREATE TABLE automation_rules (
     updated_at       BIGINT NOT NULL
 );
 CREATE INDEX automation_rules_by_tenant ON automation_rules (tenant_id, enabled, trigger_kind);
+-- Every tenant's schedules, read at start.
+CREATE INDEX automation_rules_by_kind ON automation_rules (trigger_kind) WHERE enabled;
 
 -- One run per rule and trigger (`trigger_key`: the event's offset, or the timer's
 -- moment), so a trigger seen twice starts one run.

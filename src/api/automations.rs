@@ -13,9 +13,11 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
 use switchboard_actors::automation::conditions::Patterns;
 use switchboard_actors::automation::engine::{applies, event_happenings, read_facts};
 use switchboard_actors::automation::rules::{Action, Condition, Definition, Trigger};
+use switchboard_actors::automation::schedule::{Schedule, schedule_next};
 use switchboard_actors::automation::{Rule, Run};
 use switchboard_actors::jobs::{Job, JobState};
 use switchboard_actors::{JobId, Millis, RuleId, RunId};
@@ -41,7 +43,7 @@ fn enabled_by_default() -> bool {
 }
 
 impl RuleRequest {
-    fn definition(self) -> Result<(Definition, bool), ApiError> {
+    fn definition(self, state: &AppState) -> Result<(Definition, bool), ApiError> {
         let definition = Definition {
             name: self.name.trim().to_owned(),
             trigger: self.trigger,
@@ -51,6 +53,18 @@ impl RuleRequest {
         definition
             .validate()
             .map_err(|err| ApiError::invalid(err.0))?;
+        if let Trigger::Schedule { cron, time_zone } = &definition.trigger {
+            let least = Duration::from_secs(state.config.automations.min_schedule_secs);
+            let gap = Schedule::parse(cron, time_zone)
+                .map_err(|err| ApiError::invalid(err.0))?
+                .shortest_gap(Millis::now());
+            if gap.is_some_and(|gap| gap < least) {
+                return Err(ApiError::invalid(format!(
+                    "trigger.cron ticks more often than every {} seconds",
+                    least.as_secs()
+                )));
+            }
+        }
         Ok((definition, self.enabled))
     }
 }
@@ -137,6 +151,13 @@ async fn found(
         .ok_or_else(|| ApiError::not_found("automation rule"))
 }
 
+/// A saved schedule rule's next tick, so it needs no other trigger to start.
+async fn schedule(state: &AppState, rule: &Rule) -> Result<(), ApiError> {
+    let attempts = state.config.automations.step_attempts;
+    schedule_next(state.store.as_ref(), rule, Millis::now(), attempts).await?;
+    Ok(())
+}
+
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -152,7 +173,7 @@ pub async fn create(
     auth: Authorized<ManageAutomations>,
     body: Json<RuleRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (definition, enabled) = body.into_inner().definition()?;
+    let (definition, enabled) = body.into_inner().definition(&state)?;
     let tenant = auth.caller.tenant_id();
     if state.store.rules(tenant).await?.len() >= MAX_RULES {
         return Err(ApiError::new(
@@ -170,6 +191,7 @@ pub async fn create(
         updated_at: now,
     };
     state.store.save_rule(&rule, false).await?;
+    schedule(&state, &rule).await?;
     audit_rule(&state, &client, &auth, "automation.create", &rule).await;
     Ok(HttpResponse::Created().json(rule_view(&rule)))
 }
@@ -190,7 +212,7 @@ pub async fn replace(
     id: web::Path<Uuid>,
     body: Json<RuleRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (definition, enabled) = body.into_inner().definition()?;
+    let (definition, enabled) = body.into_inner().definition(&state)?;
     let mut rule = found(&state, &auth, *id).await?;
     rule.definition = definition;
     rule.enabled = enabled;
@@ -198,6 +220,7 @@ pub async fn replace(
     if !state.store.save_rule(&rule, true).await? {
         return Err(ApiError::not_found("automation rule"));
     }
+    schedule(&state, &rule).await?;
     audit_rule(&state, &client, &auth, "automation.update", &rule).await;
     Ok(HttpResponse::Ok().json(rule_view(&rule)))
 }
@@ -216,6 +239,7 @@ async fn set_enabled(
         if !state.store.save_rule(&rule, true).await? {
             return Err(ApiError::not_found("automation rule"));
         }
+        schedule(&state, &rule).await?;
         let action = if enabled {
             "automation.enable"
         } else {

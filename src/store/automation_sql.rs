@@ -151,6 +151,17 @@ macro_rules! impl_automation_store {
                     rows.into_iter().map(rule).collect()
                 }
 
+                async fn enabled_rules_of_kind(&self, kind: &str) -> Result<Vec<Rule>, StoreError> {
+                    let rows: Vec<RuleRow> = sqlx::query_as(concat!(
+                        "SELECT ", rule_columns!(), " FROM automation_rules WHERE enabled AND trigger_kind = $1 ORDER BY id"
+                    ))
+                    .bind(kind)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    rows.into_iter().map(rule).collect()
+                }
+
                 async fn delete_rule(&self, tenant: TenantId, id: RuleId) -> Result<bool, StoreError> {
                     let deleted = sqlx::query("DELETE FROM automation_rules WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant.0)

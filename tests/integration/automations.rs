@@ -26,6 +26,7 @@ fn tweak(config: &mut Config) {
     config.pipeline.poll_ms = 20;
     config.fetch.allow_private_addresses = true;
     config.fetch.allow_plain_http = true;
+    config.automations.min_schedule_secs = 1;
 }
 
 async fn app(backend: Backend) -> (TestApp, String) {
@@ -79,6 +80,21 @@ async fn messages(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
         .await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     found.body["data"].as_array().unwrap().clone()
+}
+
+/// The tenant's jobs of `kind` in `state`.
+async fn jobs_of(app: &TestApp, token: &str, state: &str, kind: &str) -> Vec<Value> {
+    let listed = app
+        .get(&format!("/api/v1/jobs?state={state}"), Some(token))
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == kind)
+        .cloned()
+        .collect()
 }
 
 fn statuses(runs: &[Value]) -> Vec<&str> {
@@ -665,14 +681,7 @@ async fn no_agent_reply_fires_for_the_unanswered_conversation_only(backend: Back
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     // Three timers (one per customer message), due in ten minutes.
     let timers = until("three timers", || async {
-        let queued = app.get("/api/v1/jobs?state=queued", Some(&token)).await;
-        let timers: Vec<Value> = queued.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|j| j["kind"] == "automation.timer")
-            .cloned()
-            .collect();
+        let timers = jobs_of(&app, &token, "queued", "automation.timer").await;
         (timers.len() == 3).then_some(timers)
     })
     .await;
@@ -687,14 +696,8 @@ async fn no_agent_reply_fires_for_the_unanswered_conversation_only(backend: Back
         .await;
     }
     until("the timers ran", || async {
-        let done = app.get("/api/v1/jobs?state=done", Some(&token)).await;
-        let ran = done.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|j| j["kind"] == "automation.timer")
-            .count();
-        (ran == 3).then_some(())
+        let ran = jobs_of(&app, &token, "done", "automation.timer").await;
+        (ran.len() == 3).then_some(())
     })
     .await;
     let fired = settled_runs(&app, &token, &rule, 1).await;
@@ -918,13 +921,8 @@ async fn the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     let timer = until("the quiet timer", || async {
-        let queued = app.get("/api/v1/jobs?state=queued", Some(&token)).await;
-        queued.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["kind"] == "automation.timer")
-            .cloned()
+        let queued = jobs_of(&app, &token, "queued", "automation.timer").await;
+        queued.into_iter().next()
     })
     .await;
     execute_on(
@@ -1040,7 +1038,155 @@ async fn on_two_nodes_a_rule_runs_once_per_event() {
     }
 }
 
+/// The ticks (Unix ms) the receiver was called for, in order, and how often each.
+fn ticks_called(receiver: &Receiver) -> std::collections::BTreeMap<i64, usize> {
+    let mut ticks = std::collections::BTreeMap::new();
+    for (_, body) in receiver.seen.lock().unwrap().iter() {
+        let tick = body["event"]["detail"]["tick"].as_str().unwrap();
+        let at = time::OffsetDateTime::parse(tick, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+        *ticks
+            .entry((at.unix_timestamp_nanos() / 1_000_000) as i64)
+            .or_insert(0) += 1;
+    }
+    ticks
+}
+
+/// Each of at least `count` ticks called the receiver once, a second apart.
+async fn ticked_once_each(receiver: &Receiver, count: usize) {
+    let ticks = until(&format!("{count} ticks"), || async {
+        let ticks = ticks_called(receiver);
+        (ticks.len() >= count).then_some(ticks)
+    })
+    .await;
+    assert!(
+        ticks.values().all(|n| *n == 1),
+        "a tick ran twice: {ticks:?}"
+    );
+    let at: Vec<i64> = ticks.keys().copied().collect();
+    assert!(
+        at.windows(2).all(|pair| pair[1] - pair[0] == 1_000),
+        "ticks a second apart, none missed: {at:?}"
+    );
+}
+
+async fn a_schedule_ticks_in_its_time_zone_until_it_is_disabled(backend: Backend) {
+    let (app, token) = app(backend).await;
+    let receiver = Receiver::start();
+    receiver.failing.store(0, Ordering::SeqCst);
+    let refused = [
+        (
+            json!({"type": "schedule", "cron": "0 9 * * *", "time_zone": "Mars/Olympus"}),
+            json!([{"type": "webhook", "url": receiver.url}]),
+            "trigger.time_zone 'Mars/Olympus' is not an IANA time zone",
+        ),
+        (
+            json!({"type": "schedule", "cron": "0 9 * * *"}),
+            json!([{"type": "add_tag", "tag": "x"}]),
+            "actions[0] (add_tag): a schedule's runs have no conversation",
+        ),
+        (
+            json!({"type": "schedule", "cron": "61 * * * *"}),
+            json!([{"type": "webhook", "url": receiver.url}]),
+            "trigger.cron '61 * * * *'",
+        ),
+    ];
+    for (trigger, actions, message) in refused {
+        let reply = app
+            .post(
+                "/api/v1/automations",
+                Some(&token),
+                json!({"name": "x", "trigger": trigger, "actions": actions}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        let text = reply.body["error"]["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{text} vs {message}");
+    }
+    let rule = create_rule(
+        &app,
+        &token,
+        json!({
+            "name": "Every second",
+            "trigger": {"type": "schedule", "cron": "* * * * * *", "time_zone": "Europe/Lisbon"},
+            "actions": [{"type": "webhook", "url": receiver.url}]
+        }),
+    )
+    .await;
+    ticked_once_each(&receiver, 3).await;
+    let ran = runs(&app, &token, &rule).await;
+    assert!(ran.iter().all(|r| r["event"]["trigger"] == "schedule"));
+    assert!(ran.iter().all(|r| r["conversation_id"].is_null()));
+
+    let disabled = app
+        .post(
+            &format!("/api/v1/automations/{rule}/disable"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    // The tick already queued finds the rule disabled and adds no other.
+    until("no tick left queued", || async {
+        let queued = jobs_of(&app, &token, "queued", "automation.tick").await;
+        queued.is_empty().then_some(())
+    })
+    .await;
+    let settled = settled_runs(&app, &token, &rule, runs(&app, &token, &rule).await.len()).await;
+    assert_eq!(ticks_called(&receiver).len(), settled.len());
+}
+
+async fn a_schedule_may_not_tick_more_often_than_the_configured_minimum(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let (token, _) = app.owner_session().await;
+    let body = |cron: &str| {
+        json!({
+            "name": "Often",
+            "trigger": {"type": "schedule", "cron": cron},
+            "actions": [{"type": "webhook", "url": "https://crm.example.com/hook"}]
+        })
+    };
+    let often = app
+        .post("/api/v1/automations", Some(&token), body("*/30 * * * * *"))
+        .await;
+    assert_eq!(often.status, StatusCode::BAD_REQUEST, "{}", often.body);
+    assert_eq!(
+        often.body["error"]["message"],
+        "trigger.cron ticks more often than every 60 seconds"
+    );
+    let minutely = app
+        .post("/api/v1/automations", Some(&token), body("* * * * *"))
+        .await;
+    assert_eq!(minutely.status, StatusCode::CREATED, "{}", minutely.body);
+}
+
+/// Two nodes both schedule the rule's ticks and run jobs: each tick runs once.
+#[actix_rt::test]
+#[cfg_attr(
+    not(cluster_suite),
+    ignore = "set TEST_DATABASE_URL and TEST_REDIS_URL to run the cluster suite"
+)]
+async fn on_two_nodes_a_schedule_ticks_once_per_tick() {
+    let (a, _b) = common::two_nodes_with(tweak).await;
+    let (token, _) = a.owner_session().await;
+    let receiver = Receiver::start();
+    receiver.failing.store(0, Ordering::SeqCst);
+    create_rule(
+        &a,
+        &token,
+        json!({
+            "name": "Every second, on two nodes",
+            "trigger": {"type": "schedule", "cron": "* * * * * *"},
+            "actions": [{"type": "webhook", "url": receiver.url}]
+        }),
+    )
+    .await;
+    ticked_once_each(&receiver, 5).await;
+}
+
 crate::on_both_backends!(
+    a_schedule_ticks_in_its_time_zone_until_it_is_disabled,
+    a_schedule_may_not_tick_more_often_than_the_configured_minimum,
     the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end,
     a_welcome_rule_greets_each_new_conversation_once_live_and_audited,
     keywords_and_conditions_decide_whether_a_message_starts_a_rule,

@@ -136,8 +136,16 @@ impl Automations {
         )))
     }
 
-    /// Looks for events to judge every `poll_every`, until dropped.
+    /// Joins every schedule's chain of ticks, then looks for events to judge every
+    /// `poll_every`, until dropped.
     pub async fn run(self) {
+        let shared = self.0.work();
+        if let Err(err) =
+            super::schedule::schedule_all(shared.store.as_ref(), shared.settings.step_attempts)
+                .await
+        {
+            tracing::warn!(error = %err, "cannot schedule the automations' next ticks");
+        }
         self.0.run_every(self.0.work().settings.poll_every).await;
     }
 

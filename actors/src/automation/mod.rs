@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod engine;
 pub mod happening;
 pub mod rules;
+pub mod schedule;
 pub mod steps;
 
 use crate::domain::text_enum::text_enum;
@@ -27,6 +28,7 @@ use serde_json::Value;
 /// The job kinds automations add.
 pub const STEP_JOB: &str = "automation.step";
 pub const TIMER_JOB: &str = "automation.timer";
+pub const TICK_JOB: &str = "automation.tick";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -125,6 +127,9 @@ pub trait AutomationStore: Send + Sync + 'static {
 
     /// The tenant's rules, oldest first.
     async fn rules(&self, tenant: TenantId) -> Result<Vec<Rule>, StoreError>;
+
+    /// Every tenant's enabled rules whose trigger is of `kind` (schedules, at start).
+    async fn enabled_rules_of_kind(&self, kind: &str) -> Result<Vec<Rule>, StoreError>;
 
     /// Removes a rule (its runs stay, and stop at their next step).
     async fn delete_rule(&self, tenant: TenantId, id: RuleId) -> Result<bool, StoreError>;

@@ -88,6 +88,17 @@ pub enum Trigger {
     NoAgentReply { minutes: u32 },
     /// The team's message went `minutes` without an answer from the customer.
     NoCustomerReply { minutes: u32 },
+    /// A cron pattern (five fields, or six with seconds first) in `time_zone`. Its
+    /// runs have no conversation: they call webhooks.
+    Schedule {
+        cron: String,
+        #[serde(default = "utc")]
+        time_zone: String,
+    },
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// The trigger's kind, without its parameters: what the store indexes rules by.
@@ -123,6 +134,7 @@ text_kinds! {
     NegativeSentiment => "negative_sentiment",
     NoAgentReply => "no_agent_reply",
     NoCustomerReply => "no_customer_reply",
+    Schedule => "schedule",
 }
 
 /// A tree of tests over the event, its conversation and its contact.
@@ -231,6 +243,14 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether it acts on the run's conversation.
+    pub fn needs_conversation(&self) -> bool {
+        !matches!(
+            self,
+            Action::Wait { .. } | Action::WaitUntil { .. } | Action::Webhook { .. }
+        )
+    }
+
     /// The action's name in runs and the audit log.
     pub fn name(&self) -> &'static str {
         match self {
@@ -302,7 +322,14 @@ impl Definition {
         if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
             return invalid(format!("actions: 1 to {MAX_ACTIONS}"));
         }
+        let scheduled = matches!(self.trigger, Trigger::Schedule { .. });
         for (i, action) in self.actions.iter().enumerate() {
+            if scheduled && action.needs_conversation() {
+                return invalid(format!(
+                    "actions[{i}] ({}): a schedule's runs have no conversation; they may call a webhook and wait",
+                    action.name()
+                ));
+            }
             action.validate().map_err(|err| {
                 InvalidValue(format!("actions[{i}] ({}): {}", action.name(), err.0))
             })?;
@@ -327,6 +354,9 @@ impl Trigger {
                 Ok(())
             }
             Trigger::ConversationCreated { channels } => check_list("trigger.channels", channels),
+            Trigger::Schedule { cron, time_zone } => {
+                super::schedule::Schedule::parse(cron, time_zone).map(|_| ())
+            }
             Trigger::NoAgentReply { minutes } | Trigger::NoCustomerReply { minutes } => {
                 if !(1..=MAX_TIMER_MINUTES).contains(minutes) {
                     return invalid(format!("trigger.minutes must be 1 to {MAX_TIMER_MINUTES}"));
