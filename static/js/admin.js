@@ -2,7 +2,7 @@
 // channels with what to paste into Meta's console and their health, replies that
 // could not be delivered, the pipeline's settings (pipeline_settings.js), its
 // language model (ai_settings.js), its replies (reply_settings.js) and the knowledge
-// base they quote (knowledge.js). The server enforces every permission; the page only hides what the
+// base they quote (knowledge.js), automation rules (automations.js). The server enforces every permission; the page only hides what the
 // role cannot use.
 
 import { h, fill, fillGrid, longTime, announce } from "./dom.js";
@@ -12,6 +12,7 @@ import { field } from "./signin.js";
 import { renderPipelineSettings } from "./pipeline_settings.js";
 import { renderAiSettings } from "./ai_settings.js";
 import { renderKnowledge } from "./knowledge.js";
+import { renderAutomations } from "./automations.js";
 import { renderReplySettings } from "./reply_settings.js";
 
 const SCOPES = [
@@ -44,6 +45,7 @@ export function renderAdmin(main, me, tab) {
     ["ai", "Language model", "admin", renderAiSettings],
     ["replies", "AI replies", "admin", renderReplySettings],
     ["knowledge", "Knowledge base", "admin", renderKnowledge],
+    ["automations", "Automations", "admin", renderAutomations],
   ].filter(([, , minimum]) => atLeast(role, minimum));
   const current = tabs.find(([id]) => id === tab) ?? tabs[0];
   const body = h("div", { class: "admin-body" });
