@@ -182,6 +182,7 @@ impl Application {
             store.clone(),
             inbox.clone(),
             Arc::new(caller),
+            replies.clone(),
             config.automations.step_attempts,
         );
         let jobs = Arc::new(

@@ -46,6 +46,7 @@ const CONDITIONS = [
 /** Action types: label, and the inputs each takes. */
 const ACTIONS = [
   ["send_message", "Send a message", ["text"]],
+  ["send_template", "Send a WhatsApp template", ["template"]],
   ["add_note", "Add a note", ["text"]],
   ["add_tag", "Add a tag", ["tag"]],
   ["remove_tag", "Remove a tag", ["tag"]],
@@ -60,6 +61,7 @@ const ACTIONS = [
   ["webhook", "Call a webhook", ["url"]],
   ["set_contact_field", "Set a contact field", ["field", "value"]],
   ["hand_off", "Hand to a person", ["reason"]],
+  ["ai_reply", "Have the AI answer", ["mode"]],
 ];
 
 const WAIT_UNITS = [["1", "seconds"], ["60", "minutes"], ["3600", "hours"], ["86400", "days"]];
@@ -348,6 +350,10 @@ function actionRow(team, action = { type: "add_tag", tag: "" }) {
     const make = {
       text: () => h("textarea", { name: "text", rows: 2, "aria-label": "Text", required: true, value: current.text ?? "" }),
       tag: () => h("input", { name: "tag", "aria-label": "Tag", required: true, value: current.tag ?? "" }),
+      template: () => h("span", {},
+        h("input", { name: "name", "aria-label": "Template name", required: true, value: current.name ?? "" }),
+        h("input", { name: "language", "aria-label": "Template language", required: true, value: current.language ?? "en_US" }),
+        h("input", { name: "parameters", "aria-label": "Parameters (comma-separated)", value: (current.parameters ?? []).join(", ") })),
       user: () => select("user_id", team.map((m) => [m.id, `${m.name} (${m.role})`]), current.user_id),
       status: () => select("status", STATUSES.map((s) => [s, s]), current.status),
       priority: () => select("priority", PRIORITIES.map((s) => [s, s]), current.priority ?? "high"),
@@ -361,6 +367,7 @@ function actionRow(team, action = { type: "add_tag", tag: "" }) {
       field: () => h("input", { name: "field", "aria-label": "Field", required: true, value: current.field ?? "" }),
       value: () => h("input", { name: "value", "aria-label": "Value", value: current.value ?? "" }),
       reason: () => h("input", { name: "reason", "aria-label": "Why (optional)", value: current.reason ?? "" }),
+      mode: () => select("mode", [["suggest", "as a draft for the agents"], ["auto", "sent to the customer"]], current.mode ?? "suggest"),
     };
     fill(inputs, wanted.map((key) => make[key]()));
   };
@@ -379,9 +386,10 @@ function readAction(row) {
   const type = row.querySelector("select[name=action]").value;
   const value = (name) => row.querySelector(`[name=${name}]`)?.value ?? "";
   const action = { type };
-  for (const key of ["text", "tag", "user_id", "status", "priority", "url", "field", "value", "time"]) {
+  for (const key of ["text", "tag", "user_id", "status", "priority", "url", "field", "value", "time", "name", "language", "mode"]) {
     if (row.querySelector(`[name=${key}]`)) action[key] = key === "text" ? value(key) : value(key).trim();
   }
+  if (row.querySelector("[name=parameters]")) action.parameters = list(value("parameters"));
   if (row.querySelector("[name=minutes]")) action.minutes = Number(value("minutes"));
   if (row.querySelector("[name=amount]")) action.seconds = Number(value("amount")) * Number(value("unit"));
   if (row.querySelector("[name=utc_offset_minutes]")) action.utc_offset_minutes = Number(value("utc_offset_minutes"));

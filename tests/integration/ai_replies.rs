@@ -777,7 +777,51 @@ async fn admins_set_reply_modes_and_bad_settings_are_refused_naming_the_field(ba
     );
 }
 
+async fn an_automations_ai_reply_answers_now_while_the_channels_replies_are_off(backend: Backend) {
+    let (llm, app, owner, mut socket, _) = replying(backend).await;
+    llm.answer([delivery_answer()]);
+    let rule = app
+        .post(
+            "/api/v1/automations",
+            Some(&owner),
+            json!({
+                "name": "Delivery questions to the AI",
+                "trigger": {"type": "message_received", "keywords": ["delivery"]},
+                "actions": [{"type": "ai_reply", "mode": "auto"}]
+            }),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
+    let asked = app.customer_says(&owner, "dora", QUESTION).await;
+    let conversation = asked["conversation"]["id"].as_str().unwrap().to_owned();
+    let inbound = next_message(&mut socket, &conversation).await;
+    assert_eq!(inbound["direction"], "inbound");
+    // Replies are off for the tenant (no settings): the rule asked for this one.
+    let reply = next_message(&mut socket, &conversation).await;
+    assert_eq!(reply["direction"], "outbound");
+    assert_eq!(reply["body"], "Delivery to Lisboa takes 2 working days.");
+    assert_eq!(
+        reply["client_id"],
+        format!("ai-{}", asked["message"]["id"].as_str().unwrap())
+    );
+    assert_eq!(reply["attachment"]["ai"]["model"], "small-model");
+    let id = rule.body["id"].as_str().unwrap();
+    let run = crate::common::wait::until("the rule's run is done", || async {
+        let runs = app
+            .get(&format!("/api/v1/automations/{id}/runs"), Some(&owner))
+            .await;
+        runs.body["data"]
+            .as_array()
+            .and_then(|all| all.first().cloned())
+            .filter(|run| run["status"] == "done")
+    })
+    .await;
+    assert_eq!(run["steps"][0]["action"], "ai_reply");
+    assert_eq!(run["steps"][0]["detail"], "sent");
+}
+
 on_both_backends!(
+    an_automations_ai_reply_answers_now_while_the_channels_replies_are_off,
     in_suggest_mode_the_draft_reaches_the_agent_who_has_the_conversation_citing_the_passage_with_the_fact,
     in_auto_mode_the_reply_is_sent_marked_as_ai_and_a_persons_reply_stops_the_bot,
     an_unusable_answer_sends_the_fallback_and_hands_the_conversation_over_saying_why,

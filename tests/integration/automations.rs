@@ -1184,7 +1184,92 @@ async fn on_two_nodes_a_schedule_ticks_once_per_tick() {
     ticked_once_each(&receiver, 5).await;
 }
 
+/// Meta's side: a lead form's submission and a WhatsApp message arrive as signed
+/// webhooks; the template a rule sends leaves through the Graph API.
+async fn a_captured_lead_and_a_whatsapp_template_go_through_the_real_channels(backend: Backend) {
+    use crate::common::meta::{now_secs, setup_with, text_from};
+    let meta = setup_with(backend, tweak).await;
+    let token = meta.owner.clone();
+    let whatsapp = meta.whatsapp().await;
+    let leads_channel = meta.channel(&token, "lead_ads", "1234567890").await;
+    let on_lead = create_rule(
+        &meta.app,
+        &token,
+        json!({
+            "name": "New leads",
+            "trigger": {"type": "lead_captured"},
+            "conditions": {"contact_field": {"field": "email", "op": "exists"}},
+            "actions": [
+                {"type": "add_tag", "tag": "lead"},
+                {"type": "set_contact_field", "field": "stage", "value": "new"}
+            ]
+        }),
+    )
+    .await;
+    let welcome = create_rule(
+        &meta.app,
+        &token,
+        json!({
+            "name": "Welcome on WhatsApp",
+            "trigger": {"type": "conversation_created", "channels": ["whatsapp"]},
+            "actions": [{"type": "send_template", "name": "welcome_new", "language": "en_US",
+                         "parameters": ["{{contact.first_name}}"]}]
+        }),
+    )
+    .await;
+
+    meta.graph.add_lead("444444444", json!({
+        "created_time": "2026-11-20T08:49:14+0000", "id": "444444444", "ad_id": "555", "form_id": "666",
+        "field_data": [
+            {"name": "full_name", "values": ["Ada Lovelace"]},
+            {"name": "email", "values": ["ada@example.com"]}
+        ]
+    }));
+    let leadgen = json!({"object": "page", "entry": [{"id": "1234567890", "time": 1_700_000_000, "changes": [{
+        "field": "leadgen",
+        "value": {"ad_id": "555", "form_id": "666", "leadgen_id": "444444444", "created_time": 1_700_000_000, "page_id": "1234567890", "adgroup_id": "777"}
+    }]}]});
+    meta.deliver(&leads_channel, &leadgen).await;
+    let captured = settled_runs(&meta.app, &token, &on_lead, 1).await;
+    assert_eq!(statuses(&captured), ["done"]);
+    assert_eq!(captured[0]["event"]["trigger"], "lead_captured");
+    let lead_conversation = captured[0]["conversation_id"].as_str().unwrap();
+    assert_eq!(
+        conversation(&meta.app, &token, lead_conversation).await["tags"],
+        json!(["lead"])
+    );
+
+    meta.deliver(
+        &whatsapp,
+        &text_from(
+            "4915112345678",
+            "Bruno Diaz",
+            "wamid.W1",
+            "hello",
+            now_secs(),
+        ),
+    )
+    .await;
+    let greeted = settled_runs(&meta.app, &token, &welcome, 1).await;
+    assert_eq!(steps(&greeted[0]), [("send_template", "done")]);
+    let call = until("the template on the Graph API", || async {
+        meta.graph
+            .requests()
+            .into_iter()
+            .find(|r| r.path.ends_with("/messages") && r.body["type"] == "template")
+    })
+    .await;
+    assert_eq!(call.body["to"], "4915112345678");
+    assert_eq!(call.body["template"]["name"], "welcome_new");
+    assert_eq!(call.body["template"]["language"]["code"], "en_US");
+    assert_eq!(
+        call.body["template"]["components"][0]["parameters"][0]["text"],
+        "Bruno"
+    );
+}
+
 crate::on_both_backends!(
+    a_captured_lead_and_a_whatsapp_template_go_through_the_real_channels,
     a_schedule_ticks_in_its_time_zone_until_it_is_disabled,
     a_schedule_may_not_tick_more_often_than_the_configured_minimum,
     the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end,

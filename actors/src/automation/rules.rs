@@ -3,8 +3,10 @@
 //! saved rule always runs.
 
 use crate::domain::InvalidValue;
+use crate::inbox::records::{Outgoing, RichContent};
 use crate::pipeline::scoring::Temperature;
 use crate::reply::hours::BusinessHours;
+use crate::reply::settings::ReplyMode;
 use crate::{ConversationStatus, Priority, TagName, UserId};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
@@ -95,6 +97,10 @@ pub enum Trigger {
         #[serde(default = "utc")]
         time_zone: String,
     },
+}
+
+fn suggest() -> ReplyMode {
+    ReplyMode::Suggest
 }
 
 fn utc() -> String {
@@ -193,6 +199,14 @@ pub enum Action {
     SendMessage {
         text: String,
     },
+    /// An approved WhatsApp template (the one message allowed outside the 24-hour
+    /// window); its parameters take the same placeholders.
+    SendTemplate {
+        name: String,
+        language: String,
+        #[serde(default)]
+        parameters: Vec<String>,
+    },
     /// An internal note, with the same placeholders.
     AddNote {
         text: String,
@@ -235,6 +249,13 @@ pub enum Action {
         field: String,
         value: String,
     },
+    /// Has the AI answer the conversation's newest customer message now: drafted for
+    /// the agents (`suggest`) or sent (`auto`), whatever the channel's reply mode,
+    /// with the tenant's reply settings.
+    AiReply {
+        #[serde(default = "suggest")]
+        mode: ReplyMode,
+    },
     /// Hands the conversation to a person: the handoff queue assigns it and says why.
     HandOff {
         #[serde(default)]
@@ -243,6 +264,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// The reply a `send_template` sends, its parameters filled by `fill` (checked as
+    /// an agent's template reply is).
+    pub fn template(&self, mut fill: impl FnMut(&str) -> String) -> Result<Outgoing, InvalidValue> {
+        let Action::SendTemplate {
+            name,
+            language,
+            parameters,
+        } = self
+        else {
+            return Err(InvalidValue("not a template".to_owned()));
+        };
+        let content = RichContent::Template {
+            name: name.clone(),
+            language: language.clone(),
+            parameters: parameters.iter().map(|p| fill(p)).collect(),
+        };
+        Outgoing::rich(content, None, None)
+    }
+
     /// Whether it acts on the run's conversation.
     pub fn needs_conversation(&self) -> bool {
         !matches!(
@@ -255,6 +295,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::SendMessage { .. } => "send_message",
+            Action::SendTemplate { .. } => "send_template",
             Action::AddNote { .. } => "add_note",
             Action::AddTag { .. } => "add_tag",
             Action::RemoveTag { .. } => "remove_tag",
@@ -268,6 +309,7 @@ impl Action {
             Action::WaitUntil { .. } => "wait_until",
             Action::Webhook { .. } => "webhook",
             Action::SetContactField { .. } => "set_contact_field",
+            Action::AiReply { .. } => "ai_reply",
             Action::HandOff { .. } => "hand_off",
         }
     }
@@ -420,6 +462,7 @@ impl Action {
     fn validate(&self) -> Result<(), InvalidValue> {
         match self {
             Action::SendMessage { text } | Action::AddNote { text } => check_text("text", text),
+            Action::SendTemplate { .. } => self.template(|p| p.to_owned()).map(|_| ()),
             Action::Snooze { minutes } => {
                 if !(1..=MAX_TIMER_MINUTES).contains(minutes) {
                     return invalid(format!("minutes must be 1 to {MAX_TIMER_MINUTES}"));
@@ -470,6 +513,9 @@ impl Action {
             Action::HandOff {
                 reason: Some(reason),
             } => check_text("reason", reason),
+            Action::AiReply {
+                mode: ReplyMode::Off,
+            } => invalid("mode must be suggest or auto"),
             _ => Ok(()),
         }
     }

@@ -19,6 +19,7 @@ use crate::jobs::{Job, NewJob};
 use crate::pipeline::handoff::HandoffTrigger;
 use crate::pipeline::queue::HandoffQueue;
 use crate::pipeline::settings::TenantRules;
+use crate::reply::replies::{AnswerNow, Replies};
 use crate::store::{AuditActor, AuditEntry, Store, StoreError};
 use crate::{
     AuditId, ClientMessageId, ConversationId, ConversationStatus, Direction, MessageId, Millis,
@@ -86,6 +87,7 @@ pub struct Steps {
     inbox: Inbox,
     queue: HandoffQueue,
     http: Arc<dyn HttpCaller>,
+    replies: Replies,
     attempts: u32,
 }
 
@@ -94,6 +96,7 @@ impl Steps {
         store: Arc<dyn Store>,
         inbox: Inbox,
         http: Arc<dyn HttpCaller>,
+        replies: Replies,
         attempts: u32,
     ) -> Self {
         Self {
@@ -101,6 +104,7 @@ impl Steps {
             store,
             inbox,
             http,
+            replies,
             attempts,
         }
     }
@@ -349,17 +353,24 @@ impl Steps {
                     Direction::Note
                 };
                 let body = self.fill(run, conversation, text).await?;
-                let client = ClientMessageId::parse(&format!("auto-{}-{step}", run.id.0.simple()))
+                let message = Outgoing::text(direction, &body, None, None)
                     .map_err(|err| JobFailure::Permanent(err.0))?;
-                let mut message = Outgoing::text(direction, &body, None, Some(client))
-                    .map_err(|err| JobFailure::Permanent(err.0))?;
-                message.attachment = Some(json!({ "automation": origin }));
-                let recorded = self
-                    .inbox
-                    .append(tenant, conversation, message)
+                self.send(run, step, conversation, message)
                     .await
-                    .map_err(inbox_failure)?;
-                Ok(done(Some(format!("message {}", recorded.message.id))))
+                    .map(|d| done(Some(d)))
+            }
+            Action::SendTemplate { parameters, .. } => {
+                let mut filled = Vec::with_capacity(parameters.len());
+                for parameter in parameters {
+                    filled.push(self.fill(run, conversation, parameter).await?);
+                }
+                let mut values = filled.into_iter();
+                let message = action
+                    .template(|_| values.next().unwrap_or_default())
+                    .map_err(|err| JobFailure::Permanent(err.0))?;
+                self.send(run, step, conversation, message)
+                    .await
+                    .map(|d| done(Some(d)))
             }
             Action::AddTag { tag } | Action::RemoveTag { tag } => {
                 let present = matches!(action, Action::AddTag { .. });
@@ -435,6 +446,15 @@ impl Steps {
                 self.set_field(tenant, conversation, field, value).await?;
                 Ok(done(None))
             }
+            Action::AiReply { mode } => {
+                match self.replies.answer_now(tenant, conversation, *mode).await {
+                    Ok(outcome) => Ok(done(Some(outcome.to_owned()))),
+                    Err(AnswerNow::Pending) => {
+                        Err(JobFailure::Retry(AnswerNow::Pending.to_string()))
+                    }
+                    Err(AnswerNow::Inbox(err)) => Err(inbox_failure(err)),
+                }
+            }
             Action::HandOff { reason } => {
                 let assignment = TenantRules::load(self.store.as_ref(), tenant)
                     .await
@@ -460,6 +480,35 @@ impl Steps {
                 Ok(done(None))
             }
         }
+    }
+
+    /// Appends a run's message (or note) as the conversation's actor does an agent's,
+    /// once however often the step runs: its client id is the run's and the step's.
+    async fn send(
+        &self,
+        run: &Run,
+        step: usize,
+        conversation: ConversationId,
+        mut message: Outgoing,
+    ) -> Result<String, JobFailure> {
+        let origin = Origin {
+            rule_id: run.rule_id,
+            run_id: run.id,
+            depth: run.depth,
+        };
+        message.client_id = Some(
+            ClientMessageId::parse(&format!("auto-{}-{step}", run.id.0.simple()))
+                .map_err(|err| JobFailure::Permanent(err.0))?,
+        );
+        let mut attachment = message.attachment.take().unwrap_or_else(|| json!({}));
+        attachment["automation"] = json!(origin);
+        message.attachment = Some(attachment);
+        let recorded = self
+            .inbox
+            .append(run.tenant_id, conversation, message)
+            .await
+            .map_err(inbox_failure)?;
+        Ok(format!("message {}", recorded.message.id))
     }
 
     /// The text with the contact's and the message's placeholders filled in.

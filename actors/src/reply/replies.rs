@@ -146,6 +146,68 @@ impl Replies {
     pub async fn shutdown(&self) {
         self.0.shutdown().await;
     }
+
+    /// An automation's `ai_reply`: answers the conversation's newest customer message
+    /// now in `mode`, whatever its channel's, with the tenant's reply settings (or the
+    /// defaults). What came of it; `Err(Pending)` while the pipeline has not read the
+    /// message yet.
+    pub async fn answer_now(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        mode: ReplyMode,
+    ) -> Result<&'static str, AnswerNow> {
+        let shared = self.0.work();
+        let store = &shared.store;
+        let settings = store.reply_settings(tenant).await?.unwrap_or_default();
+        let context = tenant_context(shared, tenant, settings, Some(mode)).await?;
+        let recent = store
+            .messages(tenant, conversation, None, NEWEST_LOOKED_AT)
+            .await?;
+        let Some(newest) = recent
+            .iter()
+            .rev()
+            .find(|m| m.direction == Direction::Inbound)
+        else {
+            return Ok("no customer message to answer");
+        };
+        let analysed = store
+            .message_insights(tenant, conversation, Some((newest.seq, newest.seq)))
+            .await?;
+        let Some((_, insights)) = analysed.into_iter().find(|(id, _)| *id == newest.id) else {
+            return Err(AnswerNow::Pending);
+        };
+        let lead = store
+            .lead(tenant, conversation)
+            .await?
+            .map(|lead| lead.view())
+            .unwrap_or(Value::Null);
+        let job = Insights {
+            message_id: newest.id,
+            conversation_id: conversation,
+            insights,
+            lead,
+        };
+        Ok(reply(shared, &context, job).await?)
+    }
+}
+
+/// Messages read back to find a conversation's newest customer message.
+const NEWEST_LOOKED_AT: u32 = 50;
+
+/// Why `answer_now` did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerNow {
+    #[error("the pipeline has not read the customer's message yet")]
+    Pending,
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+}
+
+impl From<StoreError> for AnswerNow {
+    fn from(err: StoreError) -> Self {
+        Self::Inbox(InboxError::Store(err))
+    }
 }
 
 /// What a tenant's replies are made with, read once per drain.
@@ -157,6 +219,8 @@ struct Tenant {
     embedder: Option<Arc<dyn Embedder>>,
     business: String,
     assignment: Assignment,
+    /// The mode an automation asked for, whatever the channel's.
+    forced: Option<ReplyMode>,
 }
 
 /// The part of a `message.insights` event a reply reads.
@@ -168,6 +232,29 @@ struct Insights {
     lead: Value,
 }
 
+/// What the tenant's replies are made with.
+async fn tenant_context(
+    shared: &Shared,
+    tenant: TenantId,
+    settings: ReplySettings,
+    forced: Option<ReplyMode>,
+) -> Result<Tenant, StoreError> {
+    let store = &shared.store;
+    Ok(Tenant {
+        id: tenant,
+        provider: shared.models.replies(tenant).await?,
+        embedder: shared.models.embedder(tenant).await?,
+        business: store
+            .tenant(tenant)
+            .await?
+            .map(|t| t.name)
+            .unwrap_or_default(),
+        assignment: TenantRules::load(store.as_ref(), tenant).await?.assignment,
+        settings,
+        forced,
+    })
+}
+
 async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     let store = &shared.store;
     let Some(settings) = store
@@ -177,19 +264,7 @@ async fn drain(shared: &Shared, tenant: TenantId) -> Result<(), StoreError> {
     else {
         return Ok(());
     };
-    let assignment = TenantRules::load(store.as_ref(), tenant).await?.assignment;
-    let context = Tenant {
-        id: tenant,
-        provider: shared.models.replies(tenant).await?,
-        embedder: shared.models.embedder(tenant).await?,
-        business: store
-            .tenant(tenant)
-            .await?
-            .map(|t| t.name)
-            .unwrap_or_default(),
-        settings,
-        assignment,
-    };
+    let context = tenant_context(shared, tenant, settings, None).await?;
     let answering = Answering {
         shared,
         context: &context,
@@ -247,7 +322,7 @@ fn newest_per_conversation(events: &[StreamEvent]) -> Vec<Insights> {
 
 async fn answer_one(shared: &Shared, tenant: &Tenant, job: Insights) {
     let (conversation, message) = (job.conversation_id, job.message_id);
-    if let Err(err) = reply(shared, tenant, job).await {
+    if let Err(err) = reply(shared, tenant, job).await.map(|_| ()) {
         tracing::warn!(tenant = %tenant.id, %conversation, %message, error = %err, "cannot answer a customer message");
     }
 }
@@ -268,13 +343,19 @@ enum Decision {
     Fallback { why: String, meta: Value },
 }
 
-async fn reply(shared: &Shared, tenant: &Tenant, job: Insights) -> Result<(), InboxError> {
+/// Answers one customer message; what came of it (the outcome, or why there was no
+/// reply).
+async fn reply(
+    shared: &Shared,
+    tenant: &Tenant,
+    job: Insights,
+) -> Result<&'static str, InboxError> {
     let started = Instant::now();
     let ready = match ready(shared, tenant, &job).await? {
         Ok(ready) => ready,
         Err(skip) => {
             tracing::debug!(message = %job.message_id, reason = skip.as_str(), "no reply");
-            return Ok(());
+            return Ok(skip.as_str());
         }
     };
     let (decision, provider_time) = decide(shared, tenant, &ready, &job).await;
@@ -283,7 +364,7 @@ async fn reply(shared: &Shared, tenant: &Tenant, job: Insights) -> Result<(), In
     shared
         .observer
         .replied(ready.mode, outcome, own.as_secs_f64());
-    Ok(())
+    Ok(outcome)
 }
 
 impl Skip {
@@ -330,17 +411,21 @@ async fn ready(
     ) else {
         return Ok(Err(Skip::Gone));
     };
-    let mode = tenant
-        .settings
-        .mode_for(conversation.channel.as_str(), message.created_at);
+    let mode = tenant.forced.unwrap_or_else(|| {
+        tenant
+            .settings
+            .mode_for(conversation.channel.as_str(), message.created_at)
+    });
     if mode == ReplyMode::Off {
         return Ok(Err(Skip::Off));
     }
     let age_ms = Millis::now().0 - message.created_at.0;
-    if age_ms
-        > i64::try_from(tenant.settings.max_age_secs)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(1000)
+    // An automation asks on purpose, perhaps after a wait: its message is not stale.
+    if tenant.forced.is_none()
+        && age_ms
+            > i64::try_from(tenant.settings.max_age_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000)
     {
         return Ok(Err(Skip::TooOld));
     }
