@@ -212,7 +212,7 @@ macro_rules! impl_automation_store {
                     ))
                     .bind(tenant.0)
                     .bind(id.0)
-                    .fetch_optional(self.writer())
+                    .fetch_optional(self.reader())
                     .await
                     .map_err(backend)?;
                     row.map(run).transpose()

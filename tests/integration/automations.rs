@@ -97,6 +97,18 @@ async fn jobs_of(app: &TestApp, token: &str, state: &str, kind: &str) -> Vec<Val
         .collect()
 }
 
+/// An agent tags the conversation.
+async fn tag(app: &TestApp, token: &str, conversation: &str, tag: &str) {
+    let tagged = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/tags"),
+            Some(token),
+            json!({ "tag": tag }),
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+}
+
 fn statuses(runs: &[Value]) -> Vec<&str> {
     runs.iter().map(|r| r["status"].as_str().unwrap()).collect()
 }
@@ -227,14 +239,7 @@ async fn keywords_and_conditions_decide_whether_a_message_starts_a_rule(backend:
         .await;
     let vip = app.customer_says(&token, "Ed", "hello").await;
     let vip_id = vip["conversation"]["id"].as_str().unwrap();
-    let tagged = app
-        .post(
-            &format!("/api/v1/conversations/{vip_id}/tags"),
-            Some(&token),
-            json!({"tag": "vip"}),
-        )
-        .await;
-    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    tag(&app, &token, vip_id, "vip").await;
     app.customer_says(&token, "Ed", "how much is it?").await;
 
     let done = settled_runs(&app, &token, &rule, 1).await;
@@ -310,14 +315,7 @@ async fn status_tag_and_assignment_changes_start_rules_that_chain(backend: Backe
     .await;
     let said = app.customer_says(&token, "Fay", "hi").await;
     let id = said["conversation"]["id"].as_str().unwrap().to_owned();
-    let tagged = app
-        .post(
-            &format!("/api/v1/conversations/{id}/tags"),
-            Some(&token),
-            json!({"tag": "vip"}),
-        )
-        .await;
-    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    tag(&app, &token, &id, "vip").await;
 
     let vip_runs = settled_runs(&app, &token, &on_vip, 1).await;
     assert_eq!(vip_runs[0]["depth"], 0);
@@ -380,14 +378,7 @@ async fn the_loop_guard_stops_rules_that_set_each_other_off(backend: Backend) {
     .await;
     let said = app.customer_says(&token, "Gus", "hi").await;
     let id = said["conversation"]["id"].as_str().unwrap().to_owned();
-    let tagged = app
-        .post(
-            &format!("/api/v1/conversations/{id}/tags"),
-            Some(&token),
-            json!({"tag": "ping"}),
-        )
-        .await;
-    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    tag(&app, &token, &id, "ping").await;
 
     // Depths 0 and 2 remove, 1 and 3 add back; depth 4 is past the cap of 3.
     let removes = settled_runs(&app, &token, &remove, 3).await;
@@ -951,14 +942,7 @@ async fn the_pipelines_findings_timers_and_the_remaining_actions_work_end_to_end
     );
 
     // Tagging `reset` on a hot lead's conversation unassigns it and sets it pending.
-    let tagged = app
-        .post(
-            &format!("/api/v1/conversations/{buyer_id}/tags"),
-            Some(&token),
-            json!({"tag": "reset"}),
-        )
-        .await;
-    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    tag(&app, &token, &buyer_id, "reset").await;
     settled_runs(&app, &token, &reset, 1).await;
     let reset_to = conversation(&app, &token, &buyer_id).await;
     assert_eq!(reset_to["assignee_id"], Value::Null);
