@@ -197,3 +197,178 @@ fn field_holds(contact: &Contact, test: &FieldTest) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automation::rules::TriggerKind;
+    use crate::{
+        ChannelKey, ContactId, ConversationId, ConversationStatus, Millis, Priority, TagName,
+        TenantId,
+    };
+    use serde_json::json;
+
+    fn facts() -> Facts {
+        let contact = ContactId::new();
+        Facts {
+            conversation: Some(Conversation {
+                tenant_id: TenantId::new(),
+                id: ConversationId::new(),
+                channel: ChannelKey::parse("whatsapp:0193").unwrap(),
+                contact_id: contact,
+                contact_name: "Ana Lima".into(),
+                status: ConversationStatus::Open,
+                snoozed_until: None,
+                priority: Priority::Normal,
+                assignee_id: None,
+                tags: vec![TagName::parse("vip").unwrap()],
+                unread_count: 1,
+                last_seq: 1,
+                last_message_at: None,
+                last_inbound_at: None,
+                created_at: Millis(0),
+                updated_at: Millis(0),
+            }),
+            contact: Some(Contact {
+                tenant_id: TenantId::new(),
+                id: contact,
+                name: "Ana Lima".into(),
+                phones: Vec::new(),
+                emails: Vec::new(),
+                identities: Vec::new(),
+                custom_fields: json!({"plan": "Gold", "seats": 12})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                tags: Vec::new(),
+                merged_into: None,
+                created_at: Millis(0),
+                updated_at: Millis(0),
+            }),
+            temperature: Some(Temperature::Warm),
+            text: Some("¿Cuánto cuesta el envío a Lisboa?".into()),
+            language: Some("es".into()),
+        }
+    }
+
+    /// Monday 2026-01-05 at `hour`:00 UTC.
+    fn monday_at(hour: i64) -> Happening {
+        Happening {
+            kind: TriggerKind::MessageReceived,
+            offset: 1,
+            at: Millis(1_767_571_200_000 + hour * 3_600_000),
+            conversation_id: None,
+            channel: None,
+            message: None,
+            analysed: false,
+            detail: Value::Null,
+            depth: 0,
+            caused_by: None,
+        }
+    }
+
+    fn holds(condition: Value, at: &Happening) -> bool {
+        let condition: Condition = serde_json::from_value(condition).unwrap();
+        condition.holds(at, &facts(), &Patterns::default())
+    }
+
+    #[test]
+    fn each_test_reads_the_conversation_the_contact_the_lead_and_the_message() {
+        let at = monday_at(10);
+        let cases = [
+            (json!({"channel": ["whatsapp"]}), true),
+            (json!({"channel": ["messenger", "sandbox"]}), false),
+            (json!({"status": ["open", "pending"]}), true),
+            (json!({"has_tag": "vip"}), true),
+            (json!({"not": {"has_tag": "vip"}}), false),
+            (json!({"assigned": false}), true),
+            (json!({"temperature": ["hot"]}), false),
+            (json!({"temperature": ["warm", "hot"]}), true),
+            (json!({"language": ["ES"]}), true),
+            // Accents and case aside, whole words.
+            (json!({"text_contains": ["cuanto cuesta"]}), true),
+            (json!({"text_contains": ["cost"]}), false),
+            (
+                json!({"contact_field": {"field": "plan", "op": "is", "value": "gold"}}),
+                true,
+            ),
+            (
+                json!({"contact_field": {"field": "plan", "op": "is_not", "value": "gold"}}),
+                false,
+            ),
+            (
+                json!({"contact_field": {"field": "seats", "op": "contains", "value": "1"}}),
+                true,
+            ),
+            (
+                json!({"contact_field": {"field": "email", "op": "missing"}}),
+                true,
+            ),
+            (
+                json!({"contact_field": {"field": "name", "op": "exists"}}),
+                true,
+            ),
+            (
+                json!({"any": [{"has_tag": "spam"}, {"channel": ["whatsapp"]}]}),
+                true,
+            ),
+            (
+                json!({"all": [{"has_tag": "spam"}, {"channel": ["whatsapp"]}]}),
+                false,
+            ),
+        ];
+        for (condition, expected) in cases {
+            assert_eq!(holds(condition.clone(), &at), expected, "{condition}");
+        }
+    }
+
+    #[test]
+    fn open_hours_follow_the_offset_and_the_days() {
+        let hours = json!({"open_hours": {"utc_offset_minutes": 60, "days": ["mon", "tue"], "open": "09:00", "close": "17:00"}});
+        // 07:00Z is 08:00 at UTC+1: not yet open; 08:00Z is 09:00: open; 16:00Z closed.
+        assert!(!holds(hours.clone(), &monday_at(7)));
+        assert!(holds(hours.clone(), &monday_at(8)));
+        assert!(!holds(hours.clone(), &monday_at(16)));
+        // Wednesday is not a working day.
+        assert!(!holds(hours, &monday_at(48 + 10)));
+    }
+
+    #[test]
+    fn a_pattern_matches_once_compiled_for_the_drain() {
+        let rule: super::super::rules::Definition = serde_json::from_value(json!({
+            "name": "r", "trigger": {"type": "message_received", "pattern": "env[ií]o"},
+            "conditions": {"text_matches": "lisboa\\?$"},
+            "actions": [{"type": "unassign"}]
+        }))
+        .unwrap();
+        let rule = Rule {
+            id: crate::RuleId::new(),
+            tenant_id: TenantId::new(),
+            enabled: true,
+            definition: rule,
+            created_at: Millis(0),
+            updated_at: Millis(0),
+        };
+        let patterns = Patterns::of(std::slice::from_ref(&rule));
+        let at = monday_at(10);
+        let facts = facts();
+        let definition = &rule.definition;
+        assert!(
+            definition
+                .trigger
+                .admits(&at, false, facts.text.as_deref(), &patterns)
+        );
+        assert!(
+            definition
+                .conditions
+                .as_ref()
+                .unwrap()
+                .holds(&at, &facts, &patterns)
+        );
+        assert!(
+            !definition
+                .trigger
+                .admits(&at, false, Some("hola"), &patterns)
+        );
+    }
+}
