@@ -407,7 +407,7 @@ async function showRuns(section, rule, error) {
         h("td", {}, run.status),
         h("td", {}, run.event.trigger + (run.conversation_id ? "" : " (no conversation)")),
         h("td", {}, h("ol", {}, run.steps.map((step) => h("li", {},
-          `${step.action}: ${step.status}`,
+          `${step.action}: ${step.status} in ${Date.parse(step.finished_at) - Date.parse(step.started_at)} ms`,
           step.attempts > 1 ? ` after ${step.attempts} tries` : "",
           step.detail ? ` (${step.detail})` : "",
           step.error ? ` — ${step.error}` : "")))),
