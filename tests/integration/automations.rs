@@ -1110,10 +1110,12 @@ async fn a_schedule_ticks_in_its_time_zone_until_it_is_disabled(backend: Backend
         )
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
-    // The tick already queued finds the rule disabled and adds no other.
-    until("no tick left queued", || async {
+    // The tick already queued finds the rule disabled and adds no other; once none is
+    // queued or running, every run a tick started is recorded.
+    until("no tick left queued or running", || async {
         let queued = jobs_of(&app, &token, "queued", "automation.tick").await;
-        queued.is_empty().then_some(())
+        let running = jobs_of(&app, &token, "running", "automation.tick").await;
+        (queued.is_empty() && running.is_empty()).then_some(())
     })
     .await;
     let settled = settled_runs(&app, &token, &rule, runs(&app, &token, &rule).await.len()).await;
