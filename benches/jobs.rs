@@ -35,13 +35,18 @@ impl JobHandler for Nothing {
 
 /// When each run was settled.
 #[derive(Default)]
-struct Settled(Mutex<Vec<Instant>>);
+struct Settled {
+    at: Mutex<Vec<Instant>>,
+    /// Told after each settled run, so the drain is waited on, not polled.
+    changed: tokio::sync::Notify,
+}
 
 impl JobObserver for Settled {
     fn finished(&self, _: &str, _: &'static str, _: f64) {
-        if let Ok(mut at) = self.0.lock() {
+        if let Ok(mut at) = self.at.lock() {
             at.push(Instant::now());
         }
+        self.changed.notify_one();
     }
 
     fn counts(&self, _: JobCounts) {}
@@ -110,17 +115,13 @@ async fn drain(store: Arc<dyn Store>, jobs: usize) -> Result<Figures> {
     );
     let started = Instant::now();
     let task = actix_rt::spawn(runner.clone().run());
-    loop {
-        let count = settled.0.lock().map(|s| s.len()).unwrap_or_default();
-        if count >= jobs {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    while settled.at.lock().map(|s| s.len()).unwrap_or_default() < jobs {
+        settled.changed.notified().await;
     }
     task.abort();
     runner.shutdown().await;
     let mut lags: Vec<Duration> = settled
-        .0
+        .at
         .lock()
         .map(|s| s.iter().map(|at| at.duration_since(started)).collect())
         .unwrap_or_default();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard_actors::automation::conditions::Patterns;
-use switchboard_actors::automation::engine::{applies, event_happenings, read_facts};
+use switchboard_actors::automation::engine::{EventFacts, applies, event_happenings};
 use switchboard_actors::automation::rules::{Action, Condition, Definition, Trigger};
 use switchboard_actors::automation::schedule::{Schedule, schedule_next};
 use switchboard_actors::automation::{Rule, Run};
@@ -347,8 +347,9 @@ pub async fn dry_run(
     let found = event_happenings(state.store.as_ref(), tenant, &event, true).await?;
     let patterns = Patterns::of(std::slice::from_ref(&rule));
     let mut judged = Vec::new();
+    let mut shared = EventFacts::default();
     for happening in &found {
-        let facts = read_facts(state.store.as_ref(), tenant, happening).await?;
+        let facts = shared.of(state.store.as_ref(), tenant, happening).await?;
         let trigger_matches = rule.definition.trigger.kind() == happening.kind;
         judged.push(json!({
             "happening": happening,

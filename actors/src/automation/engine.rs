@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError};
 use crate::tenant_workers::{
     LeasedCursor, StreamBatches, TenantWork, TenantWorkers, follow_stream,
 };
-use crate::{Millis, RunId, TenantId};
+use crate::{ConversationId, MessageId, Millis, RunId, TenantId};
 use actix::prelude::*;
 use async_trait::async_trait;
 use serde_json::json;
@@ -200,6 +200,8 @@ impl StreamBatches for Judging<'_> {
         let store = self.shared.store.as_ref();
         for event in events {
             let found = event_happenings(store, self.tenant, event, self.wants_temperature).await?;
+            // One event's happenings are about one conversation and message.
+            let mut facts = EventFacts::default();
             for happening in &found {
                 judge(
                     self.shared,
@@ -207,6 +209,7 @@ impl StreamBatches for Judging<'_> {
                     self.rules,
                     self.patterns,
                     happening,
+                    &mut facts,
                 )
                 .await?;
             }
@@ -246,6 +249,7 @@ async fn judge(
     rules: &[Rule],
     patterns: &Patterns,
     happening: &Happening,
+    shared_facts: &mut EventFacts,
 ) -> Result<(), StoreError> {
     let mut facts: Option<Facts> = None;
     for rule in rules {
@@ -260,7 +264,11 @@ async fn judge(
             continue;
         }
         if facts.is_none() {
-            facts = Some(read_facts(shared.store.as_ref(), tenant, happening).await?);
+            facts = Some(
+                shared_facts
+                    .of(shared.store.as_ref(), tenant, happening)
+                    .await?,
+            );
         }
         let Some(facts) = facts.as_ref() else {
             continue;
@@ -310,8 +318,67 @@ pub async fn read_facts(
     tenant: TenantId,
     happening: &Happening,
 ) -> Result<Facts, StoreError> {
+    EventFacts::default().of(store, tenant, happening).await
+}
+
+/// What the happenings of one event share, read once for all of them: the
+/// conversation with its contact and lead, and the message's text.
+#[derive(Default)]
+pub struct EventFacts {
+    conversation: Option<Facts>,
+    text: Option<(MessageId, Option<String>)>,
+}
+
+impl EventFacts {
+    /// The facts `happening` is judged on.
+    pub async fn of(
+        &mut self,
+        store: &dyn Store,
+        tenant: TenantId,
+        happening: &Happening,
+    ) -> Result<Facts, StoreError> {
+        let base = match &self.conversation {
+            Some(base) => base,
+            None => self
+                .conversation
+                .insert(conversation_facts(store, tenant, happening.conversation_id).await?),
+        };
+        let mut facts = Facts {
+            conversation: base.conversation.clone(),
+            contact: base.contact.clone(),
+            temperature: base.temperature,
+            text: None,
+            language: None,
+        };
+        if let Some(message) = &happening.message {
+            facts.language = message.language.clone();
+            facts.text = match &message.text {
+                Some(text) => Some(text.clone()),
+                None => match &self.text {
+                    Some((id, text)) if *id == message.id => text.clone(),
+                    _ => {
+                        let text = store
+                            .message(tenant, message.id)
+                            .await?
+                            .and_then(|m| m.body);
+                        self.text = Some((message.id, text.clone()));
+                        text
+                    }
+                },
+            };
+        }
+        Ok(facts)
+    }
+}
+
+/// A conversation, its contact and its lead's temperature.
+async fn conversation_facts(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: Option<ConversationId>,
+) -> Result<Facts, StoreError> {
     let mut facts = Facts::default();
-    if let Some(id) = happening.conversation_id {
+    if let Some(id) = conversation {
         facts.conversation = store.conversation(tenant, id).await?;
         facts.temperature = store
             .lead(tenant, id)
@@ -320,16 +387,6 @@ pub async fn read_facts(
     }
     if let Some(conversation) = &facts.conversation {
         facts.contact = store.contact(tenant, conversation.contact_id).await?;
-    }
-    if let Some(message) = &happening.message {
-        facts.language = message.language.clone();
-        facts.text = match &message.text {
-            Some(text) => Some(text.clone()),
-            None => store
-                .message(tenant, message.id)
-                .await?
-                .and_then(|m| m.body),
-        };
     }
     Ok(facts)
 }

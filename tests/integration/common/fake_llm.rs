@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -28,8 +27,9 @@ pub enum Answer {
     Status(u16, &'static str),
     /// 429 with `Retry-After` in seconds.
     RetryAfter(u64),
-    /// This answer, after this many milliseconds: a slow model.
-    Late(u64, Box<Answer>),
+    /// No answer at all: the request is held open until the fake stops, so the
+    /// caller's timeout always comes first, however fast or slow the machine.
+    Never,
 }
 
 impl Answer {
@@ -87,9 +87,10 @@ impl FakeLlm {
             App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
                 let shared = shared.clone();
                 async move {
-                    let (delay, response) = answer(&shared, &request, &body);
-                    actix_rt::time::sleep(delay).await;
-                    response
+                    match answer(&shared, &request, &body) {
+                        Some(response) => response,
+                        None => std::future::pending().await,
+                    }
                 }
             }))
         })
@@ -166,8 +167,8 @@ fn embeddings(state: &State, body: &Value) -> HttpResponse {
     }))
 }
 
-/// The response, and how long to wait before it goes.
-fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> (Duration, HttpResponse) {
+/// The response, or None for a request never to be answered.
+fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> Option<HttpResponse> {
     let mut state = state.lock().unwrap();
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let header = |name: &str| {
@@ -185,16 +186,15 @@ fn answer(state: &Mutex<State>, request: &HttpRequest, body: &[u8]) -> (Duration
         body: body.clone(),
     });
     let anthropic = match (request.method().as_str(), request.path()) {
-        ("POST", "/v1/embeddings") => return (Duration::ZERO, embeddings(&state, &body)),
+        ("POST", "/v1/embeddings") => return Some(embeddings(&state, &body)),
         ("POST", "/v1/chat/completions") => false,
         ("POST", "/v1/messages") => true,
-        _ => return (Duration::ZERO, error(false, 404, "Unknown request URL")),
+        _ => return Some(error(false, 404, "Unknown request URL")),
     };
-    let (delay, scripted) = match state.answers.pop_front() {
-        Some(Answer::Late(millis, answer)) => (Duration::from_millis(millis), Some(*answer)),
-        other => (Duration::ZERO, other),
-    };
-    (delay, respond(scripted, anthropic, &body))
+    match state.answers.pop_front() {
+        Some(Answer::Never) => None,
+        scripted => Some(respond(scripted, anthropic, &body)),
+    }
 }
 
 fn respond(scripted: Option<Answer>, anthropic: bool, body: &Value) -> HttpResponse {
@@ -221,8 +221,9 @@ fn respond(scripted: Option<Answer>, anthropic: bool, body: &Value) -> HttpRespo
             );
             response
         }
-        (Some(Answer::Late(_, answer)), anthropic) => respond(Some(*answer), anthropic, body),
-        (None, anthropic) => error(anthropic, 500, "the test scripted no answer"),
+        (Some(Answer::Never) | None, anthropic) => {
+            error(anthropic, 500, "the test scripted no answer")
+        }
     }
 }
 
