@@ -79,6 +79,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub jobs: JobsConfig,
     pub automations: AutomationsConfig,
+    pub webhooks: WebhooksConfig,
     pub ai: AiConfig,
     pub fetch: FetchConfig,
     pub metrics: MetricsConfig,
@@ -136,6 +137,49 @@ impl Default for AutomationsConfig {
             max_runs_per_hour: 20,
             step_attempts: 5,
             min_schedule_secs: 60,
+        }
+    }
+}
+
+/// Outbound webhooks: how hard a delivery is tried, and the receivers' bounds. Their
+/// URLs go through the guarded client: public `https` hosts only, unless `fetch`
+/// allows plain http and private addresses (tests, local development).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// The wait before each attempt of a delivery, in seconds; the first is the
+    /// first attempt's (0: at once), and its length is the attempts a delivery gets.
+    pub retry_schedule_secs: Vec<u64>,
+    /// The longest wait a receiver's `Retry-After` can ask for.
+    pub max_retry_after_secs: u64,
+    /// How long one attempt may take, connecting and answering.
+    pub timeout_secs: u64,
+    /// An endpoint whose attempts have failed without a success for this long is
+    /// switched off, and admins are told (`webhook.disabled`).
+    pub disable_after_secs: u64,
+    /// Attempts this node makes to one endpoint at the same time; more wait their
+    /// turn, so a slow receiver holds at most this many of the job runner's slots.
+    pub endpoint_concurrency: usize,
+    /// Endpoints a tenant may have.
+    pub max_endpoints: usize,
+    /// After a rotation, how long deliveries are signed with the old secret too.
+    pub previous_secret_hours: u64,
+    /// Deliveries (and their attempts) are kept this long, then pruned.
+    pub log_retention_days: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            // Standard Webhooks' schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+            retry_schedule_secs: vec![0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            max_retry_after_secs: 36_000,
+            timeout_secs: 15,
+            disable_after_secs: 5 * 24 * 3_600,
+            endpoint_concurrency: 4,
+            max_endpoints: 20,
+            previous_secret_hours: 24,
+            log_retention_days: 30,
         }
     }
 }
@@ -807,6 +851,19 @@ impl Config {
         {
             return invalid(
                 "automations.max_runs_per_hour, step_attempts and min_schedule_secs must be positive",
+            );
+        }
+        let webhooks = &self.webhooks;
+        if webhooks.retry_schedule_secs.is_empty()
+            || webhooks.retry_schedule_secs.len() > 20
+            || webhooks.timeout_secs == 0
+            || webhooks.timeout_secs >= jobs.timeout_secs
+            || webhooks.endpoint_concurrency == 0
+            || webhooks.max_endpoints == 0
+            || webhooks.log_retention_days == 0
+        {
+            return invalid(
+                "webhooks.retry_schedule_secs must have 1 to 20 entries; timeout_secs positive and below jobs.timeout_secs; endpoint_concurrency, max_endpoints and log_retention_days positive",
             );
         }
         let pipeline = &self.pipeline;

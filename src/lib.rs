@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 mod files;
 pub mod http;
+pub mod outbound_webhooks;
 mod secrets;
 pub mod simulate;
 pub mod startup;

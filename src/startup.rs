@@ -8,6 +8,7 @@ use crate::auth::{access_token::AccessTokens, password};
 use crate::bootstrap::{self, BootstrapError, FirstOwner};
 use crate::config::{
     Config, ConfigError, DatabaseLocation, JobsConfig, PipelineConfig, SqliteSynchronous,
+    WebhooksConfig,
 };
 use crate::error::ApiError;
 use crate::http::body_deadline::body_deadline;
@@ -17,6 +18,7 @@ use crate::http::extract_errors::{json_config, path_config};
 use crate::http::guarded::{FetchPolicy, GuardedClient};
 use crate::http::observe::observe;
 use crate::http::rate_limit::{PRUNE_INTERVAL, RateLimits};
+use crate::outbound_webhooks::sender::{RESPONSE_KEPT_BYTES, Sender, SenderSettings};
 use crate::state::AppState;
 use crate::store::{PostgresStore, SqliteStore};
 use crate::telemetry::Metrics;
@@ -56,6 +58,8 @@ use switchboard_actors::reply::replies::{Replies, RepliesSettings};
 use switchboard_actors::session::Sessions;
 use switchboard_actors::session::driver::SessionDriver;
 use switchboard_actors::store::Store;
+use switchboard_actors::webhooks::fanout::{FanoutSettings, Replays, Webhooks};
+use switchboard_actors::webhooks::{DELIVERY_JOB, REPLAY_JOB};
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE_SECS: usize = 3600;
@@ -185,6 +189,17 @@ impl Application {
             replies.clone(),
             config.automations.step_attempts,
         );
+        let webhook_client = webhook_client(&config)?;
+        let webhooks = Webhooks::new(store.clone(), node, fanout_settings(&config));
+        let sender = Sender::new(
+            store.clone(),
+            inbox.clone(),
+            webhook_client.clone(),
+            gateway.sealer().clone(),
+            sender_settings(&config.webhooks),
+            metrics.clone(),
+        );
+        let delivery_attempts = attempts_per_delivery(&config.webhooks);
         let jobs = Arc::new(
             JobRunner::new(
                 store.clone(),
@@ -194,7 +209,12 @@ impl Application {
             )
             .handle(STEP_JOB, Arc::new(steps))
             .handle(TIMER_JOB, Arc::new(Timers::new(starter.clone())))
-            .handle(TICK_JOB, Arc::new(Ticks::new(starter))),
+            .handle(TICK_JOB, Arc::new(Ticks::new(starter)))
+            .handle(DELIVERY_JOB, Arc::new(sender))
+            .handle(
+                REPLAY_JOB,
+                Arc::new(Replays::new(store.clone(), delivery_attempts)),
+            ),
         );
         let state = web::Data::new(AppState {
             inbox,
@@ -204,6 +224,8 @@ impl Application {
             models,
             embeddings,
             automations,
+            webhooks,
+            webhook_client,
             jobs,
             gateway,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
@@ -277,6 +299,13 @@ impl Application {
                 if let Err(err) = state.store.prune_events(before).await {
                     tracing::warn!(error = %err, "cannot prune old stream events");
                 }
+                let kept_days = state.config.webhooks.log_retention_days;
+                let before = Millis::now().0.saturating_sub(
+                    i64::try_from(kept_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
+                );
+                if let Err(err) = state.store.prune_deliveries(Millis(before)).await {
+                    tracing::warn!(error = %err, "cannot prune old webhook deliveries");
+                }
             }
         };
         let gateway = self.state.gateway.clone();
@@ -294,6 +323,7 @@ impl Application {
         let embeddings = self.state.embeddings.clone();
         let jobs = self.state.jobs.clone();
         let automations = self.state.automations.clone();
+        let webhooks = self.state.webhooks.clone();
         // Replies follow the pipeline's insights: without the pipeline there are none.
         let pipeline = async {
             if pipeline_on {
@@ -311,6 +341,7 @@ impl Application {
             () = embeddings.clone().run() => Ok(()),
             () = jobs.clone().run() => Ok(()),
             () = automations.clone().run() => Ok(()),
+            () = webhooks.clone().run() => Ok(()),
         };
         // A clean stop hands every session and tenant pipeline over at once: clients
         // shut down, leases released.
@@ -319,6 +350,7 @@ impl Application {
         replies.shutdown().await;
         embeddings.shutdown().await;
         automations.shutdown().await;
+        webhooks.shutdown().await;
         jobs.shutdown().await;
         result
     }
@@ -336,6 +368,55 @@ fn automation_settings(config: &Config) -> AutomationSettings {
         max_runs_per_hour: automations.max_runs_per_hour,
         step_attempts: automations.step_attempts,
     }
+}
+
+/// The webhook fan-out follows the pipeline's lease, pace and batch.
+fn fanout_settings(config: &Config) -> FanoutSettings {
+    let pipeline = &config.pipeline;
+    FanoutSettings {
+        lease_ttl: Duration::from_secs(pipeline.lease_secs),
+        poll_every: Duration::from_millis(pipeline.poll_ms),
+        batch: pipeline.batch,
+        tenants_per_round: pipeline.tenants_per_round,
+        attempts: attempts_per_delivery(&config.webhooks),
+    }
+}
+
+/// A delivery gets one attempt per entry of the retry schedule.
+pub fn attempts_per_delivery(config: &WebhooksConfig) -> u32 {
+    u32::try_from(config.retry_schedule_secs.len()).unwrap_or(u32::MAX)
+}
+
+fn sender_settings(config: &WebhooksConfig) -> SenderSettings {
+    SenderSettings {
+        schedule: config
+            .retry_schedule_secs
+            .iter()
+            .map(|secs| Duration::from_secs(*secs))
+            .collect(),
+        max_retry_after: Duration::from_secs(config.max_retry_after_secs),
+        timeout: Duration::from_secs(config.timeout_secs),
+        disable_after: Duration::from_secs(config.disable_after_secs),
+        endpoint_concurrency: config.endpoint_concurrency,
+    }
+}
+
+/// The guarded client that posts outbound webhooks: public https hosts (unless
+/// `fetch` allows more), no redirect followed, `webhooks.timeout_secs` per attempt.
+fn webhook_client(config: &Config) -> Result<GuardedClient, StartError> {
+    GuardedClient::new(FetchPolicy {
+        allow_http: config.fetch.allow_plain_http,
+        allow_private: config.fetch.allow_private_addresses,
+        hosts: Vec::new(),
+        max_bytes: RESPONSE_KEPT_BYTES,
+        timeout: Duration::from_secs(config.webhooks.timeout_secs),
+        follow_redirects: false,
+    })
+    .map_err(|err| {
+        StartError::Config(ConfigError::Invalid(format!(
+            "cannot build the webhook client: {err}"
+        )))
+    })
 }
 
 /// The reply worker follows the pipeline's lease, pace and batch.
@@ -509,6 +590,7 @@ fn ai_models(
         max_bytes: AI_ANSWER_MAX_BYTES,
         // Each provider's own timeout is shorter; this only bounds a stray call.
         timeout: Duration::from_millis(ai::settings::MAX_TIMEOUT_MS),
+        follow_redirects: true,
     })
     .map_err(|err| {
         StartError::Config(ConfigError::Invalid(format!(
@@ -546,6 +628,7 @@ fn guarded_client(
         hosts,
         max_bytes,
         timeout: Duration::from_millis(config.channels.request_timeout_ms),
+        follow_redirects: true,
     })
     .map_err(|err| {
         StartError::Config(ConfigError::Invalid(format!(

@@ -7,6 +7,7 @@ use crate::channels::gateway::Gateway;
 use crate::config::Config;
 use crate::http::client::ClientAddresses;
 use crate::http::connections::Connections;
+use crate::http::guarded::GuardedClient;
 use crate::http::rate_limit::RateLimits;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use switchboard_actors::pipeline::pipelines::Pipelines;
 use switchboard_actors::reply::replies::Replies;
 use switchboard_actors::session::Sessions;
 use switchboard_actors::store::Store;
+use switchboard_actors::webhooks::fanout::Webhooks;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -36,6 +38,10 @@ pub struct AppState {
     pub embeddings: Embeddings,
     /// The node's share of automation triggers.
     pub automations: Automations,
+    /// The node's share of turning events into webhook deliveries.
+    pub webhooks: Webhooks,
+    /// What posts webhooks; endpoints' URLs are vetted with it.
+    pub webhook_client: GuardedClient,
     /// The node's runner of durable jobs.
     pub jobs: Arc<JobRunner>,
     /// Connected channels: delivery workers, credentials, the Graph API client.

@@ -76,6 +76,10 @@ impl Metrics {
                 Matcher::Full("ai_reply_own_seconds".into()),
                 LATENCY_BUCKETS,
             )?
+            .set_buckets_for_metric(
+                Matcher::Full("webhook_attempt_seconds".into()),
+                LATENCY_BUCKETS,
+            )?
             .build_recorder();
         let metrics = Self {
             recorder: Arc::new(recorder),
@@ -174,6 +178,15 @@ impl Metrics {
             metrics::describe_counter!(
                 "pipeline_handoffs_total",
                 "Conversations handed to a person, by trigger"
+            );
+            metrics::describe_counter!(
+                "webhook_attempts_total",
+                "Attempts to deliver outbound webhooks, by outcome (succeeded, failed)"
+            );
+            metrics::describe_histogram!(
+                "webhook_attempt_seconds",
+                metrics::Unit::Seconds,
+                "Time from sending an outbound webhook to its receiver's answer"
             );
             metrics::describe_gauge!("switchboard_build_info", "Always 1; labels name the build");
             metrics::describe_gauge!(
@@ -344,6 +357,16 @@ impl ReplyObserver for Metrics {
     fn cache_lookup(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.with(|| counter!("ai_reply_cache_total", "result" => result).increment(1));
+    }
+}
+
+impl Metrics {
+    /// An outbound webhook attempt ended `succeeded` or `failed` after `seconds`.
+    pub fn webhook_attempt(&self, outcome: &'static str, seconds: f64) {
+        self.with(|| {
+            counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
+            histogram!("webhook_attempt_seconds").record(seconds);
+        });
     }
 }
 

@@ -17,15 +17,16 @@ pub mod reply;
 pub mod session;
 pub mod store;
 pub mod tenant_workers;
+pub mod webhooks;
 
 pub use domain::{
     ChannelKey, ClientMessageId, ConversationStatus, DeliveryStatus, Direction, Email,
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
     country_code,
     ids::{
-        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DocumentId, JobId,
-        MessageId, PassageId, RefreshFamilyId, RefreshTokenId, RuleId, RunId, TenantId, UserId,
-        WebhookLogId,
+        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DeliveryId,
+        DocumentId, EndpointId, JobId, MessageId, PassageId, RefreshFamilyId, RefreshTokenId,
+        RuleId, RunId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,
 };

@@ -13,6 +13,7 @@ use crate::knowledge::KnowledgeStore;
 use crate::pipeline::store::PipelineStore;
 use crate::reply::store::ReplyStore;
 use crate::session::store::SessionStore;
+use crate::webhooks::WebhookStore;
 use crate::{ApiKeyId, AuditId, Millis, RefreshFamilyId, RefreshTokenId, TenantId, UserId};
 use async_trait::async_trait;
 
@@ -172,6 +173,7 @@ pub trait Store:
     + ReplyStore
     + JobStore
     + AutomationStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

@@ -17,6 +17,7 @@ mod sessions;
 mod tags;
 mod users;
 mod views;
+mod webhooks;
 
 use crate::http::rate_limit::{Budget, limit_by_ip};
 use actix_web::http::header;
@@ -152,6 +153,36 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/automations/{id}/dry-run",
             web::post().to(automations::dry_run),
+        )
+        .route("/webhooks/event-types", web::get().to(webhooks::types))
+        .service(
+            web::resource("/webhooks")
+                .route(web::get().to(webhooks::list))
+                .route(web::post().to(webhooks::create)),
+        )
+        .service(
+            web::resource("/webhooks/{id}")
+                .route(web::get().to(webhooks::get))
+                .route(web::patch().to(webhooks::update))
+                .route(web::delete().to(webhooks::delete)),
+        )
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            web::post().to(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/test", web::post().to(webhooks::test))
+        .route("/webhooks/{id}/replay", web::post().to(webhooks::replay))
+        .route(
+            "/webhooks/{id}/deliveries",
+            web::get().to(webhooks::deliveries),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}",
+            web::get().to(webhooks::delivery),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            web::post().to(webhooks::redeliver),
         )
         .route("/jobs", web::get().to(automations::jobs))
         .route("/jobs/{id}/retry", web::post().to(automations::retry_job))

@@ -45,4 +45,6 @@ permissions! {
     /// Automation rules act for the team: reading and changing them, their runs, and
     /// the tenant's jobs.
     ManageAutomations => (Admin, Some(Scope::SettingsWrite), "managing automations");
+    /// Webhook endpoints receive every event of the tenant, and hold signing secrets.
+    ManageWebhooks => (Admin, Some(Scope::SettingsWrite), "managing webhooks");
 }

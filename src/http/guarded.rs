@@ -42,6 +42,9 @@ pub struct FetchPolicy {
     pub hosts: Vec<String>,
     pub max_bytes: usize,
     pub timeout: Duration,
+    /// Follow redirects (to the same host, under the same rules). Off, a 3xx is the
+    /// answer, as outbound webhooks want: a receiver that moved must be told.
+    pub follow_redirects: bool,
 }
 
 /// Why a fetch did not return a body.
@@ -64,6 +67,15 @@ pub enum FetchError {
         headers: HeaderMap,
         body: Vec<u8>,
     },
+}
+
+/// Any answer, with the start of its body (`post_raw`).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// Up to the bytes asked for; the rest was not read.
+    pub body_head: Vec<u8>,
 }
 
 /// A successful answer, read whole within the limits.
@@ -91,6 +103,9 @@ impl GuardedClient {
                 allow_private: policy.allow_private,
             })
             .redirect(redirect::Policy::custom(move |attempt| {
+                if !redirects.follow_redirects {
+                    return attempt.stop();
+                }
                 let first = attempt.previous().first().cloned();
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
@@ -128,6 +143,61 @@ impl GuardedClient {
         let url = self.checked(url)?;
         self.read(self.http.post(url).headers(headers).json(body))
             .await
+    }
+
+    /// `POST url` with `body` as it is (signed bytes) and `headers`: whatever the
+    /// answer's status, with the first `keep` bytes of its body.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        keep: usize,
+    ) -> Result<Answer, FetchError> {
+        let url = self.checked(url)?;
+        let mut response = self
+            .http
+            .post(url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let mut body_head = Vec::new();
+        while body_head.len() < keep {
+            let Some(chunk) = response.chunk().await.map_err(transport)? else {
+                break;
+            };
+            let room = keep - body_head.len();
+            body_head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        Ok(Answer {
+            status,
+            headers,
+            body_head,
+        })
+    }
+
+    /// Whether `url` could be fetched now: its form, and the addresses its host
+    /// resolves to (checked again at every fetch, as they may change).
+    pub async fn vet(&self, url: &str) -> Result<(), FetchError> {
+        let url = self.checked(url)?;
+        let Some(host) = url.host_str() else {
+            return Err(FetchError::Refused("a URL without a host".into()));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.parse::<IpAddr>().is_ok() {
+            // An address literal was judged by `checked`.
+            return Ok(());
+        }
+        match allowed_addresses(host, self.policy.allow_private).await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.downcast::<Refusal>() {
+                Ok(refused) => Err(FetchError::Refused(refused.0)),
+                Err(err) => Err(FetchError::Transport(err.to_string())),
+            },
+        }
     }
 
     fn checked(&self, url: &str) -> Result<Url, FetchError> {
@@ -263,24 +333,31 @@ impl Resolve for PublicOnly {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|addr| allow_private || is_public(addr.ip()))
-                .collect();
-            if kept.is_empty() {
-                let reason = if found.is_empty() {
-                    format!("'{host}' has no address")
-                } else {
-                    format!("'{host}' resolves only to addresses that are not public")
-                };
-                return Err(Box::new(Refusal(reason)) as Box<dyn std::error::Error + Send + Sync>);
-            }
+            let kept = allowed_addresses(&host, allow_private).await?;
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `host`'s addresses that the policy allows; a `Refusal` when none is left.
+async fn allowed_addresses(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, BoxError> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    let kept: Vec<SocketAddr> = found
+        .iter()
+        .copied()
+        .filter(|addr| allow_private || is_public(addr.ip()))
+        .collect();
+    if kept.is_empty() {
+        let reason = if found.is_empty() {
+            format!("'{host}' has no address")
+        } else {
+            format!("'{host}' resolves only to addresses that are not public")
+        };
+        return Err(Box::new(Refusal(reason)));
+    }
+    Ok(kept)
 }
 
 /// Whether `ip` is a public unicast address: not loopback, private, link-local (the
@@ -420,6 +497,7 @@ mod tests {
             hosts: vec![],
             max_bytes: 1024,
             timeout: Duration::from_secs(5),
+            follow_redirects: true,
         }
     }
 

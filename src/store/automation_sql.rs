@@ -18,6 +18,7 @@ macro_rules! impl_automation_store {
 
             crate::store::cursor_sql::leased_cursor!($store, "automation_cursors",
                 "COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0)");
+            crate::store::cursor_sql::head_cursor!($store, "automation_cursors");
 
             /// id, tenant_id, enabled, definition, created_at, updated_at
             type RuleRow = (Uuid, Uuid, bool, String, i64, i64);
@@ -114,15 +115,7 @@ macro_rules! impl_automation_store {
                     };
                     if saved && rule.enabled && enabled_before == 0 {
                         // Rules act on what happens from now on.
-                        sqlx::query(
-                            "INSERT INTO automation_cursors (tenant_id, stream_offset)
-                             VALUES ($1, COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0))
-                             ON CONFLICT (tenant_id) DO UPDATE SET stream_offset = excluded.stream_offset",
-                        )
-                        .bind(tenant.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                        cursor_to_head(&mut tx, tenant).await?;
                     }
                     tx.commit().await.map_err(backend)?;
                     Ok(saved)

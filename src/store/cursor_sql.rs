@@ -75,4 +75,29 @@ macro_rules! leased_cursor {
     };
 }
 
-pub(crate) use leased_cursor;
+/// `cursor_to_head`, for the cursors that start at the stream's head (the work acts on
+/// what happens once it is switched on), with the table's name.
+macro_rules! head_cursor {
+    ($store:ty, $table:literal) => {
+        /// Moves the tenant's cursor to its stream's head, inside the transaction that
+        /// switches the work on: it acts on what happens from then on.
+        async fn cursor_to_head(
+            conn: &mut <<$store as SqlBackend>::Db as sqlx::Database>::Connection,
+            tenant: TenantId,
+        ) -> Result<(), StoreError> {
+            sqlx::query(concat!(
+                "INSERT INTO ", $table, " (tenant_id, stream_offset)
+                 VALUES ($1, COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0))
+                 ON CONFLICT (tenant_id) DO UPDATE SET stream_offset = excluded.stream_offset"
+            ))
+            .bind(tenant.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+
+    };
+}
+
+pub(crate) use {head_cursor, leased_cursor};

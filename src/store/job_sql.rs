@@ -136,6 +136,22 @@ macro_rules! impl_job_store {
                     Ok(failed.rows_affected() == 1)
                 }
 
+                async fn defer_job(&self, id: JobId, node: NodeId, run_at: Millis, now: Millis) -> Result<bool, StoreError> {
+                    let deferred = sqlx::query(
+                        "UPDATE jobs SET state = 'queued', run_at = $3, owner_node = NULL, lease_until = NULL,
+                             attempts = attempts - 1, updated_at = $4
+                         WHERE id = $1 AND owner_node = $2 AND state = 'running'",
+                    )
+                    .bind(id.0)
+                    .bind(node.0)
+                    .bind(run_at.0)
+                    .bind(now.0)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(deferred.rows_affected() == 1)
+                }
+
                 async fn release_jobs(&self, node: NodeId, now: Millis) -> Result<u64, StoreError> {
                     let released = sqlx::query(
                         "UPDATE jobs SET state = 'queued', owner_node = NULL, lease_until = NULL,

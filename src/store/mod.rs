@@ -20,6 +20,7 @@ mod session_rows;
 mod session_sql;
 mod sql;
 mod sqlite;
+mod webhook_sql;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -9,6 +9,7 @@ use super::pipeline_sql::impl_pipeline_store;
 use super::reply_sql::impl_reply_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
+use super::webhook_sql::impl_webhook_store;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::time::Duration;
 
@@ -99,4 +100,5 @@ impl_pipeline_store!(PostgresStore, postgres);
 impl_knowledge_store!(PostgresStore, postgres);
 impl_reply_store!(PostgresStore);
 impl_automation_store!(PostgresStore);
+impl_webhook_store!(PostgresStore);
 impl_job_store!(PostgresStore, " FOR UPDATE SKIP LOCKED");

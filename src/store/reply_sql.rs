@@ -21,6 +21,7 @@ macro_rules! impl_reply_store {
 
             crate::store::cursor_sql::leased_cursor!($store, "reply_cursors",
                 "COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0)");
+            crate::store::cursor_sql::head_cursor!($store, "reply_cursors");
 
             #[async_trait]
             impl ReplyStore for $store {
@@ -56,15 +57,7 @@ macro_rules! impl_reply_store {
                     .map_err(backend)?;
                     if settings.enabled() && !was_enabled {
                         // Replies start with the messages that come from now on.
-                        sqlx::query(
-                            "INSERT INTO reply_cursors (tenant_id, stream_offset)
-                             VALUES ($1, COALESCE((SELECT last_offset FROM tenant_streams WHERE tenant_id = $1), 0))
-                             ON CONFLICT (tenant_id) DO UPDATE SET stream_offset = excluded.stream_offset",
-                        )
-                        .bind(tenant.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                        cursor_to_head(&mut tx, tenant).await?;
                     }
                     tx.commit().await.map_err(backend)
                 }

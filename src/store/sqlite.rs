@@ -14,6 +14,7 @@ use super::pipeline_sql::impl_pipeline_store;
 use super::reply_sql::impl_reply_store;
 use super::session_sql::impl_session_store;
 use super::sql::{SqlBackend, impl_sql_store};
+use super::webhook_sql::impl_webhook_store;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -128,4 +129,5 @@ impl_pipeline_store!(SqliteStore, sqlite);
 impl_knowledge_store!(SqliteStore, sqlite);
 impl_reply_store!(SqliteStore);
 impl_automation_store!(SqliteStore);
+impl_webhook_store!(SqliteStore);
 impl_job_store!(SqliteStore, "");

@@ -42,6 +42,7 @@ mod store_conformance;
 mod supervision;
 mod text_input;
 mod web_ui;
+mod webhooks;
 mod whatsapp_web;
 #[cfg(feature = "whatsapp-web")]
 mod whatsapp_web_media;

@@ -190,7 +190,7 @@ impl JobHandler for Steps {
                 self.next(&mut run, step, done.next_at).await
             }
             Err(failure) => {
-                let (JobFailure::Retry(why) | JobFailure::Permanent(why)) = &failure;
+                let why = failure.reason().to_owned();
                 let last =
                     matches!(failure, JobFailure::Permanent(_)) || job.attempts >= job.max_attempts;
                 result.status = if last {

@@ -66,4 +66,8 @@ uuid_id!(
     RuleId,
     /// One run of an automation rule, started by one event.
     RunId,
+    /// A URL a tenant's events are posted to.
+    EndpointId,
+    /// One event posted to one endpoint, over all its attempts.
+    DeliveryId,
 );

@@ -59,13 +59,27 @@ text_enum!(
         /// A reply the model drafted for the agents; only the conversation's assignee
         /// receives it, or every agent while it has none.
         ReplySuggested => "reply.suggested",
+        /// The server switched a tenant's webhook endpoint off (it answered 410 Gone,
+        /// or failed for days); its `conversation_id` column holds the endpoint id,
+        /// and only admins receive it.
+        WebhookDisabled => "webhook.disabled",
     }
 );
 
 impl EventKind {
-    /// Events only admins (and owners) receive: they carry login codes.
+    /// Events only admins (and owners) receive: session states carry login codes,
+    /// and both are about settings only admins manage.
     pub fn admins_only(self) -> bool {
-        self == EventKind::SessionUpdated
+        matches!(self, EventKind::SessionUpdated | EventKind::WebhookDisabled)
+    }
+
+    /// The field that names what the event is about.
+    pub fn subject(self) -> &'static str {
+        match self {
+            EventKind::SessionUpdated => "channel_id",
+            EventKind::WebhookDisabled => "endpoint_id",
+            _ => "conversation_id",
+        }
     }
 
     /// Whether the event changes what a conversation actor caches (its messages,
@@ -75,6 +89,7 @@ impl EventKind {
         !matches!(
             self,
             EventKind::SessionUpdated
+                | EventKind::WebhookDisabled
                 | EventKind::MessageInsights
                 | EventKind::ConversationLead
                 | EventKind::ReplySuggested
@@ -104,11 +119,7 @@ impl StreamEvent {
     /// recipient (a `ByteString` clone is a reference count).
     pub fn frame(&self) -> ByteString {
         // A session event names its channel where other events name a conversation.
-        let subject = if self.kind == EventKind::SessionUpdated {
-            "channel_id"
-        } else {
-            "conversation_id"
-        };
+        let subject = self.kind.subject();
         ByteString::from(format!(
             r#"{{"type":"{}","v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"{subject}":"{}","at":"{}","data":{}}}"#,
             self.kind.as_str(),

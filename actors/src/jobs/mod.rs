@@ -109,6 +109,16 @@ pub trait JobStore: Send + Sync + 'static {
         now: Millis,
     ) -> Result<bool, StoreError>;
 
+    /// Queues a job the node holds again for `run_at`, its attempt not counted (it
+    /// could not run yet). False when the node no longer holds it.
+    async fn defer_job(
+        &self,
+        id: JobId,
+        node: NodeId,
+        run_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
     /// Hands the node's running jobs back, queued as they were (their attempt not
     /// counted), for a clean stop. The number handed back.
     async fn release_jobs(&self, node: NodeId, now: Millis) -> Result<u64, StoreError>;

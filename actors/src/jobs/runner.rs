@@ -22,8 +22,26 @@ use tokio::sync::Semaphore;
 pub enum JobFailure {
     /// It may work later (a timeout, an unreachable endpoint, a 5xx).
     Retry(String),
+    /// Like `Retry`, after a delay the handler chose (its own schedule, or the one
+    /// the far end asked for) instead of the runner's backoff.
+    RetryIn(String, Duration),
+    /// It did not run: what it needs is taken (another job holds the far end's
+    /// share). Queued again after the delay, the attempt not counted.
+    Busy(Duration),
     /// It never will (the job's rule is gone, its input is wrong): dead at once.
     Permanent(String),
+}
+
+impl JobFailure {
+    /// Why, as a run's record says it.
+    pub fn reason(&self) -> &str {
+        match self {
+            JobFailure::Retry(why) | JobFailure::RetryIn(why, _) | JobFailure::Permanent(why) => {
+                why
+            }
+            JobFailure::Busy(_) => "what it needs is busy",
+        }
+    }
 }
 
 #[async_trait]
@@ -34,7 +52,8 @@ pub trait JobHandler: Send + Sync + 'static {
 
 /// What the server counts of jobs.
 pub trait JobObserver: Send + Sync + 'static {
-    /// A run of a job of `kind` ended `done`, `retry` or `dead` after `seconds`.
+    /// A run of a job of `kind` ended `done`, `retry`, `dead` or `busy` (not run,
+    /// queued again) after `seconds`.
     fn finished(&self, kind: &str, outcome: &'static str, seconds: f64);
 
     /// The jobs in each state across the cluster, and the lag, now and then.
@@ -169,29 +188,33 @@ impl JobRunner {
                 }),
         };
         let now = Millis::now();
-        let (settled, label) = match outcome {
-            Ok(()) => (
-                self.store.complete_job(job.id, self.node, now).await,
-                "done",
-            ),
-            Err(JobFailure::Retry(why)) if job.attempts < job.max_attempts => {
-                let wait = backoff(
-                    self.settings.retry_base,
-                    self.settings.retry_max,
-                    job.attempts,
-                );
-                let settled = self
-                    .store
-                    .fail_job(job.id, self.node, &why, Some(now.plus(wait)), now)
-                    .await;
-                (settled, "retry")
+        let attempts_left = job.attempts < job.max_attempts;
+        let settle = match outcome {
+            Ok(()) => Settle::Done,
+            Err(JobFailure::Busy(wait)) => Settle::Later(now.plus(wait)),
+            Err(JobFailure::Retry(why)) if attempts_left => {
+                let (base, max) = (self.settings.retry_base, self.settings.retry_max);
+                Settle::Again(why, now.plus(backoff(base, max, job.attempts)))
             }
-            Err(JobFailure::Retry(why) | JobFailure::Permanent(why)) => {
+            Err(JobFailure::RetryIn(why, wait)) if attempts_left => {
+                Settle::Again(why, now.plus(wait))
+            }
+            Err(
+                JobFailure::Retry(why) | JobFailure::RetryIn(why, _) | JobFailure::Permanent(why),
+            ) => Settle::Dead(why),
+        };
+        let store = &self.store;
+        let (settled, label) = match settle {
+            Settle::Done => (store.complete_job(job.id, self.node, now).await, "done"),
+            Settle::Later(at) => (store.defer_job(job.id, self.node, at, now).await, "busy"),
+            Settle::Again(why, at) => (
+                store.fail_job(job.id, self.node, &why, Some(at), now).await,
+                "retry",
+            ),
+            Settle::Dead(why) => {
                 tracing::warn!(job = %job.id, kind = %job.kind, error = %why, "a job is dead");
                 (
-                    self.store
-                        .fail_job(job.id, self.node, &why, None, now)
-                        .await,
+                    store.fail_job(job.id, self.node, &why, None, now).await,
                     "dead",
                 )
             }
@@ -210,6 +233,16 @@ impl JobRunner {
             Err(err) => tracing::warn!(error = %err, "cannot hand running jobs back"),
         }
     }
+}
+
+/// What becomes of a job after a run.
+enum Settle {
+    Done,
+    /// Failed; tried again at the time.
+    Again(String, Millis),
+    Dead(String),
+    /// Did not run; queued again for the time, the attempt not counted.
+    Later(Millis),
 }
 
 fn report(id: JobId, settled: Result<bool, crate::store::StoreError>) {
