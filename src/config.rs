@@ -1053,12 +1053,19 @@ fn overlay(
             "false" | "0" | "no" => false,
             _ => return Err(env_err(format!("`{raw}` is not true or false"))),
         }),
-        toml::Value::Array(_) => toml::Value::Array(
+        // Comma-separated; numbers where the default list holds numbers.
+        toml::Value::Array(defaults) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_owned()))
-                .collect(),
+                .map(|item| match defaults.first() {
+                    Some(toml::Value::Integer(_)) => item
+                        .parse()
+                        .map(toml::Value::Integer)
+                        .map_err(|_| env_err(format!("`{item}` is not a whole number"))),
+                    _ => Ok(toml::Value::String(item.to_owned())),
+                })
+                .collect::<Result<_, _>>()?,
         ),
         toml::Value::Table(_) => {
             return Err(env_err("names a section; set one of its keys".into()));
@@ -1098,6 +1105,23 @@ mod tests {
             DatabaseLocation::Sqlite(PathBuf::from("./data/switchboard.db"))
         );
         assert!(!config.bus.redis_url.is_set());
+    }
+
+    #[test]
+    fn a_list_of_numbers_is_read_from_the_environment_as_numbers() {
+        let config = Config::load_from(
+            None,
+            env(&[("SWITCHBOARD_WEBHOOKS__RETRY_SCHEDULE_SECS", "0, 5,300")]),
+        )
+        .unwrap();
+        assert_eq!(config.webhooks.retry_schedule_secs, [0, 5, 300]);
+        let err = Config::load_from(
+            None,
+            env(&[("SWITCHBOARD_WEBHOOKS__RETRY_SCHEDULE_SECS", "0,soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`soon` is not a whole number"), "{err}");
     }
 
     #[test]

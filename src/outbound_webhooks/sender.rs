@@ -255,8 +255,45 @@ impl JobHandler for Sender {
             .begin_attempt(tenant, delivery.id, Millis::now())
             .await
             .map_err(retry)?;
+        let made = self.attempt(&endpoint, &delivery, &keys, number).await;
+        match made.failure {
+            None => self.succeeded(&endpoint, &delivery, made.attempt).await,
+            Some(failure) => {
+                self.failed(&endpoint, &delivery, made.attempt, failure, job.attempts)
+                    .await
+            }
+        }
+    }
+}
+
+/// Why an attempt failed, and what that means for the next.
+struct Failure {
+    why: String,
+    /// The wait the receiver asked for (`Retry-After`).
+    asked_wait: Option<Duration>,
+    /// 410 Gone: the endpoint is switched off.
+    gone: bool,
+    /// Waiting cannot help (a 410, an address the guard refuses): no retry.
+    hopeless: bool,
+}
+
+/// One attempt as the log keeps it, and its failure if it failed.
+struct Made {
+    attempt: Attempt,
+    failure: Option<Failure>,
+}
+
+impl Sender {
+    /// Posts the delivery once and says what came of it.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        delivery: &Delivery,
+        keys: &[Vec<u8>],
+        number: u32,
+    ) -> Made {
         let (at, started) = (Millis::now(), Instant::now());
-        let result = self.post(&endpoint, &delivery, &keys).await;
+        let reply = self.post(endpoint, delivery, keys).await;
         let latency = started.elapsed();
         let mut attempt = Attempt {
             attempt: number,
@@ -266,84 +303,112 @@ impl JobHandler for Sender {
             response_body: None,
             error: None,
         };
-        let (why, asked_wait, gone) = match &result {
+        let failure = match reply {
             Reply::Delivered(answer) => {
                 attempt.response_status = Some(answer.status.as_u16());
                 attempt.response_body = text_of(&answer.body_head);
-                (None, None, false)
+                None
             }
             Reply::Refused(answer) => {
                 attempt.response_status = Some(answer.status.as_u16());
                 attempt.response_body = text_of(&answer.body_head);
                 let gone = answer.status == reqwest::StatusCode::GONE;
-                (
-                    Some(format!("HTTP {}", answer.status)),
-                    retry_after(&answer.headers),
+                Some(Failure {
+                    why: format!("HTTP {}", answer.status),
+                    asked_wait: retry_after(&answer.headers),
                     gone,
-                )
+                    hopeless: gone,
+                })
             }
             Reply::NoAnswer(err) => {
                 attempt.error = Some(err.to_string());
-                (Some(err.to_string()), None, false)
+                Some(Failure {
+                    why: err.to_string(),
+                    asked_wait: None,
+                    gone: false,
+                    hopeless: matches!(err, FetchError::Refused(_)),
+                })
             }
         };
-        let outcome = if why.is_none() { "succeeded" } else { "failed" };
+        let outcome = if failure.is_none() {
+            "succeeded"
+        } else {
+            "failed"
+        };
         self.metrics.webhook_attempt(outcome, latency.as_secs_f64());
-        let now = Millis::now();
-        let Some(why) = why else {
-            let done = AttemptOutcome {
-                attempt,
-                status: DeliveryState::Succeeded,
-                next_attempt_at: None,
-            };
+        Made { attempt, failure }
+    }
+
+    async fn succeeded(
+        &self,
+        endpoint: &Endpoint,
+        delivery: &Delivery,
+        attempt: Attempt,
+    ) -> Result<(), JobFailure> {
+        let store = self.store.as_ref();
+        let done = AttemptOutcome {
+            attempt,
+            status: DeliveryState::Succeeded,
+            next_attempt_at: None,
+        };
+        store
+            .record_attempt(delivery.tenant_id, delivery.id, &done)
+            .await
+            .map_err(retry)?;
+        if endpoint.failing_since.is_some() {
             store
-                .record_attempt(tenant, delivery.id, &done)
+                .mark_failing(endpoint.tenant_id, endpoint.id, None)
                 .await
                 .map_err(retry)?;
-            if endpoint.failing_since.is_some() {
-                store
-                    .mark_failing(tenant, endpoint.id, None)
-                    .await
-                    .map_err(retry)?;
-            }
-            return Ok(());
-        };
-        // A refused address will not change by waiting; a 410 says the receiver is
-        // gone for good.
-        let hopeless = gone || matches!(result, Reply::NoAnswer(FetchError::Refused(_)));
-        let delay = if hopeless {
+        }
+        Ok(())
+    }
+
+    /// Records the failed attempt, counts it against the endpoint, and says when the
+    /// job goes again (after `attempts_made` of the schedule), if it does.
+    async fn failed(
+        &self,
+        endpoint: &Endpoint,
+        delivery: &Delivery,
+        attempt: Attempt,
+        failure: Failure,
+        attempts_made: u32,
+    ) -> Result<(), JobFailure> {
+        let now = Millis::now();
+        let delay = if failure.hopeless {
             None
         } else {
+            let settings = &self.settings;
             next_delay(
-                &self.settings.schedule,
-                job.attempts,
-                asked_wait,
-                self.settings.max_retry_after,
+                &settings.schedule,
+                attempts_made,
+                failure.asked_wait,
+                settings.max_retry_after,
             )
         };
         let (status, next_attempt_at) = match delay {
             Some(delay) => (DeliveryState::Retrying, Some(now.plus(delay))),
             None => (DeliveryState::Failed, None),
         };
-        let failed = AttemptOutcome {
+        let recorded = AttemptOutcome {
             attempt,
             status,
             next_attempt_at,
         };
-        store
-            .record_attempt(tenant, delivery.id, &failed)
+        self.store
+            .record_attempt(delivery.tenant_id, delivery.id, &recorded)
             .await
             .map_err(retry)?;
-        if gone {
-            self.disable(&endpoint, "the receiver answered 410 Gone")
+        if failure.gone {
+            self.disable(endpoint, "the receiver answered 410 Gone")
                 .await
                 .map_err(retry)?;
         } else {
-            self.note_failure(&endpoint, now).await.map_err(retry)?;
+            self.note_failure(endpoint, now).await.map_err(retry)?;
         }
         match delay {
-            Some(delay) => Err(JobFailure::RetryIn(why, delay)),
-            None => Err(JobFailure::Permanent(why)),
+            Some(delay) => Err(JobFailure::RetryIn(failure.why, delay)),
+            None => Err(JobFailure::Permanent(failure.why)),
         }
     }
 }

@@ -2,7 +2,8 @@
 // channels with what to paste into Meta's console and their health, replies that
 // could not be delivered, the pipeline's settings (pipeline_settings.js), its
 // language model (ai_settings.js), its replies (reply_settings.js) and the knowledge
-// base they quote (knowledge.js), automation rules (automations.js). The server enforces every permission; the page only hides what the
+// base they quote (knowledge.js), automation rules (automations.js), outbound webhooks
+// (webhooks.js). The server enforces every permission; the page only hides what the
 // role cannot use.
 
 import { h, fill, fillGrid, longTime, announce } from "./dom.js";
@@ -13,6 +14,7 @@ import { renderPipelineSettings } from "./pipeline_settings.js";
 import { renderAiSettings } from "./ai_settings.js";
 import { renderKnowledge } from "./knowledge.js";
 import { renderAutomations } from "./automations.js";
+import { renderWebhooks } from "./webhooks.js";
 import { renderReplySettings } from "./reply_settings.js";
 
 const SCOPES = [
@@ -46,6 +48,7 @@ export function renderAdmin(main, me, tab) {
     ["replies", "AI replies", "admin", renderReplySettings],
     ["knowledge", "Knowledge base", "admin", renderKnowledge],
     ["automations", "Automations", "admin", renderAutomations],
+    ["webhooks", "Webhooks", "admin", renderWebhooks],
   ].filter(([, , minimum]) => atLeast(role, minimum));
   const current = tabs.find(([id]) => id === tab) ?? tabs[0];
   const body = h("div", { class: "admin-body" });

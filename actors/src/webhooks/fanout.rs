@@ -48,17 +48,23 @@ pub fn deliveries_for(
     let mut found = Vec::new();
     for event in events {
         for event_type in types_of(event) {
-            for endpoint in endpoints
+            let mut wanting = endpoints
                 .iter()
                 .filter(|e| e.enabled && e.wants(event_type))
-            {
+                .peekable();
+            if wanting.peek().is_none() {
+                continue;
+            }
+            // Rendered once, whatever the number of endpoints that get it.
+            let body = payload(tenant, event, event_type);
+            for endpoint in wanting {
                 found.push(NewDelivery {
                     id: DeliveryId::new(),
                     tenant_id: tenant,
                     endpoint_id: endpoint.id,
                     event_type: event_type.to_owned(),
                     event_key: Some(event_key(event)),
-                    payload: payload(tenant, event, event_type),
+                    payload: body.clone(),
                     created_at: now,
                 });
             }
@@ -319,5 +325,65 @@ impl JobHandler for Replays {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConversationId;
+    use crate::inbox::stream::{Epoch, EventKind};
+
+    fn endpoint(types: &[&str], enabled: bool) -> Endpoint {
+        Endpoint {
+            id: EndpointId::new(),
+            tenant_id: TenantId(uuid::Uuid::nil()),
+            url: "https://hooks.example.com/in".into(),
+            description: String::new(),
+            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            enabled,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: Millis(0),
+            updated_at: Millis(0),
+        }
+    }
+
+    #[test]
+    fn each_enabled_endpoint_gets_the_types_it_asked_for_under_one_event_key() {
+        let first_message = StreamEvent {
+            epoch: Epoch(uuid::Uuid::nil()),
+            offset: 3,
+            kind: EventKind::MessageNew,
+            conversation_id: ConversationId(uuid::Uuid::nil()),
+            assignee_id: None,
+            data: r#"{"message":{"direction":"inbound","seq":1,"type":"text"}}"#.into(),
+            at: Millis(5),
+        };
+        let all = endpoint(&["message.new", "conversation.created"], true);
+        let created = endpoint(&["conversation.created"], true);
+        let off = endpoint(&["message.new"], false);
+        let status = endpoint(&["message.status"], true);
+        let endpoints = [all.clone(), created.clone(), off, status];
+        let found = deliveries_for(all.tenant_id, &[first_message], &endpoints, Millis(9));
+        let got: Vec<(EndpointId, &str)> = found
+            .iter()
+            .map(|d| (d.endpoint_id, d.event_type.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (all.id, "message.new"),
+                (all.id, "conversation.created"),
+                (created.id, "conversation.created"),
+            ]
+        );
+        let key = format!("{}:3", uuid::Uuid::nil());
+        assert!(
+            found
+                .iter()
+                .all(|d| d.event_key.as_deref() == Some(key.as_str()))
+        );
+        assert_eq!(found[1].payload, found[2].payload);
     }
 }
