@@ -89,24 +89,6 @@ fn rule_view(rule: &Rule) -> RuleView<'_> {
     }
 }
 
-fn run_view(run: &Run) -> Value {
-    json!({
-        "id": run.id,
-        "rule_id": run.rule_id,
-        "rule_name": run.data.rule_name,
-        "status": run.status.as_str(),
-        "trigger_key": run.trigger_key,
-        "conversation_id": run.conversation_id,
-        "depth": run.depth,
-        "event": run.data.event,
-        "actions": run.data.actions,
-        "steps": run.data.steps,
-        "reason": run.data.reason,
-        "created_at": run.created_at.to_rfc3339(),
-        "updated_at": run.updated_at.to_rfc3339(),
-    })
-}
-
 fn job_view(job: &Job) -> Value {
     json!({
         "id": job.id,
@@ -302,7 +284,7 @@ pub async fn runs(
         .store
         .runs(rule.tenant_id, rule.id, page.before.map(RunId), limit)
         .await?;
-    let views: Vec<Value> = runs.iter().map(run_view).collect();
+    let views: Vec<Value> = runs.iter().map(Run::view).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": views })))
 }
 
@@ -316,7 +298,7 @@ pub async fn run(
         .run(auth.caller.tenant_id(), RunId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("automation run"))?;
-    Ok(HttpResponse::Ok().json(run_view(&run)))
+    Ok(HttpResponse::Ok().json(run.view()))
 }
 
 #[derive(Deserialize)]

@@ -6,12 +6,14 @@
 macro_rules! impl_automation_store {
     ($store:ty) => {
         mod automation_impl {
+            use super::inbox_impl::StreamTx;
             use super::*;
             use crate::store::inbox_rows::{from_json, to_json};
             use crate::store::rows::{backend, corrupt};
             use async_trait::async_trait;
             use switchboard_actors::automation::{AutomationStore, Rule, Run, RunStatus};
             use switchboard_actors::inbox::bus::NodeId;
+            use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ConversationId, Millis, RuleId, RunId, TenantId};
             use uuid::Uuid;
@@ -227,17 +229,29 @@ macro_rules! impl_automation_store {
                     rows.into_iter().map(run).collect()
                 }
 
-                async fn save_run(&self, saved: &Run) -> Result<(), StoreError> {
+                async fn save_run(&self, saved: &Run) -> Result<Option<StreamEvent>, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    // Locked first, as every writer of the stream does.
+                    let mut stream = if saved.ended() {
+                        Some(StreamTx::lock(&mut tx, saved.tenant_id).await?)
+                    } else {
+                        None
+                    };
                     sqlx::query("UPDATE automation_runs SET status = $3, data = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
                         .bind(saved.tenant_id.0)
                         .bind(saved.id.0)
                         .bind(saved.status.as_str())
                         .bind(to_json(&saved.data))
                         .bind(saved.updated_at.0)
-                        .execute(self.writer())
+                        .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    Ok(())
+                    let Some(mut stream) = stream.take() else {
+                        tx.commit().await.map_err(backend)?;
+                        return Ok(None);
+                    };
+                    stream.push_subject(EventKind::AutomationRun, ConversationId(saved.rule_id.0), saved.view().to_string(), saved.updated_at);
+                    Ok(stream.commit(tx).await?.pop())
                 }
 
                 async fn runs_since(&self, tenant: TenantId, rule: RuleId, conversation: ConversationId, since: Millis) -> Result<u64, StoreError> {

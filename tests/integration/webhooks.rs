@@ -703,7 +703,49 @@ async fn a_slow_receiver_holds_its_share_and_other_endpoints_still_receive(backe
     assert_eq!(slow.most_in_flight.load(Ordering::SeqCst), 2);
 }
 
+async fn an_ended_automation_run_reaches_admins_and_the_endpoints_that_ask_for_it(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, tweak).await;
+    let (token, mut admin, _) = common::subscribed_owner(&app).await;
+    let receiver = Receiver::start();
+    endpoint(&app, &token, &receiver.url, &["automation.run"]).await;
+    let rule = app
+        .post(
+            "/api/v1/automations",
+            Some(&token),
+            json!({
+                "name": "Tag greetings",
+                "trigger": {"type": "message_received", "keywords": ["hello"]},
+                "actions": [{"type": "add_tag", "tag": "greeted"}]
+            }),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
+    let rule_id = rule.body["id"].as_str().unwrap();
+    let said = app.customer_says(&token, "Ivo", "hello!").await;
+
+    let frame = admin.next_of(&["automation.run"]).await;
+    assert_eq!(frame["rule_id"], rule_id);
+    assert_eq!(frame["data"]["status"], "done");
+    assert_eq!(frame["data"]["rule_name"], "Tag greetings");
+    assert_eq!(frame["data"]["conversation_id"], said["conversation"]["id"]);
+    assert_eq!(frame["data"]["steps"][0]["action"], "add_tag");
+    assert_eq!(frame["data"]["steps"][0]["status"], "done");
+    let got = receiver.received(1).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "automation.run");
+    assert_eq!(body["rule_id"], rule_id);
+    assert_eq!(body["data"], frame["data"]);
+    // The event holds the run as REST shows it.
+    let listed = app
+        .get(&format!("/api/v1/automations/{rule_id}/runs"), Some(&token))
+        .await;
+    assert_eq!(listed.body["data"][0], frame["data"]);
+}
+
 crate::on_both_backends!(
+    an_ended_automation_run_reaches_admins_and_the_endpoints_that_ask_for_it,
     a_customer_message_is_posted_signed_with_the_socket_event_inside,
     a_failing_receiver_is_retried_on_the_schedule_and_retry_after_is_honoured,
     a_delivery_out_of_attempts_fails_and_is_redelivered_by_hand_under_its_id,

@@ -18,6 +18,7 @@ pub mod steps;
 
 use crate::domain::text_enum::text_enum;
 use crate::inbox::bus::NodeId;
+use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
 use crate::{ConversationId, Millis, RuleId, RunId, TenantId};
 use async_trait::async_trait;
@@ -115,6 +116,33 @@ pub struct Run {
     pub updated_at: Millis,
 }
 
+impl Run {
+    /// The run as REST and the `automation.run` event show it.
+    pub fn view(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "rule_name": self.data.rule_name,
+            "status": self.status.as_str(),
+            "trigger_key": self.trigger_key,
+            "conversation_id": self.conversation_id,
+            "depth": self.depth,
+            "event": self.data.event,
+            "actions": self.data.actions,
+            "steps": self.data.steps,
+            "reason": self.data.reason,
+            "created_at": self.created_at.to_rfc3339(),
+            "updated_at": self.updated_at.to_rfc3339(),
+        })
+    }
+
+    /// Whether it has ended (`done` or `failed`): saving it so tells admins, and
+    /// webhooks, with an `automation.run` event.
+    pub fn ended(&self) -> bool {
+        matches!(self.status, RunStatus::Done | RunStatus::Failed)
+    }
+}
+
 #[async_trait]
 pub trait AutomationStore: Send + Sync + 'static {
     /// Creates the rule, or (with `replace`) rewrites an existing one's definition and
@@ -149,8 +177,9 @@ pub trait AutomationStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Run>, StoreError>;
 
-    /// Writes a run's status and data.
-    async fn save_run(&self, run: &Run) -> Result<(), StoreError>;
+    /// Writes a run's status and data; when it has ended, appends its `automation.run`
+    /// event in the same transaction and answers it, to be published.
+    async fn save_run(&self, run: &Run) -> Result<Option<StreamEvent>, StoreError>;
 
     /// How many runs (skipped ones aside) the rule started for the conversation since
     /// `since`: the loop guard's rate cap.

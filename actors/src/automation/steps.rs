@@ -230,7 +230,11 @@ fn record(run: &mut Run, result: StepResult) {
 impl Steps {
     async fn save(&self, run: &mut Run) -> Result<(), JobFailure> {
         run.updated_at = Millis::now();
-        self.store.save_run(run).await.map_err(store_failure)
+        let ended = self.store.save_run(run).await.map_err(store_failure)?;
+        if let Some(event) = ended {
+            self.inbox.publish(run.tenant_id, vec![event]);
+        }
+        Ok(())
     }
 
     /// After step `step`: the run is done, or its next step's job is due at `next_at`.

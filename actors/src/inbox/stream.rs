@@ -63,14 +63,20 @@ text_enum!(
         /// or failed for days); its `conversation_id` column holds the endpoint id,
         /// and only admins receive it.
         WebhookDisabled => "webhook.disabled",
+        /// An automation rule's run ended (`done` or `failed`); its `conversation_id`
+        /// column holds the rule id, and only admins receive it.
+        AutomationRun => "automation.run",
     }
 );
 
 impl EventKind {
     /// Events only admins (and owners) receive: session states carry login codes,
-    /// and both are about settings only admins manage.
+    /// and all are about settings only admins manage.
     pub fn admins_only(self) -> bool {
-        matches!(self, EventKind::SessionUpdated | EventKind::WebhookDisabled)
+        matches!(
+            self,
+            EventKind::SessionUpdated | EventKind::WebhookDisabled | EventKind::AutomationRun
+        )
     }
 
     /// The field that names what the event is about.
@@ -78,6 +84,7 @@ impl EventKind {
         match self {
             EventKind::SessionUpdated => "channel_id",
             EventKind::WebhookDisabled => "endpoint_id",
+            EventKind::AutomationRun => "rule_id",
             _ => "conversation_id",
         }
     }
@@ -90,6 +97,7 @@ impl EventKind {
             self,
             EventKind::SessionUpdated
                 | EventKind::WebhookDisabled
+                | EventKind::AutomationRun
                 | EventKind::MessageInsights
                 | EventKind::ConversationLead
                 | EventKind::ReplySuggested
