@@ -412,6 +412,18 @@ async fn a_restart_in_the_middle_of_retries_delivers_once_more(backend: Backend)
     crashed.customer_says(&token, "Di", "Still there?").await;
     let retrying = settled(&crashed, &token, &id, "retrying").await;
     assert!(retrying["next_attempt_at"].is_string());
+    // Killed once the runner has queued the retry (not while the job still runs,
+    // which would leave it to its lease).
+    until("the retry queued", || async {
+        let queued = crashed.get("/api/v1/jobs?state=queued", Some(&token)).await;
+        queued.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "webhook.delivery")
+            .then_some(())
+    })
+    .await;
     node.kill();
 
     let app = common::start(config, crashed.db).await;
@@ -680,6 +692,8 @@ async fn a_slow_receiver_holds_its_share_and_other_endpoints_still_receive(backe
     let app = spawn_app_with(backend, |config| {
         tweak(config);
         config.webhooks.endpoint_concurrency = 2;
+        // Held requests must not time out (and be tried again) while the test runs.
+        config.webhooks.timeout_secs = 50;
         config.jobs.concurrency = 4;
     })
     .await;
