@@ -182,6 +182,19 @@ async fn endpoint(app: &TestApp, token: &str, url: &str, types: &[&str]) -> Valu
     made.body
 }
 
+/// Switches the endpoint on or off; its view after.
+async fn switch(app: &TestApp, token: &str, endpoint: &str, enabled: bool) -> Value {
+    let changed = app
+        .patch(
+            &format!("/api/v1/webhooks/{endpoint}"),
+            token,
+            json!({ "enabled": enabled }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    changed.body
+}
+
 async fn deliveries(app: &TestApp, token: &str, endpoint: &str) -> Vec<Value> {
     let listed = app
         .get(
@@ -505,16 +518,9 @@ async fn an_endpoint_failing_for_the_configured_time_is_switched_off(backend: Ba
     assert_eq!(failed["attempts"], 1);
     assert_eq!(failed["error"], "the endpoint is switched off");
     // Switched on again, it starts afresh.
-    let on = app
-        .patch(
-            &format!("/api/v1/webhooks/{id}"),
-            &token,
-            json!({ "enabled": true }),
-        )
-        .await;
-    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
-    assert_eq!(on.body["disabled_reason"], Value::Null);
-    assert_eq!(on.body["failing_since"], Value::Null);
+    let on = switch(&app, &token, id, true).await;
+    assert_eq!(on["disabled_reason"], Value::Null);
+    assert_eq!(on["failing_since"], Value::Null);
 }
 
 async fn a_replay_sends_what_a_switched_off_endpoint_missed_and_nothing_twice(backend: Backend) {
@@ -528,24 +534,10 @@ async fn a_replay_sends_what_a_switched_off_endpoint_missed_and_nothing_twice(ba
         .unwrap();
     app.customer_says(&token, "Gil", "first").await;
     receiver.received(1).await;
-    let off = app
-        .patch(
-            &format!("/api/v1/webhooks/{id}"),
-            &token,
-            json!({ "enabled": false }),
-        )
-        .await;
-    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    switch(&app, &token, id, false).await;
     app.customer_says(&token, "Gil", "second").await;
     app.customer_says(&token, "Gil", "third").await;
-    let on = app
-        .patch(
-            &format!("/api/v1/webhooks/{id}"),
-            &token,
-            json!({ "enabled": true }),
-        )
-        .await;
-    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+    switch(&app, &token, id, true).await;
 
     let replay = app
         .post(
