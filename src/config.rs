@@ -168,6 +168,13 @@ pub struct WebhooksConfig {
     pub log_retention_days: u64,
 }
 
+impl WebhooksConfig {
+    /// The attempts a delivery gets: one per entry of the retry schedule.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.retry_schedule_secs.len()).unwrap_or(u32::MAX)
+    }
+}
+
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {

@@ -199,7 +199,7 @@ impl Application {
             sender_settings(&config.webhooks),
             metrics.clone(),
         );
-        let delivery_attempts = attempts_per_delivery(&config.webhooks);
+        let delivery_attempts = config.webhooks.attempts();
         let jobs = Arc::new(
             JobRunner::new(
                 store.clone(),
@@ -378,13 +378,8 @@ fn fanout_settings(config: &Config) -> FanoutSettings {
         poll_every: Duration::from_millis(pipeline.poll_ms),
         batch: pipeline.batch,
         tenants_per_round: pipeline.tenants_per_round,
-        attempts: attempts_per_delivery(&config.webhooks),
+        attempts: config.webhooks.attempts(),
     }
-}
-
-/// A delivery gets one attempt per entry of the retry schedule.
-pub fn attempts_per_delivery(config: &WebhooksConfig) -> u32 {
-    u32::try_from(config.retry_schedule_secs.len()).unwrap_or(u32::MAX)
 }
 
 fn sender_settings(config: &WebhooksConfig) -> SenderSettings {

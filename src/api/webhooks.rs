@@ -137,6 +137,17 @@ async fn found(
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
 
+/// The endpoint, when it is on: what sends to it (`for_what`) is refused otherwise.
+fn switched_on(endpoint: Endpoint, for_what: &str) -> Result<Endpoint, ApiError> {
+    if endpoint.enabled {
+        return Ok(endpoint);
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        format!("the endpoint is switched off; switch it on {for_what}"),
+    ))
+}
+
 async fn audit_endpoint(
     state: &AppState,
     client: &ClientInfo,
@@ -423,7 +434,7 @@ pub async fn redeliver(
         .requeue_delivery(tenant, delivery.id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
-    let attempts = attempts_per_delivery(&state);
+    let attempts = state.config.webhooks.attempts();
     state
         .store
         .add_job(
@@ -467,13 +478,7 @@ pub async fn replay(
     id: web::Path<Uuid>,
     body: Json<Replay>,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = found(&state, &auth, *id).await?;
-    if !endpoint.enabled {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the endpoint is switched off; switch it on before a replay",
-        ));
-    }
+    let endpoint = switched_on(found(&state, &auth, *id).await?, "before a replay")?;
     let since = Millis::parse_rfc3339(&body.since)
         .ok_or_else(|| ApiError::invalid("since must be an RFC 3339 time"))?;
     let tenant = endpoint.tenant_id;
@@ -506,13 +511,7 @@ pub async fn test(
     auth: Authorized<ManageWebhooks>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = found(&state, &auth, *id).await?;
-    if !endpoint.enabled {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the endpoint is switched off; switch it on to test it",
-        ));
-    }
+    let endpoint = switched_on(found(&state, &auth, *id).await?, "to test it")?;
     let now = Millis::now();
     let new = NewDelivery {
         id: DeliveryId::new(),
@@ -523,7 +522,7 @@ pub async fn test(
         payload: test_payload(endpoint.tenant_id, endpoint.id, now),
         created_at: now,
     };
-    let attempts = attempts_per_delivery(&state);
+    let attempts = state.config.webhooks.attempts();
     enqueue(
         state.store.as_ref(),
         std::slice::from_ref(&new),
@@ -537,8 +536,4 @@ pub async fn test(
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
     Ok(HttpResponse::Accepted().json(delivery_view(&delivery)))
-}
-
-fn attempts_per_delivery(state: &AppState) -> u32 {
-    crate::startup::attempts_per_delivery(&state.config.webhooks)
 }

@@ -320,7 +320,7 @@ macro_rules! impl_webhook_store {
                         .await
                         .map_err(backend)?;
                         if created.is_some() {
-                            added.push(Added { id: d.id, status: DeliveryState::Pending, attempts: 0, created: true });
+                            added.push(Added { id: d.id, status: DeliveryState::Pending, attempts: 0 });
                             continue;
                         }
                         let (id, status, attempts): (Uuid, String, i64) = sqlx::query_as(
@@ -338,7 +338,6 @@ macro_rules! impl_webhook_store {
                             id: DeliveryId(id),
                             status: DeliveryState::parse(&status).map_err(corrupt("webhook delivery"))?,
                             attempts: u32::try_from(attempts).unwrap_or_default(),
-                            created: false,
                         });
                     }
                     tx.commit().await.map_err(backend)?;

@@ -126,16 +126,21 @@ impl StreamEvent {
     /// The WebSocket frame for this event. Built once per event and shared by every
     /// recipient (a `ByteString` clone is a reference count).
     pub fn frame(&self) -> ByteString {
+        ByteString::from(self.render(self.kind.as_str(), ""))
+    }
+
+    /// The frame's JSON under `type_name`, with `extra` (`"key":value,` pairs) after
+    /// the type: what outbound webhooks post. `data` goes in as written, unparsed.
+    pub fn render(&self, type_name: &str, extra: &str) -> String {
         // A session event names its channel where other events name a conversation.
         let subject = self.kind.subject();
-        ByteString::from(format!(
-            r#"{{"type":"{}","v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"{subject}":"{}","at":"{}","data":{}}}"#,
-            self.kind.as_str(),
+        format!(
+            r#"{{"type":"{type_name}",{extra}"v":{PROTOCOL_VERSION},"epoch":"{}","offset":{},"{subject}":"{}","at":"{}","data":{}}}"#,
             self.epoch,
             self.offset,
             self.conversation_id,
             self.at.to_rfc3339(),
             self.data
-        ))
+        )
     }
 }

@@ -8,7 +8,7 @@
 use crate::inbox::stream::{EventKind, StreamEvent};
 use crate::{EndpointId, Millis, TenantId};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub const CONVERSATION_CREATED: &str = "conversation.created";
 pub const LEAD_CAPTURED: &str = "lead.captured";
@@ -61,10 +61,18 @@ struct MessagePart {
     kind: String,
 }
 
-/// The types `event` is delivered under: its own, and what it means.
-pub fn types_of(event: &StreamEvent) -> Vec<&'static str> {
+/// Whether an endpoint that asks for these types needs what events mean (which
+/// costs reading each customer message's JSON), not just their own types.
+pub fn wants_meanings(types: &[String]) -> bool {
+    types.iter().any(|t| DERIVED.contains(&t.as_str()))
+}
+
+/// The types `event` is delivered under: its own, and, with `meanings`, what it
+/// means.
+pub fn types_of(event: &StreamEvent, meanings: bool) -> Vec<&'static str> {
     let mut types = vec![event.kind.as_str()];
-    if event.kind == EventKind::MessageNew
+    if meanings
+        && event.kind == EventKind::MessageNew
         && let Ok(new) = serde_json::from_str::<MessageNew>(&event.data)
         && new.message.direction == "inbound"
     {
@@ -82,23 +90,11 @@ pub fn types_of(event: &StreamEvent) -> Vec<&'static str> {
 /// it, with the tenant and, as Standard Webhooks asks, when it happened
 /// (`timestamp`).
 pub fn payload(tenant: TenantId, event: &StreamEvent, event_type: &str) -> String {
-    // The data was written as JSON by the server; a row that is not would be sent
-    // as a string rather than dropped.
-    let data: Value =
-        serde_json::from_str(&event.data).unwrap_or_else(|_| Value::String(event.data.clone()));
-    let at = event.at.to_rfc3339();
-    let mut body = json!({
-        "type": event_type,
-        "timestamp": at,
-        "tenant_id": tenant,
-        "v": crate::inbox::stream::PROTOCOL_VERSION,
-        "epoch": event.epoch,
-        "offset": event.offset,
-        "at": at,
-        "data": data,
-    });
-    body[event.kind.subject()] = json!(event.conversation_id);
-    body.to_string()
+    let extra = format!(
+        r#""timestamp":"{}","tenant_id":"{tenant}","#,
+        event.at.to_rfc3339()
+    );
+    event.render(event_type, &extra)
 }
 
 /// The body of a test delivery.
@@ -123,6 +119,7 @@ mod tests {
     use super::*;
     use crate::ConversationId;
     use crate::inbox::stream::Epoch;
+    use serde_json::Value;
 
     fn message_new(seq: i64, kind: &str, direction: &str) -> StreamEvent {
         StreamEvent {
@@ -141,15 +138,15 @@ mod tests {
     #[test]
     fn a_customer_s_first_lead_is_also_a_new_conversation_and_a_captured_lead() {
         assert_eq!(
-            types_of(&message_new(1, "lead", "inbound")),
+            types_of(&message_new(1, "lead", "inbound"), true),
             ["message.new", CONVERSATION_CREATED, LEAD_CAPTURED]
         );
         assert_eq!(
-            types_of(&message_new(2, "text", "inbound")),
+            types_of(&message_new(2, "text", "inbound"), true),
             ["message.new"]
         );
         assert_eq!(
-            types_of(&message_new(1, "text", "outbound")),
+            types_of(&message_new(1, "text", "outbound"), true),
             ["message.new"]
         );
     }

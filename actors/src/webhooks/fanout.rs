@@ -8,7 +8,7 @@
 //! `Replays` walks the stream again for one endpoint, as a job: what it finds
 //! delivered is left alone, what failed goes again, what is missing is added.
 
-use super::catalog::{event_key, payload, types_of};
+use super::catalog::{event_key, payload, types_of, wants_meanings};
 use super::{DELIVERY_JOB, DeliveryState, Endpoint, NewDelivery, REPLAY_JOB, job_key};
 use crate::inbox::bus::NodeId;
 use crate::inbox::stream::StreamEvent;
@@ -46,8 +46,11 @@ pub fn deliveries_for(
     now: Millis,
 ) -> Vec<NewDelivery> {
     let mut found = Vec::new();
+    let meanings = endpoints
+        .iter()
+        .any(|e| e.enabled && wants_meanings(&e.event_types));
     for event in events {
-        for event_type in types_of(event) {
+        for event_type in types_of(event, meanings) {
             let mut wanting = endpoints
                 .iter()
                 .filter(|e| e.enabled && e.wants(event_type))

@@ -18,7 +18,6 @@ use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
 use crate::{DeliveryId, EndpointId, Millis, TenantId};
 use async_trait::async_trait;
-use serde::Serialize;
 use std::time::Duration;
 
 /// The job that makes one attempt at a delivery (and is retried on the schedule).
@@ -91,16 +90,13 @@ pub struct NewDelivery {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: DeliveryId,
-    #[serde(skip)]
     pub tenant_id: TenantId,
     pub endpoint_id: EndpointId,
     pub event_type: String,
-    #[serde(skip)]
     pub event_key: Option<String>,
-    #[serde(skip)]
     pub payload: String,
     pub status: DeliveryState,
     /// Attempts made, over every redelivery.
@@ -117,7 +113,7 @@ pub struct Delivery {
 }
 
 /// One attempt, as the delivery log lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub attempt: u32,
     pub at: Millis,
@@ -137,14 +133,13 @@ pub struct AttemptOutcome {
     pub next_attempt_at: Option<Millis>,
 }
 
-/// A delivery as a caller added it: its row (new, or there already from an earlier
-/// pass over the same event) and whether this call created it.
+/// A delivery as a caller added it: its row, new or there already from an earlier
+/// pass over the same event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added {
     pub id: DeliveryId,
     pub status: DeliveryState,
     pub attempts: u32,
-    pub created: bool,
 }
 
 /// The idempotency key of the job that makes a delivery's next round of attempts:
