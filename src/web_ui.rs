@@ -29,6 +29,15 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 
 /// Anything no route claimed: a file of the web inbox for `GET`/`HEAD`, otherwise
 /// the JSON `not_found` every unknown route gets.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "web_inbox.serve",
+    tag = "web inbox",
+    summary = "The web inbox page and the files of static/",
+    security(()),
+    responses((status = 200, description = "the page", body = String, content_type = "text/html"))
+)]
 pub async fn serve(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such route");
     if request.method() != Method::GET && request.method() != Method::HEAD {

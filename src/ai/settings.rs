@@ -16,7 +16,7 @@ pub const MIN_TIMEOUT_MS: u64 = 100;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 
 /// How a provider is spoken to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     /// The OpenAI chat completions API, as OpenAI, Azure OpenAI, OpenRouter, Ollama,
@@ -35,7 +35,7 @@ impl ProviderKind {
     }
 }
 
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// Unique within the tenant; names it in failures and keeps its key across saves.
@@ -71,7 +71,7 @@ fn default_timeout_ms() -> u64 {
 
 /// The pipeline's use of the providers: understanding the messages its rules are
 /// unsure of.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UnderstandingUse {
     pub enabled: bool,
@@ -91,7 +91,7 @@ impl Default for UnderstandingUse {
 
 /// A tenant's monthly token budget across its providers (input and output tokens,
 /// as the providers counted them, by UTC month).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Budget {
     /// 0: no budget. Once spent, no model is asked until the month turns: replies fall
@@ -113,7 +113,7 @@ impl Default for Budget {
 /// Embedding the knowledge base, for finding passages by meaning as well as by their
 /// words: a provider of the list (an OpenAI-compatible one: Anthropic has no
 /// embeddings endpoint) and the embedding model to ask there.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddingsUse {
     /// Empty: no embeddings, the full-text search alone.
@@ -125,7 +125,7 @@ pub struct EmbeddingsUse {
 /// A budget larger than this is a typing error.
 const MAX_BUDGET_TOKENS: u64 = 1_000_000_000_000;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AiSettings {
     pub providers: Vec<Provider>,

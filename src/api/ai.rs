@@ -30,6 +30,14 @@ async fn saved(state: &AppState, tenant: TenantId) -> Result<Option<AiSettings>,
 }
 
 /// The settings without their keys; the defaults (no provider) where none are saved.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings/ai",
+    operation_id = "settings.ai",
+    tag = "settings",
+    summary = "Language-model providers",
+    responses((status = 200, description = "the providers, keys never shown", body = Object))
+)]
 pub async fn settings(
     state: web::Data<AppState>,
     auth: Authorized<ManageSettings>,
@@ -42,6 +50,15 @@ pub async fn settings(
 
 /// Replaces the settings as a whole; a provider sent without `api_key` keeps the key
 /// saved under its name. They apply from the pipeline's next batch.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings/ai",
+    operation_id = "settings.save_ai",
+    tag = "settings",
+    summary = "Replace language-model providers",
+    request_body = AiSettings,
+    responses((status = 200, description = "the settings as saved", body = Object))
+)]
 pub async fn save_settings(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -77,6 +94,14 @@ pub async fn save_settings(
 }
 
 /// The reply settings; the defaults (replies off) where none are saved.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings/replies",
+    operation_id = "settings.replies",
+    tag = "settings",
+    summary = "AI reply settings",
+    responses((status = 200, description = "modes, voice, rules, fallback, link hosts, cache", body = Object))
+)]
 pub async fn reply_settings(
     state: web::Data<AppState>,
     auth: Authorized<ManageSettings>,
@@ -91,6 +116,15 @@ pub async fn reply_settings(
 
 /// Replaces the reply settings as a whole; replies switched on answer the messages
 /// that come from now on.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings/replies",
+    operation_id = "settings.save_replies",
+    tag = "settings",
+    summary = "Replace AI reply settings",
+    request_body = ReplySettings,
+    responses((status = 200, description = "the settings as saved", body = Object))
+)]
 pub async fn save_reply_settings(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -119,7 +153,8 @@ pub async fn save_reply_settings(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// `YYYY-MM` (UTC); the current month when left out.
@@ -127,6 +162,15 @@ pub struct UsageQuery {
 }
 
 /// Calls answered and tokens used in a month, by provider and model, with the total.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ai/usage",
+    operation_id = "ai.usage",
+    tag = "settings",
+    summary = "Language-model use this month",
+    params(UsageQuery),
+    responses((status = 200, description = "tokens and calls, and the monthly limit", body = Object))
+)]
 pub async fn usage(
     state: web::Data<AppState>,
     auth: Authorized<ManageSettings>,

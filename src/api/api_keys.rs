@@ -1,7 +1,7 @@
 //! API keys for integrations: created with scopes, shown once, revocable.
 
 use super::auth::display_name;
-use super::views::{ApiKeyView, Page};
+use super::views::{ApiKeyView, NewApiKey, Page};
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::{self, Kind};
@@ -22,6 +22,14 @@ use uuid::Uuid;
 const HINT_CHARS: usize = 6;
 const MAX_EXPIRY_DAYS: u32 = 3650;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    operation_id = "api-keys.list",
+    tag = "api-keys",
+    summary = "API keys",
+    responses((status = 200, description = "the keys, never their secrets", body = Page<ApiKeyView>))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageApiKeys>,
@@ -33,7 +41,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     name: String,
@@ -42,6 +50,15 @@ pub struct CreateRequest {
     expires_in_days: Option<u32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    operation_id = "api-keys.create",
+    tag = "api-keys",
+    summary = "Create an API key",
+    request_body = CreateRequest,
+    responses((status = 201, description = "the key, and its secret shown once", body = NewApiKey))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -97,9 +114,21 @@ pub async fn create(
         details: json!({ "name": key.name, "scopes": Scope::join(&key.scopes) }),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Created().json(json!({ "api_key": ApiKeyView::from(&key), "key": secret })))
+    Ok(HttpResponse::Created().json(NewApiKey {
+        api_key: ApiKeyView::from(&key),
+        key: secret,
+    }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    operation_id = "api-keys.revoke",
+    tag = "api-keys",
+    summary = "Revoke an API key",
+    params(("id" = Uuid, Path, description = "the key's id")),
+    responses((status = 204, description = "revoked"))
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     client: ClientInfo,

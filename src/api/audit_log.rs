@@ -14,14 +14,26 @@ use uuid::Uuid;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// The `next_cursor` of the previous page.
     before: Option<Uuid>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-log",
+    operation_id = "audit.list",
+    tag = "audit",
+    summary = "Who did what, when, from where",
+    params(AuditQuery),
+    responses((status = 200, description = "newest first", body = Page<AuditView>))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadAudit>,

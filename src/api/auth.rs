@@ -1,6 +1,6 @@
 //! Registration, sign-in, token refresh, sign-out, invitations and `me`.
 
-use super::views::{Session, TenantView, UserView};
+use super::views::{Me, Registered, Session, TenantView, UserView};
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::{self, Kind};
@@ -26,7 +26,7 @@ use switchboard_actors::{
 const MAX_NAME_CHARS: usize = 200;
 const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=63;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     tenant_name: String,
@@ -37,6 +37,16 @@ pub struct RegisterRequest {
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    operation_id = "auth.register",
+    tag = "auth",
+    summary = "Create a tenant and its owner",
+    security(()),
+    request_body = RegisterRequest,
+    responses((status = 201, description = "the new tenant and a session for its owner", body = Registered))
+)]
 pub async fn register(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -93,11 +103,13 @@ pub async fn register(
     };
     audit::record(state.store.as_ref(), &client, event).await;
     let (_, session) = start_session(&state, &owner, now).await?;
-    Ok(HttpResponse::Created()
-        .json(json!({ "tenant": TenantView::from(&tenant), "session": session })))
+    Ok(HttpResponse::Created().json(Registered {
+        tenant: TenantView::from(&tenant),
+        session,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The tenant's slug.
@@ -106,6 +118,16 @@ pub struct LoginRequest {
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    operation_id = "auth.login",
+    tag = "auth",
+    summary = "Sign in",
+    security(()),
+    request_body = LoginRequest,
+    responses((status = 200, description = "a session", body = Session))
+)]
 pub async fn login(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -157,12 +179,22 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    operation_id = "auth.refresh",
+    tag = "auth",
+    summary = "Rotate a refresh token",
+    security(()),
+    request_body = RefreshRequest,
+    responses((status = 200, description = "a session with a new refresh token", body = Session))
+)]
 pub async fn refresh(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -225,6 +257,15 @@ pub async fn refresh(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    operation_id = "auth.logout",
+    tag = "auth",
+    summary = "Sign out: revoke the refresh token's family",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "signed out"))
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -259,6 +300,14 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    operation_id = "auth.me",
+    tag = "auth",
+    summary = "The signed-in user and tenant",
+    responses((status = 200, description = "the user and tenant", body = Me))
+)]
 pub async fn me(
     state: web::Data<AppState>,
     auth: Authorized<Member>,
@@ -271,17 +320,29 @@ pub async fn me(
         .tenant(user.tenant_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "user": UserView::from(user), "tenant": TenantView::from(&tenant) })))
+    Ok(HttpResponse::Ok().json(Me {
+        user: UserView::from(user),
+        tenant: TenantView::from(&tenant),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteRequest {
     token: String,
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/accept-invite",
+    operation_id = "auth.accept_invite",
+    tag = "auth",
+    summary = "Accept an invitation",
+    security(()),
+    request_body = AcceptInviteRequest,
+    responses((status = 200, description = "a session for the invited user", body = Session))
+)]
 pub async fn accept_invite(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -315,7 +376,7 @@ pub async fn accept_invite(
     Ok(HttpResponse::Ok().json(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
@@ -324,6 +385,15 @@ pub struct ChangePasswordRequest {
 
 /// Changes the caller's password and signs out every other session of theirs; the
 /// response is a fresh session for the device that made the change.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    operation_id = "auth.change_password",
+    tag = "auth",
+    summary = "Change password",
+    request_body = ChangePasswordRequest,
+    responses((status = 200, description = "a fresh session; other sessions are signed out", body = Session))
+)]
 pub async fn change_password(
     state: web::Data<AppState>,
     client: ClientInfo,

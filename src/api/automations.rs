@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// Rules a tenant may hold.
 pub const MAX_RULES: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleRequest {
     name: String,
@@ -140,6 +140,14 @@ async fn schedule(state: &AppState, rule: &Rule) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/automations",
+    operation_id = "automations.list",
+    tag = "automations",
+    summary = "Automation rules",
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -149,6 +157,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "data": views })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/automations",
+    operation_id = "automations.create",
+    tag = "automations",
+    summary = "Create a rule",
+    request_body = RuleRequest,
+    responses((status = 201, description = "the rule", body = Object))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -178,6 +195,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(rule_view(&rule)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/automations/{id}",
+    operation_id = "automations.get",
+    tag = "automations",
+    summary = "One rule",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    responses((status = 200, description = "the rule", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -187,6 +213,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(rule_view(&rule)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/automations/{id}",
+    operation_id = "automations.replace",
+    tag = "automations",
+    summary = "Replace a rule",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    request_body = RuleRequest,
+    responses((status = 200, description = "the rule as saved", body = Object))
+)]
 pub async fn replace(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -232,6 +268,15 @@ async fn set_enabled(
     Ok(HttpResponse::Ok().json(rule_view(&rule)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/automations/{id}/enable",
+    operation_id = "automations.enable",
+    tag = "automations",
+    summary = "Switch a rule on",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    responses((status = 200, description = "the rule", body = Object))
+)]
 pub async fn enable(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -241,6 +286,15 @@ pub async fn enable(
     set_enabled(state, client, auth, *id, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/automations/{id}/disable",
+    operation_id = "automations.disable",
+    tag = "automations",
+    summary = "Switch a rule off",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    responses((status = 200, description = "the rule", body = Object))
+)]
 pub async fn disable(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -250,6 +304,15 @@ pub async fn disable(
     set_enabled(state, client, auth, *id, false).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/automations/{id}",
+    operation_id = "automations.delete",
+    tag = "automations",
+    summary = "Delete a rule",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    responses((status = 204, description = "deleted"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -264,14 +327,27 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// A run id: runs older than it.
     before: Option<Uuid>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
 /// A rule's runs, newest first; `before` (a run id) pages back.
+#[utoipa::path(
+    get,
+    path = "/api/v1/automations/{id}/runs",
+    operation_id = "automations.runs",
+    tag = "automations",
+    summary = "A rule's runs",
+    params(("id" = Uuid, Path, description = "the rule's id"), Page),
+    responses((status = 200, description = "`{data: [...]}`, newest first", body = Object))
+)]
 pub async fn runs(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -288,6 +364,15 @@ pub async fn runs(
     Ok(HttpResponse::Ok().json(json!({ "data": views })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/automations/runs/{id}",
+    operation_id = "automations.run",
+    tag = "automations",
+    summary = "One run, step by step",
+    params(("id" = Uuid, Path, description = "the run's id")),
+    responses((status = 200, description = "the run", body = Object))
+)]
 pub async fn run(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -301,7 +386,7 @@ pub async fn run(
     Ok(HttpResponse::Ok().json(run.view()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DryRun {
     /// The offset of a past event in the tenant's stream.
@@ -310,6 +395,16 @@ pub struct DryRun {
 
 /// What the rule would do for a past event: whether it applies to each happening the
 /// event makes, and the actions it would take. Nothing is done or recorded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/automations/{id}/dry-run",
+    operation_id = "automations.dry_run",
+    tag = "automations",
+    summary = "What a rule would do with a past event",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    request_body = DryRun,
+    responses((status = 200, description = "the conditions' verdicts and the actions it would take", body = Object))
+)]
 pub async fn dry_run(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -349,14 +444,27 @@ pub async fn dry_run(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobsQuery {
+    /// `queued`, `running`, `done` or `dead` (the default).
     state: Option<String>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
 /// The tenant's jobs in a state (`dead` unless asked), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "jobs.jobs",
+    tag = "jobs",
+    summary = "Durable jobs by state",
+    params(JobsQuery),
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn jobs(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
@@ -376,6 +484,15 @@ pub async fn jobs(
 }
 
 /// Queues a dead job again, due now, its attempts reset.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/retry",
+    operation_id = "jobs.retry_job",
+    tag = "jobs",
+    summary = "Queue a dead job again",
+    params(("id" = Uuid, Path, description = "the job's id")),
+    responses((status = 200, description = "the job", body = Object))
+)]
 pub async fn retry_job(
     state: web::Data<AppState>,
     client: ClientInfo,

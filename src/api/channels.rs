@@ -136,6 +136,14 @@ fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError>
 }
 
 /// The tenant's gateway defaults: `{"default_country": "DE"}` (or `null`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/channel-settings",
+    operation_id = "channels.tenant_settings",
+    tag = "channels",
+    summary = "How national phone numbers are read",
+    responses((status = 200, description = "`{default_country}`", body = Object))
+)]
 pub async fn tenant_settings(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -144,12 +152,21 @@ pub async fn tenant_settings(
     Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettingsRequest {
     default_country: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/channel-settings",
+    operation_id = "channels.set_tenant_settings",
+    tag = "channels",
+    summary = "Set the default country",
+    request_body = TenantSettingsRequest,
+    responses((status = 200, description = "`{default_country}`", body = Object))
+)]
 pub async fn set_tenant_settings(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -177,6 +194,14 @@ pub async fn set_tenant_settings(
     Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    operation_id = "channels.list",
+    tag = "channels",
+    summary = "Connected channels",
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -189,7 +214,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     kind: ChannelKind,
@@ -205,6 +230,15 @@ pub struct CreateRequest {
     settings: Map<String, Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels",
+    operation_id = "channels.create",
+    tag = "channels",
+    summary = "Connect a channel",
+    request_body = CreateRequest,
+    responses((status = 201, description = "the channel", body = Object))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -312,6 +346,15 @@ async fn find(
         .ok_or_else(|| ApiError::not_found("channel"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}",
+    operation_id = "channels.get",
+    tag = "channels",
+    summary = "One channel",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "the channel", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -321,7 +364,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, &channel)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     name: Option<String>,
@@ -332,6 +375,16 @@ pub struct UpdateRequest {
     verify_token: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{id}",
+    operation_id = "channels.update",
+    tag = "channels",
+    summary = "Change a channel",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "the channel as changed", body = Object))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -439,6 +492,15 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ChannelView::new(&channel, Some(&credentials))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}",
+    operation_id = "channels.delete",
+    tag = "channels",
+    summary = "Disconnect a channel",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 204, description = "deleted"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -465,6 +527,15 @@ pub async fn delete(
 
 /// Health at a glance: `ok`, `disabled`, `circuit_open` (the provider keeps failing
 /// and sends are paused) or `failing` (the newest call failed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/status",
+    operation_id = "channels.status",
+    tag = "channels",
+    summary = "A channel's health",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "queue, breaker and last error", body = Object))
+)]
 pub async fn status(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -526,6 +597,14 @@ impl From<&WebhookLogEntry> for WebhookLogView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhook-log",
+    operation_id = "channels.webhook_log",
+    tag = "channels",
+    summary = "Provider webhooks that could not be used",
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn webhook_log(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -567,7 +646,8 @@ impl From<&DeadLetter> for DeadLetterView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterQuery {
     /// `true`: only those not sent again yet.
@@ -575,6 +655,15 @@ pub struct DeadLetterQuery {
     pending: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    operation_id = "channels.dead_letters",
+    tag = "channels",
+    summary = "Replies that could not be delivered",
+    params(DeadLetterQuery),
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn dead_letters(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -592,6 +681,15 @@ pub async fn dead_letters(
 
 /// Sends a dead letter's reply again: it goes back to `pending` (live on the
 /// sockets) and into its channel's queue.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/{id}/retry",
+    operation_id = "channels.retry_dead_letter",
+    tag = "channels",
+    summary = "Send a dead letter again",
+    params(("id" = Uuid, Path, description = "the dead letter's id")),
+    responses((status = 202, description = "the reply, queued again", body = Object))
+)]
 pub async fn retry_dead_letter(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -603,6 +701,15 @@ pub async fn retry_dead_letter(
 }
 
 /// The retry action on a failed reply in the thread: an agent sends it again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/retry",
+    operation_id = "messages.retry_message",
+    tag = "messages",
+    summary = "Send a failed reply again",
+    params(("id" = Uuid, Path, description = "the message's id")),
+    responses((status = 202, description = "the reply, `pending` again", body = MessageView))
+)]
 pub async fn retry_message(
     state: web::Data<AppState>,
     client: ClientInfo,

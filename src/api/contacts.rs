@@ -28,7 +28,7 @@ fn contact_name(raw: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     name: String,
@@ -42,6 +42,15 @@ pub struct CreateRequest {
     tags: Vec<TagName>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    operation_id = "contacts.create",
+    tag = "contacts",
+    summary = "Create a contact",
+    request_body = CreateRequest,
+    responses((status = 201, description = "the contact", body = ContactView))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Authorized<WriteContacts>,
@@ -72,6 +81,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ContactView::from(&contact)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}",
+    operation_id = "contacts.get",
+    tag = "contacts",
+    summary = "One contact",
+    params(("id" = Uuid, Path, description = "the contact's id")),
+    responses((status = 200, description = "the contact", body = ContactView))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ReadContacts>,
@@ -87,6 +105,15 @@ pub async fn get(
 
 /// Undoes the merge that absorbed this contact: it shows again with its identities
 /// and conversations, and the contact it was merged into loses what it gained.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/unmerge",
+    operation_id = "contacts.unmerge",
+    tag = "contacts",
+    summary = "Undo a merge",
+    params(("id" = Uuid, Path, description = "the absorbed contact's id")),
+    responses((status = 200, description = "the absorbed contact, restored", body = ContactView))
+)]
 pub async fn unmerge(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -112,6 +139,15 @@ pub async fn unmerge(
 }
 
 /// The contact's lead form submissions, newest first, with their source (form, ad).
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}/leads",
+    operation_id = "contacts.leads",
+    tag = "contacts",
+    summary = "The contact's Lead Ads submissions",
+    params(("id" = Uuid, Path, description = "the contact's id")),
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn leads(
     state: web::Data<AppState>,
     auth: Authorized<ReadContacts>,
@@ -128,7 +164,7 @@ pub async fn leads(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     name: Option<String>,
@@ -138,6 +174,16 @@ pub struct UpdateRequest {
     tags: Option<Vec<TagName>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts/{id}",
+    operation_id = "contacts.update",
+    tag = "contacts",
+    summary = "Change a contact",
+    params(("id" = Uuid, Path, description = "the contact's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "the contact as changed", body = ContactView))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Authorized<WriteContacts>,
@@ -169,15 +215,28 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ContactView::from(&changed.contact)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Part of a name, phone number or email address.
     q: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<Uuid>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    operation_id = "contacts.search",
+    tag = "contacts",
+    summary = "Search contacts",
+    params(SearchQuery),
+    responses((status = 200, description = "matches by name, phone or email", body = Page<ContactView>))
+)]
 pub async fn search(
     state: web::Data<AppState>,
     auth: Authorized<ReadContacts>,
@@ -204,13 +263,23 @@ pub async fn search(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The duplicate to fold into the contact in the path.
     merge_id: Uuid,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/merge",
+    operation_id = "contacts.merge",
+    tag = "contacts",
+    summary = "Merge another contact into this one",
+    params(("id" = Uuid, Path, description = "the contact's id")),
+    request_body = MergeRequest,
+    responses((status = 200, description = "the surviving contact", body = ContactView))
+)]
 pub async fn merge(
     state: web::Data<AppState>,
     client: ClientInfo,

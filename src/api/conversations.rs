@@ -39,7 +39,8 @@ fn author(caller: &Caller) -> Option<UserId> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<ConversationStatus>,
@@ -54,7 +55,10 @@ pub struct ListQuery {
     temperature: Option<Temperature>,
     sentiment: Option<SentimentLabel>,
     handoff: Option<HandoffState>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
@@ -67,6 +71,15 @@ fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    operation_id = "conversations.list",
+    tag = "conversations",
+    summary = "The inbox",
+    params(ListQuery),
+    responses((status = 200, description = "most recent activity first", body = Page<ListedView>))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -125,6 +138,15 @@ pub async fn existing(
 }
 
 /// The conversation with its most recent messages, from its live actor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}",
+    operation_id = "conversations.get",
+    tag = "conversations",
+    summary = "A conversation with recent messages",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    responses((status = 200, description = "`{conversation, messages, lead, insights}`", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -140,7 +162,7 @@ pub async fn get(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     status: Option<ConversationStatus>,
@@ -149,6 +171,16 @@ pub struct UpdateRequest {
     snoozed_until: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/conversations/{id}",
+    operation_id = "conversations.update",
+    tag = "conversations",
+    summary = "Change status or priority",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "the conversation as changed", body = ConversationView))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -200,13 +232,23 @@ fn parse_time(raw: &str) -> Result<Millis, ApiError> {
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     /// `null` unassigns.
     user_id: Option<Uuid>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/conversations/{id}/assignment",
+    operation_id = "conversations.assign",
+    tag = "conversations",
+    summary = "Assign, or unassign with null",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = AssignRequest,
+    responses((status = 200, description = "the conversation as changed", body = ConversationView))
+)]
 pub async fn assign(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -234,6 +276,15 @@ pub async fn assign(
     Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/assignments",
+    operation_id = "conversations.assignments",
+    tag = "conversations",
+    summary = "Assignment history",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    responses((status = 200, description = "newest first", body = Page<AssignmentView>))
+)]
 pub async fn assignments(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -249,12 +300,22 @@ pub async fn assignments(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
     tag: TagName,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/tags",
+    operation_id = "conversations.add_tag",
+    tag = "conversations",
+    summary = "Tag a conversation",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = TagRequest,
+    responses((status = 200, description = "the conversation as changed", body = ConversationView))
+)]
 pub async fn add_tag(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -272,6 +333,15 @@ pub async fn add_tag(
     Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/conversations/{id}/tags/{tag}",
+    operation_id = "conversations.remove_tag",
+    tag = "conversations",
+    summary = "Untag a conversation",
+    params(("id" = Uuid, Path, description = "the conversation's id"), ("tag" = String, Path, description = "the tag")),
+    responses((status = 200, description = "the conversation as changed", body = ConversationView))
+)]
 pub async fn remove_tag(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -289,6 +359,15 @@ pub async fn remove_tag(
     Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/read",
+    operation_id = "conversations.mark_read",
+    tag = "conversations",
+    summary = "Mark read",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    responses((status = 200, description = "the conversation as changed", body = ConversationView))
+)]
 pub async fn mark_read(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -305,14 +384,26 @@ pub async fn mark_read(
     Ok(HttpResponse::Ok().json(ConversationView::from(&changed.conversation)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MessagesQuery {
     /// Messages with a `seq` below this one: the cursor of the previous page.
     before: Option<i64>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/messages",
+    operation_id = "conversations.messages",
+    tag = "conversations",
+    summary = "A page of the timeline",
+    params(("id" = Uuid, Path, description = "the conversation's id"), MessagesQuery),
+    responses((status = 200, description = "`{data, next_cursor, insights}`: messages by `seq`, newest first", body = Object))
+)]
 pub async fn messages(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -348,7 +439,7 @@ struct MessagesPage {
     insights: serde_json::Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     body: String,
@@ -357,7 +448,7 @@ pub struct NoteRequest {
 }
 
 /// A reply: text in `body`, or exactly one of `template`, `media`, `reaction`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     body: Option<String>,
@@ -368,7 +459,7 @@ pub struct SendRequest {
     client_id: Option<ClientMessageId>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     name: String,
@@ -377,7 +468,7 @@ pub struct TemplateRequest {
     parameters: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaRequest {
     #[serde(rename = "type")]
@@ -386,7 +477,7 @@ pub struct MediaRequest {
     caption: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionRequest {
     /// Our id of the customer's message.
@@ -395,6 +486,16 @@ pub struct ReactionRequest {
 }
 
 /// Replies to the customer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/messages",
+    operation_id = "conversations.send",
+    tag = "conversations",
+    summary = "Reply to the customer",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = SendRequest,
+    responses((status = 201, description = "the reply, `pending` until the channel takes it", body = MessageView), (status = 200, description = "a repeated `client_id`: the reply already stored", body = MessageView))
+)]
 pub async fn send(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -450,6 +551,16 @@ pub async fn send(
 }
 
 /// Adds an internal note: part of the timeline, never sent to the customer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/notes",
+    operation_id = "conversations.add_note",
+    tag = "conversations",
+    summary = "Add an internal note",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = NoteRequest,
+    responses((status = 201, description = "the note", body = MessageView), (status = 200, description = "a repeated `client_id`: the note already stored", body = MessageView))
+)]
 pub async fn add_note(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,

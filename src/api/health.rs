@@ -6,10 +6,28 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "probes.health",
+    tag = "probes",
+    summary = "The process serves HTTP",
+    security(()),
+    responses((status = 200, description = "`{\"status\":\"ok\"}`", body = Object))
+)]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "probes.ready",
+    tag = "probes",
+    summary = "The server can reach its database",
+    security(()),
+    responses((status = 200, description = "`{\"status\":\"ready\",\"database\":\"sqlite\"|\"postgres\"}`", body = Object))
+)]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok()
@@ -24,6 +42,15 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "probes.metrics",
+    tag = "probes",
+    summary = "Prometheus metrics",
+    security(()),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let text = state.metrics.render(
         state.store.pool_stats(),

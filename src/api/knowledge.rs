@@ -27,7 +27,7 @@ const MAX_TITLE_CHARS: usize = 200;
 const DEFAULT_RESULTS: u32 = 5;
 const MAX_RESULTS: u32 = 20;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRequest {
     title: String,
@@ -88,6 +88,15 @@ async fn audit_saved(
 }
 
 /// Adds a document; its passages are searchable once this answers.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ai/knowledge",
+    operation_id = "knowledge.add",
+    tag = "knowledge",
+    summary = "Add a document",
+    request_body = DocumentRequest,
+    responses((status = 201, description = "the document", body = Object))
+)]
 pub async fn add(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -116,6 +125,16 @@ pub async fn add(
 }
 
 /// Replaces a document's title, format and text (and so all its passages).
+#[utoipa::path(
+    put,
+    path = "/api/v1/ai/knowledge/{id}",
+    operation_id = "knowledge.replace",
+    tag = "knowledge",
+    summary = "Replace a document",
+    params(("id" = Uuid, Path, description = "the document's id")),
+    request_body = DocumentRequest,
+    responses((status = 200, description = "the document as saved", body = Object))
+)]
 pub async fn replace(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -150,6 +169,14 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(detail))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ai/knowledge",
+    operation_id = "knowledge.list",
+    tag = "knowledge",
+    summary = "Knowledge base documents",
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -159,6 +186,15 @@ pub async fn list(
 }
 
 /// A document with its text and its passages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ai/knowledge/{id}",
+    operation_id = "knowledge.get",
+    tag = "knowledge",
+    summary = "One document",
+    params(("id" = Uuid, Path, description = "the document's id")),
+    responses((status = 200, description = "the document", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -172,6 +208,15 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(detail))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/ai/knowledge/{id}",
+    operation_id = "knowledge.delete",
+    tag = "knowledge",
+    summary = "Delete a document",
+    params(("id" = Uuid, Path, description = "the document's id")),
+    responses((status = 204, description = "deleted"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -193,14 +238,26 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: String,
+    /// 1 to 20 passages; 5 when left out.
+    #[param(minimum = 1, maximum = 20, default = 5)]
     limit: Option<u32>,
 }
 
 /// The passages a question finds, best first, with the terms it was read as.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ai/knowledge/search",
+    operation_id = "knowledge.search",
+    tag = "knowledge",
+    summary = "Search the knowledge base",
+    params(SearchQuery),
+    responses((status = 200, description = "the best passages", body = Object))
+)]
 pub async fn search(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,

@@ -32,6 +32,15 @@ fn media_dir(state: &AppState, tenant: TenantId) -> PathBuf {
         .join(tenant.0.simple().to_string())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/media",
+    operation_id = "messages.get",
+    tag = "messages",
+    summary = "A customer's photo, voice note or file",
+    params(("id" = Uuid, Path, description = "the message's id")),
+    responses((status = 200, description = "the file, with its own content type", body = Vec<u8>, content_type = "application/octet-stream"))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,

@@ -11,6 +11,7 @@ mod conversations;
 mod health;
 mod knowledge;
 mod media;
+mod openapi;
 mod pipeline;
 mod sandbox;
 mod sessions;
@@ -77,6 +78,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
                 .route("/audit-log", web::get().to(audit_log::list))
+                .route("/openapi.json", web::get().to(openapi::openapi_json))
+                .route("/docs", web::get().to(openapi::reference_home))
+                .route("/docs/{file:.*}", web::get().to(openapi::reference))
                 .configure(inbox_routes)
                 .configure(channel_routes),
         );

@@ -23,6 +23,14 @@ use switchboard_actors::{ConversationId, Millis, TenantId};
 use uuid::Uuid;
 
 /// The tenant's settings, the defaults where it saved none.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings/pipeline",
+    operation_id = "settings.pipeline",
+    tag = "settings",
+    summary = "Pipeline settings",
+    responses((status = 200, description = "handoff triggers, intents, assignment", body = Object))
+)]
 pub async fn settings(
     state: web::Data<AppState>,
     auth: Authorized<ManageSettings>,
@@ -36,6 +44,15 @@ pub async fn settings(
 }
 
 /// Replaces the settings as a whole; they apply from the next customer message on.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings/pipeline",
+    operation_id = "settings.save_pipeline",
+    tag = "settings",
+    summary = "Replace pipeline settings",
+    request_body = PipelineSettingsDoc,
+    responses((status = 200, description = "the settings as saved", body = Object))
+)]
 pub async fn save_settings(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -60,13 +77,23 @@ pub async fn save_settings(
     Ok(HttpResponse::Ok().json(settings))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoffRequest {
     /// `human`: the caller takes the conversation; `bot`: hands it back.
     to: HandoffState,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/handoff",
+    operation_id = "conversations.handoff",
+    tag = "conversations",
+    summary = "Take a conversation from the bot, or hand it back",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    request_body = HandoffRequest,
+    responses((status = 200, description = "the lead", body = Object))
+)]
 pub async fn handoff(
     state: web::Data<AppState>,
     auth: Authorized<WorkInbox>,
@@ -133,6 +160,15 @@ const HISTORY_LIMIT: u32 = 500;
 
 /// The scores the conversation's lead has had, one per customer message the pipeline
 /// judged, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/lead/history",
+    operation_id = "conversations.lead_history",
+    tag = "conversations",
+    summary = "The scores the lead has had",
+    params(("id" = Uuid, Path, description = "the conversation's id")),
+    responses((status = 200, description = "`{data: [{message_id, score, temperature, at}]}`, newest first, the last 500", body = Object))
+)]
 pub async fn lead_history(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,

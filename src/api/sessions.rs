@@ -61,6 +61,15 @@ async fn current(state: &AppState, channel: &Channel) -> Result<Value, ApiError>
     Ok(view(&record))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/session",
+    operation_id = "sessions.get",
+    tag = "sessions",
+    summary = "A WhatsApp Web session's state and current QR",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "the session", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -71,6 +80,15 @@ pub async fn get(
 }
 
 /// Newest first: each `session.updated` event's data.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/session/history",
+    operation_id = "sessions.history",
+    tag = "sessions",
+    summary = "The session's transitions",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn history(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
@@ -121,6 +139,15 @@ enum Command {
     Logout,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/session/restart",
+    operation_id = "sessions.restart",
+    tag = "sessions",
+    summary = "Restart the session",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 202, description = "the session, starting", body = Object))
+)]
 pub async fn restart(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -130,6 +157,15 @@ pub async fn restart(
     command(&state, &client, &auth, *id, Command::Restart).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/session/logout",
+    operation_id = "sessions.logout",
+    tag = "sessions",
+    summary = "Log the session out",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "the session, logged out", body = Object))
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -162,13 +198,23 @@ async fn command(
     Ok(reply.json(current(state, &channel).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairingCodeRequest {
     /// The number to link, with its country code (`+4915…`).
     phone: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/session/pairing-code",
+    operation_id = "sessions.pairing_code",
+    tag = "sessions",
+    summary = "Log in with a pairing code",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    request_body = PairingCodeRequest,
+    responses((status = 200, description = "`{code, expires_at}`", body = Object))
+)]
 pub async fn pairing_code(
     state: web::Data<AppState>,
     client: ClientInfo,

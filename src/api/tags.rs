@@ -12,6 +12,14 @@ use switchboard_actors::inbox::records::Tag;
 use switchboard_actors::inbox::views::TagView;
 use switchboard_actors::{Millis, TagName};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags",
+    operation_id = "tags.list",
+    tag = "tags",
+    summary = "The tag list",
+    responses((status = 200, description = "every tag", body = Page<TagView>))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -23,13 +31,22 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     name: TagName,
     color: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tags",
+    operation_id = "tags.create",
+    tag = "tags",
+    summary = "Create a tag",
+    request_body = CreateRequest,
+    responses((status = 201, description = "the tag", body = TagView))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Authorized<ManageTags>,
@@ -55,6 +72,15 @@ pub async fn create(
 }
 
 /// Removes the tag everywhere; each conversation that had it is updated live.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tags/{name}",
+    operation_id = "tags.delete",
+    tag = "tags",
+    summary = "Remove a tag everywhere",
+    params(("name" = String, Path, description = "the tag")),
+    responses((status = 204, description = "removed"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: Authorized<ManageTags>,

@@ -5,7 +5,7 @@
 //! lock itself out by accident, and the store refuses to remove the last owner.
 
 use super::auth::display_name;
-use super::views::{Page, UserView};
+use super::views::{InvitationView, Invited, Page, TeamMember, UserView};
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::{self, Kind};
@@ -23,6 +23,14 @@ use switchboard_actors::store::{Invitation, User, UserChange};
 use switchboard_actors::{Email, Millis, Role, UserId, UserStatus};
 use uuid::Uuid;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "users.list",
+    tag = "users",
+    summary = "Users of the tenant",
+    responses((status = 200, description = "the users", body = Page<UserView>))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadUsers>,
@@ -36,6 +44,14 @@ pub async fn list(
 
 /// Who is on the team, for everyone who works the inbox: names for assignees,
 /// typing and presence. Active users only, and no emails (those stay with managers).
+#[utoipa::path(
+    get,
+    path = "/api/v1/team",
+    operation_id = "users.team",
+    tag = "users",
+    summary = "The active team, without emails",
+    responses((status = 200, description = "the active members", body = Page<TeamMember>))
+)]
 pub async fn team(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
@@ -44,14 +60,27 @@ pub async fn team(
     let members = users
         .iter()
         .filter(|u| u.status == UserStatus::Active)
-        .map(|u| json!({"id": u.id.to_string(), "name": u.name, "role": u.role.as_str()}))
+        .map(|u| TeamMember {
+            id: u.id.to_string(),
+            name: u.name.clone(),
+            role: u.role.as_str(),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(Page::<serde_json::Value> {
+    Ok(HttpResponse::Ok().json(Page {
         data: members,
         next_cursor: None,
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    operation_id = "users.get",
+    tag = "users",
+    summary = "One user",
+    params(("id" = Uuid, Path, description = "the user's id")),
+    responses((status = 200, description = "the user", body = UserView))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ReadUsers>,
@@ -65,7 +94,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     email: Email,
@@ -73,6 +102,15 @@ pub struct InviteRequest {
     role: Role,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    operation_id = "users.invite",
+    tag = "users",
+    summary = "Invite a user",
+    request_body = InviteRequest,
+    responses((status = 201, description = "the invited user and the token to accept with, shown once", body = Invited))
+)]
 pub async fn invite(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -115,13 +153,16 @@ pub async fn invite(
         details: json!({ "email": user.email, "role": user.role.as_str() }),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Created().json(json!({
-        "user": UserView::from(&user),
-        "invitation": { "token": token, "expires_at": expires_at.to_rfc3339() },
-    })))
+    Ok(HttpResponse::Created().json(Invited {
+        user: UserView::from(&user),
+        invitation: InvitationView {
+            token,
+            expires_at: expires_at.to_rfc3339(),
+        },
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     name: Option<String>,
@@ -129,6 +170,16 @@ pub struct UpdateRequest {
     status: Option<UserStatus>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    operation_id = "users.update",
+    tag = "users",
+    summary = "Change a user's name, role or status",
+    params(("id" = Uuid, Path, description = "the user's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "the user as changed", body = UserView))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     client: ClientInfo,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use switchboard_actors::store::{ApiKey, AuditActor, AuditEntry, Tenant, User};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     pub id: String,
     pub slug: String,
@@ -23,7 +23,7 @@ impl From<&Tenant> for TenantView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -48,7 +48,7 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,
@@ -76,13 +76,13 @@ impl From<&ApiKey> for ApiKeyView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ActorView {
     pub kind: &'static str,
     pub id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: String,
     pub at: String,
@@ -130,7 +130,7 @@ impl From<&AuditEntry> for AuditView {
 }
 
 /// What a successful sign-in, registration, refresh or invitation acceptance returns.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub access_token: String,
     pub token_type: &'static str,
@@ -141,9 +141,51 @@ pub struct Session {
 }
 
 /// A list response; `next_cursor` is absent on the last page.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T: Serialize> {
     pub data: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// A new tenant and a session for its owner.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub tenant: TenantView,
+    pub session: Session,
+}
+
+/// The signed-in user and their tenant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub user: UserView,
+    pub tenant: TenantView,
+}
+
+/// An invited user and the token they accept with, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Invited {
+    pub user: UserView,
+    pub invitation: InvitationView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvitationView {
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// A team member as every colleague may see them: no email.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TeamMember {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+}
+
+/// A new API key and its secret, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NewApiKey {
+    pub api_key: ApiKeyView,
+    pub key: String,
 }

@@ -29,7 +29,7 @@ use uuid::Uuid;
 const MAX_URL_CHARS: usize = 2_048;
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     url: String,
@@ -44,7 +44,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointChange {
     url: Option<String>,
@@ -167,10 +167,26 @@ async fn audit_endpoint(
 }
 
 /// The event types an endpoint may ask for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/event-types",
+    operation_id = "webhooks.types",
+    tag = "webhooks",
+    summary = "The event types an endpoint can want",
+    responses((status = 200, description = "`{data: [...], test_event}`", body = Object))
+)]
 pub async fn types(_auth: Authorized<ManageWebhooks>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "data": event_types(), "test_event": TEST_EVENT }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    operation_id = "webhooks.list",
+    tag = "webhooks",
+    summary = "Webhook endpoints",
+    responses((status = 200, description = "`{data: [...]}`", body = Object))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,
@@ -180,6 +196,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "data": views })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    operation_id = "webhooks.create",
+    tag = "webhooks",
+    summary = "Add an endpoint",
+    request_body = NewEndpoint,
+    responses((status = 201, description = "the endpoint, with its `secret` shown once", body = Object))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -225,6 +250,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}",
+    operation_id = "webhooks.get",
+    tag = "webhooks",
+    summary = "One endpoint",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    responses((status = 200, description = "the endpoint", body = Object))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,
@@ -236,6 +270,16 @@ pub async fn get(
 
 /// Changes the fields given. Switching an endpoint on clears why it was switched
 /// off and its run of failures.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/webhooks/{id}",
+    operation_id = "webhooks.update",
+    tag = "webhooks",
+    summary = "Change an endpoint",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    request_body = EndpointChange,
+    responses((status = 200, description = "the endpoint as changed", body = Object))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -274,6 +318,15 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(endpoint_view(&endpoint)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    operation_id = "webhooks.delete",
+    tag = "webhooks",
+    summary = "Delete an endpoint and its log",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    responses((status = 204, description = "deleted"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -295,6 +348,15 @@ pub async fn delete(
 
 /// A new secret, shown once; deliveries are signed with the old one too for
 /// `webhooks.previous_secret_hours`, so receivers can switch without a gap.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/rotate-secret",
+    operation_id = "webhooks.rotate_secret",
+    tag = "webhooks",
+    summary = "Rotate the signing secret",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    responses((status = 200, description = "`{secret, previous_valid_until}`: the new secret, shown once", body = Object))
+)]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -338,15 +400,29 @@ pub async fn rotate_secret(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryPage {
+    /// `pending`, `retrying`, `succeeded` or `failed`.
     status: Option<String>,
+    /// A delivery id: deliveries older than it.
     before: Option<Uuid>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
 /// An endpoint's deliveries, newest first; `before` (a delivery id) pages back.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    operation_id = "webhooks.deliveries",
+    tag = "webhooks",
+    summary = "The delivery log",
+    params(("id" = Uuid, Path, description = "the endpoint's id"), DeliveryPage),
+    responses((status = 200, description = "`{data: [...]}`, newest first", body = Object))
+)]
 pub async fn deliveries(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,
@@ -390,6 +466,15 @@ async fn found_delivery(
 }
 
 /// One delivery with its body and every attempt.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries/{delivery}",
+    operation_id = "webhooks.delivery",
+    tag = "webhooks",
+    summary = "One delivery with its payload and every attempt",
+    params(("id" = Uuid, Path, description = "the endpoint's id"), ("delivery" = Uuid, Path, description = "the delivery's id")),
+    responses((status = 200, description = "the delivery", body = Object))
+)]
 pub async fn delivery(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,
@@ -420,6 +505,15 @@ pub async fn delivery(
 }
 
 /// Sends one delivery again, under the same `webhook-id`, with a fresh schedule.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+    operation_id = "webhooks.redeliver",
+    tag = "webhooks",
+    summary = "Deliver one message again",
+    params(("id" = Uuid, Path, description = "the endpoint's id"), ("delivery" = Uuid, Path, description = "the delivery's id")),
+    responses((status = 202, description = "the delivery, queued", body = Object))
+)]
 pub async fn redeliver(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -461,7 +555,7 @@ pub async fn redeliver(
     Ok(HttpResponse::Accepted().json(delivery_view(&requeued)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replay {
     /// RFC 3339: events written from this time on.
@@ -471,6 +565,16 @@ pub struct Replay {
 /// Sends again, as a job, every event since a time that the endpoint asks for and
 /// did not receive: missing deliveries are added, failed ones go again, delivered
 /// ones are left alone. Events older than the stream keeps are not replayed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/replay",
+    operation_id = "webhooks.replay",
+    tag = "webhooks",
+    summary = "Deliver again everything since a time",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    request_body = Replay,
+    responses((status = 202, description = "`{job_id, after_offset, until_offset}`: the replay, queued", body = Object))
+)]
 pub async fn replay(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -506,6 +610,15 @@ pub async fn replay(
 
 /// Posts a `webhook.test` event to the endpoint (whatever types it asked for),
 /// logged and retried like any delivery.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/test",
+    operation_id = "webhooks.test",
+    tag = "webhooks",
+    summary = "Send a test event",
+    params(("id" = Uuid, Path, description = "the endpoint's id")),
+    responses((status = 202, description = "the queued delivery", body = Object))
+)]
 pub async fn test(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,

@@ -17,7 +17,7 @@ const MAX_HANDLE_LEN: usize = 128;
 
 /// A customer message played on a sandbox channel, as the API and
 /// `switchboard simulate` take it.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerMessage {
     /// Who the customer is on this channel; the same handle is the same contact.

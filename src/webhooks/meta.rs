@@ -56,6 +56,16 @@ async fn channel_of(state: &AppState, id: Uuid) -> Result<Arc<KnownChannel>, Api
 
 /// `GET`: Meta's subscription check. Echoes `hub.challenge` when the verify token
 /// is the channel's; 403 otherwise.
+#[utoipa::path(
+    get,
+    path = "/webhooks/meta/{channel_id}",
+    operation_id = "provider_webhooks.handshake",
+    tag = "provider webhooks",
+    summary = "Meta's subscription handshake",
+    security(()),
+    params(("channel_id" = Uuid, Path, description = "the channel"), ("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)),
+    responses((status = 200, description = "the challenge, echoed", body = String, content_type = "text/plain"))
+)]
 pub async fn handshake(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -78,6 +88,17 @@ pub async fn handshake(
 }
 
 /// `POST`: a signed delivery.
+#[utoipa::path(
+    post,
+    path = "/webhooks/meta/{channel_id}",
+    operation_id = "provider_webhooks.receive",
+    tag = "provider webhooks",
+    summary = "Meta's signed deliveries",
+    security(()),
+    params(("channel_id" = Uuid, Path, description = "the channel"), ("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC of the body with the app secret>")),
+    request_body = Object,
+    responses((status = 200, description = "accepted"))
+)]
 pub async fn receive(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,

@@ -25,6 +25,15 @@ use outgoing::OutgoingFrames;
 pub const SUBPROTOCOL: &str = "switchboard.v1";
 const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
 
+#[utoipa::path(
+    get,
+    path = "/ws",
+    operation_id = "socket.connect",
+    tag = "socket",
+    summary = "The live inbox socket (see docs/protocol.md)",
+    security(()),
+    responses((status = 101, description = "switched to WebSocket"))
+)]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,

@@ -28,6 +28,7 @@ mod knowledge_embeddings;
 mod live_inbox;
 mod loadtest_smoke;
 mod meta_channels;
+mod openapi;
 mod pipeline;
 mod pipeline_model;
 mod pipeline_store;

@@ -29,7 +29,7 @@ const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
 const MAX_URL_CHARS: usize = 2048;
 
 /// A rule as written: what starts it, what must hold, what it does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     pub name: String,
@@ -41,7 +41,7 @@ pub struct Definition {
 }
 
 /// What starts a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// A customer's message; with `keywords`, one of them must appear in it (as whole
@@ -144,8 +144,10 @@ text_kinds! {
 }
 
 /// A tree of tests over the event, its conversation and its contact.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+// A condition holds conditions: its schema names itself rather than unfolding forever.
+#[schema(no_recursion)]
 pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
@@ -169,7 +171,7 @@ pub enum Condition {
     OpenHours(BusinessHours),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldTest {
     /// `name`, `phone`, `email`, or a custom field's key.
@@ -179,7 +181,7 @@ pub struct FieldTest {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldOp {
     Is,
@@ -190,7 +192,7 @@ pub enum FieldOp {
 }
 
 /// One step of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// A reply to the customer, through the conversation's channel. `{{contact.name}}`,

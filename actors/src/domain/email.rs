@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Only the shape is checked (one `@`, a dot in the domain, no spaces): whether the
 /// mailbox exists is not something a server can know at sign-up.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

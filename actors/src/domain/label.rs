@@ -9,6 +9,19 @@ macro_rules! label {
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some(concat!("^[a-z0-9", $extra, "]+$")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
                 let value = raw.trim().to_lowercase();

@@ -75,7 +75,7 @@ impl DeliveryStatus {
 
 /// The id a client gives a message it sends, so a retried send (after a timeout or
 /// a reconnect) is recognised and stored once.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClientMessageId(String);
 

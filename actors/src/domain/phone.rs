@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// A phone number in E.164 form (`+14155550123`), so that one number typed three
 /// ways is one contact.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneE164(String);
 

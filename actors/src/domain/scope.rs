@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 /// What an API key may do. Keys carry scopes instead of a role so that an integration
 /// gets exactly the access it needs; the role a user needs for the same action is
 /// named next to each scope in the server's permission table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Scope {
     #[serde(rename = "users:read")]
     UsersRead,

@@ -10,7 +10,7 @@ fn rfc3339(at: crate::Millis) -> String {
     at.to_rfc3339()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     pub id: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct ContactView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IdentityView {
     pub channel: String,
     pub external_id: String,
@@ -54,7 +54,7 @@ impl From<&Contact> for ContactView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
     pub id: String,
     pub channel: String,
@@ -72,7 +72,7 @@ pub struct ConversationView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactRef {
     pub id: String,
     pub name: String,
@@ -103,7 +103,7 @@ impl From<&Conversation> for ConversationView {
 }
 
 /// A conversation in the inbox list: the conversation's fields plus `last_message`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListedView {
     #[serde(flatten)]
     pub conversation: ConversationView,
@@ -112,7 +112,7 @@ pub struct ListedView {
     pub lead: Option<LeadBriefView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeadBriefView {
     pub score: u8,
     pub temperature: &'static str,
@@ -121,7 +121,7 @@ pub struct LeadBriefView {
 }
 
 /// The list's one line of a message; `body` is cut to [`PREVIEW_CHARS`] characters.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PreviewView {
     pub direction: &'static str,
     #[serde(rename = "type")]
@@ -164,7 +164,7 @@ impl From<&Preview> for PreviewView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
@@ -204,7 +204,7 @@ impl From<&Message> for MessageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssignmentView {
     pub assignee_id: Option<String>,
     pub assigned_by: Option<String>,
@@ -221,7 +221,7 @@ impl From<&Assignment> for AssignmentView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TagView {
     pub name: String,
     pub color: Option<String>,

@@ -68,7 +68,7 @@ impl HandoffTrigger {
 }
 
 /// A tenant's handoff rules. `None` or `false` switches a trigger off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HandoffRules {
     pub human_request: bool,

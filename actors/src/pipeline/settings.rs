@@ -32,7 +32,7 @@ text_enum!(
     }
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Assignment {
     pub mode: AssignMode,
@@ -51,7 +51,7 @@ impl Default for Assignment {
 
 /// A tenant's own intent as it is saved: phrases matched word by word like the
 /// built-in ones, and case-insensitive regular expressions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentSetting {
     pub intent: String,
@@ -61,7 +61,7 @@ pub struct IntentSetting {
     pub patterns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSettingsDoc {
     pub handoff: HandoffRules,
