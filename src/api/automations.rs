@@ -3,6 +3,7 @@
 //! would happen, nothing done). Also the durable jobs a tenant has, and retrying a
 //! dead one.
 
+use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::Authorized;
 use crate::auth::permission::ManageAutomations;
@@ -69,12 +70,16 @@ impl RuleRequest {
     }
 }
 
-#[derive(Serialize)]
+/// A rule: its definition's fields (named one by one rather than flattened, because a
+/// definition refuses unknown fields and the view has more), and its own.
+#[derive(Serialize, utoipa::ToSchema)]
 struct RuleView<'a> {
     id: RuleId,
     enabled: bool,
-    #[serde(flatten)]
-    definition: &'a Definition,
+    name: &'a str,
+    trigger: &'a Trigger,
+    conditions: Option<&'a Condition>,
+    actions: &'a [Action],
     created_at: String,
     updated_at: String,
 }
@@ -83,25 +88,43 @@ fn rule_view(rule: &Rule) -> RuleView<'_> {
     RuleView {
         id: rule.id,
         enabled: rule.enabled,
-        definition: &rule.definition,
+        name: &rule.definition.name,
+        trigger: &rule.definition.trigger,
+        conditions: rule.definition.conditions.as_ref(),
+        actions: &rule.definition.actions,
         created_at: rule.created_at.to_rfc3339(),
         updated_at: rule.updated_at.to_rfc3339(),
     }
 }
 
-fn job_view(job: &Job) -> Value {
-    json!({
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state.as_str(),
-        "payload": job.payload,
-        "run_at": job.run_at.to_rfc3339(),
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "last_error": job.last_error,
-        "created_at": job.created_at.to_rfc3339(),
-        "updated_at": job.updated_at.to_rfc3339(),
-    })
+#[derive(Serialize, utoipa::ToSchema)]
+struct JobView<'a> {
+    id: JobId,
+    kind: &'a str,
+    state: JobState,
+    payload: &'a Value,
+    run_at: String,
+    /// Runs started, this one included while it runs.
+    attempts: u32,
+    max_attempts: u32,
+    last_error: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn job_view(job: &Job) -> JobView<'_> {
+    JobView {
+        id: job.id,
+        kind: &job.kind,
+        state: job.state,
+        payload: &job.payload,
+        run_at: job.run_at.to_rfc3339(),
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        last_error: job.last_error.as_deref(),
+        created_at: job.created_at.to_rfc3339(),
+        updated_at: job.updated_at.to_rfc3339(),
+    }
 }
 
 async fn audit_rule(
@@ -146,15 +169,17 @@ async fn schedule(state: &AppState, rule: &Rule) -> Result<(), ApiError> {
     operation_id = "automations.list",
     tag = "automations",
     summary = "Automation rules",
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "every rule of the tenant", body = Page<RuleView>))
 )]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = state.store.rules(auth.caller.tenant_id()).await?;
-    let views: Vec<RuleView> = rules.iter().map(rule_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+    Ok(HttpResponse::Ok().json(Page {
+        data: rules.iter().map(rule_view).collect(),
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(
@@ -164,7 +189,7 @@ pub async fn list(
     tag = "automations",
     summary = "Create a rule",
     request_body = RuleRequest,
-    responses((status = 201, description = "the rule", body = Object))
+    responses((status = 201, description = "the rule", body = RuleView))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -202,7 +227,7 @@ pub async fn create(
     tag = "automations",
     summary = "One rule",
     params(("id" = Uuid, Path, description = "the rule's id")),
-    responses((status = 200, description = "the rule", body = Object))
+    responses((status = 200, description = "the rule", body = RuleView))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -221,7 +246,7 @@ pub async fn get(
     summary = "Replace a rule",
     params(("id" = Uuid, Path, description = "the rule's id")),
     request_body = RuleRequest,
-    responses((status = 200, description = "the rule as saved", body = Object))
+    responses((status = 200, description = "the rule as saved", body = RuleView))
 )]
 pub async fn replace(
     state: web::Data<AppState>,
@@ -275,7 +300,7 @@ async fn set_enabled(
     tag = "automations",
     summary = "Switch a rule on",
     params(("id" = Uuid, Path, description = "the rule's id")),
-    responses((status = 200, description = "the rule", body = Object))
+    responses((status = 200, description = "the rule", body = RuleView))
 )]
 pub async fn enable(
     state: web::Data<AppState>,
@@ -293,7 +318,7 @@ pub async fn enable(
     tag = "automations",
     summary = "Switch a rule off",
     params(("id" = Uuid, Path, description = "the rule's id")),
-    responses((status = 200, description = "the rule", body = Object))
+    responses((status = 200, description = "the rule", body = RuleView))
 )]
 pub async fn disable(
     state: web::Data<AppState>,
@@ -330,7 +355,7 @@ pub async fn delete(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub struct RunsQuery {
     /// A run id: runs older than it.
     before: Option<Uuid>,
     /// At most 200 per page (a larger value gives 200); 50 when left out.
@@ -345,14 +370,14 @@ pub struct Page {
     operation_id = "automations.runs",
     tag = "automations",
     summary = "A rule's runs",
-    params(("id" = Uuid, Path, description = "the rule's id"), Page),
+    params(("id" = Uuid, Path, description = "the rule's id"), RunsQuery),
     responses((status = 200, description = "`{data: [...]}`, newest first", body = Object))
 )]
 pub async fn runs(
     state: web::Data<AppState>,
     auth: Authorized<ManageAutomations>,
     id: web::Path<Uuid>,
-    page: Query<Page>,
+    page: Query<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rule = found(&state, &auth, *id).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 200);
@@ -463,7 +488,7 @@ pub struct JobsQuery {
     tag = "jobs",
     summary = "Durable jobs by state",
     params(JobsQuery),
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "newest first", body = Page<JobView>))
 )]
 pub async fn jobs(
     state: web::Data<AppState>,
@@ -479,8 +504,10 @@ pub async fn jobs(
         .store
         .jobs(auth.caller.tenant_id(), wanted, limit)
         .await?;
-    let views: Vec<Value> = jobs.iter().map(job_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+    Ok(HttpResponse::Ok().json(Page {
+        data: jobs.iter().map(job_view).collect(),
+        next_cursor: None,
+    }))
 }
 
 /// Queues a dead job again, due now, its attempts reset.
@@ -491,7 +518,7 @@ pub async fn jobs(
     tag = "jobs",
     summary = "Queue a dead job again",
     params(("id" = Uuid, Path, description = "the job's id")),
-    responses((status = 200, description = "the job", body = Object))
+    responses((status = 200, description = "the job, queued again", body = JobView))
 )]
 pub async fn retry_job(
     state: web::Data<AppState>,

@@ -31,7 +31,7 @@ const MAX_SECRET_CHARS: usize = 1024;
 const MAX_ACCOUNT_CHARS: usize = 64;
 const LIST_LIMIT: u32 = 200;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     id: String,
     kind: &'static str,
@@ -50,7 +50,7 @@ pub struct ChannelView {
     updated_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebhookSetup {
     path: String,
     /// Absent when the credentials cannot be opened.
@@ -135,6 +135,13 @@ fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError>
     Ok(raw)
 }
 
+/// How the tenant's channels read national phone numbers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelDefaults {
+    /// ISO 3166 alpha-2, such as `DE`; null when not set.
+    default_country: Option<String>,
+}
+
 /// The tenant's gateway defaults: `{"default_country": "DE"}` (or `null`).
 #[utoipa::path(
     get,
@@ -142,14 +149,16 @@ fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError>
     operation_id = "channels.tenant_settings",
     tag = "channels",
     summary = "How national phone numbers are read",
-    responses((status = 200, description = "`{default_country}`", body = Object))
+    responses((status = 200, description = "the default country, or null", body = ChannelDefaults))
 )]
 pub async fn tenant_settings(
     state: web::Data<AppState>,
     auth: Authorized<ManageChannels>,
 ) -> Result<HttpResponse, ApiError> {
     let country = state.store.default_country(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
+    Ok(HttpResponse::Ok().json(ChannelDefaults {
+        default_country: country,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,7 +174,7 @@ pub struct TenantSettingsRequest {
     tag = "channels",
     summary = "Set the default country",
     request_body = TenantSettingsRequest,
-    responses((status = 200, description = "`{default_country}`", body = Object))
+    responses((status = 200, description = "the default country, or null", body = ChannelDefaults))
 )]
 pub async fn set_tenant_settings(
     state: web::Data<AppState>,
@@ -191,7 +200,9 @@ pub async fn set_tenant_settings(
         details: json!({ "default_country": country }),
     };
     audit::record(state.store.as_ref(), &client, event).await;
-    Ok(HttpResponse::Ok().json(json!({ "default_country": country })))
+    Ok(HttpResponse::Ok().json(ChannelDefaults {
+        default_country: country,
+    }))
 }
 
 #[utoipa::path(
@@ -200,7 +211,7 @@ pub async fn set_tenant_settings(
     operation_id = "channels.list",
     tag = "channels",
     summary = "Connected channels",
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "every channel of the tenant", body = Page<ChannelView>))
 )]
 pub async fn list(
     state: web::Data<AppState>,
@@ -237,7 +248,7 @@ pub struct CreateRequest {
     tag = "channels",
     summary = "Connect a channel",
     request_body = CreateRequest,
-    responses((status = 201, description = "the channel", body = Object))
+    responses((status = 201, description = "the channel", body = ChannelView))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -353,7 +364,7 @@ async fn find(
     tag = "channels",
     summary = "One channel",
     params(("id" = Uuid, Path, description = "the channel's id")),
-    responses((status = 200, description = "the channel", body = Object))
+    responses((status = 200, description = "the channel", body = ChannelView))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -383,7 +394,7 @@ pub struct UpdateRequest {
     summary = "Change a channel",
     params(("id" = Uuid, Path, description = "the channel's id")),
     request_body = UpdateRequest,
-    responses((status = 200, description = "the channel as changed", body = Object))
+    responses((status = 200, description = "the channel as changed", body = ChannelView))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -576,7 +587,7 @@ pub async fn status(
     })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebhookLogView {
     id: String,
     channel_id: String,
@@ -603,7 +614,7 @@ impl From<&WebhookLogEntry> for WebhookLogView {
     operation_id = "channels.webhook_log",
     tag = "channels",
     summary = "Provider webhooks that could not be used",
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "newest first", body = Page<WebhookLogView>))
 )]
 pub async fn webhook_log(
     state: web::Data<AppState>,
@@ -619,7 +630,7 @@ pub async fn webhook_log(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeadLetterView {
     id: String,
     channel_id: String,
@@ -662,7 +673,7 @@ pub struct DeadLetterQuery {
     tag = "channels",
     summary = "Replies that could not be delivered",
     params(DeadLetterQuery),
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "newest first", body = Page<DeadLetterView>))
 )]
 pub async fn dead_letters(
     state: web::Data<AppState>,
@@ -688,7 +699,7 @@ pub async fn dead_letters(
     tag = "channels",
     summary = "Send a dead letter again",
     params(("id" = Uuid, Path, description = "the dead letter's id")),
-    responses((status = 202, description = "the reply, queued again", body = Object))
+    responses((status = 202, description = "the reply, `pending` again", body = MessageView))
 )]
 pub async fn retry_dead_letter(
     state: web::Data<AppState>,

@@ -205,6 +205,13 @@ pub struct PairingCodeRequest {
     phone: String,
 }
 
+/// The code the phone's "Link with phone number" asks for, and until when it works.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PairingCode {
+    code: String,
+    expires_at: String,
+}
+
 #[utoipa::path(
     post,
     path = "/api/v1/channels/{id}/session/pairing-code",
@@ -213,7 +220,7 @@ pub struct PairingCodeRequest {
     summary = "Log in with a pairing code",
     params(("id" = Uuid, Path, description = "the channel's id")),
     request_body = PairingCodeRequest,
-    responses((status = 200, description = "`{code, expires_at}`", body = Object))
+    responses((status = 200, description = "the code to type on the phone", body = PairingCode))
 )]
 pub async fn pairing_code(
     state: web::Data<AppState>,
@@ -244,8 +251,8 @@ pub async fn pairing_code(
     )
     .await;
     let expires_at = Millis::now().plus(switchboard_actors::session::actor::PAIRING_CODE_VALID_FOR);
-    Ok(HttpResponse::Ok().json(json!({
-        "code": code,
-        "expires_at": expires_at.to_rfc3339(),
-    })))
+    Ok(HttpResponse::Ok().json(PairingCode {
+        code,
+        expires_at: expires_at.to_rfc3339(),
+    }))
 }

@@ -3,6 +3,7 @@
 //! (audited); read each endpoint's delivery log with every attempt; redeliver one
 //! message, replay everything since a time, and send a test event.
 
+use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::Authorized;
 use crate::auth::permission::ManageWebhooks;
@@ -13,7 +14,7 @@ use crate::http::json::{Json, Query};
 use crate::outbound_webhooks::{seal_secret, signature};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard_actors::jobs::Added;
@@ -22,7 +23,7 @@ use switchboard_actors::webhooks::fanout::{ReplayPayload, delivery_job, enqueue,
 use switchboard_actors::webhooks::{
     Delivery, DeliveryState, Endpoint, NewDelivery, SealedSecrets, webhook_id,
 };
-use switchboard_actors::{DeliveryId, EndpointId, Millis};
+use switchboard_actors::{DeliveryId, EndpointId, JobId, Millis};
 use uuid::Uuid;
 
 /// The longest endpoint URL and description.
@@ -53,37 +54,120 @@ pub struct EndpointChange {
     enabled: Option<bool>,
 }
 
-fn endpoint_view(e: &Endpoint) -> Value {
-    json!({
-        "id": e.id,
-        "url": e.url,
-        "description": e.description,
-        "event_types": e.event_types,
-        "enabled": e.enabled,
-        "disabled_reason": e.disabled_reason,
-        "failing_since": e.failing_since.map(|m| m.to_rfc3339()),
-        "created_at": e.created_at.to_rfc3339(),
-        "updated_at": e.updated_at.to_rfc3339(),
-    })
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventTypes {
+    data: Vec<&'static str>,
+    /// What the test button sends, whatever an endpoint asked for.
+    test_event: &'static str,
 }
 
-fn delivery_view(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "webhook_id": webhook_id(d.id),
-        "endpoint_id": d.endpoint_id,
-        "event_type": d.event_type,
-        "status": d.status.as_str(),
-        "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at.map(|m| m.to_rfc3339()),
-        "response_status": d.response_status,
-        "latency_ms": d.latency_ms,
-        "response_body": d.response_body,
-        "error": d.error,
-        "created_at": d.created_at.to_rfc3339(),
-        "updated_at": d.updated_at.to_rfc3339(),
-        "delivered_at": d.delivered_at.map(|m| m.to_rfc3339()),
-    })
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    secret: String,
+    /// Until then deliveries are signed with the old secret too; null when
+    /// `webhooks.previous_secret_hours` is 0.
+    previous_valid_until: Option<String>,
+}
+
+/// A replay job and the stream offsets it covers: after the first, up to the second.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReplayQueued {
+    job_id: JobId,
+    after_offset: i64,
+    until_offset: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    id: EndpointId,
+    url: String,
+    description: String,
+    event_types: Vec<String>,
+    enabled: bool,
+    /// Why the server switched it off, when it did.
+    disabled_reason: Option<String>,
+    /// When the run of failed attempts it is in began.
+    failing_since: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// The signing secret: only in the answer that adds the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+fn endpoint_view(e: &Endpoint) -> EndpointView {
+    EndpointView {
+        id: e.id,
+        url: e.url.clone(),
+        description: e.description.clone(),
+        event_types: e.event_types.clone(),
+        enabled: e.enabled,
+        disabled_reason: e.disabled_reason.clone(),
+        failing_since: e.failing_since.map(|m| m.to_rfc3339()),
+        created_at: e.created_at.to_rfc3339(),
+        updated_at: e.updated_at.to_rfc3339(),
+        secret: None,
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    id: DeliveryId,
+    /// The `webhook-id` header of every attempt.
+    webhook_id: String,
+    endpoint_id: EndpointId,
+    event_type: String,
+    status: DeliveryState,
+    /// Attempts made, over every redelivery.
+    attempts: u32,
+    next_attempt_at: Option<String>,
+    /// The last attempt's answer: its status, its time and the first KiB of its body.
+    response_status: Option<u16>,
+    latency_ms: Option<u64>,
+    response_body: Option<String>,
+    error: Option<String>,
+    created_at: String,
+    updated_at: String,
+    delivered_at: Option<String>,
+}
+
+fn delivery_view(d: &Delivery) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        webhook_id: webhook_id(d.id),
+        endpoint_id: d.endpoint_id,
+        event_type: d.event_type.clone(),
+        status: d.status,
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at.map(|m| m.to_rfc3339()),
+        response_status: d.response_status,
+        latency_ms: d.latency_ms,
+        response_body: d.response_body.clone(),
+        error: d.error.clone(),
+        created_at: d.created_at.to_rfc3339(),
+        updated_at: d.updated_at.to_rfc3339(),
+        delivered_at: d.delivered_at.map(|m| m.to_rfc3339()),
+    }
+}
+
+/// One delivery with the body it posts and every attempt.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryView,
+    /// The body, as posted.
+    payload: Value,
+    attempts_log: Vec<AttemptView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    attempt: u32,
+    at: String,
+    response_status: Option<u16>,
+    latency_ms: u64,
+    response_body: Option<String>,
+    error: Option<String>,
 }
 
 /// A URL the guarded client would post to now; its refusal said as the client's
@@ -173,10 +257,13 @@ async fn audit_endpoint(
     operation_id = "webhooks.types",
     tag = "webhooks",
     summary = "The event types an endpoint can want",
-    responses((status = 200, description = "`{data: [...], test_event}`", body = Object))
+    responses((status = 200, description = "the event types, and the type of the test event", body = EventTypes))
 )]
 pub async fn types(_auth: Authorized<ManageWebhooks>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "data": event_types(), "test_event": TEST_EVENT }))
+    HttpResponse::Ok().json(EventTypes {
+        data: event_types(),
+        test_event: TEST_EVENT,
+    })
 }
 
 #[utoipa::path(
@@ -185,15 +272,17 @@ pub async fn types(_auth: Authorized<ManageWebhooks>) -> HttpResponse {
     operation_id = "webhooks.list",
     tag = "webhooks",
     summary = "Webhook endpoints",
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "every endpoint of the tenant", body = Page<EndpointView>))
 )]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ManageWebhooks>,
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = state.store.endpoints(auth.caller.tenant_id()).await?;
-    let views: Vec<Value> = endpoints.iter().map(endpoint_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+    Ok(HttpResponse::Ok().json(Page {
+        data: endpoints.iter().map(endpoint_view).collect(),
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(
@@ -203,7 +292,7 @@ pub async fn list(
     tag = "webhooks",
     summary = "Add an endpoint",
     request_body = NewEndpoint,
-    responses((status = 201, description = "the endpoint, with its `secret` shown once", body = Object))
+    responses((status = 201, description = "the endpoint, with its `secret` shown once", body = EndpointView))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -246,7 +335,7 @@ pub async fn create(
     let details = json!({ "url": endpoint.url, "event_types": endpoint.event_types });
     audit_endpoint(&state, &client, &auth, "webhook.create", &endpoint, details).await;
     let mut view = endpoint_view(&endpoint);
-    view["secret"] = json!(secret);
+    view.secret = Some(secret);
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -257,7 +346,7 @@ pub async fn create(
     tag = "webhooks",
     summary = "One endpoint",
     params(("id" = Uuid, Path, description = "the endpoint's id")),
-    responses((status = 200, description = "the endpoint", body = Object))
+    responses((status = 200, description = "the endpoint", body = EndpointView))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -278,7 +367,7 @@ pub async fn get(
     summary = "Change an endpoint",
     params(("id" = Uuid, Path, description = "the endpoint's id")),
     request_body = EndpointChange,
-    responses((status = 200, description = "the endpoint as changed", body = Object))
+    responses((status = 200, description = "the endpoint as changed", body = EndpointView))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -355,7 +444,7 @@ pub async fn delete(
     tag = "webhooks",
     summary = "Rotate the signing secret",
     params(("id" = Uuid, Path, description = "the endpoint's id")),
-    responses((status = 200, description = "`{secret, previous_valid_until}`: the new secret, shown once", body = Object))
+    responses((status = 200, description = "the new secret, shown once", body = RotatedSecret))
 )]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
@@ -394,10 +483,13 @@ pub async fn rotate_secret(
         json!({}),
     )
     .await;
-    Ok(HttpResponse::Ok().json(json!({
-        "secret": secret,
-        "previous_valid_until": secrets.previous.as_ref().map(|(_, until)| until.to_rfc3339()),
-    })))
+    Ok(HttpResponse::Ok().json(RotatedSecret {
+        secret,
+        previous_valid_until: secrets
+            .previous
+            .as_ref()
+            .map(|(_, until)| until.to_rfc3339()),
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -421,7 +513,7 @@ pub struct DeliveryPage {
     tag = "webhooks",
     summary = "The delivery log",
     params(("id" = Uuid, Path, description = "the endpoint's id"), DeliveryPage),
-    responses((status = 200, description = "`{data: [...]}`, newest first", body = Object))
+    responses((status = 200, description = "newest first; pass the last id as `before` for more", body = Page<DeliveryView>))
 )]
 pub async fn deliveries(
     state: web::Data<AppState>,
@@ -447,8 +539,10 @@ pub async fn deliveries(
             limit,
         )
         .await?;
-    let views: Vec<Value> = found.iter().map(delivery_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+    Ok(HttpResponse::Ok().json(Page {
+        data: found.iter().map(delivery_view).collect(),
+        next_cursor: None,
+    }))
 }
 
 async fn found_delivery(
@@ -473,7 +567,7 @@ async fn found_delivery(
     tag = "webhooks",
     summary = "One delivery with its payload and every attempt",
     params(("id" = Uuid, Path, description = "the endpoint's id"), ("delivery" = Uuid, Path, description = "the delivery's id")),
-    responses((status = 200, description = "the delivery", body = Object))
+    responses((status = 200, description = "the delivery", body = DeliveryDetail))
 )]
 pub async fn delivery(
     state: web::Data<AppState>,
@@ -485,23 +579,22 @@ pub async fn delivery(
         .store
         .attempts(delivery.tenant_id, delivery.id)
         .await?;
-    let attempts: Vec<Value> = attempts
+    let attempts_log = attempts
         .iter()
-        .map(|a| {
-            json!({
-                "attempt": a.attempt,
-                "at": a.at.to_rfc3339(),
-                "response_status": a.response_status,
-                "latency_ms": a.latency_ms,
-                "response_body": a.response_body,
-                "error": a.error,
-            })
+        .map(|a| AttemptView {
+            attempt: a.attempt,
+            at: a.at.to_rfc3339(),
+            response_status: a.response_status,
+            latency_ms: a.latency_ms,
+            response_body: a.response_body.clone(),
+            error: a.error.clone(),
         })
         .collect();
-    let mut view = delivery_view(&delivery);
-    view["payload"] = serde_json::from_str(&delivery.payload).unwrap_or(Value::Null);
-    view["attempts_log"] = json!(attempts);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        payload: serde_json::from_str(&delivery.payload).unwrap_or(Value::Null),
+        delivery: delivery_view(&delivery),
+        attempts_log,
+    }))
 }
 
 /// Sends one delivery again, under the same `webhook-id`, with a fresh schedule.
@@ -512,7 +605,7 @@ pub async fn delivery(
     tag = "webhooks",
     summary = "Deliver one message again",
     params(("id" = Uuid, Path, description = "the endpoint's id"), ("delivery" = Uuid, Path, description = "the delivery's id")),
-    responses((status = 202, description = "the delivery, queued", body = Object))
+    responses((status = 202, description = "the delivery, queued", body = DeliveryView))
 )]
 pub async fn redeliver(
     state: web::Data<AppState>,
@@ -573,7 +666,7 @@ pub struct Replay {
     summary = "Deliver again everything since a time",
     params(("id" = Uuid, Path, description = "the endpoint's id")),
     request_body = Replay,
-    responses((status = 202, description = "`{job_id, after_offset, until_offset}`: the replay, queued", body = Object))
+    responses((status = 202, description = "the replay, queued", body = ReplayQueued))
 )]
 pub async fn replay(
     state: web::Data<AppState>,
@@ -601,11 +694,11 @@ pub async fn replay(
     let details =
         json!({ "since": since.to_rfc3339(), "after_offset": after, "until_offset": until });
     audit_endpoint(&state, &client, &auth, "webhook.replay", &endpoint, details).await;
-    Ok(HttpResponse::Accepted().json(json!({
-        "job_id": job,
-        "after_offset": after,
-        "until_offset": until,
-    })))
+    Ok(HttpResponse::Accepted().json(ReplayQueued {
+        job_id: job,
+        after_offset: after,
+        until_offset: until,
+    }))
 }
 
 /// Posts a `webhook.test` event to the endpoint (whatever types it asked for),
@@ -617,7 +710,7 @@ pub async fn replay(
     tag = "webhooks",
     summary = "Send a test event",
     params(("id" = Uuid, Path, description = "the endpoint's id")),
-    responses((status = 202, description = "the queued delivery", body = Object))
+    responses((status = 202, description = "the queued delivery", body = DeliveryView))
 )]
 pub async fn test(
     state: web::Data<AppState>,

@@ -29,7 +29,7 @@ const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
 const MAX_URL_CHARS: usize = 2048;
 
 /// A rule as written: what starts it, what must hold, what it does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     pub name: String,
