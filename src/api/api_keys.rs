@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 /// How many trailing characters of a key its listing shows.
 const HINT_CHARS: usize = 6;
-const MAX_EXPIRY_DAYS: u32 = 3650;
+pub(super) const MAX_EXPIRY_DAYS: u32 = 3650;
 
 #[utoipa::path(
     get,
@@ -43,10 +43,13 @@ pub async fn list(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ApiKeyRequest)]
 pub struct CreateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     scopes: Vec<Scope>,
     /// Absent: the key does not expire.
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
 }
 

@@ -23,17 +23,25 @@ use switchboard_actors::{
     Email, Millis, RefreshFamilyId, RefreshTokenId, Role, TenantId, UserId, UserStatus,
 };
 
-const MAX_NAME_CHARS: usize = 200;
+pub(super) const MAX_NAME_CHARS: usize = 200;
 const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=63;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(min_length = 1, max_length = 200)]
     tenant_name: String,
     /// Defaults to one derived from the tenant name.
+    #[schema(
+        min_length = 2,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     tenant_slug: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     email: Email,
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
 }
 
@@ -330,6 +338,7 @@ pub async fn me(
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteRequest {
     token: String,
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
 }
 
@@ -380,6 +389,7 @@ pub async fn accept_invite(
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
+    #[schema(min_length = 10, max_length = 256)]
     new_password: String,
 }
 

@@ -27,8 +27,8 @@ use switchboard_actors::session::Ending;
 use switchboard_actors::{ChannelId, DeadLetterId, MessageId, Millis, country_code};
 use uuid::Uuid;
 
-const MAX_SECRET_CHARS: usize = 1024;
-const MAX_ACCOUNT_CHARS: usize = 64;
+pub(super) const MAX_SECRET_CHARS: usize = 1024;
+pub(super) const MAX_ACCOUNT_CHARS: usize = 64;
 const LIST_LIMIT: u32 = 200;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -227,15 +227,21 @@ pub async fn list(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewChannel)]
 pub struct CreateRequest {
     kind: ChannelKind,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// The provider's account id; a WhatsApp Web channel has none before pairing.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
     account_id: Option<String>,
     /// Required for the Meta kinds; a WhatsApp Web channel has no provider secrets.
+    #[schema(min_length = 1, max_length = 1024)]
     access_token: Option<String>,
+    #[schema(min_length = 16, max_length = 1024)]
     app_secret: Option<String>,
     /// Absent: a random one is made.
+    #[schema(min_length = 16, max_length = 1024)]
     verify_token: Option<String>,
     #[serde(default)]
     settings: Map<String, Value>,
@@ -377,12 +383,17 @@ pub async fn get(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ChannelChange)]
 pub struct UpdateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     state: Option<ChannelState>,
     settings: Option<Map<String, Value>>,
+    #[schema(min_length = 1, max_length = 1024)]
     access_token: Option<String>,
+    #[schema(min_length = 16, max_length = 1024)]
     app_secret: Option<String>,
+    #[schema(min_length = 16, max_length = 1024)]
     verify_token: Option<String>,
 }
 

@@ -16,7 +16,7 @@ use switchboard_actors::inbox::views::{ContactView, MessageView};
 use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
 use uuid::Uuid;
 
-const MAX_NAME_CHARS: usize = 200;
+pub(super) const MAX_NAME_CHARS: usize = 200;
 
 fn contact_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
@@ -30,15 +30,21 @@ fn contact_name(raw: &str) -> Result<String, ApiError> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewContact)]
 pub struct CreateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default)]
+    #[schema(max_items = 20)]
     phones: Vec<PhoneE164>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     emails: Vec<Email>,
+    /// At most 50 fields; a name has 1-64 characters, a value at most 1 KiB as JSON.
     #[serde(default)]
     custom_fields: Map<String, Value>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     tags: Vec<TagName>,
 }
 
@@ -166,11 +172,17 @@ pub async fn leads(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ContactChange)]
 pub struct UpdateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(max_items = 20)]
     phones: Option<Vec<PhoneE164>>,
+    #[schema(max_items = 20)]
     emails: Option<Vec<Email>>,
+    /// At most 50 fields; a name has 1-64 characters, a value at most 1 KiB as JSON.
     custom_fields: Option<Map<String, Value>>,
+    #[schema(max_items = 50)]
     tags: Option<Vec<TagName>>,
 }
 

@@ -164,6 +164,7 @@ pub async fn get(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConversationChange)]
 pub struct UpdateRequest {
     status: Option<ConversationStatus>,
     priority: Option<Priority>,
@@ -442,6 +443,7 @@ struct MessagesPage {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
+    #[schema(min_length = 1, max_length = 4096)]
     body: String,
     /// Makes a retried request store the note once.
     client_id: Option<ClientMessageId>,
@@ -451,6 +453,7 @@ pub struct NoteRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
+    #[schema(min_length = 1, max_length = 4096)]
     body: Option<String>,
     template: Option<TemplateRequest>,
     media: Option<MediaRequest>,
@@ -462,9 +465,11 @@ pub struct SendRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
+    #[schema(min_length = 1, max_length = 1024)]
     name: String,
     language: String,
     #[serde(default)]
+    #[schema(max_items = 20)]
     parameters: Vec<String>,
 }
 
@@ -474,6 +479,7 @@ pub struct MediaRequest {
     #[serde(rename = "type")]
     kind: MessageKind,
     link: String,
+    #[schema(max_length = 1024)]
     caption: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 //! (audited); everyone in the inbox can read them and search their passages, the same
 //! search that grounds the AI's replies.
 
+use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::Authorized;
 use crate::auth::permission::{ManageSettings, ReadInbox};
@@ -10,10 +11,12 @@ use crate::http::client::ClientInfo;
 use crate::http::json::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::knowledge::retrieve::retrieve;
-use switchboard_actors::knowledge::{self, DocumentFormat, Saved, SearchTerms};
+use switchboard_actors::knowledge::{
+    self, Document, DocumentDetail, DocumentFormat, Passage, Saved, SearchTerms,
+};
 use switchboard_actors::{DocumentId, Millis};
 use uuid::Uuid;
 
@@ -21,15 +24,61 @@ use uuid::Uuid;
 /// carries stay well inside any model's context.
 pub const PASSAGE_CHARS: usize = 1000;
 
-const MAX_TITLE_CHARS: usize = 200;
+pub(super) const MAX_TITLE_CHARS: usize = 200;
 
 /// Passages a search returns when the caller does not say, and at most.
 const DEFAULT_RESULTS: u32 = 5;
 const MAX_RESULTS: u32 = 20;
 
+/// A document with its text and passages. (The listing's passage count is not
+/// repeated: `passages` here are the passages.)
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentView<'a> {
+    id: DocumentId,
+    title: &'a str,
+    format: DocumentFormat,
+    /// The size of the text as sent, in bytes.
+    bytes: u64,
+    /// Passages with a vector from the tenant's embedding model.
+    embedded: u32,
+    /// Unix milliseconds.
+    created_at: Millis,
+    updated_at: Millis,
+    content: &'a str,
+    passages: &'a [Passage],
+}
+
+impl<'a> DocumentView<'a> {
+    fn of(detail: &'a DocumentDetail) -> Self {
+        let document = &detail.document;
+        Self {
+            id: document.id,
+            title: &document.title,
+            format: document.format,
+            bytes: document.bytes,
+            embedded: document.embedded,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+            content: &detail.content,
+            passages: &detail.passages,
+        }
+    }
+}
+
+/// What a question finds.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Found {
+    /// The words the question was read as.
+    terms: Vec<String>,
+    /// The embedding model that also searched by meaning; null without one.
+    embedding_model: Option<String>,
+    data: Vec<Passage>,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRequest {
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     format: DocumentFormat,
     content: String,
@@ -95,7 +144,7 @@ async fn audit_saved(
     tag = "knowledge",
     summary = "Add a document",
     request_body = DocumentRequest,
-    responses((status = 201, description = "the document", body = Object))
+    responses((status = 201, description = "the document, its text and passages", body = DocumentView))
 )]
 pub async fn add(
     state: web::Data<AppState>,
@@ -121,7 +170,7 @@ pub async fn add(
         }
     }
     audit_saved(&state, &client, &auth, "knowledge.add", &detail.document).await;
-    Ok(HttpResponse::Created().json(detail))
+    Ok(HttpResponse::Created().json(DocumentView::of(&detail)))
 }
 
 /// Replaces a document's title, format and text (and so all its passages).
@@ -133,7 +182,7 @@ pub async fn add(
     summary = "Replace a document",
     params(("id" = Uuid, Path, description = "the document's id")),
     request_body = DocumentRequest,
-    responses((status = 200, description = "the document as saved", body = Object))
+    responses((status = 200, description = "the document as saved", body = DocumentView))
 )]
 pub async fn replace(
     state: web::Data<AppState>,
@@ -166,7 +215,7 @@ pub async fn replace(
         &detail.document,
     )
     .await;
-    Ok(HttpResponse::Ok().json(detail))
+    Ok(HttpResponse::Ok().json(DocumentView::of(&detail)))
 }
 
 #[utoipa::path(
@@ -175,14 +224,17 @@ pub async fn replace(
     operation_id = "knowledge.list",
     tag = "knowledge",
     summary = "Knowledge base documents",
-    responses((status = 200, description = "`{data: [...]}`", body = Object))
+    responses((status = 200, description = "every document, without its text", body = Page<Document>))
 )]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authorized<ReadInbox>,
 ) -> Result<HttpResponse, ApiError> {
     let documents = state.store.documents(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": documents })))
+    Ok(HttpResponse::Ok().json(Page {
+        data: documents,
+        next_cursor: None,
+    }))
 }
 
 /// A document with its text and its passages.
@@ -193,7 +245,7 @@ pub async fn list(
     tag = "knowledge",
     summary = "One document",
     params(("id" = Uuid, Path, description = "the document's id")),
-    responses((status = 200, description = "the document", body = Object))
+    responses((status = 200, description = "the document, its text and passages", body = DocumentView))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -205,7 +257,7 @@ pub async fn get(
         .document(auth.caller.tenant_id(), DocumentId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("document"))?;
-    Ok(HttpResponse::Ok().json(detail))
+    Ok(HttpResponse::Ok().json(DocumentView::of(&detail)))
 }
 
 #[utoipa::path(
@@ -256,7 +308,7 @@ pub struct SearchQuery {
     tag = "knowledge",
     summary = "Search the knowledge base",
     params(SearchQuery),
-    responses((status = 200, description = "the best passages", body = Object))
+    responses((status = 200, description = "the passages found, best first, and the terms the question was read as", body = Found))
 )]
 pub async fn search(
     state: web::Data<AppState>,
@@ -284,9 +336,9 @@ pub async fn search(
         .map(|terms| terms.terms().iter().map(|t| t.word.clone()).collect())
         .unwrap_or_default();
     let embedding_model = embedder.as_ref().map(|e| e.model());
-    Ok(HttpResponse::Ok().json(json!({
-        "terms": words,
-        "embedding_model": embedding_model,
-        "data": passages,
-    })))
+    Ok(HttpResponse::Ok().json(Found {
+        terms: words,
+        embedding_model: embedding_model.map(str::to_owned),
+        data: passages,
+    }))
 }

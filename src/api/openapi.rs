@@ -281,3 +281,154 @@ pub async fn reference_home() -> HttpResponse {
         .insert_header((header::LOCATION, "/api/v1/docs/"))
         .finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use switchboard_actors::inbox::records as inbox;
+
+    /// The bounds the schemas state are literals (utoipa takes no constants); each
+    /// must be the bound the handler enforces.
+    #[test]
+    fn request_bounds_in_the_document_are_the_ones_the_handlers_enforce() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document");
+        let schemas = &doc["components"]["schemas"];
+        let bound = |schema: &str, property: &str, keyword: &str| -> u64 {
+            schemas[schema]["properties"][property][keyword]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{schema}.{property} has no {keyword}"))
+        };
+        let password = crate::auth::password::MAX_LENGTH;
+        let min_password = crate::auth::password::MIN_LENGTH;
+        let secret_min = crate::auth::strength::MIN_CHANNEL_SECRET_CHARS;
+        let checks: &[(&str, &str, &str, usize)] = &[
+            (
+                "RegisterRequest",
+                "tenant_name",
+                "maxLength",
+                auth::MAX_NAME_CHARS,
+            ),
+            ("RegisterRequest", "name", "maxLength", auth::MAX_NAME_CHARS),
+            ("RegisterRequest", "password", "maxLength", password),
+            ("RegisterRequest", "password", "minLength", min_password),
+            ("AcceptInviteRequest", "password", "minLength", min_password),
+            (
+                "ChangePasswordRequest",
+                "new_password",
+                "maxLength",
+                password,
+            ),
+            ("InviteRequest", "name", "maxLength", auth::MAX_NAME_CHARS),
+            ("UserChange", "name", "maxLength", auth::MAX_NAME_CHARS),
+            ("NewContact", "name", "maxLength", contacts::MAX_NAME_CHARS),
+            (
+                "NewContact",
+                "phones",
+                "maxItems",
+                inbox::MAX_CONTACT_PHONES,
+            ),
+            (
+                "NewContact",
+                "emails",
+                "maxItems",
+                inbox::MAX_CONTACT_EMAILS,
+            ),
+            ("NewContact", "tags", "maxItems", inbox::MAX_CONTACT_TAGS),
+            (
+                "ContactChange",
+                "phones",
+                "maxItems",
+                inbox::MAX_CONTACT_PHONES,
+            ),
+            ("NoteRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),
+            ("SendRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),
+            (
+                "TemplateRequest",
+                "name",
+                "maxLength",
+                inbox::MAX_PART_CHARS,
+            ),
+            (
+                "TemplateRequest",
+                "parameters",
+                "maxItems",
+                inbox::MAX_TEMPLATE_PARAMETERS,
+            ),
+            (
+                "MediaRequest",
+                "caption",
+                "maxLength",
+                inbox::MAX_PART_CHARS,
+            ),
+            ("NewEndpoint", "url", "maxLength", webhooks::MAX_URL_CHARS),
+            (
+                "NewEndpoint",
+                "description",
+                "maxLength",
+                webhooks::MAX_DESCRIPTION_CHARS,
+            ),
+            (
+                "EndpointChange",
+                "url",
+                "maxLength",
+                webhooks::MAX_URL_CHARS,
+            ),
+            ("ApiKeyRequest", "name", "maxLength", auth::MAX_NAME_CHARS),
+            ("NewChannel", "name", "maxLength", auth::MAX_NAME_CHARS),
+            (
+                "NewChannel",
+                "account_id",
+                "maxLength",
+                channels::MAX_ACCOUNT_CHARS,
+            ),
+            ("NewChannel", "app_secret", "minLength", secret_min),
+            (
+                "NewChannel",
+                "app_secret",
+                "maxLength",
+                channels::MAX_SECRET_CHARS,
+            ),
+            ("NewChannel", "verify_token", "minLength", secret_min),
+            ("ChannelChange", "app_secret", "minLength", secret_min),
+            (
+                "DocumentRequest",
+                "title",
+                "maxLength",
+                knowledge::MAX_TITLE_CHARS,
+            ),
+            (
+                "CustomerMessage",
+                "from",
+                "maxLength",
+                crate::channels::sandbox::MAX_HANDLE_LEN,
+            ),
+            (
+                "CustomerMessage",
+                "text",
+                "maxLength",
+                crate::channels::sandbox::MAX_TEXT_CHARS,
+            ),
+        ];
+        for (schema, property, keyword, expected) in checks {
+            assert_eq!(
+                bound(schema, property, keyword),
+                *expected as u64,
+                "{schema}.{property} {keyword}"
+            );
+        }
+        assert_eq!(
+            bound("ApiKeyRequest", "expires_in_days", "maximum"),
+            u64::from(api_keys::MAX_EXPIRY_DAYS)
+        );
+        // Request bodies of different resources are different schemas (utoipa names a
+        // schema by its type's name, so two `CreateRequest`s would share one).
+        assert!(schemas["NewTag"]["properties"]["color"].is_object());
+        assert!(schemas["NewContact"]["properties"]["phones"].is_object());
+        assert_eq!(
+            doc["paths"]["/api/v1/tags"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            Value::from("#/components/schemas/NewTag")
+        );
+    }
+}

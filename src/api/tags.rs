@@ -33,8 +33,10 @@ pub async fn list(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewTag)]
 pub struct CreateRequest {
     name: TagName,
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     color: Option<String>,
 }
 

@@ -98,6 +98,7 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     email: Email,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     role: Role,
 }
@@ -164,7 +165,9 @@ pub async fn invite(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UserChange)]
 pub struct UpdateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     role: Option<Role>,
     status: Option<UserStatus>,

@@ -27,15 +27,17 @@ use switchboard_actors::{DeliveryId, EndpointId, JobId, Millis};
 use uuid::Uuid;
 
 /// The longest endpoint URL and description.
-const MAX_URL_CHARS: usize = 2_048;
-const MAX_DESCRIPTION_CHARS: usize = 500;
+pub(super) const MAX_URL_CHARS: usize = 2_048;
+pub(super) const MAX_DESCRIPTION_CHARS: usize = 500;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
+    #[schema(min_length = 1, max_length = 2048)]
     url: String,
     event_types: Vec<String>,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: String,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
@@ -48,8 +50,10 @@ fn enabled_by_default() -> bool {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointChange {
+    #[schema(min_length = 1, max_length = 2048)]
     url: Option<String>,
     event_types: Option<Vec<String>>,
+    #[schema(max_length = 500)]
     description: Option<String>,
     enabled: Option<bool>,
 }

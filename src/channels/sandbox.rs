@@ -12,8 +12,8 @@ use switchboard_actors::{
     ChannelKey, DeliveryStatus, Direction, InvalidValue, MessageKind, Millis, PhoneE164,
 };
 
-const MAX_TEXT_CHARS: usize = 4096;
-const MAX_HANDLE_LEN: usize = 128;
+pub(crate) const MAX_TEXT_CHARS: usize = 4096;
+pub(crate) const MAX_HANDLE_LEN: usize = 128;
 
 /// A customer message played on a sandbox channel, as the API and
 /// `switchboard simulate` take it.
@@ -21,9 +21,12 @@ const MAX_HANDLE_LEN: usize = 128;
 #[serde(deny_unknown_fields)]
 pub struct CustomerMessage {
     /// Who the customer is on this channel; the same handle is the same contact.
+    #[schema(min_length = 1, max_length = 128)]
     pub from: String,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub phone: Option<PhoneE164>,
+    #[schema(min_length = 1, max_length = 4096)]
     pub text: String,
     /// Like a provider's message id: sending it again stores nothing new.
     pub message_id: Option<String>,

@@ -34,7 +34,7 @@ text_enum!(
 );
 
 /// A document as listed: what it is, not its text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Document {
     pub id: DocumentId,
     pub title: String,
@@ -49,7 +49,7 @@ pub struct Document {
 }
 
 /// One passage: a few paragraphs of a document, under the heading they sit below.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Passage {
     pub id: PassageId,
     pub document_id: DocumentId,
@@ -68,9 +68,8 @@ impl Passage {
 }
 
 /// A document with its text and passages, as one admin reads it back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DocumentDetail {
-    #[serde(flatten)]
     pub document: Document,
     pub content: String,
     pub passages: Vec<Passage>,
