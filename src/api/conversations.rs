@@ -403,7 +403,7 @@ pub struct MessagesQuery {
     tag = "conversations",
     summary = "A page of the timeline",
     params(("id" = Uuid, Path, description = "the conversation's id"), MessagesQuery),
-    responses((status = 200, description = "`{data, next_cursor, insights}`: messages by `seq`, newest first", body = Object))
+    responses((status = 200, description = "messages by `seq`, newest first, and the pipeline's insights for them", body = MessagesPage))
 )]
 pub async fn messages(
     state: web::Data<AppState>,
@@ -433,10 +433,11 @@ pub async fn messages(
 }
 
 /// A page of a timeline, with what the pipeline found in its customer messages.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MessagesPage {
     #[serde(flatten)]
     page: Page<MessageView>,
+    /// What the pipeline found in each customer message, by message id.
     insights: serde_json::Value,
 }
 

@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_actors::channel::{Channel, ChannelKind};
-use switchboard_actors::session::{SessionRecord, SessionState};
+use switchboard_actors::session::{SessionDetail, SessionRecord, SessionState};
 use switchboard_actors::{ChannelId, Millis, PhoneE164};
 use uuid::Uuid;
 
@@ -36,29 +36,42 @@ async fn web_channel(
     }
 }
 
-fn view(record: &SessionRecord) -> Value {
+/// A session as admins see it; `qr_svg` draws the current code while it is in `qr`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SessionView<'a> {
+    channel_id: ChannelId,
+    state: SessionState,
+    detail: &'a SessionDetail,
+    qr_svg: Option<String>,
+    /// The keys hold a linked device: the session reconnects by itself at start.
+    paired: bool,
+    /// The account's number once it was linked.
+    phone: Option<&'a str>,
+    updated_at: String,
+}
+
+fn view(record: &SessionRecord) -> SessionView<'_> {
     let qr_svg = match record.state {
         SessionState::Qr => record.detail.qr.as_deref().and_then(qr::svg),
         _ => None,
     };
-    json!({
-        "channel_id": record.channel_id,
-        "state": record.state,
-        "detail": record.detail,
-        "qr_svg": qr_svg,
-        "paired": record.paired,
-        "phone": record.phone,
-        "updated_at": record.updated_at.to_rfc3339(),
-    })
+    SessionView {
+        channel_id: record.channel_id,
+        state: record.state,
+        detail: &record.detail,
+        qr_svg,
+        paired: record.paired,
+        phone: record.phone.as_deref(),
+        updated_at: record.updated_at.to_rfc3339(),
+    }
 }
 
-async fn current(state: &AppState, channel: &Channel) -> Result<Value, ApiError> {
-    let record = state
+async fn current(state: &AppState, channel: &Channel) -> Result<SessionRecord, ApiError> {
+    state
         .store
         .session(channel.tenant_id, channel.id)
         .await?
-        .ok_or_else(|| ApiError::not_found("session"))?;
-    Ok(view(&record))
+        .ok_or_else(|| ApiError::not_found("session"))
 }
 
 #[utoipa::path(
@@ -68,7 +81,7 @@ async fn current(state: &AppState, channel: &Channel) -> Result<Value, ApiError>
     tag = "sessions",
     summary = "A WhatsApp Web session's state and current QR",
     params(("id" = Uuid, Path, description = "the channel's id")),
-    responses((status = 200, description = "the session", body = Object))
+    responses((status = 200, description = "the session", body = SessionView))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -76,7 +89,8 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let channel = web_channel(&state, &auth, *id).await?;
-    Ok(HttpResponse::Ok().json(current(&state, &channel).await?))
+    let record = current(&state, &channel).await?;
+    Ok(HttpResponse::Ok().json(view(&record)))
 }
 
 /// Newest first: each `session.updated` event's data.
@@ -146,7 +160,7 @@ enum Command {
     tag = "sessions",
     summary = "Restart the session",
     params(("id" = Uuid, Path, description = "the channel's id")),
-    responses((status = 202, description = "the session, starting", body = Object))
+    responses((status = 202, description = "the session, starting", body = SessionView))
 )]
 pub async fn restart(
     state: web::Data<AppState>,
@@ -164,7 +178,7 @@ pub async fn restart(
     tag = "sessions",
     summary = "Log the session out",
     params(("id" = Uuid, Path, description = "the channel's id")),
-    responses((status = 200, description = "the session, logged out", body = Object))
+    responses((status = 200, description = "the session, logged out", body = SessionView))
 )]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -195,7 +209,8 @@ async fn command(
         }
     };
     audit_action(state, client, auth, &channel, action, json!({})).await;
-    Ok(reply.json(current(state, &channel).await?))
+    let record = current(state, &channel).await?;
+    Ok(reply.json(view(&record)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

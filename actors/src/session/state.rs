@@ -45,7 +45,7 @@ impl SessionState {
 }
 
 /// What goes with a state; each field is present only in the states that have it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SessionDetail {
     /// `qr`: the text to render as a QR code (the server renders it as SVG too).
@@ -60,6 +60,7 @@ pub struct SessionDetail {
         skip_serializing_if = "Option::is_none",
         with = "crate::domain::time::rfc3339_option"
     )]
+    #[schema(value_type = Option<String>)]
     pub expires_at: Option<Millis>,
     /// `connected`: the account's number (E.164) and name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +75,7 @@ pub struct SessionDetail {
         skip_serializing_if = "Option::is_none",
         with = "crate::domain::time::rfc3339_option"
     )]
+    #[schema(value_type = Option<String>)]
     pub next_try_at: Option<Millis>,
     /// Why the session is where it is, in words for the admin.
     #[serde(skip_serializing_if = "Option::is_none")]
