@@ -512,9 +512,15 @@ async fn a_failing_webhook_is_retried_then_dead_then_retried_over_rest(backend: 
         failed[0]["steps"][0]["error"],
         "HTTP 500 Internal Server Error"
     );
-    let dead = app.get("/api/v1/jobs?state=dead", Some(&token)).await;
-    assert_eq!(dead.status, StatusCode::OK, "{}", dead.body);
-    let jobs = dead.body["data"].as_array().unwrap();
+    // The run is recorded failed by the step's last attempt; the runner settles
+    // the job as dead just after that attempt returns.
+    let jobs = until("the step's job is dead", || async {
+        let dead = app.get("/api/v1/jobs?state=dead", Some(&token)).await;
+        assert_eq!(dead.status, StatusCode::OK, "{}", dead.body);
+        let jobs = dead.body["data"].as_array().unwrap().clone();
+        (!jobs.is_empty()).then_some(jobs)
+    })
+    .await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0]["kind"], "automation.step");
     assert_eq!(jobs[0]["last_error"], "HTTP 500 Internal Server Error");
