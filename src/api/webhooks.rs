@@ -625,6 +625,13 @@ pub async fn redeliver(
         .requeue_delivery(tenant, delivery.id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
+    // Read back before the job exists: the answer is the delivery as this request
+    // queued it, not whatever a fast runner has made of it since.
+    let requeued = state
+        .store
+        .delivery(tenant, delivery.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
     let attempts = state.config.webhooks.attempts();
     state
         .store
@@ -644,11 +651,6 @@ pub async fn redeliver(
         details,
     )
     .await;
-    let requeued = state
-        .store
-        .delivery(tenant, delivery.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
     Ok(HttpResponse::Accepted().json(delivery_view(&requeued)))
 }
 
