@@ -35,10 +35,7 @@ pub async fn list(
     auth: Authorized<ManageApiKeys>,
 ) -> Result<HttpResponse, ApiError> {
     let keys = state.store.api_keys(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: keys.iter().map(ApiKeyView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(keys.iter().map(ApiKeyView::from).collect())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

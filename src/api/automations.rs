@@ -176,10 +176,7 @@ pub async fn list(
     auth: Authorized<ManageAutomations>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = state.store.rules(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: rules.iter().map(rule_view).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(rules.iter().map(rule_view).collect())))
 }
 
 #[utoipa::path(
@@ -504,10 +501,7 @@ pub async fn jobs(
         .store
         .jobs(auth.caller.tenant_id(), wanted, limit)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: jobs.iter().map(job_view).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(jobs.iter().map(job_view).collect())))
 }
 
 /// Queues a dead job again, due now, its attempts reset.

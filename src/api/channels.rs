@@ -219,10 +219,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let channels = state.store.channels(auth.caller.tenant_id()).await?;
     let data: Vec<ChannelView> = channels.iter().map(|c| view(&state, c)).collect();
-    Ok(HttpResponse::Ok().json(Page {
-        data,
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(data)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -635,10 +632,9 @@ pub async fn webhook_log(
         .store
         .webhook_log(auth.caller.tenant_id(), LIST_LIMIT)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: entries.iter().map(WebhookLogView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(
+        entries.iter().map(WebhookLogView::from).collect(),
+    )))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -695,10 +691,9 @@ pub async fn dead_letters(
         .store
         .dead_letters(auth.caller.tenant_id(), query.pending, LIST_LIMIT)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: letters.iter().map(DeadLetterView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(
+        letters.iter().map(DeadLetterView::from).collect(),
+    )))
 }
 
 /// Sends a dead letter's reply again: it goes back to `pending` (live on the

@@ -164,10 +164,7 @@ pub async fn leads(
         return Err(ApiError::not_found("contact"));
     }
     let leads = state.store.leads(tenant, ContactId(*id)).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: leads.iter().map(MessageView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(leads.iter().map(MessageView::from).collect())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

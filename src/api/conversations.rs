@@ -295,10 +295,9 @@ pub async fn assignments(
         .store
         .assignments(auth.caller.tenant_id(), ConversationId(*id))
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: history.iter().map(AssignmentView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(
+        history.iter().map(AssignmentView::from).collect(),
+    )))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

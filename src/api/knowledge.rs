@@ -231,10 +231,7 @@ pub async fn list(
     auth: Authorized<ReadInbox>,
 ) -> Result<HttpResponse, ApiError> {
     let documents = state.store.documents(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: documents,
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(documents)))
 }
 
 /// A document with its text and its passages.

@@ -180,10 +180,7 @@ pub async fn lead_history(
         .store
         .lead_history(tenant, conversation, HISTORY_LIMIT)
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: points.iter().map(LeadPoint::view).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(points.iter().map(LeadPoint::view).collect())))
 }
 
 /// A conversation's lead as the API shows it; `null` before the pipeline saw it.

@@ -25,10 +25,7 @@ pub async fn list(
     auth: Authorized<ReadInbox>,
 ) -> Result<HttpResponse, ApiError> {
     let tags = state.store.tags(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: tags.iter().map(TagView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(tags.iter().map(TagView::from).collect())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

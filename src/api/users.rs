@@ -36,10 +36,7 @@ pub async fn list(
     auth: Authorized<ReadUsers>,
 ) -> Result<HttpResponse, ApiError> {
     let users = state.store.users(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: users.iter().map(UserView::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(users.iter().map(UserView::from).collect())))
 }
 
 /// Who is on the team, for everyone who works the inbox: names for assignees,
@@ -66,10 +63,7 @@ pub async fn team(
             role: u.role.as_str(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(Page {
-        data: members,
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(members)))
 }
 
 #[utoipa::path(

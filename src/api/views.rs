@@ -189,3 +189,13 @@ pub struct NewApiKey {
     pub api_key: ApiKeyView,
     pub key: String,
 }
+
+impl<T: Serialize> Page<T> {
+    /// A list that fits one page: there is no next cursor.
+    pub fn whole(data: Vec<T>) -> Self {
+        Self {
+            data,
+            next_cursor: None,
+        }
+    }
+}

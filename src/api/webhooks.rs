@@ -283,10 +283,7 @@ pub async fn list(
     auth: Authorized<ManageWebhooks>,
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = state.store.endpoints(auth.caller.tenant_id()).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: endpoints.iter().map(endpoint_view).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(endpoints.iter().map(endpoint_view).collect())))
 }
 
 #[utoipa::path(
@@ -543,10 +540,7 @@ pub async fn deliveries(
             limit,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: found.iter().map(delivery_view).collect(),
-        next_cursor: None,
-    }))
+    Ok(HttpResponse::Ok().json(Page::whole(found.iter().map(delivery_view).collect())))
 }
 
 async fn found_delivery(
