@@ -470,6 +470,9 @@ pub struct InboxConfig {
     /// and how many (of any tenants) share one transaction.
     pub ingest_queue: usize,
     pub ingest_batch: usize,
+    /// Most contacts one contact search request reads to apply its filter; past it
+    /// the page ends early with a cursor to go on from.
+    pub contact_filter_scan: usize,
 }
 
 impl Default for InboxConfig {
@@ -483,6 +486,7 @@ impl Default for InboxConfig {
             conversation_mailbox: 256,
             ingest_queue: 4096,
             ingest_batch: 256,
+            contact_filter_scan: 10_000,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod automation;
 pub mod channel;
+pub mod contacts;
 pub mod domain;
 pub mod inbox;
 pub mod jobs;

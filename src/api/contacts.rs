@@ -11,6 +11,8 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_actors::contacts::fields::{self, Presence};
+use switchboard_actors::contacts::filter::ContactFilter;
 use switchboard_actors::inbox::records::{Contact, ContactChange, check_contact_lists};
 use switchboard_actors::inbox::views::{ContactView, MessageView};
 use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
@@ -41,6 +43,9 @@ pub struct CreateRequest {
     #[schema(max_items = 20)]
     emails: Vec<Email>,
     /// At most 50 fields; a name has 1-64 characters, a value at most 1 KiB as JSON.
+    /// A defined field's value is checked against its kind (see
+    /// `/api/v1/contact-fields`) and stored in one form; every required field needs
+    /// a value; a null leaves a field out.
     #[serde(default)]
     custom_fields: Map<String, Value>,
     #[serde(default)]
@@ -69,15 +74,23 @@ pub async fn create(
         Some(&body.tags),
         Some(&body.custom_fields),
     )?;
+    let tenant = auth.caller.tenant_id();
+    let definitions = state.store.fields(tenant).await?;
+    let custom_fields = fields::apply(
+        &definitions,
+        body.custom_fields,
+        &Map::new(),
+        Presence::AllRequired,
+    )?;
     let now = Millis::now();
     let contact = Contact {
-        tenant_id: auth.caller.tenant_id(),
+        tenant_id: tenant,
         id: ContactId::new(),
         name: contact_name(&body.name)?,
         phones: body.phones,
         emails: body.emails,
         identities: Vec::new(),
-        custom_fields: body.custom_fields,
+        custom_fields,
         tags: body.tags,
         merged_into: None,
         created_at: now,
@@ -177,7 +190,8 @@ pub struct UpdateRequest {
     phones: Option<Vec<PhoneE164>>,
     #[schema(max_items = 20)]
     emails: Option<Vec<Email>>,
-    /// At most 50 fields; a name has 1-64 characters, a value at most 1 KiB as JSON.
+    /// Replaces the whole set, checked as on create; a value the contact already
+    /// holds passes as it is.
     custom_fields: Option<Map<String, Value>>,
     #[schema(max_items = 50)]
     tags: Option<Vec<TagName>>,
@@ -206,14 +220,31 @@ pub async fn update(
         body.tags.as_deref(),
         body.custom_fields.as_ref(),
     )?;
+    let tenant = auth.caller.tenant_id();
+    let custom_fields = match body.custom_fields {
+        Some(given) => {
+            let stored = state
+                .store
+                .contact(tenant, ContactId(*id))
+                .await?
+                .ok_or_else(|| ApiError::not_found("contact"))?;
+            let definitions = state.store.fields(tenant).await?;
+            Some(fields::apply(
+                &definitions,
+                given,
+                &stored.custom_fields,
+                Presence::AllRequired,
+            )?)
+        }
+        None => None,
+    };
     let change = ContactChange {
         name: body.name.as_deref().map(contact_name).transpose()?,
         phones: body.phones,
         emails: body.emails,
-        custom_fields: body.custom_fields,
+        custom_fields,
         tags: body.tags,
     };
-    let tenant = auth.caller.tenant_id();
     let changed = state
         .store
         .update_contact(tenant, ContactId(*id), &change, Millis::now())
@@ -269,6 +300,88 @@ pub async fn search(
     Ok(HttpResponse::Ok().json(Page {
         data: found.iter().map(ContactView::from).collect(),
         next_cursor,
+    }))
+}
+
+/// Contacts a filter request reads per query; how many it reads at most is
+/// `inbox.contact_filter_scan`, so a selective filter over a large book answers a
+/// short page with a cursor rather than reading every contact at once.
+const FILTER_SCAN_BATCH: usize = 500;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ContactSearch)]
+pub struct FilterRequest {
+    /// Tags, the contact's own fields and custom fields, combined with `all`,
+    /// `any` and `not` (6 levels, 50 tests at most).
+    filter: Option<ContactFilter>,
+    /// Part of a name, phone number, email address or custom field value.
+    q: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
+    /// At most 200 per page (a larger value gives 200); 50 when left out.
+    #[schema(minimum = 1, maximum = 200, default = 50)]
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/search",
+    operation_id = "contacts.filter",
+    tag = "contacts",
+    summary = "Find contacts by tags and fields",
+    description = "Reads at most `inbox.contact_filter_scan` contacts (10,000 by default) per \
+        request: a page may hold fewer than `limit` matches and still have a `next_cursor`. \
+        Follow `next_cursor` until it is null.",
+    request_body = FilterRequest,
+    responses((status = 200, description = "matches, newest first", body = Page<ContactView>))
+)]
+pub async fn filter(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadContacts>,
+    body: Json<FilterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let Some(filter) = &body.filter {
+        filter.check()?;
+    }
+    let tenant = auth.caller.tenant_id();
+    let limit = body.limit.unwrap_or(50).clamp(1, 200) as usize;
+    let q = body.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let mut after = body.cursor.map(ContactId);
+    let mut left = state.config.inbox.contact_filter_scan.max(1);
+    let mut found = Vec::new();
+    let next_cursor = loop {
+        let batch_size = left.min(FILTER_SCAN_BATCH);
+        let batch = state
+            .store
+            .search_contacts(tenant, q, after, batch_size as u32)
+            .await?;
+        let exhausted = batch.len() < batch_size;
+        left -= batch.len();
+        for contact in batch {
+            after = Some(contact.id);
+            if body.filter.as_ref().is_none_or(|f| f.matches(&contact)) {
+                found.push(contact);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        // A full page may have stopped mid-batch: the rest comes after its cursor.
+        if found.len() == limit {
+            break after;
+        }
+        if exhausted {
+            break None;
+        }
+        if left == 0 {
+            break after;
+        }
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        data: found.iter().map(ContactView::from).collect(),
+        next_cursor: next_cursor.map(|id| id.to_string()),
     }))
 }
 

@@ -6,6 +6,7 @@ mod audit_log;
 mod auth;
 mod automations;
 mod channels;
+mod contact_fields;
 mod contacts;
 mod conversations;
 mod health;
@@ -212,12 +213,23 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(contacts::search))
                 .route(web::post().to(contacts::create)),
         )
+        .route("/contacts/search", web::post().to(contacts::filter))
         .service(
             web::resource("/contacts/{id}")
                 .route(web::get().to(contacts::get))
                 .route(web::patch().to(contacts::update)),
         )
         .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .service(
+            web::resource("/contact-fields")
+                .route(web::get().to(contact_fields::list))
+                .route(web::post().to(contact_fields::create)),
+        )
+        .service(
+            web::resource("/contact-fields/{key}")
+                .route(web::patch().to(contact_fields::update))
+                .route(web::delete().to(contact_fields::delete)),
+        )
         .route("/contacts/{id}/unmerge", web::post().to(contacts::unmerge))
         .route("/contacts/{id}/leads", web::get().to(contacts::leads))
         .route("/messages/{id}/media", web::get().to(media::get))

@@ -55,7 +55,8 @@ use utoipa::openapi::{
         knowledge::list, knowledge::add, knowledge::search, knowledge::get,
         knowledge::replace, knowledge::delete,
         contacts::search, contacts::create, contacts::get, contacts::update,
-        contacts::merge, contacts::unmerge, contacts::leads,
+        contacts::merge, contacts::unmerge, contacts::leads, contacts::filter,
+        contact_fields::list, contact_fields::create, contact_fields::update, contact_fields::delete,
         media::get,
         channels::retry_message,
         tags::list, tags::create, tags::delete,
@@ -286,6 +287,7 @@ pub async fn reference_home() -> HttpResponse {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use switchboard_actors::contacts::fields;
     use switchboard_actors::inbox::records as inbox;
 
     /// The bounds the schemas state are literals (utoipa takes no constants); each
@@ -340,6 +342,30 @@ mod tests {
                 "phones",
                 "maxItems",
                 inbox::MAX_CONTACT_PHONES,
+            ),
+            (
+                "NewContactField",
+                "label",
+                "maxLength",
+                fields::MAX_FIELD_LABEL_CHARS,
+            ),
+            (
+                "NewContactField",
+                "options",
+                "maxItems",
+                fields::MAX_FIELD_OPTIONS,
+            ),
+            (
+                "ContactFieldChange",
+                "label",
+                "maxLength",
+                fields::MAX_FIELD_LABEL_CHARS,
+            ),
+            (
+                "ContactFieldChange",
+                "options",
+                "maxItems",
+                fields::MAX_FIELD_OPTIONS,
             ),
             ("NoteRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),
             ("SendRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),

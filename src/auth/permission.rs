@@ -38,6 +38,8 @@ permissions! {
     ReadContacts => (Viewer, Some(Scope::ContactsRead), "reading contacts");
     WriteContacts => (Agent, Some(Scope::ContactsWrite), "changing contacts");
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
+    /// What every contact's custom fields may hold.
+    ManageContactFields => (Admin, Some(Scope::SettingsWrite), "managing custom fields");
     /// Channels hold provider credentials; their dead letters and webhook log too.
     ManageChannels => (Admin, Some(Scope::ChannelsWrite), "managing channels");
     /// Handoff triggers, the tenant's own intents, how handoffs are assigned.

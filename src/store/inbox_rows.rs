@@ -4,6 +4,7 @@
 use super::pipeline_rows::lead_brief;
 use super::rows::corrupt;
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
 use sqlx::FromRow;
 use switchboard_actors::inbox::records::{
     Assignment, Contact, Conversation, Identity, Listed, Message, Preview, Tag,
@@ -64,7 +65,26 @@ pub fn search_text(contact: &Contact) -> String {
         text.push(' ');
         text.push_str(email.as_str());
     }
+    // Custom field values are found too ("gold" finds the Gold plan's contacts).
+    for value in contact.custom_fields.values() {
+        let words = match value {
+            Value::Array(items) => items.iter().map(searchable).collect::<Vec<_>>().join(" "),
+            other => searchable(other),
+        };
+        if !words.is_empty() {
+            text.push(' ');
+            text.push_str(&words.to_lowercase());
+        }
+    }
     text
+}
+
+fn searchable(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
 }
 
 #[derive(FromRow)]

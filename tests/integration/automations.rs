@@ -596,6 +596,66 @@ async fn a_webhook_to_a_private_address_is_refused_by_default(backend: Backend) 
     assert!(receiver.seen.lock().unwrap().is_empty());
 }
 
+async fn a_contact_field_value_its_definition_refuses_fails_the_step_with_the_reason(
+    backend: Backend,
+) {
+    let (app, token) = app(backend).await;
+    let defined = app
+        .post(
+            "/api/v1/contact-fields",
+            Some(&token),
+            json!({"key": "seats", "label": "Seats", "kind": "number"}),
+        )
+        .await;
+    assert_eq!(defined.status, StatusCode::CREATED, "{}", defined.body);
+    let mut rules = Vec::new();
+    for (word, value) in [("twelve", "12"), ("dozen", "a dozen")] {
+        let rule = json!({
+            "name": format!("Seats from '{word}'"),
+            "trigger": {"type": "message_received", "keywords": [word]},
+            "actions": [
+                {"type": "set_contact_field", "field": "seats", "value": value},
+                {"type": "add_tag", "tag": "counted"}
+            ]
+        });
+        rules.push(create_rule(&app, &token, rule).await);
+    }
+    let fits = app.customer_says(&token, "Jo", "twelve seats").await;
+    let refused = app.customer_says(&token, "Al", "a dozen seats").await;
+    let done = settled_runs(&app, &token, &rules[0], 1).await;
+    assert_eq!(
+        steps(&done[0]),
+        [("set_contact_field", "done"), ("add_tag", "done")]
+    );
+    let failed = settled_runs(&app, &token, &rules[1], 1).await;
+    assert_eq!(statuses(&failed), ["failed"]);
+    assert_eq!(steps(&failed[0]), [("set_contact_field", "failed")]);
+    assert_eq!(
+        failed[0]["steps"][0]["error"],
+        "custom field 'seats' takes a number; got \"a dozen\""
+    );
+    let contact_of = |said: &Value| {
+        said["conversation"]["contact"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let jo = app
+        .get(
+            &format!("/api/v1/contacts/{}", contact_of(&fits)),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(jo.body["custom_fields"], json!({"seats": 12}));
+    let al = app
+        .get(
+            &format!("/api/v1/contacts/{}", contact_of(&refused)),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(al.body["custom_fields"], json!({}));
+}
+
 async fn a_wait_survives_a_crash_and_the_next_step_runs_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
@@ -1261,6 +1321,7 @@ async fn a_captured_lead_and_a_whatsapp_template_go_through_the_real_channels(ba
 }
 
 crate::on_both_backends!(
+    a_contact_field_value_its_definition_refuses_fails_the_step_with_the_reason,
     a_captured_lead_and_a_whatsapp_template_go_through_the_real_channels,
     a_schedule_ticks_in_its_time_zone_until_it_is_disabled,
     a_schedule_may_not_tick_more_often_than_the_configured_minimum,

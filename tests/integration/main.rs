@@ -16,6 +16,7 @@ mod client_address;
 mod cluster;
 mod cluster_failover;
 mod connection_limits;
+mod contact_fields;
 mod conversation_cache;
 mod handoff_triggers;
 mod http;

@@ -12,6 +12,7 @@ use super::engine::{Starter, applies, read_facts};
 use super::happening::{Happening, Origin};
 use super::rules::{Action, Trigger, TriggerKind};
 use super::{Run, RunStatus, STEP_JOB, StepResult, StepStatus};
+use crate::contacts::fields::{self, Presence};
 use crate::inbox::records::{ContactChange, ConversationChange, Outgoing};
 use crate::inbox::{Inbox, InboxError};
 use crate::jobs::runner::{JobFailure, JobHandler};
@@ -27,7 +28,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -585,8 +586,14 @@ impl Steps {
         if field == "name" {
             change.name = Some(value.to_owned());
         } else {
+            let definitions = self.store.fields(tenant).await.map_err(store_failure)?;
+            let mut set = Map::new();
+            set.insert(field.to_owned(), Value::from(value));
+            // A value the field's kind refuses will not fit on a later try either.
+            let set = fields::apply(&definitions, set, &contact.custom_fields, Presence::AsGiven)
+                .map_err(|refused| JobFailure::Permanent(refused.0))?;
             let mut fields = contact.custom_fields.clone();
-            fields.insert(field.to_owned(), Value::from(value));
+            fields.extend(set);
             change.custom_fields = Some(fields);
         }
         let changed = self
