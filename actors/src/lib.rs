@@ -27,7 +27,7 @@ pub use domain::{
     ids::{
         ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DeliveryId,
         DocumentId, EndpointId, JobId, MessageId, PassageId, RefreshFamilyId, RefreshTokenId,
-        RuleId, RunId, TenantId, UserId, WebhookLogId,
+        RuleId, RunId, SegmentId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,
 };

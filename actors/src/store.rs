@@ -6,7 +6,7 @@
 
 use crate::automation::AutomationStore;
 use crate::channel::store::ChannelStore;
-use crate::contacts::FieldStore;
+use crate::contacts::ContactsStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
 use crate::inbox::store::InboxStore;
 use crate::jobs::JobStore;
@@ -175,7 +175,7 @@ pub trait Store:
     + JobStore
     + AutomationStore
     + WebhookStore
-    + FieldStore
+    + ContactsStore
     + Send
     + Sync
     + 'static

@@ -2,7 +2,7 @@
 
 use super::views::Page;
 use crate::audit::{self, Event};
-use crate::auth::extract::Authorized;
+use crate::auth::extract::{Authorized, Caller};
 use crate::auth::permission::{MergeContacts, ReadContacts, WriteContacts};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
@@ -11,11 +11,13 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_actors::contacts::consent::{Consent, ConsentSource};
 use switchboard_actors::contacts::fields::{self, Presence};
 use switchboard_actors::contacts::filter::ContactFilter;
+use switchboard_actors::contacts::scan::{self, Selection};
 use switchboard_actors::inbox::records::{Contact, ContactChange, check_contact_lists};
 use switchboard_actors::inbox::views::{ContactView, MessageView};
-use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName};
+use switchboard_actors::{ContactId, Email, Millis, PhoneE164, TagName, TenantId};
 use uuid::Uuid;
 
 pub(super) const MAX_NAME_CHARS: usize = 200;
@@ -93,6 +95,7 @@ pub async fn create(
         custom_fields,
         tags: body.tags,
         merged_into: None,
+        consent: None,
         created_at: now,
         updated_at: now,
     };
@@ -195,6 +198,9 @@ pub struct UpdateRequest {
     custom_fields: Option<Map<String, Value>>,
     #[schema(max_items = 50)]
     tags: Option<Vec<TagName>>,
+    /// Opts the contact out of marketing (broadcasts skip them) or back in; recorded
+    /// with who did it and when, and audited.
+    opted_out: Option<bool>,
 }
 
 #[utoipa::path(
@@ -209,6 +215,7 @@ pub struct UpdateRequest {
 )]
 pub async fn update(
     state: web::Data<AppState>,
+    client: ClientInfo,
     auth: Authorized<WriteContacts>,
     id: web::Path<Uuid>,
     body: Json<UpdateRequest>,
@@ -245,14 +252,62 @@ pub async fn update(
         custom_fields,
         tags: body.tags,
     };
+    let now = Millis::now();
     let changed = state
         .store
-        .update_contact(tenant, ContactId(*id), &change, Millis::now())
+        .update_contact(tenant, ContactId(*id), &change, now)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
     // A new name shows in the contact's conversations, live and in their actors.
     state.inbox.publish(tenant, changed.events);
-    Ok(HttpResponse::Ok().json(ContactView::from(&changed.contact)))
+    let mut contact = changed.contact;
+    if let Some(opted_out) = body.opted_out
+        && opted_out != contact.opted_out()
+    {
+        contact = record_consent(&state, &client, &auth, contact.id, opted_out, now).await?;
+    }
+    Ok(HttpResponse::Ok().json(ContactView::from(&contact)))
+}
+
+/// An agent's or integration's consent change, recorded and audited.
+async fn record_consent(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: &Authorized<WriteContacts>,
+    id: ContactId,
+    opted_out: bool,
+    at: Millis,
+) -> Result<Contact, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    let source = match auth.caller {
+        Caller::User(_) => ConsentSource::Agent,
+        Caller::ApiKey(_) => ConsentSource::Api,
+    };
+    let consent = Consent {
+        opted_out,
+        source,
+        at,
+    };
+    let (contact, taken) = state
+        .store
+        .record_consent(tenant, id, consent)
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    if taken {
+        let event = Event {
+            tenant,
+            actor: auth.caller.audit_actor(),
+            action: if opted_out {
+                "contact.opt_out"
+            } else {
+                "contact.opt_in"
+            },
+            target: Some(("contact", id.to_string())),
+            details: json!({ "source": source.as_str() }),
+        };
+        audit::record(state.store.as_ref(), client, event).await;
+    }
+    Ok(contact)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -303,17 +358,13 @@ pub async fn search(
     }))
 }
 
-/// Contacts a filter request reads per query; how many it reads at most is
-/// `inbox.contact_filter_scan`, so a selective filter over a large book answers a
-/// short page with a cursor rather than reading every contact at once.
-const FILTER_SCAN_BATCH: usize = 500;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = ContactSearch)]
 pub struct FilterRequest {
-    /// Tags, the contact's own fields and custom fields, combined with `all`,
-    /// `any` and `not` (6 levels, 50 tests at most).
+    /// Tags, the contact's own fields, custom fields, consent, channels, when they
+    /// last wrote and lead temperature, combined with `all`, `any` and `not` (6
+    /// levels, 50 tests at most).
     filter: Option<ContactFilter>,
     /// Part of a name, phone number, email address or custom field value.
     q: Option<String>,
@@ -345,43 +396,42 @@ pub async fn filter(
     if let Some(filter) = &body.filter {
         filter.check()?;
     }
-    let tenant = auth.caller.tenant_id();
-    let limit = body.limit.unwrap_or(50).clamp(1, 200) as usize;
-    let q = body.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let mut after = body.cursor.map(ContactId);
-    let mut left = state.config.inbox.contact_filter_scan.max(1);
-    let mut found = Vec::new();
-    let next_cursor = loop {
-        let batch_size = left.min(FILTER_SCAN_BATCH);
-        let batch = state
-            .store
-            .search_contacts(tenant, q, after, batch_size as u32)
-            .await?;
-        let exhausted = batch.len() < batch_size;
-        left -= batch.len();
-        for contact in batch {
-            after = Some(contact.id);
-            if body.filter.as_ref().is_none_or(|f| f.matches(&contact)) {
-                found.push(contact);
-                if found.len() == limit {
-                    break;
-                }
-            }
-        }
-        // A full page may have stopped mid-batch: the rest comes after its cursor.
-        if found.len() == limit {
-            break after;
-        }
-        if exhausted {
-            break None;
-        }
-        if left == 0 {
-            break after;
-        }
+    let selection = Selection {
+        filter: body.filter.as_ref(),
+        q: body.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
     };
+    scanned_page(
+        &state,
+        auth.caller.tenant_id(),
+        selection,
+        body.cursor,
+        body.limit,
+    )
+    .await
+}
+
+/// A page of the contacts a selection holds after `cursor`, newest first, read
+/// within `inbox.contact_filter_scan`.
+pub(super) async fn scanned_page(
+    state: &AppState,
+    tenant: TenantId,
+    selection: Selection<'_>,
+    cursor: Option<Uuid>,
+    limit: Option<u32>,
+) -> Result<HttpResponse, ApiError> {
+    let found = scan::page(
+        state.store.as_ref(),
+        tenant,
+        selection,
+        cursor.map(ContactId),
+        limit.unwrap_or(50).clamp(1, 200) as usize,
+        state.config.inbox.contact_filter_scan,
+        Millis::now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Page {
-        data: found.iter().map(ContactView::from).collect(),
-        next_cursor: next_cursor.map(|id| id.to_string()),
+        data: found.contacts.iter().map(ContactView::from).collect(),
+        next_cursor: found.next.map(|id| id.to_string()),
     }))
 }
 

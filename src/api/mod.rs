@@ -15,6 +15,7 @@ mod media;
 mod openapi;
 mod pipeline;
 mod sandbox;
+mod segments;
 mod sessions;
 mod tags;
 mod users;
@@ -220,6 +221,19 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(contacts::update)),
         )
         .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .route("/segments/count", web::post().to(segments::count))
+        .service(
+            web::resource("/segments")
+                .route(web::get().to(segments::list))
+                .route(web::post().to(segments::create)),
+        )
+        .service(
+            web::resource("/segments/{id}")
+                .route(web::get().to(segments::get))
+                .route(web::patch().to(segments::update))
+                .route(web::delete().to(segments::delete)),
+        )
+        .route("/segments/{id}/contacts", web::get().to(segments::contacts))
         .service(
             web::resource("/contact-fields")
                 .route(web::get().to(contact_fields::list))

@@ -57,6 +57,8 @@ use utoipa::openapi::{
         contacts::search, contacts::create, contacts::get, contacts::update,
         contacts::merge, contacts::unmerge, contacts::leads, contacts::filter,
         contact_fields::list, contact_fields::create, contact_fields::update, contact_fields::delete,
+        segments::list, segments::create, segments::get, segments::update, segments::delete,
+        segments::contacts, segments::count,
         media::get,
         channels::retry_message,
         tags::list, tags::create, tags::delete,
@@ -287,7 +289,7 @@ pub async fn reference_home() -> HttpResponse {
 mod tests {
     use super::*;
     use serde_json::Value;
-    use switchboard_actors::contacts::fields;
+    use switchboard_actors::contacts::{fields, segments};
     use switchboard_actors::inbox::records as inbox;
 
     /// The bounds the schemas state are literals (utoipa takes no constants); each
@@ -366,6 +368,18 @@ mod tests {
                 "options",
                 "maxItems",
                 fields::MAX_FIELD_OPTIONS,
+            ),
+            (
+                "NewSegment",
+                "name",
+                "maxLength",
+                segments::MAX_SEGMENT_NAME_CHARS,
+            ),
+            (
+                "SegmentChange",
+                "name",
+                "maxLength",
+                segments::MAX_SEGMENT_NAME_CHARS,
             ),
             ("NoteRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),
             ("SendRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),

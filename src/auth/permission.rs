@@ -38,6 +38,8 @@ permissions! {
     ReadContacts => (Viewer, Some(Scope::ContactsRead), "reading contacts");
     WriteContacts => (Agent, Some(Scope::ContactsWrite), "changing contacts");
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
+    /// Saved contact filters, what broadcasts are sent to.
+    ManageSegments => (Manager, Some(Scope::ContactsWrite), "managing segments");
     /// What every contact's custom fields may hold.
     ManageContactFields => (Admin, Some(Scope::SettingsWrite), "managing custom fields");
     /// Channels hold provider credentials; their dead letters and webhook log too.

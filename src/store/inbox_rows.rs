@@ -6,6 +6,7 @@ use super::rows::corrupt;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sqlx::FromRow;
+use switchboard_actors::contacts::consent::{Consent, ConsentSource};
 use switchboard_actors::inbox::records::{
     Assignment, Contact, Conversation, Identity, Listed, Message, Preview, Tag,
 };
@@ -98,6 +99,9 @@ pub struct ContactRow {
     custom_fields: String,
     tags: String,
     merged_into: Option<Uuid>,
+    opted_out: bool,
+    consent_source: Option<String>,
+    consent_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -124,6 +128,14 @@ impl TryFrom<ContactRow> for Contact {
             custom_fields: from_json("contact", &row.custom_fields)?,
             tags: from_json("contact", &row.tags)?,
             merged_into: row.merged_into.map(ContactId),
+            consent: match (row.consent_source, row.consent_at) {
+                (Some(source), Some(at)) => Some(Consent {
+                    opted_out: row.opted_out,
+                    source: ConsentSource::parse(&source).map_err(corrupt("contact"))?,
+                    at: Millis(at),
+                }),
+                _ => None,
+            },
             created_at: Millis(row.created_at),
             updated_at: Millis(row.updated_at),
         })

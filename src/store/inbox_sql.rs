@@ -28,6 +28,7 @@ macro_rules! impl_inbox_store {
             use switchboard_actors::inbox::stream::{Epoch, EventKind, StreamEvent, StreamHead};
             use switchboard_actors::inbox::views::payload;
             use switchboard_actors::automation::happening::Origin;
+            use switchboard_actors::contacts::consent::Consent;
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{
                 ChannelKey, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction, MessageId,
@@ -60,7 +61,7 @@ macro_rules! impl_inbox_store {
             macro_rules! contact_select {
                 () => {
                     "SELECT tenant_id, id, name, phones, emails, identities, custom_fields, tags, merged_into,
-                            created_at, updated_at FROM contacts "
+                            opted_out, consent_source, consent_at, created_at, updated_at FROM contacts "
                 };
             }
 
@@ -275,6 +276,7 @@ macro_rules! impl_inbox_store {
                     custom_fields: Default::default(),
                     tags: Vec::new(),
                     merged_into: None,
+                    consent: None,
                     created_at: inbound.received_at,
                     updated_at: inbound.received_at,
                 };
@@ -1019,6 +1021,25 @@ macro_rules! impl_inbox_store {
                     }
                     let events = stream.commit(tx).await?;
                     Ok(Some(ContactChanged { contact, events }))
+                }
+
+                async fn record_consent(&self, tenant: TenantId, id: ContactId, consent: Consent) -> Result<Option<(Contact, bool)>, StoreError> {
+                    let mut conn = self.writer().acquire().await.map_err(backend)?;
+                    let taken = sqlx::query(
+                        "UPDATE contacts SET opted_out = $3, consent_source = $4, consent_at = $5
+                         WHERE tenant_id = $1 AND id = $2 AND (consent_at IS NULL OR consent_at < $5)",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(consent.opted_out)
+                    .bind(consent.source.as_str())
+                    .bind(consent.at.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected()
+                        == 1;
+                    Ok(contact_in(&mut conn, tenant, id).await?.map(|c| (c, taken)))
                 }
 
                 async fn search_contacts(&self, tenant: TenantId, query: Option<&str>, after: Option<ContactId>, limit: u32) -> Result<Vec<Contact>, StoreError> {

@@ -3,8 +3,8 @@
 mod automation_sql;
 mod channel_rows;
 mod channel_sql;
+mod contacts_sql;
 mod cursor_sql;
-mod field_sql;
 mod inbox_rows;
 mod inbox_sql;
 mod ingest_io;

@@ -2,7 +2,7 @@
 
 use super::automation_sql::impl_automation_store;
 use super::channel_sql::impl_channel_store;
-use super::field_sql::impl_field_store;
+use super::contacts_sql::impl_contacts_store;
 use super::inbox_sql::impl_inbox_store;
 use super::job_sql::impl_job_store;
 use super::knowledge_sql::impl_knowledge_store;
@@ -101,6 +101,6 @@ impl_pipeline_store!(PostgresStore, postgres);
 impl_knowledge_store!(PostgresStore, postgres);
 impl_reply_store!(PostgresStore);
 impl_automation_store!(PostgresStore);
-impl_field_store!(PostgresStore);
+impl_contacts_store!(PostgresStore);
 impl_webhook_store!(PostgresStore);
 impl_job_store!(PostgresStore, " FOR UPDATE SKIP LOCKED");

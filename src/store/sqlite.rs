@@ -7,7 +7,7 @@
 
 use super::automation_sql::impl_automation_store;
 use super::channel_sql::impl_channel_store;
-use super::field_sql::impl_field_store;
+use super::contacts_sql::impl_contacts_store;
 use super::inbox_sql::impl_inbox_store;
 use super::job_sql::impl_job_store;
 use super::knowledge_sql::impl_knowledge_store;
@@ -130,6 +130,6 @@ impl_pipeline_store!(SqliteStore, sqlite);
 impl_knowledge_store!(SqliteStore, sqlite);
 impl_reply_store!(SqliteStore);
 impl_automation_store!(SqliteStore);
-impl_field_store!(SqliteStore);
+impl_contacts_store!(SqliteStore);
 impl_webhook_store!(SqliteStore);
 impl_job_store!(SqliteStore, "");

@@ -36,6 +36,7 @@ mod pipeline_store;
 mod private_files;
 mod revocation;
 mod runtime_shutdown;
+mod segments;
 #[cfg(feature = "whatsapp-web")]
 mod session_keys;
 mod session_leases;

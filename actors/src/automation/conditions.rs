@@ -242,6 +242,7 @@ mod tests {
                     .clone(),
                 tags: Vec::new(),
                 merged_into: None,
+                consent: None,
                 created_at: Millis(0),
                 updated_at: Millis(0),
             }),

@@ -1,8 +1,10 @@
-//! A test over a contact's own data (tags, name, phones, emails, custom fields):
-//! what a contact search takes.
+//! A test over a contact: their own data (tags, name, phones, emails, custom fields,
+//! consent) and what their conversations say (channels, when they last wrote, how
+//! hot a lead they are). What a contact search takes and a segment saves.
 
 use crate::inbox::records::Contact;
-use crate::{InvalidValue, TagName};
+use crate::pipeline::scoring::Temperature;
+use crate::{ChannelKey, InvalidValue, Millis, TagName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -20,6 +22,46 @@ pub enum ContactFilter {
     Not(Box<ContactFilter>),
     HasTag(TagName),
     Field(FieldCondition),
+    /// Whether they opted out of marketing.
+    OptedOut(bool),
+    /// They have a conversation on one of these channels (a kind such as
+    /// `whatsapp`, or a whole channel key).
+    Channel(Vec<String>),
+    /// They wrote within this many hours (on any channel).
+    InboundWithinHours(u32),
+    /// Their hottest conversation's lead temperature is one of these (no lead
+    /// counts as cold).
+    Temperature(Vec<Temperature>),
+}
+
+/// What a contact's conversations say about them, for the tests that need it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Activity {
+    pub channels: Vec<ChannelKey>,
+    pub last_inbound_at: Option<Millis>,
+    /// The hottest of their conversations' leads.
+    pub temperature: Option<Temperature>,
+}
+
+impl Activity {
+    /// Adds one conversation: its channel, when the customer last wrote in it, and
+    /// its lead's temperature.
+    pub fn add(
+        &mut self,
+        channel: ChannelKey,
+        last_inbound_at: Option<Millis>,
+        temperature: Option<Temperature>,
+    ) {
+        if !self.channels.contains(&channel) {
+            self.channels.push(channel);
+        }
+        self.last_inbound_at = self.last_inbound_at.max(last_inbound_at);
+        // Hot sorts first.
+        self.temperature = match (self.temperature, temperature) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// One of a contact's fields against a value. `name`, `phone` and `email` are the
@@ -71,7 +113,14 @@ impl ContactFilter {
                 .iter()
                 .try_for_each(|f| f.check_within(depth + 1, tests)),
             ContactFilter::Not(inner) => inner.check_within(depth + 1, tests),
-            ContactFilter::HasTag(_) => Ok(()),
+            ContactFilter::HasTag(_)
+            | ContactFilter::OptedOut(_)
+            | ContactFilter::InboundWithinHours(_)
+            | ContactFilter::Temperature(_) => Ok(()),
+            ContactFilter::Channel(list) if list.is_empty() => Err(InvalidValue(
+                "a channel test names at least one channel".to_owned(),
+            )),
+            ContactFilter::Channel(_) => Ok(()),
             ContactFilter::Field(condition) => {
                 let needs_value = !matches!(condition.op, CompareOp::Exists | CompareOp::Missing);
                 if condition.field.trim().is_empty() {
@@ -92,17 +141,56 @@ impl ContactFilter {
         }
     }
 
-    pub fn matches(&self, contact: &Contact) -> bool {
+    /// Whether a test needs the contact's [`Activity`]: reading it costs a query.
+    pub fn needs_activity(&self) -> bool {
         match self {
-            ContactFilter::All(list) => list.iter().all(|f| f.matches(contact)),
-            ContactFilter::Any(list) => list.iter().any(|f| f.matches(contact)),
-            ContactFilter::Not(inner) => !inner.matches(contact),
+            ContactFilter::All(list) | ContactFilter::Any(list) => {
+                list.iter().any(ContactFilter::needs_activity)
+            }
+            ContactFilter::Not(inner) => inner.needs_activity(),
+            ContactFilter::HasTag(_) | ContactFilter::Field(_) | ContactFilter::OptedOut(_) => {
+                false
+            }
+            ContactFilter::Channel(_)
+            | ContactFilter::InboundWithinHours(_)
+            | ContactFilter::Temperature(_) => true,
+        }
+    }
+
+    /// Whether the contact passes, with their `activity` (empty when not read) at
+    /// `now`.
+    pub fn matches(&self, contact: &Contact, activity: &Activity, now: Millis) -> bool {
+        match self {
+            ContactFilter::All(list) => list.iter().all(|f| f.matches(contact, activity, now)),
+            ContactFilter::Any(list) => list.iter().any(|f| f.matches(contact, activity, now)),
+            ContactFilter::Not(inner) => !inner.matches(contact, activity, now),
             ContactFilter::HasTag(tag) => contact.tags.contains(tag),
             ContactFilter::Field(condition) => {
                 condition.holds(&values_of(contact, &condition.field))
             }
+            ContactFilter::OptedOut(wanted) => contact.opted_out() == *wanted,
+            ContactFilter::Channel(list) => activity
+                .channels
+                .iter()
+                .any(|channel| list.iter().any(|wanted| on_channel(channel, wanted))),
+            ContactFilter::InboundWithinHours(hours) => {
+                let since = Millis(now.0 - i64::from(*hours) * 3_600_000);
+                activity.last_inbound_at.is_some_and(|at| at >= since)
+            }
+            ContactFilter::Temperature(list) => {
+                list.contains(&activity.temperature.unwrap_or(Temperature::Cold))
+            }
         }
     }
+}
+
+/// A channel key is `<kind>:<name>`: a test names either the kind or the whole key.
+fn on_channel(channel: &ChannelKey, wanted: &str) -> bool {
+    let key = channel.as_str();
+    key.eq_ignore_ascii_case(wanted)
+        || key
+            .split_once(':')
+            .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case(wanted))
 }
 
 /// Every value the contact holds under `field`, as JSON.
@@ -195,6 +283,7 @@ mod tests {
             custom_fields,
             tags: vec![TagName::parse("vip").unwrap()],
             merged_into: None,
+            consent: None,
             created_at: Millis(0),
             updated_at: Millis(0),
         }
@@ -206,27 +295,44 @@ mod tests {
         filter
     }
 
+    fn holds(json: Value, c: &Contact) -> bool {
+        filter(json).matches(c, &Activity::default(), Millis(0))
+    }
+
     #[test]
     fn each_comparison_reads_numbers_as_numbers_and_the_rest_as_text_regardless_of_case() {
         let c = contact();
-        let holds = |field: &str, op: &str, value: Value| {
-            filter(json!({"field": {"field": field, "op": op, "value": value}})).matches(&c)
+        let compares = |field: &str, op: &str, value: Value| {
+            filter(json!({"field": {"field": field, "op": op, "value": value}})).matches(
+                &c,
+                &Activity::default(),
+                Millis(0),
+            )
         };
-        assert!(holds("plan", "is", json!("gold")));
-        assert!(!holds("plan", "is_not", json!("GOLD")));
-        assert!(holds("name", "contains", json!("lima")));
-        assert!(holds("seats", "gt", json!(9)));
-        assert!(holds("seats", "gte", json!("12")));
-        assert!(!holds("seats", "lt", json!(12)));
-        assert!(holds("renews_on", "lt", json!("2027-12-31")));
-        assert!(!holds("renews_on", "gt", json!("2027-03-01")));
-        assert!(holds("topics", "is", json!("billing")));
-        assert!(!holds("topics", "is", json!("support")));
-        assert!(holds("trial", "is", json!(false)));
-        assert!(holds("phone", "contains", json!("415")));
-        assert!(filter(json!({"field": {"field": "email", "op": "missing"}})).matches(&c));
-        assert!(filter(json!({"field": {"field": "seats", "op": "exists"}})).matches(&c));
-        assert!(!filter(json!({"field": {"field": "region", "op": "exists"}})).matches(&c));
+        assert!(compares("plan", "is", json!("gold")));
+        assert!(!compares("plan", "is_not", json!("GOLD")));
+        assert!(compares("name", "contains", json!("lima")));
+        assert!(compares("seats", "gt", json!(9)));
+        assert!(compares("seats", "gte", json!("12")));
+        assert!(!compares("seats", "lt", json!(12)));
+        assert!(compares("renews_on", "lt", json!("2027-12-31")));
+        assert!(!compares("renews_on", "gt", json!("2027-03-01")));
+        assert!(compares("topics", "is", json!("billing")));
+        assert!(!compares("topics", "is", json!("support")));
+        assert!(compares("trial", "is", json!(false)));
+        assert!(compares("phone", "contains", json!("415")));
+        assert!(holds(
+            json!({"field": {"field": "email", "op": "missing"}}),
+            &c
+        ));
+        assert!(holds(
+            json!({"field": {"field": "seats", "op": "exists"}}),
+            &c
+        ));
+        assert!(!holds(
+            json!({"field": {"field": "region", "op": "exists"}}),
+            &c
+        ));
     }
 
     #[test]
@@ -238,8 +344,47 @@ mod tests {
                      {"field": {"field": "seats", "op": "gte", "value": 10}}]},
             {"not": {"has_tag": "churned"}}
         ]});
-        assert!(filter(gold_vip).matches(&c));
-        assert!(!filter(json!({"not": {"has_tag": "vip"}})).matches(&c));
+        assert!(holds(gold_vip, &c));
+        assert!(!holds(json!({"not": {"has_tag": "vip"}}), &c));
+    }
+
+    #[test]
+    fn conversation_tests_read_the_contacts_activity_and_consent_its_own_record() {
+        let mut c = contact();
+        let mut activity = Activity::default();
+        let whatsapp = ChannelKey::parse("whatsapp:5d1e2f3a-0000-4000-8000-000000000001").unwrap();
+        activity.add(
+            whatsapp.clone(),
+            Some(Millis(1_000)),
+            Some(Temperature::Cold),
+        );
+        activity.add(
+            ChannelKey::sandbox("demo").unwrap(),
+            Some(Millis(7_200_000)),
+            Some(Temperature::Warm),
+        );
+        activity.add(whatsapp, None, None);
+        assert_eq!(activity.channels.len(), 2);
+        assert_eq!(activity.temperature, Some(Temperature::Warm));
+        let now = Millis(7_200_000 + 3_600_000);
+        let test = |json: Value, c: &Contact| filter(json).matches(c, &activity, now);
+        assert!(test(json!({"channel": ["whatsapp"]}), &c));
+        assert!(test(json!({"channel": ["sandbox:demo"]}), &c));
+        assert!(!test(json!({"channel": ["messenger"]}), &c));
+        assert!(test(json!({"inbound_within_hours": 1}), &c));
+        assert!(!test(json!({"inbound_within_hours": 0}), &c));
+        assert!(test(json!({"temperature": ["hot", "warm"]}), &c));
+        assert!(!filter(json!({"temperature": ["cold"]})).matches(&c, &activity, now));
+        assert!(filter(json!({"temperature": ["cold"]})).matches(&c, &Activity::default(), now));
+        assert!(test(json!({"opted_out": false}), &c));
+        c.consent = Some(crate::contacts::consent::Consent {
+            opted_out: true,
+            source: crate::contacts::consent::ConsentSource::Keyword,
+            at: Millis(5),
+        });
+        assert!(test(json!({"opted_out": true}), &c));
+        assert!(filter(json!({"all": [{"has_tag": "vip"}, {"channel": ["x"]}]})).needs_activity());
+        assert!(!filter(json!({"not": {"opted_out": true}})).needs_activity());
     }
 
     #[test]

@@ -1,16 +1,23 @@
-//! The contact book beyond what the inbox needs: the tenant's custom field
-//! definitions, and the store port that keeps them.
+//! The contact book beyond what the inbox needs: consent to marketing, the tenant's
+//! custom field definitions, filters and saved segments, and the store port that
+//! keeps them.
 
+pub mod consent;
 pub mod fields;
 pub mod filter;
+pub mod scan;
+pub mod segments;
 
-use crate::TenantId;
 use crate::store::StoreError;
+use crate::{ContactId, SegmentId, TenantId};
 use async_trait::async_trait;
 use fields::{FieldDefinition, FieldKey};
+use filter::Activity;
+use segments::Segment;
+use std::collections::HashMap;
 
 #[async_trait]
-pub trait FieldStore: Send + Sync + 'static {
+pub trait ContactsStore: Send + Sync + 'static {
     /// Adds a definition; `StoreError::Conflict` when the key is taken.
     async fn create_field(&self, field: &FieldDefinition) -> Result<(), StoreError>;
 
@@ -24,4 +31,27 @@ pub trait FieldStore: Send + Sync + 'static {
     /// Removes a definition; the values contacts hold under its key stay, as
     /// free-form fields. False when there was none.
     async fn delete_field(&self, tenant: TenantId, key: &FieldKey) -> Result<bool, StoreError>;
+
+    /// Adds a segment; `StoreError::Conflict` when its name is taken.
+    async fn create_segment(&self, segment: &Segment) -> Result<(), StoreError>;
+
+    /// Rewrites a segment's name and filter; false when there is none.
+    async fn update_segment(&self, segment: &Segment) -> Result<bool, StoreError>;
+
+    async fn segment(&self, tenant: TenantId, id: SegmentId)
+    -> Result<Option<Segment>, StoreError>;
+
+    /// The tenant's segments by name.
+    async fn segments(&self, tenant: TenantId) -> Result<Vec<Segment>, StoreError>;
+
+    async fn delete_segment(&self, tenant: TenantId, id: SegmentId) -> Result<bool, StoreError>;
+
+    /// What the conversations of the contacts with ids from `low` to `high` say
+    /// about them (contacts without conversations are left out).
+    async fn contact_activity(
+        &self,
+        tenant: TenantId,
+        low: ContactId,
+        high: ContactId,
+    ) -> Result<HashMap<ContactId, Activity>, StoreError>;
 }

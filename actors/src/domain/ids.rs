@@ -70,4 +70,6 @@ uuid_id!(
     EndpointId,
     /// One event posted to one endpoint, over all its attempts.
     DeliveryId,
+    /// A tenant's saved contact filter.
+    SegmentId,
 );

@@ -20,8 +20,9 @@ pub mod tenant;
 pub mod views;
 
 use crate::automation::happening::Origin;
+use crate::contacts::consent::{self, Consent, ConsentSource};
 use crate::store::StoreError;
-use crate::{ConversationId, MessageId, TenantId, UserId};
+use crate::{ConversationId, Direction, MessageId, TenantId, UserId};
 use access::AccessChange;
 use actix::prelude::*;
 use bus::{ActivityKind, Bus, NodeId, Signal};
@@ -269,6 +270,10 @@ impl Inbox {
     ) -> Result<Recorded, InboxError> {
         let inbound = inbound.clone().within_limits();
         let recorded = self.0.ingest.ingest(tenant, inbound).await?;
+        // Before the caller acknowledges, so a failure here has the provider deliver
+        // the message again; as a duplicate it is looked at again, and the store
+        // takes the change only if nothing newer came since.
+        self.take_consent_keyword(tenant, &recorded).await?;
         if !recorded.duplicate {
             self.deliver(tenant, recorded.events.clone());
             let conversation = recorded.conversation.id;
@@ -288,6 +293,32 @@ impl Inbox {
             }
         }
         Ok(recorded)
+    }
+
+    /// A customer message that is only `STOP` (or `START`, in any language we know)
+    /// changes their consent to marketing.
+    async fn take_consent_keyword(
+        &self,
+        tenant: TenantId,
+        recorded: &Recorded,
+    ) -> Result<(), InboxError> {
+        let message = &recorded.message;
+        if message.direction != Direction::Inbound {
+            return Ok(());
+        }
+        let Some(opted_out) = message.body.as_deref().and_then(consent::keyword) else {
+            return Ok(());
+        };
+        let change = Consent {
+            opted_out,
+            source: ConsentSource::Keyword,
+            at: message.created_at,
+        };
+        self.0
+            .store
+            .record_consent(tenant, recorded.conversation.contact_id, change)
+            .await?;
+        Ok(())
     }
 
     pub async fn append(

@@ -1,5 +1,6 @@
 //! What the inbox stores: contacts, conversations, messages and their history.
 
+use crate::contacts::consent::Consent;
 use crate::pipeline::handoff::HandoffState;
 use crate::pipeline::scoring::Temperature;
 use crate::pipeline::sentiment::SentimentLabel;
@@ -30,8 +31,16 @@ pub struct Contact {
     pub tags: Vec<TagName>,
     /// Set when this contact was merged into another; it no longer shows in searches.
     pub merged_into: Option<ContactId>,
+    /// The latest change to their consent to marketing; none yet means they are in.
+    pub consent: Option<Consent>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Contact {
+    pub fn opted_out(&self) -> bool {
+        self.consent.is_some_and(|c| c.opted_out)
+    }
 }
 
 /// Changes to a contact; `None` keeps a field. Lists replace the whole list.

@@ -11,6 +11,7 @@ use super::records::{
 };
 use super::stream::{StreamEvent, StreamHead};
 use crate::automation::happening::Origin;
+use crate::contacts::consent::Consent;
 use crate::store::StoreError;
 use crate::{ChannelKey, ContactId, ConversationId, MessageId, Millis, TagName, TenantId};
 use async_trait::async_trait;
@@ -209,6 +210,17 @@ pub trait InboxStore: Send + Sync + 'static {
 
     /// Contacts (not merged away) whose name, phone or email contains `query`, newest
     /// first, after the cursor.
+    /// Records a consent change that happened at `consent.at`, unless the contact's
+    /// latest change is as new or newer (a keyword delivered twice cannot undo a later
+    /// change). Answers the contact as it stands and whether this change was taken;
+    /// `Ok(None)` when there is no such contact.
+    async fn record_consent(
+        &self,
+        tenant: TenantId,
+        id: ContactId,
+        consent: Consent,
+    ) -> Result<Option<(Contact, bool)>, StoreError>;
+
     async fn search_contacts(
         &self,
         tenant: TenantId,

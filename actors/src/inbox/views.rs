@@ -3,6 +3,7 @@
 //! directly, so a new column cannot leak by accident.
 
 use super::records::{Assignment, Contact, Conversation, Listed, Message, Preview, Tag};
+use crate::contacts::consent::ConsentSource;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -20,8 +21,19 @@ pub struct ContactView {
     pub custom_fields: Map<String, Value>,
     pub tags: Vec<String>,
     pub merged_into: Option<String>,
+    /// Whether they opted out of marketing: broadcasts skip them.
+    pub opted_out: bool,
+    /// The latest change to that, if any.
+    pub consent: Option<ConsentView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsentView {
+    pub opted_out: bool,
+    pub source: ConsentSource,
+    pub at: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -48,6 +60,12 @@ impl From<&Contact> for ContactView {
             custom_fields: c.custom_fields.clone(),
             tags: c.tags.iter().map(ToString::to_string).collect(),
             merged_into: c.merged_into.map(|id| id.to_string()),
+            opted_out: c.opted_out(),
+            consent: c.consent.map(|consent| ConsentView {
+                opted_out: consent.opted_out,
+                source: consent.source,
+                at: rfc3339(consent.at),
+            }),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
