@@ -43,6 +43,7 @@ use switchboard_actors::automation::engine::{AutomationSettings, Automations, St
 use switchboard_actors::automation::schedule::Ticks;
 use switchboard_actors::automation::steps::{Steps, Timers};
 use switchboard_actors::automation::{STEP_JOB, TICK_JOB, TIMER_JOB};
+use switchboard_actors::contacts::import_job::{IMPORT_JOB, ImportRunner};
 use switchboard_actors::inbox::Inbox;
 use switchboard_actors::inbox::bus::LocalBus;
 use switchboard_actors::inbox::bus::NodeId;
@@ -214,6 +215,10 @@ impl Application {
             .handle(
                 REPLAY_JOB,
                 Arc::new(Replays::new(store.clone(), delivery_attempts)),
+            )
+            .handle(
+                IMPORT_JOB,
+                Arc::new(ImportRunner::new(store.clone(), inbox.clone())),
             ),
         );
         let state = web::Data::new(AppState {

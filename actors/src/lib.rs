@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod knowledge;
 pub mod llm;
 pub mod pipeline;
+pub mod quick_replies;
 pub mod reply;
 pub mod session;
 pub mod store;
@@ -26,8 +27,8 @@ pub use domain::{
     country_code,
     ids::{
         ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DeliveryId,
-        DocumentId, EndpointId, JobId, MessageId, PassageId, RefreshFamilyId, RefreshTokenId,
-        RuleId, RunId, SegmentId, TenantId, UserId, WebhookLogId,
+        DocumentId, EndpointId, ImportId, JobId, MessageId, PassageId, QuickReplyId,
+        RefreshFamilyId, RefreshTokenId, RuleId, RunId, SegmentId, TenantId, UserId, WebhookLogId,
     },
     time::Millis,
 };

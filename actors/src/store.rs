@@ -12,6 +12,7 @@ use crate::inbox::store::InboxStore;
 use crate::jobs::JobStore;
 use crate::knowledge::KnowledgeStore;
 use crate::pipeline::store::PipelineStore;
+use crate::quick_replies::QuickReplyStore;
 use crate::reply::store::ReplyStore;
 use crate::session::store::SessionStore;
 use crate::webhooks::WebhookStore;
@@ -176,6 +177,7 @@ pub trait Store:
     + AutomationStore
     + WebhookStore
     + ContactsStore
+    + QuickReplyStore
     + Send
     + Sync
     + 'static

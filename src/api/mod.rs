@@ -7,6 +7,7 @@ mod auth;
 mod automations;
 mod channels;
 mod contact_fields;
+mod contact_imports;
 mod contacts;
 mod conversations;
 mod health;
@@ -14,6 +15,7 @@ mod knowledge;
 mod media;
 mod openapi;
 mod pipeline;
+mod quick_replies;
 mod sandbox;
 mod segments;
 mod sessions;
@@ -215,12 +217,36 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(contacts::create)),
         )
         .route("/contacts/search", web::post().to(contacts::filter))
+        .route("/contacts/export", web::get().to(contact_imports::export))
+        .route("/contacts/imports", web::post().to(contact_imports::create))
+        .route(
+            "/contacts/imports/{id}",
+            web::get().to(contact_imports::get),
+        )
+        .route(
+            "/contacts/imports/{id}/errors",
+            web::get().to(contact_imports::errors),
+        )
         .service(
             web::resource("/contacts/{id}")
                 .route(web::get().to(contacts::get))
                 .route(web::patch().to(contacts::update)),
         )
         .route("/contacts/{id}/merge", web::post().to(contacts::merge))
+        .service(
+            web::resource("/quick-replies")
+                .route(web::get().to(quick_replies::list))
+                .route(web::post().to(quick_replies::create)),
+        )
+        .service(
+            web::resource("/quick-replies/{id}")
+                .route(web::put().to(quick_replies::replace))
+                .route(web::delete().to(quick_replies::delete)),
+        )
+        .route(
+            "/conversations/{id}/quick-replies",
+            web::get().to(quick_replies::for_conversation),
+        )
         .route("/segments/count", web::post().to(segments::count))
         .service(
             web::resource("/segments")

@@ -59,6 +59,9 @@ use utoipa::openapi::{
         contact_fields::list, contact_fields::create, contact_fields::update, contact_fields::delete,
         segments::list, segments::create, segments::get, segments::update, segments::delete,
         segments::contacts, segments::count,
+        quick_replies::list, quick_replies::create, quick_replies::replace, quick_replies::delete,
+        quick_replies::for_conversation,
+        contact_imports::create, contact_imports::get, contact_imports::errors, contact_imports::export,
         media::get,
         channels::retry_message,
         tags::list, tags::create, tags::delete,
@@ -291,6 +294,7 @@ mod tests {
     use serde_json::Value;
     use switchboard_actors::contacts::{fields, segments};
     use switchboard_actors::inbox::records as inbox;
+    use switchboard_actors::quick_replies as quick;
 
     /// The bounds the schemas state are literals (utoipa takes no constants); each
     /// must be the bound the handler enforces.
@@ -380,6 +384,18 @@ mod tests {
                 "name",
                 "maxLength",
                 segments::MAX_SEGMENT_NAME_CHARS,
+            ),
+            (
+                "NewQuickReply",
+                "shortcut",
+                "maxLength",
+                quick::MAX_SHORTCUT_CHARS,
+            ),
+            (
+                "NewQuickReply",
+                "text",
+                "maxLength",
+                quick::MAX_QUICK_REPLY_CHARS,
             ),
             ("NoteRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),
             ("SendRequest", "body", "maxLength", inbox::MAX_BODY_CHARS),

@@ -35,11 +35,14 @@ permissions! {
     /// Replying, notes, status, assignment, tags; also playing sandbox customers.
     WorkInbox => (Agent, Some(Scope::ConversationsWrite), "working on conversations");
     ManageTags => (Manager, Some(Scope::ConversationsWrite), "managing the tag list");
+    ManageQuickReplies => (Manager, Some(Scope::ConversationsWrite), "managing quick replies");
     ReadContacts => (Viewer, Some(Scope::ContactsRead), "reading contacts");
     WriteContacts => (Agent, Some(Scope::ContactsWrite), "changing contacts");
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
     /// Saved contact filters, what broadcasts are sent to.
     ManageSegments => (Manager, Some(Scope::ContactsWrite), "managing segments");
+    /// A CSV file's contacts in one go; its progress goes to admins' sockets.
+    ImportContacts => (Admin, Some(Scope::ContactsWrite), "importing contacts");
     /// What every contact's custom fields may hold.
     ManageContactFields => (Admin, Some(Scope::SettingsWrite), "managing custom fields");
     /// Channels hold provider credentials; their dead letters and webhook log too.

@@ -10,7 +10,12 @@ macro_rules! impl_contacts_store {
             use crate::store::inbox_rows::{from_json, to_json};
             use crate::store::rows::{backend, conflict_as, corrupt};
             use async_trait::async_trait;
+            use super::inbox_impl::{contact_in, contact_with_handle, StreamTx};
             use std::collections::HashMap;
+            use switchboard_actors::contacts::import::{Import, ImportStatus};
+            use switchboard_actors::inbox::records::Contact;
+            use switchboard_actors::inbox::stream::{EventKind, StreamEvent};
+            use switchboard_actors::{ConversationId, Email, ImportId, PhoneE164, UserId};
             use switchboard_actors::contacts::fields::{FieldDefinition, FieldKey, FieldKind};
             use switchboard_actors::contacts::filter::Activity;
             use switchboard_actors::contacts::segments::Segment;
@@ -19,6 +24,32 @@ macro_rules! impl_contacts_store {
             use switchboard_actors::store::StoreError;
             use switchboard_actors::{ChannelKey, ContactId, Millis, SegmentId, TenantId};
             use uuid::Uuid;
+
+            /// id, tenant_id, status, csv, mapping, default_country, created_by, total,
+            /// processed, created, updated, failed, errors, created_at, updated_at
+            type ImportRow = (Uuid, Uuid, String, String, String, Option<String>, Option<Uuid>, i64, i64, i64, i64, i64, String, i64, i64);
+
+            fn import(row: ImportRow) -> Result<Import, StoreError> {
+                let (id, tenant, status, csv, mapping, default_country, created_by, total, processed, created, updated, failed, errors, created_at, updated_at) = row;
+                let count = |n: i64| u64::try_from(n).unwrap_or_default();
+                Ok(Import {
+                    id: ImportId(id),
+                    tenant_id: TenantId(tenant),
+                    status: ImportStatus::parse(&status).map_err(corrupt("contact import"))?,
+                    csv,
+                    mapping: from_json("contact import", &mapping)?,
+                    default_country,
+                    created_by: created_by.map(UserId),
+                    total: count(total),
+                    processed: count(processed),
+                    created: count(created),
+                    updated: count(updated),
+                    failed: count(failed),
+                    errors,
+                    created_at: Millis(created_at),
+                    updated_at: Millis(updated_at),
+                })
+            }
 
             /// id, tenant_id, name, filter, created_at, updated_at
             type SegmentRow = (Uuid, Uuid, String, String, i64, i64);
@@ -203,6 +234,83 @@ macro_rules! impl_contacts_store {
                             .add(channel, last_inbound_at.map(Millis), temperature);
                     }
                     Ok(activity)
+                }
+
+                async fn create_import(&self, import: &Import) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO contact_imports (id, tenant_id, status, csv, mapping, default_country, created_by, total,
+                                                      processed, created, updated, failed, errors, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(import.id.0)
+                    .bind(import.tenant_id.0)
+                    .bind(import.status.as_str())
+                    .bind(&import.csv)
+                    .bind(to_json(&import.mapping))
+                    .bind(import.default_country.as_deref())
+                    .bind(import.created_by.map(|u| u.0))
+                    .bind(import.total as i64)
+                    .bind(import.processed as i64)
+                    .bind(import.created as i64)
+                    .bind(import.updated as i64)
+                    .bind(import.failed as i64)
+                    .bind(&import.errors)
+                    .bind(import.created_at.0)
+                    .bind(import.updated_at.0)
+                    .execute(self.writer())
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
+
+                async fn import(&self, tenant: TenantId, id: ImportId) -> Result<Option<Import>, StoreError> {
+                    let row: Option<ImportRow> = sqlx::query_as(
+                        "SELECT id, tenant_id, status, csv, mapping, default_country, created_by, total, processed, created,
+                                updated, failed, errors, created_at, updated_at
+                         FROM contact_imports WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    row.map(import).transpose()
+                }
+
+                async fn save_import(&self, saved: &Import) -> Result<StreamEvent, StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    // Locked first, as every writer of the stream does.
+                    let mut stream = StreamTx::lock(&mut tx, saved.tenant_id).await?;
+                    sqlx::query(
+                        "UPDATE contact_imports SET status = $3, processed = $4, created = $5, updated = $6, failed = $7,
+                                errors = $8, updated_at = $9
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(saved.tenant_id.0)
+                    .bind(saved.id.0)
+                    .bind(saved.status.as_str())
+                    .bind(saved.processed as i64)
+                    .bind(saved.created as i64)
+                    .bind(saved.updated as i64)
+                    .bind(saved.failed as i64)
+                    .bind(&saved.errors)
+                    .bind(saved.updated_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    stream.push_subject(EventKind::ContactsImport, ConversationId(saved.id.0), to_json(&saved.view()), saved.updated_at);
+                    stream.commit(tx).await?.pop().ok_or_else(|| StoreError::Backend("an import event vanished".to_owned()))
+                }
+
+                async fn contact_by_handles(&self, tenant: TenantId, phones: &[PhoneE164], emails: &[Email]) -> Result<Option<Contact>, StoreError> {
+                    let mut conn = self.reader().acquire().await.map_err(backend)?;
+                    let handles = phones.iter().map(|p| (p.as_str(), true)).chain(emails.iter().map(|e| (e.as_str(), false)));
+                    for (value, is_phone) in handles {
+                        if let Some(id) = contact_with_handle(&mut conn, tenant, value, is_phone).await? {
+                            return contact_in(&mut conn, tenant, id).await;
+                        }
+                    }
+                    Ok(None)
                 }
             }
         }

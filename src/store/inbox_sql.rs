@@ -218,35 +218,40 @@ macro_rules! impl_inbox_store {
                 StoreError::Backend(format!("{what} vanished inside its own transaction"))
             }
 
+            /// The oldest live contact with this phone (or email) among its own.
+            pub(super) async fn contact_with_handle(conn: &mut Conn, tenant: TenantId, value: &str, is_phone: bool) -> Result<Option<ContactId>, StoreError> {
+                // Phones and emails are stored as JSON lists of normalised strings, so a
+                // quoted value matches one whole entry.
+                let sql = if is_phone {
+                    "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND phones LIKE $2 ESCAPE '\\'
+                     ORDER BY created_at, id LIMIT 1"
+                } else {
+                    "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND emails LIKE $2 ESCAPE '\\'
+                     ORDER BY created_at, id LIMIT 1"
+                };
+                let found: Option<(Uuid,)> = sqlx::query_as(sql)
+                    .bind(tenant.0)
+                    .bind(containing(&to_json(&value)))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(found.map(|(id,)| ContactId(id)))
+            }
+
             /// The contact for a sender whose channel identity is new: it joins the
             /// contact with the same phone, or else the same email, so one person stays
             /// one contact across channels; only a stranger gets a new contact. Callers
             /// hold the tenant's stream lock, so two deliveries for one new person cannot
             /// both create one.
             async fn contact_for_new_identity(conn: &mut Conn, tenant: TenantId, inbound: &Inbound) -> Result<ContactId, StoreError> {
-                // Phones and emails are stored as JSON lists of normalised strings, so a
-                // quoted value matches one whole entry.
                 let handles = [
                     (inbound.sender_phone.as_ref().map(|p| p.as_str().to_owned()), true),
                     (inbound.sender_email.as_ref().map(|e| e.as_str().to_owned()), false),
                 ];
                 for (value, is_phone) in handles {
                     let Some(value) = value else { continue };
-                    let sql = if is_phone {
-                        "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND phones LIKE $2 ESCAPE '\\'
-                         ORDER BY created_at, id LIMIT 1"
-                    } else {
-                        "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND emails LIKE $2 ESCAPE '\\'
-                         ORDER BY created_at, id LIMIT 1"
-                    };
-                    let found: Option<(Uuid,)> = sqlx::query_as(sql)
-                        .bind(tenant.0)
-                        .bind(containing(&to_json(&value)))
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if let Some((id,)) = found {
-                        let mut contact = contact_in(conn, tenant, ContactId(id)).await?.ok_or_else(|| missing("contact"))?;
+                    if let Some(id) = contact_with_handle(conn, tenant, &value, is_phone).await? {
+                        let mut contact = contact_in(conn, tenant, id).await?.ok_or_else(|| missing("contact"))?;
                         insert_identity(conn, tenant, contact.id, &inbound.sender).await?;
                         contact.identities.push(inbound.sender.clone());
                         // Bounded like a client's lists: a stream of new identities

@@ -15,6 +15,7 @@ mod pipeline_io;
 mod pipeline_rows;
 mod pipeline_sql;
 mod postgres;
+mod quick_reply_sql;
 mod reply_sql;
 mod rows;
 mod session_rows;

@@ -3,7 +3,9 @@
 // could not be delivered, the pipeline's settings (pipeline_settings.js), its
 // language model (ai_settings.js), its replies (reply_settings.js) and the knowledge
 // base they quote (knowledge.js), automation rules (automations.js), outbound webhooks
-// (webhooks.js). The server enforces every permission; the page only hides what the
+// (webhooks.js), custom fields, segments, imports and exports (contacts_admin.js),
+// quick replies (quick_replies.js).
+// The server enforces every permission; the page only hides what the
 // role cannot use.
 
 import { h, fill, fillGrid, longTime, announce } from "./dom.js";
@@ -16,6 +18,8 @@ import { renderKnowledge } from "./knowledge.js";
 import { renderAutomations } from "./automations.js";
 import { renderWebhooks } from "./webhooks.js";
 import { renderReplySettings } from "./reply_settings.js";
+import { renderContactsAdmin } from "./contacts_admin.js";
+import { renderQuickReplies } from "./quick_replies.js";
 
 const SCOPES = [
   "conversations:read",
@@ -40,6 +44,8 @@ export function renderAdmin(main, me, tab) {
   const role = me.user.role;
   const tabs = [
     ["users", "Team", "manager", renderUsers],
+    ["contacts", "Contacts", "manager", renderContactsAdmin],
+    ["quick-replies", "Quick replies", "manager", renderQuickReplies],
     ["api-keys", "API keys", "admin", renderKeys],
     ["channels", "Channels", "admin", renderChannels],
     ["dead-letters", "Dead letters", "admin", renderDeadLetters],

@@ -1,8 +1,10 @@
-// The contact panel: who the customer is across channels, their leads, and merging
-// a duplicate into them (managers and up; the server audits it and can undo it).
+// The contact panel: who the customer is across channels, their custom fields,
+// whether they take marketing (agents opt them out or back in), their leads, and
+// merging a duplicate into them (managers and up; the server audits it and can undo
+// it).
 
 import { h, fill, longTime, announce } from "./dom.js";
-import { get, post } from "./session.js";
+import { get, patch, post } from "./session.js";
 import { atLeast } from "./inbox.js";
 import { channelLabel } from "./list.js";
 
@@ -50,8 +52,32 @@ export class ContactPanel {
         "No leads",
       ),
       contact.tags.length ? [h("h3", {}, "Tags"), h("p", {}, contact.tags.map((t) => h("span", { class: "tag" }, t)))] : null,
+      Object.keys(contact.custom_fields).length
+        ? [h("h3", {}, "Fields"), h("dl", { class: "fields" }, Object.entries(contact.custom_fields).flatMap(([key, value]) =>
+          [h("dt", {}, key), h("dd", {}, Array.isArray(value) ? value.join(", ") : String(value))]))]
+        : null,
+      this.consent(contact),
       atLeast(this.inbox.me.role, "manager") ? this.mergeForm(contact) : null,
     );
+  }
+
+  /** Whether they take marketing, who said so and when, and the switch for agents. */
+  consent(contact) {
+    const error = h("p", { class: "form-error", role: "alert" });
+    const said = contact.consent ? ` (${contact.consent.source}, ${longTime(contact.consent.at)})` : "";
+    const toggle = atLeast(this.inbox.me.role, "agent")
+      ? h("button", { type: "button", onclick: async () => {
+        try {
+          const changed = await patch(`/contacts/${contact.id}`, { opted_out: !contact.opted_out });
+          announce(changed.opted_out ? `${changed.name} opted out of marketing` : `${changed.name} takes marketing again`);
+          this.load();
+        } catch (err) {
+          error.textContent = err.message;
+        }
+      } }, contact.opted_out ? "Opt back in" : "Opt out of marketing")
+      : null;
+    return [h("h3", {}, "Marketing"),
+      h("p", { class: "consent" }, contact.opted_out ? `Opted out${said}` : `Takes marketing${said}`, " ", toggle), error];
   }
 
   mergeForm(contact) {

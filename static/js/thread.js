@@ -3,7 +3,7 @@
 // over REST otherwise, always with a client id, so a retry can never send twice.
 
 import { h, fill, timeEl, longTime, clientId, announce } from "./dom.js";
-import { blobUrl, del, patch, post, put } from "./session.js";
+import { blobUrl, del, get, patch, post, put } from "./session.js";
 import { atLeast, leadOf } from "./inbox.js";
 import { channelLabel } from "./list.js";
 import { templatePicker, needsTemplate } from "./templates.js";
@@ -40,6 +40,8 @@ function aiTitle(ai) {
 
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 5000;
+// Quick replies are looked up once typing after `/` pauses this long.
+const QUICK_REPLY_DELAY_MS = 150;
 
 export class Thread {
   constructor(inbox, id, { onBack, onContact }) {
@@ -394,6 +396,7 @@ export class Thread {
       [["reply", "Reply"], ["note", "Internal note"]].map(([value, label]) =>
         h("button", { type: "button", role: "radio", "aria-checked": String(value === "reply"), class: `mode mode-${value}`, onclick: (e) => this.setMode(value, e.currentTarget) }, label)));
     this.input.addEventListener("keydown", (event) => {
+      if (this.quickKey(event)) return;
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
@@ -401,17 +404,91 @@ export class Thread {
         this.onBack?.({ focusList: true });
       }
     });
-    this.input.addEventListener("input", () => this.typed());
+    this.input.addEventListener("input", () => {
+      this.typed();
+      this.offerQuickReplies();
+    });
     this.input.addEventListener("blur", () => this.stopTyping());
     const send = h("button", { type: "button", class: "primary", onclick: () => this.submit() }, "Send");
     const whatsapp = this.conversation.channel.startsWith("whatsapp:");
     const templates = whatsapp ? h("button", { type: "button", class: "link", onclick: () => this.pickTemplate() }, "Template…") : h("span");
     this.picker = h("div", { class: "template-slot" });
     this.draftSlot = h("div", { class: "draft-slot", "aria-live": "polite" });
-    this.form = h("div", { class: `composer composer-${this.mode}` }, this.draftSlot, modes, this.input, h("div", { class: "composer-foot" }, templates, this.composerError, send), this.picker);
+    this.quickList = h("ul", { class: "quick-replies", role: "listbox", id: `quick-${this.id}`, "aria-label": "Quick replies", hidden: true });
+    this.input.setAttribute("aria-controls", this.quickList.id);
+    this.form = h("div", { class: `composer composer-${this.mode}` }, this.draftSlot, modes, this.input, this.quickList, h("div", { class: "composer-foot" }, templates, this.composerError, send), this.picker);
     this.updateDraft();
     if (needsTemplate(this.conversation)) this.pickTemplate("This customer last wrote more than 24 hours ago: WhatsApp only lets a template through.");
     return this.form;
+  }
+
+  /** After `/` at the start of the composer: the quick replies whose shortcut holds
+   *  what follows, filled in for this conversation by the server. */
+  offerQuickReplies() {
+    const typed = this.input.value.match(/^\/([\p{L}\p{N}_-]*)$/u);
+    clearTimeout(this.quickTimer);
+    if (!typed) return this.closeQuickReplies();
+    this.quickTimer = setTimeout(async () => {
+      try {
+        const found = await get(`/conversations/${this.id}/quick-replies?q=${encodeURIComponent(typed[1])}`);
+        if (!this.input.value.startsWith("/")) return;
+        this.showQuickReplies(found.data);
+      } catch (err) {
+        this.composerError.textContent = `Quick replies unavailable: ${err.message}`;
+      }
+    }, QUICK_REPLY_DELAY_MS);
+  }
+
+  showQuickReplies(replies) {
+    if (!replies.length) return this.closeQuickReplies();
+    fill(this.quickList, replies.map((reply, i) => h("li", {
+      role: "option", id: `${this.quickList.id}-${i}`, "aria-selected": String(i === 0), class: "quick-reply",
+      onmousedown: (event) => {
+        // Before the textarea loses focus.
+        event.preventDefault();
+        this.useQuickReply(reply);
+      },
+    }, h("strong", {}, `/${reply.shortcut}`), " ", h("span", { class: "muted" }, reply.text))));
+    this.quickReplies = replies;
+    this.quickList.hidden = false;
+    this.input.setAttribute("aria-activedescendant", `${this.quickList.id}-0`);
+  }
+
+  closeQuickReplies() {
+    this.quickReplies = null;
+    if (!this.quickList) return;
+    this.quickList.hidden = true;
+    fill(this.quickList);
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  useQuickReply(reply) {
+    this.input.value = reply.text;
+    this.closeQuickReplies();
+    this.input.focus();
+    announce(`Quick reply /${reply.shortcut} in the composer`);
+  }
+
+  /** Arrows move through the offered quick replies, Enter or Tab takes one, Escape
+   *  closes them; true when the key was theirs. */
+  quickKey(event) {
+    if (!this.quickReplies) return false;
+    const options = [...this.quickList.querySelectorAll("[role=option]")];
+    const current = options.findIndex((o) => o.getAttribute("aria-selected") === "true");
+    const select = (index) => {
+      options.forEach((o, i) => o.setAttribute("aria-selected", String(i === index)));
+      this.input.setAttribute("aria-activedescendant", options[index].id);
+    };
+    switch (event.key) {
+      case "ArrowDown": select((current + 1) % options.length); break;
+      case "ArrowUp": select((current - 1 + options.length) % options.length); break;
+      case "Enter":
+      case "Tab": this.useQuickReply(this.quickReplies[Math.max(current, 0)]); break;
+      case "Escape": this.closeQuickReplies(); break;
+      default: return false;
+    }
+    event.preventDefault();
+    return true;
   }
 
   /** The AI's draft for this conversation, to use (into the composer, to edit and
@@ -475,6 +552,7 @@ export class Thread {
   submit() {
     const body = this.input.value.trim();
     if (!body) return;
+    this.closeQuickReplies();
     this.composerError.textContent = "";
     const u = { client_id: clientId("web"), body, note: this.mode === "note", error: null };
     this.unsent.set(u.client_id, u);

@@ -3,16 +3,22 @@
 //! keeps them.
 
 pub mod consent;
+pub mod export;
 pub mod fields;
 pub mod filter;
+pub mod import;
+pub mod import_job;
 pub mod scan;
 pub mod segments;
 
+use crate::inbox::records::Contact;
+use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
-use crate::{ContactId, SegmentId, TenantId};
+use crate::{ContactId, Email, ImportId, PhoneE164, SegmentId, TenantId};
 use async_trait::async_trait;
 use fields::{FieldDefinition, FieldKey};
 use filter::Activity;
+use import::Import;
 use segments::Segment;
 use std::collections::HashMap;
 
@@ -54,4 +60,21 @@ pub trait ContactsStore: Send + Sync + 'static {
         low: ContactId,
         high: ContactId,
     ) -> Result<HashMap<ContactId, Activity>, StoreError>;
+
+    async fn create_import(&self, import: &Import) -> Result<(), StoreError>;
+
+    async fn import(&self, tenant: TenantId, id: ImportId) -> Result<Option<Import>, StoreError>;
+
+    /// Writes an import's progress and appends its `contacts.import` event in the
+    /// same transaction; answers the event, to be published.
+    async fn save_import(&self, import: &Import) -> Result<StreamEvent, StoreError>;
+
+    /// The contact a person with these phones or emails already is: the first with
+    /// one of the phones, or else with one of the emails (as channels match senders).
+    async fn contact_by_handles(
+        &self,
+        tenant: TenantId,
+        phones: &[PhoneE164],
+        emails: &[Email],
+    ) -> Result<Option<Contact>, StoreError>;
 }

@@ -72,4 +72,8 @@ uuid_id!(
     DeliveryId,
     /// A tenant's saved contact filter.
     SegmentId,
+    /// One CSV file's import of contacts.
+    ImportId,
+    /// A tenant's canned response.
+    QuickReplyId,
 );

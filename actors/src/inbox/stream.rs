@@ -66,6 +66,10 @@ text_enum!(
         /// An automation rule's run ended (`done` or `failed`); its `conversation_id`
         /// column holds the rule id, and only admins receive it.
         AutomationRun => "automation.run",
+        /// A contacts import moved on (rows read, created, updated, refused) or
+        /// ended; its `conversation_id` column holds the import id, and only admins
+        /// receive it.
+        ContactsImport => "contacts.import",
     }
 );
 
@@ -75,7 +79,10 @@ impl EventKind {
     pub fn admins_only(self) -> bool {
         matches!(
             self,
-            EventKind::SessionUpdated | EventKind::WebhookDisabled | EventKind::AutomationRun
+            EventKind::SessionUpdated
+                | EventKind::WebhookDisabled
+                | EventKind::AutomationRun
+                | EventKind::ContactsImport
         )
     }
 
@@ -85,6 +92,7 @@ impl EventKind {
             EventKind::SessionUpdated => "channel_id",
             EventKind::WebhookDisabled => "endpoint_id",
             EventKind::AutomationRun => "rule_id",
+            EventKind::ContactsImport => "import_id",
             _ => "conversation_id",
         }
     }
@@ -98,6 +106,7 @@ impl EventKind {
             EventKind::SessionUpdated
                 | EventKind::WebhookDisabled
                 | EventKind::AutomationRun
+                | EventKind::ContactsImport
                 | EventKind::MessageInsights
                 | EventKind::ConversationLead
                 | EventKind::ReplySuggested

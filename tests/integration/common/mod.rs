@@ -544,6 +544,34 @@ pub async fn fail_session_state_updates(db: &TestDb, backend: Backend, fail: boo
     }
 }
 
+/// Makes the database refuse to create (or create again) a contact named
+/// "Stuck Row": a stand-in for a database that fails part-way through an import.
+pub async fn refuse_stuck_row_contacts(db: &TestDb, backend: Backend, refuse: bool) {
+    if refuse {
+        execute(
+            db,
+            backend,
+            &["CREATE TRIGGER refuse_stuck_row BEFORE INSERT ON contacts WHEN NEW.name = 'Stuck Row' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+            &[
+                "CREATE FUNCTION refuse_stuck_row() RETURNS trigger AS $$ BEGIN IF NEW.name = 'Stuck Row' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_stuck_row BEFORE INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION refuse_stuck_row()",
+            ],
+        )
+        .await;
+    } else {
+        execute(
+            db,
+            backend,
+            &["DROP TRIGGER refuse_stuck_row"],
+            &[
+                "DROP TRIGGER refuse_stuck_row ON contacts",
+                "DROP FUNCTION refuse_stuck_row()",
+            ],
+        )
+        .await;
+    }
+}
+
 /// Makes the database refuse (or accept again) the pipeline's insight for any
 /// message of `conversation`: a stand-in for a pipeline that stops part-way.
 pub async fn refuse_insights_for(db: &TestDb, backend: Backend, conversation: &str, refuse: bool) {
