@@ -218,6 +218,24 @@ macro_rules! impl_inbox_store {
                 StoreError::Backend(format!("{what} vanished inside its own transaction"))
             }
 
+            /// Writes a consent change unless the contact's latest is as new or newer;
+            /// whether it was written.
+            async fn write_consent(conn: &mut Conn, tenant: TenantId, id: ContactId, consent: Consent) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE contacts SET opted_out = $3, consent_source = $4, consent_at = $5
+                     WHERE tenant_id = $1 AND id = $2 AND (consent_at IS NULL OR consent_at < $5)",
+                )
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(consent.opted_out)
+                .bind(consent.source.as_str())
+                .bind(consent.at.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             /// The oldest live contact with this phone (or email) among its own.
             pub(super) async fn contact_with_handle(conn: &mut Conn, tenant: TenantId, value: &str, is_phone: bool) -> Result<Option<ContactId>, StoreError> {
                 // Phones and emails are stored as JSON lists of normalised strings, so a
@@ -1030,20 +1048,7 @@ macro_rules! impl_inbox_store {
 
                 async fn record_consent(&self, tenant: TenantId, id: ContactId, consent: Consent) -> Result<Option<(Contact, bool)>, StoreError> {
                     let mut conn = self.writer().acquire().await.map_err(backend)?;
-                    let taken = sqlx::query(
-                        "UPDATE contacts SET opted_out = $3, consent_source = $4, consent_at = $5
-                         WHERE tenant_id = $1 AND id = $2 AND (consent_at IS NULL OR consent_at < $5)",
-                    )
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .bind(consent.opted_out)
-                    .bind(consent.source.as_str())
-                    .bind(consent.at.0)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1;
+                    let taken = write_consent(&mut conn, tenant, id, consent).await?;
                     Ok(contact_in(&mut conn, tenant, id).await?.map(|c| (c, taken)))
                 }
 
@@ -1137,6 +1142,12 @@ macro_rules! impl_inbox_store {
                     absorbed.updated_at = at;
                     save_contact(&mut tx, &absorbed).await?;
                     save_contact(&mut tx, &kept).await?;
+                    // Consent goes with the person: the newer change of the two stands, as
+                    // if they had been one contact all along (an opt-out is never lost).
+                    if let Some(consent) = absorbed.consent.filter(|c| kept.consent.is_none_or(|k| k.at < c.at)) {
+                        write_consent(&mut tx, tenant, keep, consent).await?;
+                        kept.consent = Some(consent);
+                    }
                     sqlx::query(
                         "INSERT INTO contact_merges (tenant_id, kept_id, absorbed_id, added, merged_at, undone_at)
                          VALUES ($1, $2, $3, $4, $5, NULL)",

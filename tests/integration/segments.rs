@@ -56,7 +56,7 @@ async fn consent(app: &TestApp, token: &str, id: &str) -> (bool, Option<String>)
     )
 }
 
-async fn a_stop_keyword_opts_the_customer_out_start_brings_them_back_and_a_replayed_stop_changes_nothing(
+async fn a_stop_keyword_opts_the_customer_out_start_brings_them_back_a_replayed_stop_changes_nothing_and_a_merge_keeps_it(
     backend: Backend,
 ) {
     let app = spawn_app(backend).await;
@@ -106,6 +106,29 @@ async fn a_stop_keyword_opts_the_customer_out_start_brings_them_back_and_a_repla
     let bea = contact_of(&says(&app, &owner, "demo", "bea", "Darme de baja.", "b1").await);
     assert_eq!(
         consent(&app, &owner, &bea).await,
+        (true, Some("keyword".to_owned()))
+    );
+
+    // Merged into a contact that never said anything, the opt-out goes with her.
+    let by_email = app
+        .post(
+            "/api/v1/contacts",
+            Some(&owner),
+            json!({"name": "Bea", "emails": ["bea@example.com"]}),
+        )
+        .await;
+    let kept = by_email.body["id"].as_str().unwrap().to_owned();
+    let merged = app
+        .post(
+            &format!("/api/v1/contacts/{kept}/merge"),
+            Some(&owner),
+            json!({"merge_id": bea}),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    assert_eq!(merged.body["opted_out"], true);
+    assert_eq!(
+        consent(&app, &owner, &kept).await,
         (true, Some("keyword".to_owned()))
     );
 }
@@ -434,7 +457,7 @@ async fn a_tenant_holds_at_most_two_hundred_segments(backend: Backend) {
 }
 
 on_both_backends!(
-    a_stop_keyword_opts_the_customer_out_start_brings_them_back_and_a_replayed_stop_changes_nothing,
+    a_stop_keyword_opts_the_customer_out_start_brings_them_back_a_replayed_stop_changes_nothing_and_a_merge_keeps_it,
     agents_and_integrations_set_consent_with_their_source_and_an_audit_row,
     segments_select_by_channel_recent_writing_lead_temperature_consent_tags_and_fields_and_count_live,
     a_tenant_holds_at_most_two_hundred_segments,
