@@ -655,6 +655,9 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChannelsConfig {
+    /// Hours between two syncs of a WhatsApp channel's message templates (after the
+    /// first, when its `business_account_id` is set); 0: only on demand.
+    pub template_sync_hours: u64,
     /// Base64 of 32 random bytes: the AES-256-GCM key for channel credentials. Empty:
     /// generated once into `<data_dir>/channel-key`; several nodes must share one.
     pub credentials_key: Secret,
@@ -692,6 +695,7 @@ pub struct ChannelsConfig {
 impl Default for ChannelsConfig {
     fn default() -> Self {
         Self {
+            template_sync_hours: 6,
             credentials_key: Secret::default(),
             graph_base_url: "https://graph.facebook.com".into(),
             graph_version: "v21.0".into(),

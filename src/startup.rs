@@ -35,6 +35,7 @@ use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
 use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY, SessionRoute};
 use crate::channels::meta::graph::Graph;
+use crate::channels::templates::{TEMPLATE_SYNC_JOB, TemplateSync};
 use crate::channels::{Router, sandbox::Sandbox};
 use crate::whatsapp_web;
 use std::time::Duration;
@@ -201,6 +202,12 @@ impl Application {
             metrics.clone(),
         );
         let delivery_attempts = config.webhooks.attempts();
+        let templates = TemplateSync::new(
+            store.clone(),
+            gateway.clone(),
+            (config.channels.template_sync_hours > 0)
+                .then(|| Duration::from_secs(config.channels.template_sync_hours * 3600)),
+        );
         let jobs = Arc::new(
             JobRunner::new(
                 store.clone(),
@@ -219,7 +226,8 @@ impl Application {
             .handle(
                 IMPORT_JOB,
                 Arc::new(ImportRunner::new(store.clone(), inbox.clone())),
-            ),
+            )
+            .handle(TEMPLATE_SYNC_JOB, Arc::new(templates.clone())),
         );
         let state = web::Data::new(AppState {
             inbox,
@@ -233,6 +241,7 @@ impl Application {
             webhook_client,
             jobs,
             gateway,
+            templates,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
             connections: Connections::new(config.server.max_connections),

@@ -4,6 +4,7 @@
 use crate::auth::access_token::AccessTokens;
 use crate::auth::throttle::SignInThrottle;
 use crate::channels::gateway::Gateway;
+use crate::channels::templates::TemplateSync;
 use crate::config::Config;
 use crate::http::client::ClientAddresses;
 use crate::http::connections::Connections;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub jobs: Arc<JobRunner>,
     /// Connected channels: delivery workers, credentials, the Graph API client.
     pub gateway: Arc<Gateway>,
+    /// WhatsApp message templates, synced from each channel's business account.
+    pub templates: TemplateSync,
     pub config: Config,
     pub tokens: AccessTokens,
     pub limits: RateLimits,

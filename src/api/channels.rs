@@ -7,10 +7,11 @@ use super::views::Page;
 use crate::audit::{self, Event};
 use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::random_text;
-use crate::auth::permission::{ManageChannels, WorkInbox};
+use crate::auth::permission::{ManageChannels, ReadInbox, WorkInbox};
 use crate::auth::strength::channel_secret_problem;
 use crate::channels::credentials::Credentials;
-use crate::error::ApiError;
+use crate::channels::templates::{BUSINESS_ACCOUNT_SETTING, SyncError};
+use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::json::{Json, Query};
 use crate::state::AppState;
@@ -18,6 +19,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_actors::channel::store::DeadLetterKey;
+use switchboard_actors::channel::templates::MessageTemplate;
 use switchboard_actors::channel::{
     Channel, ChannelKind, ChannelState, DeadLetter, WebhookLogEntry,
 };
@@ -125,9 +127,19 @@ fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError>
                 })?;
                 *value = Value::String(country_code(code)?);
             }
+            BUSINESS_ACCOUNT_SETTING => {
+                let id = value.as_str().filter(|id| {
+                    !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_digit())
+                });
+                if id.is_none() {
+                    return Err(ApiError::invalid(
+                        "settings.business_account_id must be the WhatsApp Business Account's numeric id",
+                    ));
+                }
+            }
             other => {
                 return Err(ApiError::invalid(format!(
-                    "unknown setting '{other}' (known: default_country)"
+                    "unknown setting '{other}' (known: default_country, {BUSINESS_ACCOUNT_SETTING})"
                 )));
             }
         }
@@ -333,6 +345,7 @@ pub async fn create(
     state.store.create_channel(&channel).await?;
     // A webhook that came for this id before it existed must not keep it unknown here.
     state.gateway.forget(channel.id);
+    schedule_template_sync(&state, &channel).await?;
     if channel.kind == ChannelKind::WhatsAppWeb {
         // The session starts at once: its QR code reaches admins as it comes.
         state.sessions.create(channel.tenant_id, channel.id).await?;
@@ -480,6 +493,9 @@ pub async fn update(
         return Err(ApiError::not_found("channel"));
     }
     state.gateway.forget(channel.id);
+    if changed.contains(&"settings") {
+        schedule_template_sync(&state, &channel).await?;
+    }
     if channel.kind == ChannelKind::WhatsAppWeb && body.state.is_some() {
         match channel.state {
             ChannelState::Disabled => {
@@ -767,4 +783,108 @@ async fn requeue(
     };
     audit::record(state.store.as_ref(), client, event).await;
     Ok(HttpResponse::Accepted().json(MessageView::from(&requeued.message)))
+}
+
+/// A WhatsApp channel that names its business account has its templates synced at
+/// once, then on the schedule.
+async fn schedule_template_sync(state: &AppState, channel: &Channel) -> Result<(), ApiError> {
+    if channel.kind == ChannelKind::WhatsApp
+        && channel.settings.contains_key(BUSINESS_ACCOUNT_SETTING)
+    {
+        state
+            .templates
+            .schedule_now(channel.tenant_id, channel.id)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A message template as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    name: String,
+    language: String,
+    category: String,
+    /// WhatsApp's review status, lower-cased: only `approved` templates can be sent.
+    status: String,
+    /// The body's text with its `{{n}}` placeholders.
+    body: Option<String>,
+    /// How many parameters a send gives the body.
+    parameters: u32,
+    /// Header, body, footer and buttons as WhatsApp describes them.
+    #[schema(value_type = Vec<Object>)]
+    components: Value,
+    rejected_reason: Option<String>,
+    synced_at: String,
+}
+
+impl From<&MessageTemplate> for TemplateView {
+    fn from(t: &MessageTemplate) -> Self {
+        Self {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            category: t.category.clone(),
+            status: t.status.clone(),
+            body: t.body().map(str::to_owned),
+            parameters: t.parameters,
+            components: t.components.clone(),
+            rejected_reason: t.rejected_reason.clone(),
+            synced_at: t.synced_at.to_rfc3339(),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/templates",
+    operation_id = "channels.templates",
+    tag = "channels",
+    summary = "A WhatsApp channel's message templates, as last synced",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "by name and language", body = Page<TemplateView>))
+)]
+pub async fn templates(
+    state: web::Data<AppState>,
+    auth: Authorized<ReadInbox>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.caller.tenant_id();
+    if state.store.channel(tenant, ChannelId(*id)).await?.is_none() {
+        return Err(ApiError::not_found("channel"));
+    }
+    let kept = state.store.templates(tenant, ChannelId(*id)).await?;
+    Ok(HttpResponse::Ok().json(Page::whole(kept.iter().map(TemplateView::from).collect())))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/templates/sync",
+    operation_id = "channels.sync_templates",
+    tag = "channels",
+    summary = "Sync a WhatsApp channel's message templates now",
+    description = "Lists the templates of the channel's WhatsApp Business Account \
+        (`settings.business_account_id`) and replaces those kept.",
+    params(("id" = Uuid, Path, description = "the channel's id")),
+    responses((status = 200, description = "the templates as synced", body = Page<TemplateView>))
+)]
+pub async fn sync_templates(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageChannels>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let synced = state
+        .templates
+        .sync(auth.caller.tenant_id(), ChannelId(*id))
+        .await
+        .map_err(|err| match err {
+            SyncError::NoChannel => ApiError::not_found("channel"),
+            SyncError::NotSyncable(why) => ApiError::invalid(why),
+            SyncError::Graph(err) => ApiError::new(
+                ErrorCode::ProviderUnavailable,
+                format!("WhatsApp did not list the templates: {err}"),
+            ),
+            SyncError::Credentials(err) => ApiError::internal(err),
+            SyncError::Store(err) => err.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(Page::whole(synced.iter().map(TemplateView::from).collect())))
 }

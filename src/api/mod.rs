@@ -302,6 +302,14 @@ fn channel_routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(channels::delete)),
     )
     .route("/channels/{id}/status", web::get().to(channels::status))
+    .route(
+        "/channels/{id}/templates",
+        web::get().to(channels::templates),
+    )
+    .route(
+        "/channels/{id}/templates/sync",
+        web::post().to(channels::sync_templates),
+    )
     .route("/channels/{id}/session", web::get().to(sessions::get))
     .route(
         "/channels/{id}/session/history",

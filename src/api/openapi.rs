@@ -68,6 +68,7 @@ use utoipa::openapi::{
         sandbox::inbound,
         channels::list, channels::create, channels::get, channels::update, channels::delete,
         channels::status, channels::tenant_settings, channels::set_tenant_settings,
+        channels::templates, channels::sync_templates,
         channels::webhook_log, channels::dead_letters, channels::retry_dead_letter,
         sessions::get, sessions::history, sessions::restart, sessions::logout,
         sessions::pairing_code,

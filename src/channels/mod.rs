@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod gateway;
 pub mod meta;
 pub mod sandbox;
+pub mod templates;
 pub mod worker_loop;
 
 use gateway::Gateway;

@@ -8,7 +8,8 @@ macro_rules! impl_channel_store {
             use super::inbox_impl::{message_in, conversation_in, StreamTx};
             use super::*;
             use crate::store::channel_rows::{ChannelRow, DeadLetterRow, WebhookLogRow};
-            use crate::store::inbox_rows::to_json;
+            use crate::store::inbox_rows::{from_json, to_json};
+            use switchboard_actors::channel::templates::MessageTemplate;
             use crate::store::rows::{backend, conflict_as};
             use async_trait::async_trait;
             use switchboard_actors::channel::store::{ChannelStore, DeadLetterKey, Requeued};
@@ -279,6 +280,65 @@ macro_rules! impl_channel_store {
                     stream.push(EventKind::MessageStatus, &conversation, payload::message_status(&message), at);
                     let events = stream.commit(tx).await?;
                     Ok(Some(Requeued { dead_letter: letter, message, events }))
+                }
+
+                async fn replace_templates(&self, tenant: TenantId, channel: ChannelId, templates: &[MessageTemplate]) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await.map_err(backend)?;
+                    sqlx::query("DELETE FROM message_templates WHERE tenant_id = $1 AND channel_id = $2")
+                        .bind(tenant.0)
+                        .bind(channel.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    for t in templates {
+                        sqlx::query(
+                            "INSERT INTO message_templates (tenant_id, channel_id, name, language, category, status, components,
+                                                            parameters, rejected_reason, synced_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(tenant.0)
+                        .bind(channel.0)
+                        .bind(&t.name)
+                        .bind(&t.language)
+                        .bind(&t.category)
+                        .bind(&t.status)
+                        .bind(to_json(&t.components))
+                        .bind(i64::from(t.parameters))
+                        .bind(t.rejected_reason.as_deref())
+                        .bind(t.synced_at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(conflict_as("a template with this name and language"))?;
+                    }
+                    tx.commit().await.map_err(backend)
+                }
+
+                async fn templates(&self, tenant: TenantId, channel: ChannelId) -> Result<Vec<MessageTemplate>, StoreError> {
+                    let rows: Vec<(String, String, String, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+                        "SELECT name, language, category, status, components, parameters, rejected_reason, synced_at
+                         FROM message_templates WHERE tenant_id = $1 AND channel_id = $2 ORDER BY name, language",
+                    )
+                    .bind(tenant.0)
+                    .bind(channel.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                    rows.into_iter()
+                        .map(|(name, language, category, status, components, parameters, rejected_reason, synced_at)| {
+                            Ok(MessageTemplate {
+                                tenant_id: tenant,
+                                channel_id: channel,
+                                name,
+                                language,
+                                category,
+                                status,
+                                components: from_json("message template", &components)?,
+                                parameters: u32::try_from(parameters).unwrap_or_default(),
+                                rejected_reason,
+                                synced_at: Millis(synced_at),
+                            })
+                        })
+                        .collect()
                 }
             }
         }

@@ -595,7 +595,7 @@ export class Thread {
       this.inbox.putMessage(this.inbox.thread(this.id), message);
       fill(this.picker);
       this.updateTimeline(true);
-    }, () => fill(this.picker)));
+    }, () => fill(this.picker), this.conversation.channel.split(":")[1]));
   }
 
   updateTyping() {

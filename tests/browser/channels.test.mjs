@@ -36,6 +36,7 @@ const LEAD = {
   ],
 };
 const PAGE_ID = "1234567890";
+const BUSINESS_ACCOUNT = "102290129340398";
 
 /**
  * The Graph API: sends (refusing the first `refuse` the way Meta does), media
@@ -69,6 +70,13 @@ async function fakeGraph({ refuse }) {
       if (request.headers.authorization !== "Bearer EAAG-test-token") {
         response.statusCode = 401;
         return response.end(JSON.stringify({ error: { message: "Invalid OAuth access token", type: "OAuthException", code: 190 } }));
+      }
+      if (request.method === "GET" && request.url.startsWith(`/v21.0/${BUSINESS_ACCOUNT}/message_templates?`)) {
+        return response.end(JSON.stringify({
+          data: [{ name: "order_update", language: "en_US", status: "APPROVED", category: "UTILITY", id: "1",
+            components: [{ type: "BODY", text: "Hi {{1}}, order {{2}} ships today." }] }],
+          paging: { cursors: { before: "0", after: "1" } },
+        }));
       }
       if (request.method === "GET" && request.url === `/v21.0/${LEAD.id}`) {
         return response.end(JSON.stringify(LEAD));
@@ -187,6 +195,9 @@ test("a customer's photo shows inline, and after 24 hours silence the composer s
     const twoDaysAgo = Date.now() - 2 * 86_400_000;
     const photo = { id: "wamid.photo", type: "image", image: { id: "media-1", mime_type: "image/png", sha256: "x", caption: "The box arrived like this" } };
     await signedWebhook(server, channel.id, customerMessage("4915112345678", "Rosa Vega", photo, twoDaysAgo));
+    const token = await ownerToken(server);
+    await call(server, "PATCH", `/channels/${channel.id}`, { settings: { business_account_id: BUSINESS_ACCOUNT } }, token);
+    await call(server, "POST", `/channels/${channel.id}/templates/sync`, {}, token);
 
     const page = await context.newPage();
     await signIn(page, server, OWNER);
@@ -199,7 +210,10 @@ test("a customer's photo shows inline, and after 24 hours silence the composer s
 
     const picker = page.getByRole("form", { name: "Send a WhatsApp template" });
     await picker.getByText("more than 24 hours ago").waitFor();
+    // The channel's approved templates, synced from its business account, show their text.
     await picker.getByLabel("Template name").fill("order_update");
+    await picker.getByLabel("Template name").press("Tab");
+    await picker.getByText("Hi {{1}}, order {{2}} ships today. (2 parameters)").waitFor();
     await picker.getByLabel("Parameters").fill("Rosa\nA-1042");
     await picker.getByRole("button", { name: "Send template" }).click();
     await page.locator('.msg-outbound[data-status="sent"]').waitFor();

@@ -29,6 +29,7 @@ mod knowledge;
 mod knowledge_embeddings;
 mod live_inbox;
 mod loadtest_smoke;
+mod message_templates;
 mod meta_channels;
 mod openapi;
 mod pipeline;

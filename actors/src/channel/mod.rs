@@ -5,5 +5,6 @@
 pub mod policy;
 pub mod records;
 pub mod store;
+pub mod templates;
 
 pub use records::{Channel, ChannelKind, ChannelState, DeadLetter, WebhookLogEntry};

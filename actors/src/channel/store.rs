@@ -1,6 +1,7 @@
 //! The channel half of the storage port.
 
 use super::records::{Channel, DeadLetter, WebhookLogEntry};
+use super::templates::MessageTemplate;
 use crate::inbox::records::Message;
 use crate::inbox::stream::StreamEvent;
 use crate::store::StoreError;
@@ -93,4 +94,20 @@ pub trait ChannelStore: Send + Sync + 'static {
         key: DeadLetterKey,
         at: Millis,
     ) -> Result<Option<Requeued>, StoreError>;
+
+    /// Replaces the channel's templates with those a sync just listed, in one
+    /// transaction (a template gone from WhatsApp is gone here).
+    async fn replace_templates(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        templates: &[MessageTemplate],
+    ) -> Result<(), StoreError>;
+
+    /// The channel's templates by name and language.
+    async fn templates(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+    ) -> Result<Vec<MessageTemplate>, StoreError>;
 }

@@ -34,6 +34,9 @@ impl std::fmt::Display for GraphError {
     }
 }
 
+/// Templates asked for per page.
+const TEMPLATE_PAGE: usize = 100;
+
 #[derive(Clone)]
 pub struct Graph {
     http: reqwest::Client,
@@ -98,6 +101,66 @@ impl Graph {
             None => Err(GraphError::Permanent(format!(
                 "the provider accepted the call but returned no message id: {json}"
             ))),
+        }
+    }
+
+    /// Every message template of a WhatsApp Business Account, page after page (by
+    /// the `after` cursor: the `next` link the answer carries is not followed, so no
+    /// URL from an answer is ever fetched); at most `max` of them.
+    pub async fn templates(
+        &self,
+        token: &str,
+        business_account: &str,
+        max: usize,
+    ) -> Result<Vec<Value>, GraphError> {
+        let url = format!(
+            "{}/{}/message_templates",
+            self.base,
+            segment(business_account)?
+        );
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![
+                (
+                    "fields",
+                    "name,language,category,status,components,rejected_reason".to_owned(),
+                ),
+                ("limit", TEMPLATE_PAGE.to_string()),
+            ];
+            if let Some(cursor) = &after {
+                query.push(("after", cursor.clone()));
+            }
+            let query = serde_urlencoded::to_string(&query)
+                .map_err(|err| GraphError::Permanent(err.to_string()))?;
+            let response = self
+                .http
+                .get(format!("{url}?{query}"))
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .send()
+                .await
+                .map_err(transport)?;
+            let page = json_of(response).await?;
+            let items = page
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let done = items.is_empty();
+            templates.extend(items);
+            if templates.len() >= max {
+                return Err(GraphError::Permanent(format!(
+                    "the business account has more than {max} templates"
+                )));
+            }
+            after = page
+                .pointer("/paging/cursors/after")
+                .and_then(Value::as_str)
+                .filter(|_| page.pointer("/paging/next").is_some())
+                .map(str::to_owned);
+            if done || after.is_none() {
+                return Ok(templates);
+            }
         }
     }
 

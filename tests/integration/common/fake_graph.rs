@@ -56,6 +56,8 @@ struct State {
     always_fail: Option<Failure>,
     leads: HashMap<String, Value>,
     media: HashMap<String, (Vec<u8>, String)>,
+    /// Each business account's message templates, listed two to a page.
+    templates: HashMap<String, Vec<Value>>,
     sent: u64,
 }
 
@@ -115,6 +117,15 @@ impl FakeGraph {
             .unwrap()
             .media
             .insert(id.to_owned(), (bytes.to_vec(), mime.to_owned()));
+    }
+
+    /// What `GET /{account}/message_templates` lists from now on.
+    pub fn set_templates(&self, account: &str, templates: Vec<Value>) {
+        self.state
+            .lock()
+            .unwrap()
+            .templates
+            .insert(account.to_owned(), templates);
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -217,6 +228,25 @@ fn answer(
                 }
             }
         }
+        // Two to a page, whatever `limit` asked, with Graph's cursors.
+        ("GET", [VERSION, account, "message_templates"]) => match state.templates.get(*account) {
+            Some(all) if authorization.is_some() => {
+                let query =
+                    web::Query::<HashMap<String, String>>::from_query(request.query_string())
+                        .unwrap();
+                let start: usize = query.get("after").map_or(0, |a| a.parse().unwrap());
+                let page: Vec<Value> = all.iter().skip(start).take(2).cloned().collect();
+                let end = start + page.len();
+                let mut paging =
+                    json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
+                if end < all.len() {
+                    paging["next"] = json!(format!("https://graph.example/next?after={end}"));
+                }
+                HttpResponse::Ok().json(json!({"data": page, "paging": paging}))
+            }
+            Some(_) => graph_error(401, 190, "Invalid OAuth access token"),
+            None => graph_error(404, 100, "Unsupported get request. Object does not exist"),
+        },
         ("GET", [VERSION, id]) => {
             if let Some(lead) = state.leads.get(*id) {
                 HttpResponse::Ok().json(lead)
