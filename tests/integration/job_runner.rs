@@ -33,12 +33,13 @@ impl JobObserver for Outcomes {
 }
 
 /// Records each run's step; fails the first `failures` runs, or never answers them
-/// when `hang` is set.
+/// when `hang` is set; the first `slices` runs say they have more to do.
 #[derive(Default)]
 struct Steps {
     ran: Mutex<Vec<u64>>,
     failures: AtomicU32,
     hang: bool,
+    slices: AtomicU32,
 }
 
 #[async_trait]
@@ -48,6 +49,13 @@ impl JobHandler for Steps {
             .lock()
             .unwrap()
             .push(job.payload["step"].as_u64().unwrap());
+        let sliced = self
+            .slices
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if sliced {
+            return Err(JobFailure::Continue);
+        }
         let failing = self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -190,6 +198,22 @@ async fn a_failing_job_is_retried_after_a_backoff_then_dead_and_runs_again_once_
     assert_eq!(*steps.ran.lock().unwrap(), [7, 7, 7, 7]);
 }
 
+async fn a_job_done_in_slices_runs_again_at_once_without_using_its_attempts(backend: Backend) {
+    let steps = Arc::new(Steps {
+        slices: AtomicU32::new(3),
+        ..Steps::default()
+    });
+    let run = running(backend, steps.clone(), Duration::from_secs(10)).await;
+    let id = run.add("test.step", 5, Millis::now(), 1).await;
+    let done = run.settled(id, JobState::Done).await;
+    assert_eq!(done.attempts, 1);
+    assert_eq!(*steps.ran.lock().unwrap(), [5, 5, 5, 5]);
+    assert_eq!(
+        *run.outcomes.0.lock().unwrap(),
+        ["continue", "continue", "continue", "done"]
+    );
+}
+
 async fn a_run_past_its_timeout_fails_and_the_next_attempt_finishes_it(backend: Backend) {
     let steps = Arc::new(Steps {
         failures: AtomicU32::new(1),
@@ -237,6 +261,7 @@ on_both_backends!(
     due_jobs_run_once_each_and_a_later_one_waits_for_its_time,
     a_failing_job_is_retried_after_a_backoff_then_dead_and_runs_again_once_retried,
     a_run_past_its_timeout_fails_and_the_next_attempt_finishes_it,
+    a_job_done_in_slices_runs_again_at_once_without_using_its_attempts,
     a_job_of_a_kind_no_handler_runs_is_dead_at_once_saying_so,
     a_clean_stop_hands_a_running_job_back_to_be_run_again,
 );

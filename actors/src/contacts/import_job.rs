@@ -16,12 +16,17 @@ use crate::{ContactId, ImportId, Millis, TenantId};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The job kind; its payload names the import.
 pub const IMPORT_JOB: &str = "contacts.import";
 
 /// Rows read between two saves of the progress.
 const CHUNK: usize = 100;
+
+/// How long one run reads before it hands the job back to go on in the next (well
+/// within the job timeout, so a long file never times out or uses up attempts).
+const SLICE: Duration = Duration::from_secs(20);
 
 #[derive(Deserialize)]
 struct Payload {
@@ -143,8 +148,12 @@ impl JobHandler for ImportRunner {
         )
         .map_err(|refused| JobFailure::Permanent(refused.0))?;
         import.status = ImportStatus::Running;
+        let began = Instant::now();
         let start = usize::try_from(import.processed).unwrap_or(usize::MAX);
         for chunk in sheet.rows.get(start..).unwrap_or_default().chunks(CHUNK) {
+            if began.elapsed() >= SLICE {
+                return Err(JobFailure::Continue);
+            }
             for outcome in chunk {
                 match outcome {
                     Ok(row) => match self.take(tenant, row).await {

@@ -30,6 +30,9 @@ pub enum JobFailure {
     Busy(Duration),
     /// It never will (the job's rule is gone, its input is wrong): dead at once.
     Permanent(String),
+    /// It made progress and has more to do (a long job done in slices, each well
+    /// within the timeout): queued again at once, the attempt not counted.
+    Continue,
 }
 
 impl JobFailure {
@@ -40,6 +43,7 @@ impl JobFailure {
                 why
             }
             JobFailure::Busy(_) => "what it needs is busy",
+            JobFailure::Continue => "more to do",
         }
     }
 }
@@ -192,6 +196,7 @@ impl JobRunner {
         let settle = match outcome {
             Ok(()) => Settle::Done,
             Err(JobFailure::Busy(wait)) => Settle::Later(now.plus(wait)),
+            Err(JobFailure::Continue) => Settle::Continue(now),
             Err(JobFailure::Retry(why)) if attempts_left => {
                 let (base, max) = (self.settings.retry_base, self.settings.retry_max);
                 Settle::Again(why, now.plus(backoff(base, max, job.attempts)))
@@ -207,6 +212,10 @@ impl JobRunner {
         let (settled, label) = match settle {
             Settle::Done => (store.complete_job(job.id, self.node, now).await, "done"),
             Settle::Later(at) => (store.defer_job(job.id, self.node, at, now).await, "busy"),
+            Settle::Continue(at) => (
+                store.defer_job(job.id, self.node, at, now).await,
+                "continue",
+            ),
             Settle::Again(why, at) => (
                 store.fail_job(job.id, self.node, &why, Some(at), now).await,
                 "retry",
@@ -243,6 +252,8 @@ enum Settle {
     Dead(String),
     /// Did not run; queued again for the time, the attempt not counted.
     Later(Millis),
+    /// Ran a slice; queued again for the time, the attempt not counted.
+    Continue(Millis),
 }
 
 fn report(id: JobId, settled: Result<bool, crate::store::StoreError>) {
