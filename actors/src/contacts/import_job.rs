@@ -1,10 +1,12 @@
 //! The job that reads a contacts import: row by row in file order, a chunk at a time,
-//! each row creating a contact or updating the one it matches; progress is saved
+//! each row creating a contact or updating the one it matches (by phone, then email,
+//! against the book's handles read once per run); progress is saved
 //! (with a `contacts.import` event) after every chunk, so a runner that dies goes on
 //! where the last chunk ended. A chunk read again after a crash matches the contacts
 //! it created, so no person is created twice.
 
 use super::import::{self, Import, ImportStatus, Row};
+use super::scan::{self, Selection};
 use crate::inbox::Inbox;
 use crate::inbox::records::{
     Contact, ContactChange, MAX_CONTACT_EMAILS, MAX_CONTACT_PHONES, MAX_CONTACT_TAGS,
@@ -15,6 +17,7 @@ use crate::store::{Store, StoreError};
 use crate::{ContactId, ImportId, Millis, TenantId};
 use async_trait::async_trait;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,14 +46,56 @@ impl ImportRunner {
         Self { store, inbox }
     }
 
+    /// Every phone and email of the tenant's contacts, to the contact that has it:
+    /// the oldest, as channels match senders. Read once per run, so matching a file
+    /// costs one pass over the book rather than a search per row.
+    async fn handles(&self, tenant: TenantId) -> Result<Handles, StoreError> {
+        let mut handles = Handles::new();
+        let mut after = None;
+        loop {
+            let found = scan::page(
+                self.store.as_ref(),
+                tenant,
+                Selection {
+                    filter: None,
+                    q: None,
+                },
+                after,
+                HANDLE_BATCH,
+                HANDLE_BATCH,
+                Millis::now(),
+            )
+            .await?;
+            // Newest first: an older contact with the same handle overwrites.
+            for contact in &found.contacts {
+                remember(&mut handles, contact);
+            }
+            match found.next {
+                Some(next) => after = Some(next),
+                None => return Ok(handles),
+            }
+        }
+    }
+
     /// Creates the row's contact, or adds the row to the contact it matches; true
     /// when it created one.
-    async fn take(&self, tenant: TenantId, row: &Row) -> Result<bool, StoreError> {
-        let found = self
-            .store
-            .contact_by_handles(tenant, &row.phones, &row.emails)
-            .await?;
-        let Some(existing) = found else {
+    async fn take(
+        &self,
+        tenant: TenantId,
+        row: &Row,
+        handles: &mut Handles,
+    ) -> Result<bool, StoreError> {
+        let matched = row
+            .phones
+            .iter()
+            .map(|p| p.as_str())
+            .chain(row.emails.iter().map(|e| e.as_str()))
+            .find_map(|handle| handles.get(handle).copied());
+        let existing = match matched {
+            Some(id) => self.store.contact(tenant, id).await?,
+            None => None,
+        };
+        let Some(existing) = existing else {
             let now = Millis::now();
             let first_handle = row
                 .phones
@@ -72,6 +117,7 @@ impl ImportRunner {
                 updated_at: now,
             };
             self.store.create_contact(&contact).await?;
+            remember(handles, &contact);
             return Ok(true);
         };
         let changed = self
@@ -79,10 +125,28 @@ impl ImportRunner {
             .update_contact(tenant, existing.id, &merged(&existing, row), Millis::now())
             .await?;
         if let Some(changed) = changed {
+            remember(handles, &changed.contact);
             // A new name shows in the contact's conversations.
             self.inbox.publish(tenant, changed.events);
         }
         Ok(false)
+    }
+}
+
+/// A phone or email (as stored: E.164, lower case) to the contact that has it.
+type Handles = HashMap<String, ContactId>;
+
+/// Contacts read per query while the handles are gathered.
+const HANDLE_BATCH: usize = 1000;
+
+fn remember(handles: &mut Handles, contact: &Contact) {
+    for handle in contact
+        .phones
+        .iter()
+        .map(|p| p.as_str())
+        .chain(contact.emails.iter().map(|e| e.as_str()))
+    {
+        handles.insert(handle.to_owned(), contact.id);
     }
 }
 
@@ -149,6 +213,7 @@ impl JobHandler for ImportRunner {
         .map_err(|refused| JobFailure::Permanent(refused.0))?;
         import.status = ImportStatus::Running;
         let began = Instant::now();
+        let mut handles = self.handles(tenant).await.map_err(store_failure)?;
         let start = usize::try_from(import.processed).unwrap_or(usize::MAX);
         for chunk in sheet.rows.get(start..).unwrap_or_default().chunks(CHUNK) {
             if began.elapsed() >= SLICE {
@@ -156,7 +221,7 @@ impl JobHandler for ImportRunner {
             }
             for outcome in chunk {
                 match outcome {
-                    Ok(row) => match self.take(tenant, row).await {
+                    Ok(row) => match self.take(tenant, row, &mut handles).await {
                         Ok(true) => import.created += 1,
                         Ok(false) => import.updated += 1,
                         Err(StoreError::Backend(err)) => return Err(JobFailure::Retry(err)),
