@@ -170,6 +170,17 @@ impl Condition {
     }
 }
 
+/// What `{{contact.…}}` in a template stands for: `contact.first_name`, or any field
+/// `contact_field` reads. `None` for a placeholder that is not the contact's.
+pub fn contact_placeholder(contact: Option<&Contact>, name: &str) -> Option<String> {
+    let field = name.strip_prefix("contact.")?;
+    let contact = contact?;
+    match field {
+        "first_name" => contact.name.split_whitespace().next().map(str::to_owned),
+        other => contact_field(contact, other),
+    }
+}
+
 /// A contact's field as text: its name, first phone or email, or a custom field.
 pub fn contact_field(contact: &Contact, field: &str) -> Option<String> {
     match field {

@@ -7,7 +7,7 @@
 //! fields are set rather than toggled, the next step's job is keyed by run and step,
 //! and a step recorded as done is not done again.
 
-use super::conditions::{Patterns, contact_field};
+use super::conditions::{Patterns, contact_placeholder};
 use super::engine::{Starter, applies, read_facts};
 use super::happening::{Happening, Origin};
 use super::rules::{Action, Trigger, TriggerKind};
@@ -554,12 +554,7 @@ impl Steps {
         };
         Ok(fill_placeholders(text, |name| match name {
             "message.text" => message_text.clone(),
-            "contact.first_name" => contact
-                .as_ref()
-                .and_then(|c| c.name.split_whitespace().next().map(str::to_owned)),
-            other => other
-                .strip_prefix("contact.")
-                .and_then(|field| contact.as_ref().and_then(|c| contact_field(c, field))),
+            other => contact_placeholder(contact.as_ref(), other),
         }))
     }
 

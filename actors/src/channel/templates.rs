@@ -2,8 +2,10 @@
 //! for a Cloud API channel's business account: kept per channel, replaced whole at
 //! every sync, and offered in the composer (approved ones) with their parameters.
 
+use crate::automation::steps::fill_placeholders;
 use crate::{ChannelId, Millis, TenantId};
 use serde_json::Value;
+use std::cell::Cell;
 
 /// Most templates kept per channel (WhatsApp allows 250 per business account on
 /// most tiers; 6,000 on the largest).
@@ -78,17 +80,15 @@ fn body_parameters(components: &Value) -> u32 {
     let Some(body) = body_component(components) else {
         return 0;
     };
-    let mut highest = 0;
-    let mut rest = body;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else { break };
-        if let Ok(n) = after[..close].trim().parse::<u32>() {
-            highest = highest.max(n);
+    let highest = Cell::new(0);
+    // The automations' placeholder scanner reads the names; nothing is filled.
+    fill_placeholders(body, |name| {
+        if let Ok(n) = name.parse::<u32>() {
+            highest.set(highest.get().max(n));
         }
-        rest = &after[close + 2..];
-    }
-    highest
+        None
+    });
+    highest.get()
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ const OPT_OUT_WORDS: &[&str] = &[
     "cancellami",
 ];
 
+/// Longer than any keyword with room for spaces and punctuation around it.
+const MAX_KEYWORD_BYTES: usize = 32;
+
 /// Whole-message keywords that opt a customer back in.
 const OPT_IN_WORDS: &[&str] = &["start", "unstop", "subscribe", "alta", "anmelden"];
 
@@ -66,6 +69,11 @@ const OPT_IN_WORDS: &[&str] = &["start", "unstop", "subscribe", "alta", "anmelde
 /// keyword alone counts (case, spaces and closing punctuation aside), so "please
 /// don't stop the delivery" is no opt-out.
 pub fn keyword(text: &str) -> Option<bool> {
+    // Every inbound message passes here before its ack: anything longer than the
+    // longest keyword is decided without allocating.
+    if text.trim().len() > MAX_KEYWORD_BYTES {
+        return None;
+    }
     let word = text
         .trim()
         .trim_end_matches(['.', '!', '?', '¡', '¿'])

@@ -228,12 +228,16 @@ impl JobHandler for ImportRunner {
                         Err(StoreError::Busy) => {
                             return Err(JobFailure::Retry("the database is busy".to_owned()));
                         }
-                        Err(refused) => refuse(&mut import, row.line, refused.to_string()),
+                        Err(refused) => note_refused(
+                            &mut import,
+                            &import::Refused {
+                                line: row.line,
+                                reason: refused.to_string(),
+                                cells: Vec::new(),
+                            },
+                        ),
                     },
-                    Err(refused) => {
-                        import.failed += 1;
-                        import.errors.push_str(&import::error_line(refused));
-                    }
+                    Err(refused) => note_refused(&mut import, refused),
                 }
                 import.processed += 1;
             }
@@ -244,16 +248,10 @@ impl JobHandler for ImportRunner {
     }
 }
 
-/// A row the store refused (a conflict, say): in the report, with its line.
-fn refuse(import: &mut Import, line: u64, reason: String) {
+/// A refused row counted and in the report, with its line.
+fn note_refused(import: &mut Import, refused: &import::Refused) {
     import.failed += 1;
-    import
-        .errors
-        .push_str(&import::error_line(&import::Refused {
-            line,
-            reason,
-            cells: Vec::new(),
-        }));
+    import.errors.push_str(&import::error_line(refused));
 }
 
 async fn save(runner: &ImportRunner, import: &mut Import) -> Result<(), JobFailure> {

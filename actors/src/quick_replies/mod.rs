@@ -3,7 +3,7 @@
 //! (`{{contact.first_name}}`, `{{contact.<custom field>}}`, `{{agent.name}}`) filled
 //! for the conversation they are used in.
 
-use crate::automation::conditions::contact_field;
+use crate::automation::conditions::contact_placeholder;
 use crate::automation::steps::fill_placeholders;
 use crate::inbox::records::Contact;
 use crate::store::StoreError;
@@ -55,12 +55,7 @@ impl QuickReply {
     pub fn render(&self, contact: Option<&Contact>, agent: Option<&str>) -> String {
         fill_placeholders(&self.text, |name| match name {
             "agent.name" => agent.map(str::to_owned),
-            "contact.first_name" => {
-                contact.and_then(|c| c.name.split_whitespace().next().map(str::to_owned))
-            }
-            other => other
-                .strip_prefix("contact.")
-                .and_then(|field| contact.and_then(|c| contact_field(c, field))),
+            other => contact_placeholder(contact, other),
         })
     }
 }
