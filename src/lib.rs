@@ -9,6 +9,7 @@ mod audit;
 pub mod auth;
 mod automation_calls;
 pub mod bootstrap;
+pub mod broadcasts;
 pub mod bus;
 pub mod channels;
 pub mod config;

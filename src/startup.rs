@@ -31,6 +31,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::automation_calls::{self, GuardedCaller};
+use crate::broadcasts::sender::{Announcer, BROADCAST_JOB, BroadcastSender};
 use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
 use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY, SessionRoute};
@@ -227,8 +228,20 @@ impl Application {
                 IMPORT_JOB,
                 Arc::new(ImportRunner::new(store.clone(), inbox.clone())),
             )
-            .handle(TEMPLATE_SYNC_JOB, Arc::new(templates.clone())),
+            .handle(TEMPLATE_SYNC_JOB, Arc::new(templates.clone()))
+            .handle(
+                BROADCAST_JOB,
+                Arc::new(BroadcastSender::new(
+                    store.clone(),
+                    inbox.clone(),
+                    gateway.clone(),
+                    config.channels.clone(),
+                    metrics.clone(),
+                    Duration::from_secs(config.jobs.timeout_secs),
+                )),
+            ),
         );
+        let broadcasts = Announcer::new(store.clone(), inbox.clone());
         let state = web::Data::new(AppState {
             inbox,
             sessions,
@@ -242,6 +255,7 @@ impl Application {
             jobs,
             gateway,
             templates,
+            broadcasts,
             tokens: AccessTokens::new(jwt_secret.as_bytes(), &config.auth),
             limits: RateLimits::new(&config.rate_limit),
             connections: Connections::new(config.server.max_connections),

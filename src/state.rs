@@ -3,6 +3,7 @@
 
 use crate::auth::access_token::AccessTokens;
 use crate::auth::throttle::SignInThrottle;
+use crate::broadcasts::sender::Announcer;
 use crate::channels::gateway::Gateway;
 use crate::channels::templates::TemplateSync;
 use crate::config::Config;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     /// WhatsApp message templates, synced from each channel's business account.
     pub templates: TemplateSync,
+    /// Sends broadcasts' totals to admins as reports and replies move them.
+    pub broadcasts: Announcer,
     pub config: Config,
     pub tokens: AccessTokens,
     pub limits: RateLimits,

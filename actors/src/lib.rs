@@ -6,6 +6,7 @@
 //! which keeps the domain testable and lets several nodes run in one process.
 
 pub mod automation;
+pub mod broadcasts;
 pub mod channel;
 pub mod contacts;
 pub mod domain;
@@ -26,9 +27,10 @@ pub use domain::{
     InvalidValue, MessageKind, PhoneE164, Priority, Role, SandboxName, Scope, TagName, UserStatus,
     country_code,
     ids::{
-        ApiKeyId, AuditId, ChannelId, ContactId, ConversationId, DeadLetterId, DeliveryId,
-        DocumentId, EndpointId, ImportId, JobId, MessageId, PassageId, QuickReplyId,
-        RefreshFamilyId, RefreshTokenId, RuleId, RunId, SegmentId, TenantId, UserId, WebhookLogId,
+        ApiKeyId, AuditId, BroadcastId, ChannelId, ContactId, ConversationId, DeadLetterId,
+        DeliveryId, DocumentId, EndpointId, ImportId, JobId, MessageId, PassageId, QuickReplyId,
+        RecipientId, RefreshFamilyId, RefreshTokenId, RuleId, RunId, SegmentId, TenantId, UserId,
+        WebhookLogId,
     },
     time::Millis,
 };

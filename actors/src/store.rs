@@ -5,6 +5,7 @@
 //! behind it filters on it: no method can read across tenants.
 
 use crate::automation::AutomationStore;
+use crate::broadcasts::BroadcastStore;
 use crate::channel::store::ChannelStore;
 use crate::contacts::ContactsStore;
 use crate::domain::{Email, Role, Scope, UserStatus};
@@ -178,6 +179,7 @@ pub trait Store:
     + WebhookStore
     + ContactsStore
     + QuickReplyStore
+    + BroadcastStore
     + Send
     + Sync
     + 'static

@@ -2,6 +2,7 @@
 //! what the gateway keeps for admins: the webhook log and the dead letters.
 
 use super::auth::display_name;
+use super::broadcasts::MAX_RATE_PER_SECOND;
 use super::conversations;
 use super::views::Page;
 use crate::audit::{self, Event};
@@ -9,6 +10,7 @@ use crate::auth::extract::{Authorized, Caller};
 use crate::auth::opaque::random_text;
 use crate::auth::permission::{ManageChannels, ReadInbox, WorkInbox};
 use crate::auth::strength::channel_secret_problem;
+use crate::broadcasts::sender::{DAILY_LIMIT_SETTING, RATE_SETTING};
 use crate::channels::credentials::Credentials;
 use crate::channels::templates::{BUSINESS_ACCOUNT_SETTING, SyncError};
 use crate::error::{ApiError, ErrorCode};
@@ -115,6 +117,10 @@ fn strong_secret(raw: &str, field: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The largest daily limit a channel may set (WhatsApp's highest tier is unlimited;
+/// this is far above what one number sends in a day).
+const MAX_DAILY_LIMIT: u64 = 10_000_000;
+
 /// Settings the gateway reads; anything else is refused so a typo is not ignored.
 fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
     for (key, value) in raw.iter_mut() {
@@ -137,9 +143,29 @@ fn settings(mut raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError>
                     ));
                 }
             }
+            DAILY_LIMIT_SETTING => {
+                if !value
+                    .as_u64()
+                    .is_some_and(|n| (1..=MAX_DAILY_LIMIT).contains(&n))
+                {
+                    return Err(ApiError::invalid(format!(
+                        "settings.{DAILY_LIMIT_SETTING} must be 1 to {MAX_DAILY_LIMIT} broadcast messages per 24 hours (the number's messaging limit)"
+                    )));
+                }
+            }
+            RATE_SETTING => {
+                if !value
+                    .as_u64()
+                    .is_some_and(|n| (1..=u64::from(MAX_RATE_PER_SECOND)).contains(&n))
+                {
+                    return Err(ApiError::invalid(format!(
+                        "settings.{RATE_SETTING} must be 1 to {MAX_RATE_PER_SECOND} sends per second"
+                    )));
+                }
+            }
             other => {
                 return Err(ApiError::invalid(format!(
-                    "unknown setting '{other}' (known: default_country, {BUSINESS_ACCOUNT_SETTING})"
+                    "unknown setting '{other}' (known: default_country, {BUSINESS_ACCOUNT_SETTING}, {DAILY_LIMIT_SETTING}, {RATE_SETTING})"
                 )));
             }
         }

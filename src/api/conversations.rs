@@ -462,15 +462,16 @@ pub struct SendRequest {
     client_id: Option<ClientMessageId>,
 }
 
+/// An approved WhatsApp template by name and language, with its body's parameters.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     #[schema(min_length = 1, max_length = 1024)]
-    name: String,
-    language: String,
+    pub(crate) name: String,
+    pub(crate) language: String,
     #[serde(default)]
     #[schema(max_items = 20)]
-    parameters: Vec<String>,
+    pub(crate) parameters: Vec<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit_log;
 mod auth;
 mod automations;
+pub(crate) mod broadcasts;
 mod channels;
 mod contact_fields;
 mod contact_imports;
@@ -246,6 +247,25 @@ fn inbox_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/conversations/{id}/quick-replies",
             web::get().to(quick_replies::for_conversation),
+        )
+        .service(
+            web::resource("/broadcasts")
+                .route(web::get().to(broadcasts::list))
+                .route(web::post().to(broadcasts::create)),
+        )
+        .route("/broadcasts/{id}", web::get().to(broadcasts::get))
+        .route(
+            "/broadcasts/{id}/recipients",
+            web::get().to(broadcasts::recipients),
+        )
+        .route("/broadcasts/{id}/pause", web::post().to(broadcasts::pause))
+        .route(
+            "/broadcasts/{id}/resume",
+            web::post().to(broadcasts::resume),
+        )
+        .route(
+            "/broadcasts/{id}/cancel",
+            web::post().to(broadcasts::cancel),
         )
         .route("/segments/count", web::post().to(segments::count))
         .service(

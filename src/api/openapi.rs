@@ -59,6 +59,8 @@ use utoipa::openapi::{
         contact_fields::list, contact_fields::create, contact_fields::update, contact_fields::delete,
         segments::list, segments::create, segments::get, segments::update, segments::delete,
         segments::contacts, segments::count,
+        broadcasts::create, broadcasts::list, broadcasts::get, broadcasts::recipients,
+        broadcasts::pause, broadcasts::resume, broadcasts::cancel,
         quick_replies::list, quick_replies::create, quick_replies::replace, quick_replies::delete,
         quick_replies::for_conversation,
         contact_imports::create, contact_imports::get, contact_imports::errors, contact_imports::export,

@@ -41,6 +41,8 @@ permissions! {
     MergeContacts => (Manager, Some(Scope::ContactsWrite), "merging contacts");
     /// Saved contact filters, what broadcasts are sent to.
     ManageSegments => (Manager, Some(Scope::ContactsWrite), "managing segments");
+    /// One message to many customers at once; its progress goes to admins' sockets.
+    SendBroadcasts => (Admin, Some(Scope::ConversationsWrite), "sending broadcasts");
     /// A CSV file's contacts in one go; its progress goes to admins' sockets.
     ImportContacts => (Admin, Some(Scope::ContactsWrite), "importing contacts");
     /// What every contact's custom fields may hold.

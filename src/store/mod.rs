@@ -1,6 +1,7 @@
 //! Adapters for the `Store` port.
 
 mod automation_sql;
+mod broadcast_sql;
 mod channel_rows;
 mod channel_sql;
 mod contacts_sql;

@@ -1,6 +1,7 @@
 //! The production store: a pooled Postgres connection.
 
 use super::automation_sql::impl_automation_store;
+use super::broadcast_sql::impl_broadcast_store;
 use super::channel_sql::impl_channel_store;
 use super::contacts_sql::impl_contacts_store;
 use super::inbox_sql::impl_inbox_store;
@@ -104,5 +105,6 @@ impl_reply_store!(PostgresStore);
 impl_automation_store!(PostgresStore);
 impl_contacts_store!(PostgresStore);
 impl_quick_reply_store!(PostgresStore);
+impl_broadcast_store!(PostgresStore);
 impl_webhook_store!(PostgresStore);
 impl_job_store!(PostgresStore, " FOR UPDATE SKIP LOCKED");

@@ -6,6 +6,7 @@
 //! loss, in exchange for fewer fsyncs.
 
 use super::automation_sql::impl_automation_store;
+use super::broadcast_sql::impl_broadcast_store;
 use super::channel_sql::impl_channel_store;
 use super::contacts_sql::impl_contacts_store;
 use super::inbox_sql::impl_inbox_store;
@@ -133,5 +134,6 @@ impl_reply_store!(SqliteStore);
 impl_automation_store!(SqliteStore);
 impl_contacts_store!(SqliteStore);
 impl_quick_reply_store!(SqliteStore);
+impl_broadcast_store!(SqliteStore);
 impl_webhook_store!(SqliteStore);
 impl_job_store!(SqliteStore, "");

@@ -24,10 +24,11 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use switchboard_actors::broadcasts::RecipientStatus;
 use switchboard_actors::channel::{Channel, ChannelState, WebhookLogEntry};
 use switchboard_actors::domain::text::{clean, clean_json};
-use switchboard_actors::inbox::records::StatusReport;
-use switchboard_actors::{ChannelId, DeliveryStatus, Millis, WebhookLogId};
+use switchboard_actors::inbox::records::{Message, StatusReport};
+use switchboard_actors::{ChannelId, DeliveryStatus, Direction, Millis, WebhookLogId};
 use uuid::Uuid;
 
 /// A status can overtake the answer to the send it reports on; wait this long in
@@ -200,6 +201,31 @@ impl<'a> Targets<'a> {
     }
 }
 
+/// A report on a broadcast's message moves its recipient too.
+async fn report_to_broadcast(
+    state: &AppState,
+    message: &Message,
+    status: DeliveryStatus,
+    error: Option<&str>,
+) -> Result<(), ApiError> {
+    let from_broadcast = message
+        .attachment
+        .as_ref()
+        .is_some_and(|a| a.get("broadcast").is_some());
+    let Some(status) = RecipientStatus::of_delivery(status).filter(|_| from_broadcast) else {
+        return Ok(());
+    };
+    let tenant = message.tenant_id;
+    if let Some(broadcast) = state
+        .store
+        .report_recipient(tenant, message.id, status, error, Millis::now())
+        .await?
+    {
+        state.broadcasts.moved(tenant, broadcast);
+    }
+    Ok(())
+}
+
 /// Applies one event; `Some(problem)` when it could not be used.
 async fn apply(
     state: &AppState,
@@ -210,7 +236,21 @@ async fn apply(
     let key = channel.key();
     match event {
         Event::Message(draft) => {
-            state.inbox.ingest(tenant, &draft.into_inbound(key)).await?;
+            let recorded = state.inbox.ingest(tenant, &draft.into_inbound(key)).await?;
+            // Looked at for a delivery seen before too: a failure here had the
+            // provider deliver it again.
+            if recorded.message.direction == Direction::Inbound
+                && let Some(broadcast) = state
+                    .store
+                    .note_broadcast_reply(
+                        tenant,
+                        recorded.conversation.id,
+                        recorded.message.created_at,
+                    )
+                    .await?
+            {
+                state.broadcasts.moved(tenant, broadcast);
+            }
             Ok(None)
         }
         Event::Status {
@@ -232,6 +272,7 @@ async fn apply(
                         .inbox
                         .report_status(tenant, message.conversation_id, message.id, report)
                         .await?;
+                    report_to_broadcast(state, &message, status, error.as_deref()).await?;
                     return Ok(None);
                 }
                 if step + 1 < STATUS_WAIT_STEPS {

@@ -12,6 +12,7 @@ mod auth;
 mod automations;
 mod binary;
 mod bootstrap;
+mod broadcasts;
 mod client_address;
 mod cluster;
 mod cluster_failover;

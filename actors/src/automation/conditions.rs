@@ -241,21 +241,8 @@ mod tests {
                 updated_at: Millis(0),
             }),
             contact: Some(Contact {
-                tenant_id: TenantId::new(),
                 id: contact,
-                name: "Ana Lima".into(),
-                phones: Vec::new(),
-                emails: Vec::new(),
-                identities: Vec::new(),
-                custom_fields: json!({"plan": "Gold", "seats": 12})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-                tags: Vec::new(),
-                merged_into: None,
-                consent: None,
-                created_at: Millis(0),
-                updated_at: Millis(0),
+                ..Contact::sample("Ana Lima", json!({"plan": "Gold", "seats": 12}))
             }),
             temperature: Some(Temperature::Warm),
             text: Some("¿Cuánto cuesta el envío a Lisboa?".into()),

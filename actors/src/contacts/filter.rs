@@ -260,32 +260,21 @@ fn text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ContactId, Millis, PhoneE164, TenantId};
+    use crate::{Millis, PhoneE164};
     use serde_json::json;
 
     fn contact() -> Contact {
-        let Value::Object(custom_fields) = json!({
+        let custom_fields = json!({
             "plan": "Gold",
             "seats": 12,
             "renews_on": "2027-03-01",
             "topics": ["Sales", "Billing"],
             "trial": false,
-        }) else {
-            unreachable!()
-        };
+        });
         Contact {
-            tenant_id: TenantId::new(),
-            id: ContactId::new(),
-            name: "Ana Lima".to_owned(),
             phones: vec![PhoneE164::parse("+14155550132").unwrap()],
-            emails: Vec::new(),
-            identities: Vec::new(),
-            custom_fields,
             tags: vec![TagName::parse("vip").unwrap()],
-            merged_into: None,
-            consent: None,
-            created_at: Millis(0),
-            updated_at: Millis(0),
+            ..Contact::sample("Ana Lima", custom_fields)
         }
     }
 

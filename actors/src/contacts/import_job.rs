@@ -6,7 +6,7 @@
 //! it created, so no person is created twice.
 
 use super::import::{self, Import, ImportStatus, Row};
-use super::scan::{self, Selection};
+use super::scan::{self, Handles, remember};
 use crate::inbox::Inbox;
 use crate::inbox::records::{
     Contact, ContactChange, MAX_CONTACT_EMAILS, MAX_CONTACT_PHONES, MAX_CONTACT_TAGS,
@@ -17,7 +17,6 @@ use crate::store::{Store, StoreError};
 use crate::{ContactId, ImportId, Millis, TenantId};
 use async_trait::async_trait;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,37 +43,6 @@ pub struct ImportRunner {
 impl ImportRunner {
     pub fn new(store: Arc<dyn Store>, inbox: Inbox) -> Self {
         Self { store, inbox }
-    }
-
-    /// Every phone and email of the tenant's contacts, to the contact that has it:
-    /// the oldest, as channels match senders. Read once per run, so matching a file
-    /// costs one pass over the book rather than a search per row.
-    async fn handles(&self, tenant: TenantId) -> Result<Handles, StoreError> {
-        let mut handles = Handles::new();
-        let mut after = None;
-        loop {
-            let found = scan::page(
-                self.store.as_ref(),
-                tenant,
-                Selection {
-                    filter: None,
-                    q: None,
-                },
-                after,
-                HANDLE_BATCH,
-                HANDLE_BATCH,
-                Millis::now(),
-            )
-            .await?;
-            // Newest first: an older contact with the same handle overwrites.
-            for contact in &found.contacts {
-                remember(&mut handles, contact);
-            }
-            match found.next {
-                Some(next) => after = Some(next),
-                None => return Ok(handles),
-            }
-        }
     }
 
     /// Creates the row's contact, or adds the row to the contact it matches; true
@@ -130,23 +98,6 @@ impl ImportRunner {
             self.inbox.publish(tenant, changed.events);
         }
         Ok(false)
-    }
-}
-
-/// A phone or email (as stored: E.164, lower case) to the contact that has it.
-type Handles = HashMap<String, ContactId>;
-
-/// Contacts read per query while the handles are gathered.
-const HANDLE_BATCH: usize = 1000;
-
-fn remember(handles: &mut Handles, contact: &Contact) {
-    for handle in contact
-        .phones
-        .iter()
-        .map(|p| p.as_str())
-        .chain(contact.emails.iter().map(|e| e.as_str()))
-    {
-        handles.insert(handle.to_owned(), contact.id);
     }
 }
 
@@ -213,7 +164,9 @@ impl JobHandler for ImportRunner {
         .map_err(|refused| JobFailure::Permanent(refused.0))?;
         import.status = ImportStatus::Running;
         let began = Instant::now();
-        let mut handles = self.handles(tenant).await.map_err(store_failure)?;
+        let mut handles = scan::handles(self.store.as_ref(), tenant)
+            .await
+            .map_err(store_failure)?;
         let start = usize::try_from(import.processed).unwrap_or(usize::MAX);
         for chunk in sheet.rows.get(start..).unwrap_or_default().chunks(CHUNK) {
             if began.elapsed() >= SLICE {

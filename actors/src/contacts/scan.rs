@@ -6,6 +6,7 @@ use super::filter::{Activity, ContactFilter};
 use crate::inbox::records::Contact;
 use crate::store::{Store, StoreError};
 use crate::{ContactId, Millis, TenantId};
+use std::collections::HashMap;
 
 /// Contacts read per query.
 const BATCH: usize = 500;
@@ -116,4 +117,54 @@ async fn read(
             (contact, selected)
         })
         .collect())
+}
+
+/// A phone or email (as stored: E.164, lower case) to the contact that has it.
+pub type Handles = HashMap<String, ContactId>;
+
+/// Contacts read per query while the handles are gathered.
+const HANDLE_BATCH: usize = 1000;
+
+/// Every phone and email of the tenant's contacts, to the contact that has it: the
+/// oldest, as channels match senders. Read once, so matching a whole file or list
+/// costs one pass over the book rather than a search per line.
+pub async fn handles(store: &dyn Store, tenant: TenantId) -> Result<Handles, StoreError> {
+    let mut handles = Handles::new();
+    let mut after = None;
+    loop {
+        let everyone = Selection {
+            filter: None,
+            q: None,
+        };
+        let found = page(
+            store,
+            tenant,
+            everyone,
+            after,
+            HANDLE_BATCH,
+            HANDLE_BATCH,
+            Millis::now(),
+        )
+        .await?;
+        // Newest first: an older contact with the same handle overwrites.
+        for contact in &found.contacts {
+            remember(&mut handles, contact);
+        }
+        match found.next {
+            Some(next) => after = Some(next),
+            None => return Ok(handles),
+        }
+    }
+}
+
+/// Notes the contact's phones and emails.
+pub fn remember(handles: &mut Handles, contact: &Contact) {
+    for handle in contact
+        .phones
+        .iter()
+        .map(|p| p.as_str())
+        .chain(contact.emails.iter().map(|e| e.as_str()))
+    {
+        handles.insert(handle.to_owned(), contact.id);
+    }
 }

@@ -76,4 +76,8 @@ uuid_id!(
     ImportId,
     /// A tenant's canned response.
     QuickReplyId,
+    /// One message sent to many contacts.
+    BroadcastId,
+    /// One contact (or listed phone) of a broadcast.
+    RecipientId,
 );

@@ -38,6 +38,26 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// A contact as unit tests make one: a name and custom fields (a JSON object),
+    /// nothing else.
+    #[cfg(test)]
+    pub fn sample(name: &str, custom_fields: Value) -> Self {
+        Self {
+            tenant_id: TenantId::new(),
+            id: ContactId::new(),
+            name: name.to_owned(),
+            phones: Vec::new(),
+            emails: Vec::new(),
+            identities: Vec::new(),
+            custom_fields: custom_fields.as_object().cloned().unwrap_or_default(),
+            tags: Vec::new(),
+            merged_into: None,
+            consent: None,
+            created_at: Millis(0),
+            updated_at: Millis(0),
+        }
+    }
+
     pub fn opted_out(&self) -> bool {
         self.consent.is_some_and(|c| c.opted_out)
     }

@@ -70,6 +70,9 @@ text_enum!(
         /// ended; its `conversation_id` column holds the import id, and only admins
         /// receive it.
         ContactsImport => "contacts.import",
+        /// A broadcast moved on (its status or its recipients' totals); its
+        /// `conversation_id` column holds the broadcast id, and only admins receive it.
+        BroadcastUpdated => "broadcast.updated",
     }
 );
 
@@ -83,6 +86,7 @@ impl EventKind {
                 | EventKind::WebhookDisabled
                 | EventKind::AutomationRun
                 | EventKind::ContactsImport
+                | EventKind::BroadcastUpdated
         )
     }
 
@@ -93,6 +97,7 @@ impl EventKind {
             EventKind::WebhookDisabled => "endpoint_id",
             EventKind::AutomationRun => "rule_id",
             EventKind::ContactsImport => "import_id",
+            EventKind::BroadcastUpdated => "broadcast_id",
             _ => "conversation_id",
         }
     }
@@ -107,6 +112,7 @@ impl EventKind {
                 | EventKind::WebhookDisabled
                 | EventKind::AutomationRun
                 | EventKind::ContactsImport
+                | EventKind::BroadcastUpdated
                 | EventKind::MessageInsights
                 | EventKind::ConversationLead
                 | EventKind::ReplySuggested

@@ -77,8 +77,9 @@ pub struct RunnerSettings {
     pub retry_max: Duration,
 }
 
-/// How much longer than `timeout` a claim's lease lasts: settling a run that took the
-/// whole timeout still happens under the lease.
+/// How much longer than `timeout` a claim's lease lasts (at most; never more than the
+/// timeout itself): settling a run that took the whole timeout, one store write, still
+/// happens under the lease, and a short timeout keeps a dead node's jobs short.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// How often the counts for metrics are read.
@@ -144,7 +145,7 @@ impl JobRunner {
             return 0;
         }
         let now = Millis::now();
-        let lease_until = now.plus(self.settings.timeout + LEASE_MARGIN);
+        let lease_until = now.plus(self.settings.timeout + self.settings.timeout.min(LEASE_MARGIN));
         let limit = u32::try_from(free).unwrap_or(u32::MAX);
         let jobs = match self
             .store

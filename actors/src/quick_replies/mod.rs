@@ -81,7 +81,6 @@ pub trait QuickReplyStore: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ContactId;
     use serde_json::json;
 
     fn reply(shortcut: &str, text: &str) -> QuickReply {
@@ -97,23 +96,7 @@ mod tests {
 
     #[test]
     fn a_quick_reply_fills_the_contacts_and_agents_placeholders() {
-        let serde_json::Value::Object(custom_fields) = json!({"plan": "Gold"}) else {
-            unreachable!()
-        };
-        let contact = Contact {
-            tenant_id: TenantId::new(),
-            id: ContactId::new(),
-            name: "Ana Lima".to_owned(),
-            phones: Vec::new(),
-            emails: Vec::new(),
-            identities: Vec::new(),
-            custom_fields,
-            tags: Vec::new(),
-            merged_into: None,
-            consent: None,
-            created_at: Millis(0),
-            updated_at: Millis(0),
-        };
+        let contact = Contact::sample("Ana Lima", json!({"plan": "Gold"}));
         let thanks = reply(
             "thanks",
             "Thanks {{contact.first_name}}! Your {{contact.plan}} plan renews soon. {{agent.name}} {{contact.nothing}}",

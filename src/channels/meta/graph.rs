@@ -34,6 +34,24 @@ impl std::fmt::Display for GraphError {
     }
 }
 
+/// A failed send, and whether the provider may have taken it all the same (no answer
+/// came back after the request went out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFailure {
+    pub error: GraphError,
+    pub maybe_delivered: bool,
+}
+
+impl From<GraphError> for SendFailure {
+    /// A failure with an answer (or before any call): the provider did not take it.
+    fn from(error: GraphError) -> Self {
+        Self {
+            error,
+            maybe_delivered: false,
+        }
+    }
+}
+
 /// Templates asked for per page.
 const TEMPLATE_PAGE: usize = 100;
 
@@ -76,16 +94,49 @@ impl Graph {
         token: &str,
         body: &Value,
     ) -> Result<String, GraphError> {
+        self.send_once(kind, account, token, body)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// Like `send`, and says whether a failure may have reached the provider: a
+    /// send that must not repeat (a broadcast's) cannot try again after one.
+    pub async fn send_once(
+        &self,
+        kind: ChannelKind,
+        account: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<String, SendFailure> {
         let url = format!("{}/{}/messages", self.base, segment(account)?);
-        let response = self
+        let response = match self
             .http
             .post(url)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .json(body)
             .send()
             .await
-            .map_err(transport)?;
-        let json = json_of(response).await?;
+        {
+            Ok(response) => response,
+            Err(err) => {
+                // Only a refused connection proves the request never left.
+                let maybe_delivered = !err.is_connect();
+                return Err(SendFailure {
+                    error: transport(err),
+                    maybe_delivered,
+                });
+            }
+        };
+        let response = success(response).await?;
+        // From here the provider took the call: a failure may have sent it.
+        let taken = |reason: String| SendFailure {
+            error: GraphError::Permanent(reason),
+            maybe_delivered: true,
+        };
+        let json: Value = response
+            .json()
+            .await
+            .map_err(|err| taken(format!("the provider answered with unreadable JSON: {err}")))?;
         let id = match kind {
             ChannelKind::WhatsApp => json
                 .get("messages")
@@ -98,7 +149,7 @@ impl Graph {
             Some(id) => Ok(id.to_owned()),
             // Marking as read answers {"success": true} and has no id.
             None if json.get("success").and_then(Value::as_bool) == Some(true) => Ok(String::new()),
-            None => Err(GraphError::Permanent(format!(
+            None => Err(taken(format!(
                 "the provider accepted the call but returned no message id: {json}"
             ))),
         }
@@ -293,6 +344,11 @@ async fn success(response: Response) -> Result<Response, GraphError> {
     Err(failure(status, &headers, &body))
 }
 
+/// Graph error codes that say "too many calls, later" whatever the HTTP status (Meta
+/// answers some with 400): application and account rate limits (4, 80007), Cloud API
+/// throughput (130429), too many messages to one user (131056).
+const THROTTLED: [i64; 4] = [4, 80_007, 130_429, 131_056];
+
 /// What an error answer means: worth retrying (5xx, 429; after `Retry-After`) or not.
 fn failure(status: StatusCode, headers: &HeaderMap, body: &Value) -> GraphError {
     let retry_after = retry_after(headers);
@@ -301,7 +357,14 @@ fn failure(status: StatusCode, headers: &HeaderMap, body: &Value) -> GraphError 
         .map(graph_error_text)
         .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     let reason = format!("{} ({})", detail, status.as_u16());
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    let code = body
+        .get("error")
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_i64);
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || code.is_some_and(|code| THROTTLED.contains(&code))
+    {
         GraphError::Retryable {
             reason,
             retry_after,

@@ -9,10 +9,43 @@
 use serde_json::{Value, json};
 use switchboard_actors::MessageKind;
 use switchboard_actors::channel::ChannelKind;
-use switchboard_actors::inbox::records::Message;
+use switchboard_actors::inbox::records::{Message, Outgoing};
+
+/// What a request body is made of: a stored reply's parts, or a broadcast's message
+/// before it is stored.
+pub struct Parts<'a> {
+    kind: MessageKind,
+    body: Option<&'a str>,
+    attachment: Option<&'a Value>,
+}
+
+impl<'a> From<&'a Message> for Parts<'a> {
+    fn from(message: &'a Message) -> Self {
+        Self {
+            kind: message.kind,
+            body: message.body.as_deref(),
+            attachment: message.attachment.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Outgoing> for Parts<'a> {
+    fn from(message: &'a Outgoing) -> Self {
+        Self {
+            kind: message.kind,
+            body: message.body.as_deref(),
+            attachment: message.attachment.as_ref(),
+        }
+    }
+}
 
 /// The request body that sends `message` to `to`, or why it cannot be sent.
-pub fn request_body(kind: ChannelKind, to: &str, message: &Message) -> Result<Value, String> {
+pub fn request_body<'a>(
+    kind: ChannelKind,
+    to: &str,
+    message: impl Into<Parts<'a>>,
+) -> Result<Value, String> {
+    let message = &message.into();
     match kind {
         ChannelKind::WhatsApp => whatsapp(to, message),
         ChannelKind::Messenger | ChannelKind::Instagram => messenger(to, message),
@@ -37,10 +70,9 @@ pub fn mark_read_body(kind: ChannelKind, customer: &str, provider_id: &str) -> O
     }
 }
 
-fn attachment_text(message: &Message, key: &str) -> Option<String> {
+fn attachment_text(message: &Parts, key: &str) -> Option<String> {
     message
         .attachment
-        .as_ref()
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -57,19 +89,18 @@ fn media_word(kind: MessageKind) -> Option<&'static str> {
     })
 }
 
-fn whatsapp(to: &str, message: &Message) -> Result<Value, String> {
+fn whatsapp(to: &str, message: &Parts) -> Result<Value, String> {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": to,
     });
-    let text = message.body.clone().unwrap_or_default();
+    let text = message.body.unwrap_or_default().to_owned();
     let (word, part) = match message.kind {
         MessageKind::Text => ("text", json!({"preview_url": false, "body": text})),
         MessageKind::Template => {
             let template = message
                 .attachment
-                .as_ref()
                 .and_then(|a| a.get("template"))
                 .ok_or("a template message has no template")?;
             let parameters: Vec<Value> = template
@@ -110,9 +141,9 @@ fn whatsapp(to: &str, message: &Message) -> Result<Value, String> {
     Ok(body)
 }
 
-fn messenger(to: &str, message: &Message) -> Result<Value, String> {
+fn messenger(to: &str, message: &Parts) -> Result<Value, String> {
     let content = match message.kind {
-        MessageKind::Text => json!({"text": message.body.clone().unwrap_or_default()}),
+        MessageKind::Text => json!({"text": message.body.unwrap_or_default()}),
         kind @ (MessageKind::Image
         | MessageKind::Audio
         | MessageKind::Video

@@ -1,0 +1,3 @@
+//! Broadcasts leave through the channel's Graph API from a durable job: see `sender`.
+
+pub mod sender;
