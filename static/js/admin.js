@@ -4,7 +4,7 @@
 // language model (ai_settings.js), its replies (reply_settings.js) and the knowledge
 // base they quote (knowledge.js), automation rules (automations.js), outbound webhooks
 // (webhooks.js), custom fields, segments, imports and exports (contacts_admin.js),
-// quick replies (quick_replies.js).
+// quick replies (quick_replies.js), broadcasts (broadcasts.js).
 // The server enforces every permission; the page only hides what the
 // role cannot use.
 
@@ -20,6 +20,7 @@ import { renderWebhooks } from "./webhooks.js";
 import { renderReplySettings } from "./reply_settings.js";
 import { renderContactsAdmin } from "./contacts_admin.js";
 import { renderQuickReplies } from "./quick_replies.js";
+import { renderBroadcasts } from "./broadcasts.js";
 
 const SCOPES = [
   "conversations:read",
@@ -46,6 +47,7 @@ export function renderAdmin(main, me, tab) {
     ["users", "Team", "manager", renderUsers],
     ["contacts", "Contacts", "manager", renderContactsAdmin],
     ["quick-replies", "Quick replies", "manager", renderQuickReplies],
+    ["broadcasts", "Broadcasts", "admin", renderBroadcasts],
     ["api-keys", "API keys", "admin", renderKeys],
     ["channels", "Channels", "admin", renderChannels],
     ["dead-letters", "Dead letters", "admin", renderDeadLetters],

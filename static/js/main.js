@@ -9,6 +9,7 @@ import { Inbox, atLeast } from "./inbox.js";
 import { InboxView } from "./inbox_view.js";
 import { renderAdmin, SESSION_UPDATED } from "./admin.js";
 import { CONTACTS_IMPORT } from "./contacts_admin.js";
+import { BROADCAST_UPDATED } from "./broadcasts.js";
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -30,6 +31,7 @@ class App {
         // A WhatsApp session's card on the admin page listens for its own channel.
         if (frame.type === "session.updated") window.dispatchEvent(new CustomEvent(SESSION_UPDATED, { detail: frame.data }));
         else if (frame.type === "contacts.import") window.dispatchEvent(new CustomEvent(CONTACTS_IMPORT, { detail: frame.data }));
+        else if (frame.type === "broadcast.updated") window.dispatchEvent(new CustomEvent(BROADCAST_UPDATED, { detail: frame.data }));
         else this.inbox.apply(frame);
       },
       onSignal: (frame) => (frame.type === "access" ? this.roleChanged(frame.role) : this.inbox.signal(frame)),

@@ -37,7 +37,19 @@ impl Content {
     /// The message for `contact`, or why none can be made (a parameter that fills to
     /// nothing: WhatsApp refuses an empty one).
     pub fn for_contact(&self, contact: Option<&Contact>) -> Result<Outgoing, InvalidValue> {
-        self.message(|name| contact_placeholder(contact, name))
+        let value = |name: &str| contact_placeholder(contact, name);
+        if let Content::Template { parameters, .. } = self
+            && let Some((n, raw)) = parameters
+                .iter()
+                .enumerate()
+                .find(|(_, p)| fill_placeholders(p, value).trim().is_empty())
+        {
+            return Err(InvalidValue(format!(
+                "template parameter {} ({raw}) is empty for this contact",
+                n + 1
+            )));
+        }
+        self.message(value)
     }
 
     fn message(&self, value: impl Fn(&str) -> Option<String>) -> Result<Outgoing, InvalidValue> {
@@ -110,7 +122,7 @@ mod tests {
         let refused = template(&["{{contact.plan}}"]).for_contact(Some(&nameless));
         assert_eq!(
             refused.unwrap_err().0,
-            "a template parameter must be 1 to 1024 characters"
+            "template parameter 1 ({{contact.plan}}) is empty for this contact"
         );
     }
 
