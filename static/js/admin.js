@@ -8,7 +8,7 @@
 // The server enforces every permission; the page only hides what the
 // role cannot use.
 
-import { h, fill, fillGrid, longTime, announce } from "./dom.js";
+import { h, fill, fillGrid, longTime, announce, guarded } from "./dom.js";
 import { del, get, patch, post } from "./session.js";
 import { ROLES, atLeast } from "./inbox.js";
 import { field } from "./signin.js";
@@ -74,16 +74,6 @@ export function renderAdmin(main, me, tab) {
 /** A data table with a caption for screen readers and column headers. */
 function errorLine() {
   return h("p", { class: "form-error", role: "alert" });
-}
-
-async function guarded(errorEl, work) {
-  errorEl.textContent = "";
-  try {
-    return await work();
-  } catch (err) {
-    errorEl.textContent = err.message;
-    return undefined;
-  }
 }
 
 async function renderUsers(body, me) {

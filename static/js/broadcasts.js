@@ -3,7 +3,7 @@
 // the latest broadcasts with their totals moving live (`broadcast.updated`), pause,
 // resume and cancel, and each one's recipients with what became of them.
 
-import { h, fill, fillGrid, announce, longTime } from "./dom.js";
+import { h, fill, fillGrid, announce, longTime, guarded } from "./dom.js";
 import { get, post } from "./session.js";
 import { field } from "./signin.js";
 
@@ -19,19 +19,11 @@ export async function renderBroadcasts(body) {
   const form = h("section", { "aria-label": "New broadcast" });
   fill(body, h("h1", {}, "Broadcasts"), error, table, recipients, form);
   const shown = new Map();
-  const guarded = async (work) => {
-    error.textContent = "";
-    try {
-      return await work();
-    } catch (err) {
-      error.textContent = err.message;
-      return null;
-    }
-  };
+  const attempt = (work) => guarded(error, work);
   const row = (b) => {
     const totals = COUNTED.filter((k) => b.totals[k] > 0).map((k) => `${b.totals[k]} ${k}`).join(", ") || "none yet";
     const act = (verb, label) => h("button", { type: "button", class: "link", "aria-label": `${label} ${b.name}`, onclick: async () => {
-      const changed = await guarded(() => post(`/broadcasts/${b.id}/${verb}`, {}));
+      const changed = await attempt(() => post(`/broadcasts/${b.id}/${verb}`, {}));
       if (changed) {
         update(changed);
         announce(`${b.name} ${changed.status}`);
@@ -57,7 +49,7 @@ export async function renderBroadcasts(body) {
     redraw();
   };
   const showRecipients = async (b) => {
-    const page = await guarded(() => get(`/broadcasts/${b.id}/recipients?limit=500`));
+    const page = await attempt(() => get(`/broadcasts/${b.id}/recipients?limit=500`));
     if (!page) return;
     const grid = h("table", { class: "grid" });
     fillGrid(grid, `Recipients of ${b.name}`, ["Phone", "Name", "Status", "Reason", "Sent"],
@@ -72,15 +64,15 @@ export async function renderBroadcasts(body) {
     update(event.detail);
   };
   window.addEventListener(BROADCAST_UPDATED, listen);
-  await renderForm(form, guarded, update);
-  const listed = await guarded(() => get("/broadcasts"));
+  await renderForm(form, attempt, update);
+  const listed = await attempt(() => get("/broadcasts"));
   for (const b of listed?.data ?? []) shown.set(b.id, b);
   redraw();
 }
 
-async function renderForm(section, guarded, update) {
+async function renderForm(section, attempt, update) {
   const [channels, segments] = await Promise.all([
-    guarded(() => get("/channels")), guarded(() => get("/segments")),
+    attempt(() => get("/channels")), attempt(() => get("/segments")),
   ]);
   const whatsapp = (channels?.data ?? []).filter((c) => c.kind === "whatsapp");
   if (whatsapp.length === 0) {
@@ -110,7 +102,7 @@ async function renderForm(section, guarded, update) {
     textField.hidden = Boolean(picked);
   };
   const loadTemplates = async () => {
-    const listed = await guarded(() => get(`/channels/${channel.value}/templates`));
+    const listed = await attempt(() => get(`/channels/${channel.value}/templates`));
     templates = (listed?.data ?? []).filter((t) => t.status === "approved");
     fill(template, templates.map((t, i) => h("option", { value: String(i) }, `${t.name} (${t.language})`)),
       h("option", { value: "text" }, "Text, no template"));
@@ -140,7 +132,7 @@ async function renderForm(section, guarded, update) {
     }
     if (when.value) Object.assign(request, { send_at: when.value, time_zone: zone.value });
     if (rate.value) request.rate_per_second = Number(rate.value);
-    const made = await guarded(() => post("/broadcasts", request));
+    const made = await attempt(() => post("/broadcasts", request));
     if (!made) return;
     update(made);
     announce(`${made.name} ${made.status}`);

@@ -3,7 +3,7 @@
 // then followed live as the server reads it, and exports of everyone or a segment.
 // The server enforces every permission; the page only hides what the role cannot use.
 
-import { h, fill, fillGrid, announce } from "./dom.js";
+import { h, fill, fillGrid, announce, guarded } from "./dom.js";
 import { api, blobUrl, del, get, post } from "./session.js";
 import { atLeast } from "./inbox.js";
 import { field } from "./signin.js";
@@ -25,16 +25,6 @@ export async function renderContactsAdmin(body, me) {
   await renderFields(fields, context);
   await renderSegments(segments, context);
   if (admin) renderImport(imports, context);
-}
-
-async function guarded(error, work) {
-  error.textContent = "";
-  try {
-    return await work();
-  } catch (err) {
-    error.textContent = err.message;
-    return null;
-  }
 }
 
 // Custom fields.

@@ -92,3 +92,17 @@ export function announce(text) {
     region.textContent = text;
   });
 }
+
+/**
+ * Runs `work`, showing its failure's message in `errorEl` (cleared first); the
+ * result, or `null` when it failed.
+ */
+export async function guarded(errorEl, work) {
+  errorEl.textContent = "";
+  try {
+    return await work();
+  } catch (err) {
+    errorEl.textContent = err.message;
+    return null;
+  }
+}
