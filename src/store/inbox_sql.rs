@@ -185,7 +185,7 @@ macro_rules! impl_inbox_store {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-                Ok(())
+                save_handles(conn, contact).await
             }
 
             /// Rewrites the conversation's tag list from `conversation_tags`.
@@ -238,22 +238,51 @@ macro_rules! impl_inbox_store {
 
             /// The oldest live contact with this phone (or email) among its own.
             pub(super) async fn contact_with_handle(conn: &mut Conn, tenant: TenantId, value: &str, is_phone: bool) -> Result<Option<ContactId>, StoreError> {
-                // Phones and emails are stored as JSON lists of normalised strings, so a
-                // quoted value matches one whole entry.
-                let sql = if is_phone {
-                    "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND phones LIKE $2 ESCAPE '\\'
-                     ORDER BY created_at, id LIMIT 1"
-                } else {
-                    "SELECT id FROM contacts WHERE tenant_id = $1 AND merged_into IS NULL AND emails LIKE $2 ESCAPE '\\'
-                     ORDER BY created_at, id LIMIT 1"
-                };
-                let found: Option<(Uuid,)> = sqlx::query_as(sql)
-                    .bind(tenant.0)
-                    .bind(containing(&to_json(&value)))
-                    .fetch_optional(&mut *conn)
+                let found: Option<(Uuid,)> = sqlx::query_as(
+                    "SELECT c.id FROM contact_handles h JOIN contacts c ON c.id = h.contact_id
+                     WHERE h.tenant_id = $1 AND h.kind = $2 AND h.value = $3 AND c.merged_into IS NULL
+                     ORDER BY c.created_at, c.id LIMIT 1",
+                )
+                .bind(tenant.0)
+                .bind(handle_kind(is_phone))
+                .bind(value)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+                Ok(found.map(|(id,)| ContactId(id)))
+            }
+
+            fn handle_kind(is_phone: bool) -> &'static str {
+                if is_phone { "phone" } else { "email" }
+            }
+
+            /// Rewrites the contact's rows in `contact_handles`: its phones and emails
+            /// while it is live, none once merged into another.
+            async fn save_handles(conn: &mut Conn, contact: &Contact) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM contact_handles WHERE contact_id = $1")
+                    .bind(contact.id.0)
+                    .execute(&mut *conn)
                     .await
                     .map_err(backend)?;
-                Ok(found.map(|(id,)| ContactId(id)))
+                if contact.merged_into.is_some() {
+                    return Ok(());
+                }
+                let handles = contact.phones.iter().map(|p| (p.as_str(), true))
+                    .chain(contact.emails.iter().map(|e| (e.as_str(), false)));
+                for (value, is_phone) in handles {
+                    sqlx::query(
+                        "INSERT INTO contact_handles (tenant_id, contact_id, kind, value) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (contact_id, kind, value) DO NOTHING",
+                    )
+                    .bind(contact.tenant_id.0)
+                    .bind(contact.id.0)
+                    .bind(handle_kind(is_phone))
+                    .bind(value)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                }
+                Ok(())
             }
 
             /// The contact for a sender whose channel identity is new: it joins the
