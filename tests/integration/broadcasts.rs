@@ -689,7 +689,138 @@ async fn the_channels_daily_limit_holds_a_broadcast_and_says_when_it_goes_on(bac
     assert_eq!(sends(&meta.graph).len(), 3);
 }
 
+async fn a_broadcast_refuses_what_it_cannot_send_with_the_reason(backend: Backend) {
+    // Room for a list one phone over the limit.
+    let meta = setup_with(backend, |config| {
+        tweak(config);
+        config.server.body_limit_bytes = 4 * 1024 * 1024;
+    })
+    .await;
+    let (app, owner) = (&meta.app, &meta.owner);
+    let channel = meta.whatsapp().await;
+    let channel_id = channel["id"].as_str().unwrap();
+    let template = json!({"name": "notice", "language": "en"});
+    let refusal = |body: Value| async move {
+        let reply = app.post("/api/v1/broadcasts", Some(owner), body).await;
+        (
+            reply.status,
+            reply.error_code().to_owned(),
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let too_many: Vec<String> = (0..100_001).map(|n| format!("+4915{n:09}")).collect();
+    let cases = [
+        (
+            json!({"name": " ", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template}),
+            "name must be 1 to 200 characters",
+        ),
+        (
+            json!({"name": "x".repeat(201), "channel_id": channel_id, "phones": ["+4915111111111"], "template": template}),
+            "name must be 1 to 200 characters",
+        ),
+        (
+            json!({"name": "Big", "channel_id": channel_id, "phones": too_many, "template": template}),
+            "phones must hold 1 to 100000 numbers",
+        ),
+        (
+            json!({"name": "None", "channel_id": channel_id, "phones": [], "template": template}),
+            "phones must hold 1 to 100000 numbers",
+        ),
+        (
+            json!({"name": "Fast", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template, "rate_per_second": 1001}),
+            "rate_per_second must be 1 to 1000",
+        ),
+        (
+            json!({"name": "Stopped", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template, "rate_per_second": 0}),
+            "rate_per_second must be 1 to 1000",
+        ),
+        (
+            json!({"name": "Past", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template, "send_at": "2020-01-01T09:00", "time_zone": "UTC"}),
+            "send_at '2020-01-01T09:00' is in the past",
+        ),
+        (
+            json!({"name": "Zone", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template, "send_at": "2099-01-01T09:00"}),
+            "time_zone is needed with send_at",
+        ),
+        (
+            json!({"name": "Both", "channel_id": channel_id, "segment_id": "0193a4b8-0000-7000-8000-000000000000", "phones": ["+4915111111111"], "template": template}),
+            "a broadcast has exactly one of segment_id or phones",
+        ),
+    ];
+    for (body, message) in cases {
+        assert_eq!(
+            refusal(body).await,
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_request".to_owned(),
+                message.to_owned()
+            )
+        );
+    }
+    // Only a WhatsApp Cloud API channel sends broadcasts.
+    let page = meta.channel(owner, "messenger", "1234567890").await;
+    let (status, code, message) = refusal(json!({"name": "Page", "channel_id": page["id"], "phones": ["+4915111111111"], "text": "Hi"})).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    assert!(
+        message.starts_with("broadcasts go out on a WhatsApp Cloud API channel"),
+        "{message}"
+    );
+    // Once templates are synced, only an approved one with its number of parameters.
+    meta.graph.set_templates("102290129340398", vec![
+        json!({"name": "notice", "language": "en", "status": "APPROVED", "category": "MARKETING",
+               "components": [{"type": "BODY", "text": "Hi {{1}}"}]}),
+        json!({"name": "draft", "language": "en", "status": "PENDING", "category": "MARKETING",
+               "components": [{"type": "BODY", "text": "Soon"}]}),
+    ]);
+    let set = app
+        .patch(
+            &format!("/api/v1/channels/{channel_id}"),
+            owner,
+            json!({"settings": {"business_account_id": "102290129340398"}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    until("the templates synced", || async {
+        let listed = app
+            .get(
+                &format!("/api/v1/channels/{channel_id}/templates"),
+                Some(owner),
+            )
+            .await;
+        (listed.body["data"].as_array().is_some_and(|t| t.len() == 2)).then_some(())
+    })
+    .await;
+    let with = |template: Value| json!({"name": "T", "channel_id": channel_id, "phones": ["+4915111111111"], "template": template});
+    assert_eq!(
+        refusal(with(json!({"name": "notice", "language": "en"})))
+            .await
+            .2,
+        "template 'notice' (en) takes 1 parameters, not 0"
+    );
+    assert_eq!(
+        refusal(with(json!({"name": "draft", "language": "en"})))
+            .await
+            .2,
+        "template 'draft' (en) is pending, not approved"
+    );
+    assert_eq!(
+        refusal(with(json!({"name": "gone", "language": "en"})))
+            .await
+            .2,
+        "the channel has no template 'gone' in 'en'; sync its templates or pick another"
+    );
+    let made = app.post("/api/v1/broadcasts", Some(owner), with(json!({"name": "notice", "language": "en", "parameters": ["{{contact.first_name}}"]}))).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+}
+
 on_both_backends!(
+    a_broadcast_refuses_what_it_cannot_send_with_the_reason,
     the_channels_daily_limit_holds_a_broadcast_and_says_when_it_goes_on,
     a_template_broadcast_to_a_segment_skips_the_opted_out_and_counts_statuses_and_replies,
     text_reaches_only_those_inside_their_window_and_a_list_is_matched_by_phone,
