@@ -6,7 +6,9 @@
 //! sends the kill left interrupted.
 //!
 //! `cargo bench --bench broadcast` (env `RECIPIENTS`, `RATE`, `KILL_AT`; `KILL_AT=0`
-//! for no kill). SQLite in a temporary directory, then Postgres at
+//! for no kill; `GRAPH_LATENCY_MS` for a fake that takes that long to answer each
+//! send; `SKIP_SQLITE` for Postgres alone). A line a minute shows the rate
+//! over that minute and the memory. SQLite in a temporary directory, then Postgres at
 //! `BENCH_DATABASE_URL` when it is set (a fresh database: its tables are used as they
 //! are). The server runs in this process on a thread and actix system of its own (a
 //! kill stops that system at once, nothing released), so the memory figure (this
@@ -28,6 +30,8 @@ type Result<T> = std::result::Result<T, Box<dyn Error>>;
 const FIRST_PHONE: u64 = 4_915_000_000_000;
 const ACCOUNT: &str = "106540352242922";
 const OWNER_PASSWORD: &str = "bench-owner-password-1";
+/// Seconds between progress lines (the rate over them and the memory).
+const PROGRESS_EVERY: usize = 60;
 
 /// The fake Graph API: each accepted send counted per phone.
 struct Graph {
@@ -36,7 +40,7 @@ struct Graph {
     accepted: Arc<AtomicU64>,
 }
 
-fn fake_graph(recipients: usize) -> Result<Graph> {
+fn fake_graph(recipients: usize, latency: Duration) -> Result<Graph> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let sends = Arc::new(Mutex::new(vec![0u8; recipients]));
@@ -51,6 +55,8 @@ fn fake_graph(recipients: usize) -> Result<Graph> {
                     move |_: HttpRequest, body: web::Json<Value>| {
                         let (counts, total) = (counts.clone(), total.clone());
                         async move {
+                            // The real API answers in tens to hundreds of ms.
+                            tokio::time::sleep(latency).await;
                             let to: u64 = body["to"]
                                 .as_str()
                                 .and_then(|t| t.parse().ok())
@@ -180,9 +186,10 @@ async fn run(
     recipients: usize,
     rate: u32,
     kill_at: f64,
+    latency: Duration,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let graph = fake_graph(recipients)?;
+    let graph = fake_graph(recipients, latency)?;
     let config = config(database_url, dir.path(), &graph.base, rate);
     let http = reqwest::Client::new();
     let mut node = Node::start(config.clone())?;
@@ -220,17 +227,32 @@ async fn run(
     );
 
     let started = Instant::now();
+    let mut second = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     let mut per_second: Vec<u64> = Vec::new();
     let mut memory: Vec<f64> = Vec::new();
     let mut last = 0;
     let mut killed_at: Option<(f64, u64)> = None;
     let mut resumed = None;
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Seconds of the clock, whatever the read below costs (a tick missed while
+        // the node restarts comes at once after, so there is one entry a second).
+        second.tick().await;
         let sent = graph.accepted.load(Ordering::Relaxed);
         per_second.push(sent - last);
         last = sent;
         memory.push(resident_mib());
+        if per_second.len().is_multiple_of(PROGRESS_EVERY) {
+            let recent: u64 = per_second[per_second.len() - PROGRESS_EVERY..].iter().sum();
+            println!(
+                "{name}: {:>5.0} s  {sent:>7} sent  {:>6.1}/s over the last {PROGRESS_EVERY} s  {:.0} MiB",
+                started.elapsed().as_secs_f64(),
+                recent as f64 / PROGRESS_EVERY as f64,
+                resident_mib()
+            );
+        }
         if killed_at.is_none() && kill_at > 0.0 && sent as f64 >= kill_at * recipients as f64 {
             node.kill();
             killed_at = Some((started.elapsed().as_secs_f64(), sent));
@@ -307,14 +329,17 @@ fn main() -> Result<()> {
     let recipients: usize = env("RECIPIENTS", "100000").parse()?;
     let rate: u32 = env("RATE", "500").parse()?;
     let kill_at: f64 = env("KILL_AT", "0.4").parse()?;
+    let latency = Duration::from_millis(env("GRAPH_LATENCY_MS", "0").parse()?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         // Empty: SQLite in the run's data directory.
-        run("sqlite", "", recipients, rate, kill_at).await?;
+        if std::env::var("SKIP_SQLITE").is_err() {
+            run("sqlite", "", recipients, rate, kill_at, latency).await?;
+        }
         if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
-            run("postgres", &url, recipients, rate, kill_at).await?;
+            run("postgres", &url, recipients, rate, kill_at, latency).await?;
         }
         Ok(())
     })

@@ -668,6 +668,10 @@ pub struct ChannelsConfig {
     pub request_timeout_ms: u64,
     /// Sends per second per channel (WhatsApp's default throughput is 80).
     pub send_rate_per_second: u32,
+    /// A broadcast's provider calls under way at once (never more than its rate a
+    /// second). The rate limiter sets the pace; this lets it be kept while each
+    /// call waits hundreds of milliseconds for the provider.
+    pub broadcast_in_flight: usize,
     /// Replies waiting per channel; when full, a reply fails at once into the dead
     /// letters instead of waiting unbounded.
     pub queue_capacity: usize,
@@ -701,6 +705,7 @@ impl Default for ChannelsConfig {
             graph_version: "v21.0".into(),
             request_timeout_ms: 10_000,
             send_rate_per_second: 80,
+            broadcast_in_flight: 64,
             queue_capacity: 1_000,
             max_attempts: 8,
             retry_base_ms: 1_000,
@@ -941,12 +946,13 @@ impl Config {
         }
         let channels = &self.channels;
         if channels.send_rate_per_second == 0
+            || channels.broadcast_in_flight == 0
             || channels.queue_capacity == 0
             || channels.max_attempts == 0
             || channels.request_timeout_ms == 0
         {
             return invalid(
-                "channels.send_rate_per_second, queue_capacity, max_attempts and request_timeout_ms must be positive",
+                "channels.send_rate_per_second, broadcast_in_flight, queue_capacity, max_attempts and request_timeout_ms must be positive",
             );
         }
         self.database_location().map(|_| ())

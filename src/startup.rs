@@ -209,6 +209,7 @@ impl Application {
             (config.channels.template_sync_hours > 0)
                 .then(|| Duration::from_secs(config.channels.template_sync_hours * 3600)),
         );
+        let broadcasts = Announcer::new(store.clone(), inbox.clone());
         let jobs = Arc::new(
             JobRunner::new(
                 store.clone(),
@@ -235,13 +236,13 @@ impl Application {
                     store.clone(),
                     inbox.clone(),
                     gateway.clone(),
+                    broadcasts.clone(),
                     config.channels.clone(),
                     metrics.clone(),
                     Duration::from_secs(config.jobs.timeout_secs),
                 )),
             ),
         );
-        let broadcasts = Announcer::new(store.clone(), inbox.clone());
         let state = web::Data::new(AppState {
             inbox,
             sessions,

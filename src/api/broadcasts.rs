@@ -543,6 +543,8 @@ async fn act(
                 now,
             )
             .await?;
+        // The event above counted them queued.
+        state.broadcasts.moved(tenant, id);
     }
     let event = Event {
         tenant,

@@ -12,11 +12,13 @@ use crate::channels::meta::graph::{GraphError, SendFailure};
 use crate::channels::meta::outgoing;
 use crate::config::ChannelsConfig;
 use crate::telemetry::Metrics;
+use futures_util::{Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_actors::broadcasts::{
@@ -97,6 +99,7 @@ pub struct BroadcastSender {
     store: Arc<dyn Store>,
     inbox: Inbox,
     gateway: Arc<Gateway>,
+    announcer: Announcer,
     config: ChannelsConfig,
     metrics: Metrics,
     slice: Duration,
@@ -130,6 +133,7 @@ impl BroadcastSender {
         store: Arc<dyn Store>,
         inbox: Inbox,
         gateway: Arc<Gateway>,
+        announcer: Announcer,
         config: ChannelsConfig,
         metrics: Metrics,
         job_timeout: Duration,
@@ -138,6 +142,7 @@ impl BroadcastSender {
             store,
             inbox,
             gateway,
+            announcer,
             config,
             metrics,
             slice: (job_timeout / 3).min(LONGEST_SLICE),
@@ -166,7 +171,8 @@ impl BroadcastSender {
     }
 
     /// Every `CHECK_EVERY`: stops when the broadcast no longer runs for this
-    /// generation, and sends the totals meanwhile.
+    /// generation, and has the totals sent meanwhile (by the announcer, off this
+    /// run's path: counting a large broadcast's recipients takes milliseconds).
     async fn check(&self, run: &mut Run) -> Result<(), Stop> {
         if run.checked.elapsed() < CHECK_EVERY {
             return Ok(());
@@ -177,9 +183,7 @@ impl BroadcastSender {
         if !fresh.is_some_and(|fresh| fresh.sends(run.generation)) {
             return Err(Stop::Finished);
         }
-        if let Some(event) = self.store.broadcast_event(tenant, id).await? {
-            self.inbox.publish(tenant, vec![event]);
-        }
+        self.announcer.moved(tenant, id);
         Ok(())
     }
 
@@ -304,11 +308,12 @@ impl BroadcastSender {
             self.list(&mut run).await?;
         }
         let rate = rate_for(&channel, run.broadcast.rate_per_second, &self.config);
-        // One send every 1/rate seconds, no burst: no second ever holds more than
-        // `rate` sends (and one more at its edge).
+        // One send every 1/rate seconds, with a burst of two: a send the timer
+        // wakes late is made up by the next, so the sustained rate is the configured
+        // one, and no second ever holds more than `rate` sends and two.
         let limiter = DefaultDirectRateLimiter::direct(
             Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
-                .allow_burst(NonZeroU32::MIN),
+                .allow_burst(NonZeroU32::MIN.saturating_add(1)),
         );
         let daily_limit = channel
             .settings
@@ -318,35 +323,61 @@ impl BroadcastSender {
         if let Some(limit) = daily_limit {
             sent_today = self.wait_for_daily_limit(&mut run, &channel, limit).await?;
         }
-        let sender = Sending {
+        let sending = Sending {
             channel: &channel,
             token: &credentials.access_token,
             limiter: &limiter,
+            daily_limit,
         };
+        let in_flight = self.config.broadcast_in_flight.min(rate as usize).max(1);
         loop {
-            let batch = self
-                .store
-                .queued_recipients(tenant, run.broadcast.id, BATCH)
-                .await?;
-            if batch.is_empty() {
-                break;
+            // A pass over the queued recipients; the run is done when one finds none.
+            let mut any = false;
+            let turns = Turns::new(run.began, sent_today);
+            let broadcast = run.broadcast.clone();
+            let mut outcomes = std::pin::pin!(self.turns(&broadcast, &sending, &turns, in_flight));
+            // Every turn started is seen to its end, whatever stops the run: one
+            // dropped between its provider call and its record would be failed as
+            // interrupted by the next run although it was sent.
+            let mut failed = None;
+            while let Some(outcome) = outcomes.next().await {
+                any = true;
+                match outcome {
+                    Ok(Some(RecipientStatus::Sent)) => run.throttled = 0,
+                    Ok(_) => {}
+                    Err(err) => {
+                        turns.halt(Halt::Failed);
+                        failed.get_or_insert(err);
+                    }
+                }
+                if !turns.halted()
+                    && let Err(stop) = self.check(&mut run).await
+                {
+                    turns.halt(Halt::Stopped);
+                    failed.get_or_insert(stop);
+                }
             }
-            for recipient in batch {
-                if run.began.elapsed() >= self.slice {
+            sent_today = turns.started.load(Ordering::Relaxed);
+            if let Some(stop) = failed {
+                return Err(stop);
+            }
+            match turns.why() {
+                None if !any => break,
+                None | Some(Halt::Failed | Halt::Stopped) => {}
+                Some(Halt::SliceOver) => {
                     self.save(&mut run.broadcast).await?;
                     return Err(Stop::Failure(JobFailure::Continue));
                 }
-                self.check(&mut run).await?;
-                if let Some(limit) = daily_limit
-                    && sent_today >= limit
-                {
-                    sent_today = self.wait_for_daily_limit(&mut run, &channel, limit).await?;
+                Some(Halt::DailyLimit) => {
+                    if let Some(limit) = daily_limit {
+                        sent_today = self.wait_for_daily_limit(&mut run, &channel, limit).await?;
+                    }
                 }
-                match self.send_one(&mut run, &sender, &recipient).await? {
-                    Some(RecipientStatus::Sent) => sent_today += 1,
-                    Some(_) => {}
-                    // The provider asked to slow down: the batch is read again.
-                    None => break,
+                Some(Halt::Throttled {
+                    retry_after,
+                    reason,
+                }) => {
+                    self.slow_down(&mut run, retry_after, reason).await?;
                 }
             }
         }
@@ -382,52 +413,135 @@ impl BroadcastSender {
         Err(Stop::Failure(JobFailure::Busy(wait.max(CHECK_EVERY))))
     }
 
-    /// Decides and sends one recipient: the status it ended in, or `None` when the
-    /// provider asked to slow down (it is queued again, after the pause).
-    async fn send_one(
+    /// A pass's turns: the queued recipients are read a page at a time as they are
+    /// needed (the calls of one page still under way while the next is read), taken
+    /// one after another in order at the limiter's pace, and their provider calls run
+    /// at once, up to `in_flight`. Reading stops when the pass halts.
+    fn turns<'a>(
+        &'a self,
+        broadcast: &'a Broadcast,
+        sending: &'a Sending<'a>,
+        turns: &'a Turns,
+        in_flight: usize,
+    ) -> impl Stream<Item = Result<Option<RecipientStatus>, Stop>> + Send + 'a {
+        // `Some(after)` while there may be more to read.
+        let pages = futures_util::stream::unfold(Some(None), move |cursor| async move {
+            let after = cursor?;
+            if turns.halted() {
+                return None;
+            }
+            let page = self
+                .store
+                .queued_recipients(broadcast.tenant_id, broadcast.id, after, BATCH)
+                .await;
+            match page {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let last = page.last().map(|r| r.position);
+                    let more = page.len() == BATCH as usize;
+                    let items: Vec<Result<Recipient, Stop>> = page.into_iter().map(Ok).collect();
+                    Some((items, more.then_some(last)))
+                }
+                Err(err) => Some((vec![Err(Stop::from(err))], None)),
+            }
+        });
+        pages
+            .flat_map(futures_util::stream::iter)
+            .then(move |recipient| self.take(broadcast, sending, turns, recipient))
+            .map(move |taken| self.send(broadcast, sending, turns, taken))
+            .buffer_unordered(in_flight)
+    }
+
+    /// Takes the next recipient in order: decides (skipped, or a request) and waits
+    /// for the rate limiter. Nothing when the run is halting (they stay queued).
+    async fn take(
         &self,
-        run: &mut Run,
+        broadcast: &Broadcast,
         sending: &Sending<'_>,
-        recipient: &Recipient,
-    ) -> Result<Option<RecipientStatus>, Stop> {
-        let tenant = recipient.tenant_id;
-        let now = Millis::now();
+        turns: &Turns,
+        recipient: Result<Recipient, Stop>,
+    ) -> Result<Taken, Stop> {
+        let recipient = recipient?;
+        if turns.halted() {
+            return Ok(Taken::Left);
+        }
+        if turns.began.elapsed() >= self.slice {
+            turns.halt(Halt::SliceOver);
+            return Ok(Taken::Left);
+        }
         let contact = match recipient.contact_id {
-            Some(id) => self.store.contact(tenant, id).await?,
+            Some(id) => self.store.contact(recipient.tenant_id, id).await?,
             None => None,
         };
         let prepared = match self
             .prepare(
-                &run.broadcast,
+                broadcast,
                 sending.channel,
-                recipient,
+                &recipient,
                 contact.as_ref(),
-                now,
+                Millis::now(),
             )
             .await?
         {
             Ok(prepared) => prepared,
             Err(reason) => {
-                self.settle(recipient, RecipientStatus::Skipped, Some(reason), now)
+                self.settle(&recipient, RecipientStatus::Skipped, Some(reason))
                     .await?;
-                return Ok(Some(RecipientStatus::Skipped));
+                return Ok(Taken::Settled(RecipientStatus::Skipped));
             }
         };
-        if !self
-            .store
-            .move_recipient(
-                tenant,
-                recipient.id,
-                RecipientStatus::Queued,
-                RecipientStatus::Sending,
-                now,
-            )
-            .await?
-        {
-            // Another run took it (a resume racing a run that had not stopped yet).
-            return Ok(Some(RecipientStatus::Sending));
+        if !turns.take_place(sending.daily_limit) {
+            return Ok(Taken::Left);
         }
         sending.limiter.until_ready().await;
+        Ok(Taken::Ready(Box::new(Ready {
+            recipient,
+            contact,
+            prepared,
+        })))
+    }
+
+    /// Sends to a recipient taken, many at once within `broadcast_in_flight`: moves
+    /// them `queued` → `sending` (only now: a run that stops while they wait leaves
+    /// them queued, not interrupted), calls the provider and settles them. The status
+    /// they ended in, or `None` when nothing was sent: sends are held, another run
+    /// took them, or the provider asked to slow down (they are queued again and the
+    /// run halts).
+    async fn send(
+        &self,
+        broadcast: &Broadcast,
+        sending: &Sending<'_>,
+        turns: &Turns,
+        taken: Result<Taken, Stop>,
+    ) -> Result<Option<RecipientStatus>, Stop> {
+        let (recipient, contact, prepared) = match taken? {
+            Taken::Settled(status) => return Ok(Some(status)),
+            Taken::Left => return Ok(None),
+            Taken::Ready(ready) => {
+                let Ready {
+                    recipient,
+                    contact,
+                    prepared,
+                } = *ready;
+                (recipient, contact, prepared)
+            }
+        };
+        let tenant = recipient.tenant_id;
+        if turns.holding()
+            || !self
+                .store
+                .move_recipient(
+                    tenant,
+                    recipient.id,
+                    RecipientStatus::Queued,
+                    RecipientStatus::Sending,
+                    Millis::now(),
+                )
+                .await?
+        {
+            turns.give_back_place();
+            return Ok(None);
+        }
         let kind = sending.channel.kind.as_str();
         let sent = self
             .gateway
@@ -439,15 +553,14 @@ impl BroadcastSender {
                 &prepared.body,
             )
             .await;
-        match sent {
+        let failure = match sent {
             Ok(provider_id) => {
-                run.throttled = 0;
                 self.metrics.record_outbound(kind, "broadcast_sent");
                 let outcome = self
                     .record(
-                        &run.broadcast,
+                        broadcast,
                         sending.channel,
-                        recipient,
+                        &recipient,
                         contact.as_ref(),
                         prepared,
                         provider_id,
@@ -456,18 +569,21 @@ impl BroadcastSender {
                 self.store
                     .finish_recipient(tenant, recipient.id, &outcome)
                     .await?;
-                Ok(Some(RecipientStatus::Sent))
+                return Ok(Some(RecipientStatus::Sent));
             }
-            Err(SendFailure {
+            Err(failure) => failure,
+        };
+        turns.give_back_place();
+        match failure {
+            SendFailure {
                 error:
                     GraphError::Retryable {
                         reason,
                         retry_after,
                     },
                 maybe_delivered: false,
-            }) => {
+            } => {
                 self.metrics.record_outbound(kind, "broadcast_throttled");
-                run.throttled += 1;
                 self.store
                     .move_recipient(
                         tenant,
@@ -477,27 +593,16 @@ impl BroadcastSender {
                         Millis::now(),
                     )
                     .await?;
-                let pause = switchboard_actors::domain::backoff::backoff(
-                    Duration::from_millis(self.config.retry_base_ms),
-                    Duration::from_millis(self.config.retry_max_ms),
-                    run.throttled,
-                )
-                .max(retry_after.unwrap_or_default());
-                tracing::info!(broadcast = %run.broadcast.id, ?pause, %reason, "the provider asked a broadcast to slow down");
-                if pause > LONGEST_WAIT_IN_RUN || run.began.elapsed() + pause >= self.slice {
-                    run.broadcast.note = Some(format!(
-                        "waiting: the provider asked to slow down ({reason})"
-                    ));
-                    self.save(&mut run.broadcast).await?;
-                    return Err(Stop::Failure(JobFailure::Busy(pause)));
-                }
-                actix_rt::time::sleep(pause).await;
+                turns.halt(Halt::Throttled {
+                    retry_after,
+                    reason,
+                });
                 Ok(None)
             }
-            Err(SendFailure {
+            SendFailure {
                 error,
                 maybe_delivered,
-            }) => {
+            } => {
                 self.metrics.record_outbound(kind, "broadcast_failed");
                 let reason = if maybe_delivered {
                     format!(
@@ -506,16 +611,38 @@ impl BroadcastSender {
                 } else {
                     error.to_string()
                 };
-                self.settle(
-                    recipient,
-                    RecipientStatus::Failed,
-                    Some(reason),
-                    Millis::now(),
-                )
-                .await?;
+                self.settle(&recipient, RecipientStatus::Failed, Some(reason))
+                    .await?;
                 Ok(Some(RecipientStatus::Failed))
             }
         }
+    }
+
+    /// After the provider asked to slow down: waits here when the pause is short,
+    /// otherwise hands the job back for that long with a note saying why.
+    async fn slow_down(
+        &self,
+        run: &mut Run,
+        retry_after: Option<Duration>,
+        reason: String,
+    ) -> Result<(), Stop> {
+        run.throttled += 1;
+        let pause = switchboard_actors::domain::backoff::backoff(
+            Duration::from_millis(self.config.retry_base_ms),
+            Duration::from_millis(self.config.retry_max_ms),
+            run.throttled,
+        )
+        .max(retry_after.unwrap_or_default());
+        tracing::info!(broadcast = %run.broadcast.id, ?pause, %reason, "the provider asked a broadcast to slow down");
+        if pause > LONGEST_WAIT_IN_RUN || run.began.elapsed() + pause >= self.slice {
+            run.broadcast.note = Some(format!(
+                "waiting: the provider asked to slow down ({reason})"
+            ));
+            self.save(&mut run.broadcast).await?;
+            return Err(Stop::Failure(JobFailure::Busy(pause)));
+        }
+        actix_rt::time::sleep(pause).await;
+        Ok(())
     }
 
     /// The request for one recipient, or why they are skipped: opted out, outside
@@ -617,7 +744,6 @@ impl BroadcastSender {
         recipient: &Recipient,
         status: RecipientStatus,
         error: Option<String>,
-        at: Millis,
     ) -> Result<(), StoreError> {
         let outcome = Outcome {
             status,
@@ -625,7 +751,7 @@ impl BroadcastSender {
             provider_id: None,
             message_id: None,
             conversation_id: None,
-            at,
+            at: Millis::now(),
         };
         self.store
             .finish_recipient(recipient.tenant_id, recipient.id, &outcome)
@@ -638,6 +764,107 @@ struct Sending<'a> {
     channel: &'a Channel,
     token: &'a str,
     limiter: &'a DefaultDirectRateLimiter,
+    daily_limit: Option<u64>,
+}
+
+/// What taking a recipient came to.
+enum Taken {
+    /// Decided without a call (skipped).
+    Settled(RecipientStatus),
+    /// Left queued: the run is halting.
+    Left,
+    /// Past the rate limiter, to be sent (boxed: a recipient, contact and request
+    /// are large beside the other outcomes).
+    Ready(Box<Ready>),
+}
+
+struct Ready {
+    recipient: Recipient,
+    contact: Option<Contact>,
+    prepared: Prepared,
+}
+
+/// Why the turns of a batch stopped starting sends.
+enum Halt {
+    /// The run has sent for its slice; the job goes on in a new run.
+    SliceOver,
+    /// The channel's daily limit is reached.
+    DailyLimit,
+    /// The provider asked to slow down.
+    Throttled {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// The broadcast is no longer this run's (paused, cancelled, resumed anew).
+    Stopped,
+    /// A write failed; the job is retried.
+    Failed,
+}
+
+/// What the turns of one batch share while they run at once.
+struct Turns {
+    began: Instant,
+    /// Broadcast sends on the channel in the last 24 hours with this batch's sends
+    /// so far, those in flight included.
+    started: AtomicU64,
+    halted: AtomicBool,
+    /// Set with `halted` when the recipients past the limiter must not be sent
+    /// either (the run was stopped, a write failed, the provider asked to slow
+    /// down); a run's slice or the daily limit ending only stops new ones.
+    holding: AtomicBool,
+    /// The first reason to halt.
+    why: Mutex<Option<Halt>>,
+}
+
+impl Turns {
+    fn new(began: Instant, sent_today: u64) -> Self {
+        Self {
+            began,
+            started: AtomicU64::new(sent_today),
+            halted: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
+            why: Mutex::new(None),
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    fn holding(&self) -> bool {
+        self.holding.load(Ordering::Acquire)
+    }
+
+    fn halt(&self, why: Halt) {
+        if !matches!(why, Halt::SliceOver | Halt::DailyLimit) {
+            self.holding.store(true, Ordering::Release);
+        }
+        self.why
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.halted.store(true, Ordering::Release);
+    }
+
+    fn why(&self) -> Option<Halt> {
+        self.why.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Takes a place under the daily limit for one send; halts when there is none.
+    fn take_place(&self, limit: Option<u64>) -> bool {
+        let taken = self.started.fetch_add(1, Ordering::AcqRel);
+        if limit.is_some_and(|limit| taken >= limit) {
+            self.give_back_place();
+            self.halt(Halt::DailyLimit);
+            return false;
+        }
+        true
+    }
+
+    /// A send taken a place for that did not go out.
+    fn give_back_place(&self) {
+        self.started.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// One recipient's request, ready to go.
@@ -701,5 +928,45 @@ impl Announcer {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_in_flight_never_take_more_places_than_the_daily_limit_and_give_back_unsent_ones() {
+        let turns = Turns::new(Instant::now(), 1);
+        assert!(turns.take_place(Some(3)));
+        assert!(turns.take_place(Some(3)));
+        assert!(
+            !turns.take_place(Some(3)),
+            "the third of the day is the last"
+        );
+        assert_eq!(turns.started.load(Ordering::Relaxed), 3);
+        assert!(turns.halted());
+        assert!(
+            !turns.holding(),
+            "the two already past the limiter still go"
+        );
+        turns.give_back_place();
+        assert_eq!(turns.started.load(Ordering::Relaxed), 2);
+        assert!(matches!(turns.why(), Some(Halt::DailyLimit)));
+    }
+
+    #[test]
+    fn a_stop_holds_the_sends_past_the_limiter_and_the_first_reason_is_kept() {
+        let sliced = Turns::new(Instant::now(), 0);
+        sliced.halt(Halt::SliceOver);
+        assert!(sliced.halted() && !sliced.holding());
+        let stopped = Turns::new(Instant::now(), 0);
+        stopped.halt(Halt::Stopped);
+        stopped.halt(Halt::SliceOver);
+        assert!(stopped.halted() && stopped.holding());
+        assert!(matches!(stopped.why(), Some(Halt::Stopped)));
+        let unlimited = Turns::new(Instant::now(), 5);
+        assert!(unlimited.take_place(None));
+        assert!(!unlimited.halted());
     }
 }

@@ -131,9 +131,13 @@ macro_rules! impl_broadcast_store {
                 Ok(())
             }
 
+            /// The tenant is checked on the broadcast, once, so the count reads only
+            /// the `(broadcast_id, status, position)` index, never the rows.
             async fn totals_in(conn: &mut Conn, tenant: TenantId, id: BroadcastId) -> Result<Totals, StoreError> {
                 let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT status, COUNT(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND tenant_id = $2 GROUP BY status",
+                    "SELECT status, COUNT(*) FROM broadcast_recipients
+                     WHERE broadcast_id = $1 AND EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND tenant_id = $2)
+                     GROUP BY status",
                 )
                 .bind(id.0)
                 .bind(tenant.0)
@@ -148,11 +152,11 @@ macro_rules! impl_broadcast_store {
                 Ok(totals)
             }
 
-            /// Appends the broadcast's `broadcast.updated` event with its totals.
-            async fn push_event(conn: &mut Conn, stream: &mut StreamTx, b: &Broadcast) -> Result<(), StoreError> {
-                let totals = totals_in(conn, b.tenant_id, b.id).await?;
+            /// Appends the broadcast's `broadcast.updated` event with its totals,
+            /// counted before the write began: counting a large broadcast takes
+            /// milliseconds, which the tenant's other writers would wait out.
+            fn push_event(stream: &mut StreamTx, b: &Broadcast, totals: Totals) {
                 stream.push_subject(EventKind::BroadcastUpdated, ConversationId(b.id.0), to_json(&b.view(totals)), b.updated_at);
-                Ok(())
             }
 
             fn vanished() -> StoreError {
@@ -228,6 +232,7 @@ macro_rules! impl_broadcast_store {
                 }
 
                 async fn save_broadcast(&self, b: &Broadcast) -> Result<Option<StreamEvent>, StoreError> {
+                    let totals = self.recipient_totals(b.tenant_id, b.id).await?;
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     // Locked first, as every writer of the stream does.
                     let mut stream = StreamTx::lock(&mut tx, b.tenant_id).await?;
@@ -252,11 +257,12 @@ macro_rules! impl_broadcast_store {
                     if done.rows_affected() == 0 {
                         return Ok(None);
                     }
-                    push_event(&mut tx, &mut stream, b).await?;
+                    push_event(&mut stream, b, totals);
                     stream.commit(tx).await?.pop().map(Some).ok_or_else(vanished)
                 }
 
                 async fn transition_broadcast(&self, tenant: TenantId, id: BroadcastId, from: &[BroadcastStatus], to: BroadcastStatus, new_generation: bool, at: Millis) -> Result<Option<(Broadcast, StreamEvent)>, StoreError> {
+                    let totals = self.recipient_totals(tenant, id).await?;
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let ended = matches!(to, BroadcastStatus::Cancelled | BroadcastStatus::Done);
@@ -283,12 +289,13 @@ macro_rules! impl_broadcast_store {
                         return Ok(None);
                     };
                     let changed = broadcast(row)?;
-                    push_event(&mut tx, &mut stream, &changed).await?;
+                    push_event(&mut stream, &changed, totals);
                     let event = stream.commit(tx).await?.pop().ok_or_else(vanished)?;
                     Ok(Some((changed, event)))
                 }
 
                 async fn broadcast_event(&self, tenant: TenantId, id: BroadcastId) -> Result<Option<StreamEvent>, StoreError> {
+                    let totals = self.recipient_totals(tenant, id).await?;
                     let mut tx = self.begin_write().await.map_err(backend)?;
                     let mut stream = StreamTx::lock(&mut tx, tenant).await?;
                     let row: Option<BroadcastRow> = sqlx::query(concat!(
@@ -300,7 +307,7 @@ macro_rules! impl_broadcast_store {
                     .await
                     .map_err(backend)?;
                     let Some(row) = row else { return Ok(None) };
-                    push_event(&mut tx, &mut stream, &broadcast(row)?).await?;
+                    push_event(&mut stream, &broadcast(row)?, totals);
                     stream.commit(tx).await?.pop().map(Some).ok_or_else(vanished)
                 }
 
@@ -310,13 +317,15 @@ macro_rules! impl_broadcast_store {
                     tx.commit().await.map_err(backend)
                 }
 
-                async fn queued_recipients(&self, tenant: TenantId, id: BroadcastId, limit: u32) -> Result<Vec<Recipient>, StoreError> {
+                async fn queued_recipients(&self, tenant: TenantId, id: BroadcastId, after: Option<i64>, limit: u32) -> Result<Vec<Recipient>, StoreError> {
                     let rows: Vec<RecipientRow> = sqlx::query_as(concat!(
                         "SELECT ", recipient_columns!(), " FROM broadcast_recipients
-                         WHERE broadcast_id = $1 AND status = 'queued' AND tenant_id = $2 ORDER BY position LIMIT $3"
+                         WHERE broadcast_id = $1 AND status = 'queued' AND position > $3 AND tenant_id = $2
+                         ORDER BY position LIMIT $4"
                     ))
                     .bind(id.0)
                     .bind(tenant.0)
+                    .bind(after.unwrap_or(-1))
                     .bind(i64::from(limit))
                     .fetch_all(self.reader())
                     .await

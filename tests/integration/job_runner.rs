@@ -84,12 +84,21 @@ impl Drop for Running {
 }
 
 async fn running(backend: Backend, steps: Arc<Steps>, timeout: Duration) -> Running {
+    running_polling(backend, steps, timeout, Duration::from_millis(20)).await
+}
+
+async fn running_polling(
+    backend: Backend,
+    steps: Arc<Steps>,
+    timeout: Duration,
+    poll_every: Duration,
+) -> Running {
     let (store, db) = open_store(backend).await;
     let tenant = store_tenant(store.as_ref()).await;
     let outcomes = Arc::new(Outcomes::default());
     let settings = RunnerSettings {
         concurrency: 4,
-        poll_every: Duration::from_millis(20),
+        poll_every,
         timeout,
         retry_base: Duration::from_millis(40),
         retry_max: Duration::from_millis(80),
@@ -203,8 +212,13 @@ async fn a_job_done_in_slices_runs_again_at_once_without_using_its_attempts(back
         slices: AtomicU32::new(3),
         ..Steps::default()
     });
-    let run = running(backend, steps.clone(), Duration::from_secs(10)).await;
+    // The runner looks for due jobs only once an hour by itself: each next slice
+    // starts because the one before handed the job back, not because a poll came.
+    let hour = Duration::from_secs(3600);
+    let run = running_polling(backend, steps.clone(), Duration::from_secs(10), hour).await;
     let id = run.add("test.step", 5, Millis::now(), 1).await;
+    // The first slice: taken by this round, or by the runner's own first one.
+    run.runner.round().await;
     let done = run.settled(id, JobState::Done).await;
     assert_eq!(done.attempts, 1);
     assert_eq!(*steps.ran.lock().unwrap(), [5, 5, 5, 5]);

@@ -306,11 +306,12 @@ pub trait BroadcastStore: Send + Sync + 'static {
     /// Adds recipients; a phone already on the broadcast is not added again.
     async fn add_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError>;
 
-    /// The next queued recipients in send order.
+    /// The next queued recipients in send order, after `after` (a position).
     async fn queued_recipients(
         &self,
         tenant: TenantId,
         broadcast: BroadcastId,
+        after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Recipient>, StoreError>;
 

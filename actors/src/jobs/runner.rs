@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,9 @@ pub struct JobRunner {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     observer: Arc<dyn JobObserver>,
     slots: Arc<Semaphore>,
+    /// Woken when a run hands its job back due at once (`Continue`), so the next
+    /// slice starts without waiting out `poll_every`.
+    due_now: Notify,
 }
 
 impl JobRunner {
@@ -109,6 +112,7 @@ impl JobRunner {
             handlers: HashMap::new(),
             observer,
             slots,
+            due_now: Notify::new(),
         }
     }
 
@@ -131,7 +135,10 @@ impl JobRunner {
                 }
             }
             if self.round().await == 0 {
-                tokio::time::sleep(self.settings.poll_every).await;
+                tokio::select! {
+                    () = tokio::time::sleep(self.settings.poll_every) => {}
+                    () = self.due_now.notified() => {}
+                }
             } else if let Ok(slot) = self.slots.acquire().await {
                 drop(slot);
             }
@@ -209,6 +216,7 @@ impl JobRunner {
                 JobFailure::Retry(why) | JobFailure::RetryIn(why, _) | JobFailure::Permanent(why),
             ) => Settle::Dead(why),
         };
+        let continued = matches!(settle, Settle::Continue(_));
         let store = &self.store;
         let (settled, label) = match settle {
             Settle::Done => (store.complete_job(job.id, self.node, now).await, "done"),
@@ -232,6 +240,9 @@ impl JobRunner {
         self.observer
             .finished(&job.kind, label, started.elapsed().as_secs_f64());
         report(job.id, settled);
+        if continued {
+            self.due_now.notify_one();
+        }
     }
 
     /// Hands this node's running jobs back, so other nodes (or this one, started

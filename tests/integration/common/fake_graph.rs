@@ -59,6 +59,11 @@ struct State {
     /// Each business account's message templates, listed two to a page.
     templates: HashMap<String, Vec<Value>>,
     sent: u64,
+    /// While set, each send waits for a permit before it is answered.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Sends waiting at the gate now, and the most there were at once.
+    waiting: usize,
+    most_waiting: usize,
 }
 
 #[derive(Clone)]
@@ -81,6 +86,7 @@ impl FakeGraph {
                 let shared = shared.clone();
                 let media_base = media_base.clone();
                 async move {
+                    wait_at_gate(&shared, &request).await;
                     let delay = slow_send(&shared, &request);
                     if let Some(delay) = delay {
                         tokio::time::sleep(delay).await;
@@ -128,6 +134,24 @@ impl FakeGraph {
             .insert(account.to_owned(), templates);
     }
 
+    /// From now on each send waits unanswered until `let_through` lets it on.
+    pub fn hold_sends(&self) {
+        self.state.lock().unwrap().gate = Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Lets `n` more held sends be answered.
+    pub fn let_through(&self, n: usize) {
+        if let Some(gate) = &self.state.lock().unwrap().gate {
+            gate.add_permits(n);
+        }
+    }
+
+    /// Sends held unanswered now, and the most that ever were at once.
+    pub fn held(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        (state.waiting, state.most_waiting)
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -145,6 +169,24 @@ fn graph_error(status: u16, code: i64, message: &str) -> HttpResponse {
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(json!({
         "error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}
     }))
+}
+
+/// Holds a send at the gate, when there is one, until a permit lets it on.
+async fn wait_at_gate(state: &Mutex<State>, request: &HttpRequest) {
+    let gate = {
+        let mut state = state.lock().unwrap();
+        let Some(gate) = state.gate.clone() else {
+            return;
+        };
+        if request.method() != "POST" || !request.path().ends_with("/messages") {
+            return;
+        }
+        state.waiting += 1;
+        state.most_waiting = state.most_waiting.max(state.waiting);
+        gate
+    };
+    gate.acquire().await.unwrap().forget();
+    state.lock().unwrap().waiting -= 1;
 }
 
 /// Takes a scripted `Slow` answer off the queue when this request is a send.
