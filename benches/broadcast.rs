@@ -148,12 +148,7 @@ fn config(database_url: &str, data_dir: &std::path::Path, graph: &str, rate: u32
 }
 
 fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    loadtest::procstat::rss_kb(std::process::id()).map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
 async fn api(
