@@ -362,10 +362,12 @@ macro_rules! impl_sql_store {
                 now: Millis,
             ) -> Result<Option<RefreshFamilyId>, StoreError> {
                 let mut tx = self.begin_write().await.map_err(backend)?;
+                // A token already rotated still names its sign-in: a page that signs out
+                // while its own refresh is in flight presents the one just spent, and the
+                // successor it is about to receive must die with it.
                 let family: Option<(uuid::Uuid,)> = sqlx::query_as(
                     "SELECT family_id FROM refresh_tokens
-                     WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
-                       AND expires_at > $3",
+                     WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL AND expires_at > $3",
                 )
                 .bind(tenant.0)
                 .bind(presented.0.to_vec())

@@ -22,6 +22,8 @@ export class ApiError extends Error {
 
 let current = load();
 let timer = null;
+/** Counts sign-outs, so a refresh that was in flight across one does not sign back in. */
+let signOuts = 0;
 const listeners = new Set();
 
 function load() {
@@ -34,6 +36,7 @@ function load() {
 
 function store(session) {
   current = session;
+  if (!session) signOuts += 1;
   if (session) localStorage.setItem(KEY, JSON.stringify(session));
   else localStorage.removeItem(KEY);
   schedule();
@@ -117,6 +120,7 @@ async function rotate() {
     schedule();
     return;
   }
+  const epoch = signOuts;
   let response;
   try {
     response = await fetch("/api/v1/auth/refresh", {
@@ -135,6 +139,11 @@ async function rotate() {
     if (response.status === 401) store(null);
     else schedule(10_000);
     throw new ApiError(response.status, error.code || "internal", error.message || "Refresh failed");
+  }
+  if (signOuts !== epoch) {
+    // Signed out while the server rotated: the sign-out named the spent token, and the
+    // server ended the whole sign-in with it, these new tokens included.
+    throw new ApiError(401, "unauthenticated", "Signed out");
   }
   store(fromResponse(body));
 }

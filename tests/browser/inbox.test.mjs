@@ -344,9 +344,37 @@ test("signing out returns to the sign-in form, and the token refresh keeps a ses
   });
   await row(page, "Quinn Ali").waitFor();
   assert.equal(await page.locator(".conn").getAttribute("data-state"), "live");
+  // The agent signs out just as the next refresh is answered: the server has rotated
+  // the token, the page has not heard yet. Signing out must win.
+  let release;
+  const released = new Promise((go) => (release = go));
+  let rotated;
+  const answered = new Promise((done) => {
+    rotated = new Promise((resolve) => {
+      page.route("**/api/v1/auth/refresh", async (route) => {
+        const response = await route.fetch();
+        resolve(response);
+        await released;
+        await route.fulfill({ response });
+        done();
+      });
+    });
+  });
+  const successor = (await (await rotated).json()).refresh_token;
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
+  release();
+  await answered;
+  // Had the page taken the new tokens it would load the account and open a socket.
+  await page.waitForLoadState("networkidle");
+  assert.equal(await page.getByRole("button", { name: "Sign in" }).isVisible(), true);
   assert.equal(await page.evaluate(() => localStorage.getItem("switchboard.session")), null);
+  const refused = await fetch(`${server.url}/api/v1/auth/refresh`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: successor }),
+  });
+  assert.equal(refused.status, 401);
 });
 
 test("a new user signs in, plays a customer in the sandbox and works the conversation to resolved", async () => {

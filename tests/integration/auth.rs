@@ -174,6 +174,46 @@ async fn logout_revokes_the_refresh_token(backend: Backend) {
     assert_eq!(again.error_code(), "invalid_token");
 }
 
+async fn signing_out_with_a_token_a_refresh_just_rotated_ends_the_successor_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (access, spent) = app.owner_session().await;
+    // The page's background refresh reaches the server first...
+    let rotated = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": spent }),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let successor = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    // ...and the sign-out, sent with the token the page still held, follows it.
+    let out = app
+        .post(
+            "/api/v1/auth/logout",
+            Some(&access),
+            json!({ "refresh_token": spent }),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let revived = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": successor }),
+        )
+        .await;
+    assert_eq!(revived.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(revived.error_code(), "invalid_token");
+    let me = app
+        .get(
+            "/api/v1/auth/me",
+            Some(rotated.body["access_token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
+
 async fn changing_the_password_signs_out_other_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     let (access, old_refresh) = app.owner_session().await;
@@ -422,6 +462,7 @@ on_both_backends!(
     a_wrong_password_unknown_email_or_unknown_tenant_all_get_the_same_401,
     a_refresh_token_rotates_and_a_replayed_one_revokes_the_whole_family,
     logout_revokes_the_refresh_token,
+    signing_out_with_a_token_a_refresh_just_rotated_ends_the_successor_too,
     changing_the_password_signs_out_other_sessions,
     forged_expired_and_misaddressed_access_tokens_get_401,
     registration_can_be_closed,
