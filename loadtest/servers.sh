@@ -2,6 +2,7 @@
 # and a fresh Switchboard server. Expects OUT, BIN, PG, REDIS and the PIDS array to be
 # set (`bench_setup` sets them).
 # PIPELINE=false in the environment starts Switchboard with the inbound pipeline off.
+# SB_BIN names another Switchboard binary (an earlier build, for an A/B run).
 
 PG=postgres://postgres@127.0.0.1:5432
 REDIS=redis://127.0.0.1:6379
@@ -48,7 +49,7 @@ switchboard() {
     [ "$backend" = postgres ] && export DATABASE_URL=$PG/sb_bench
     [ -n "$bus" ] && export REDIS_URL=$REDIS
     [ -n "${PIPELINE:-}" ] && export SWITCHBOARD_PIPELINE__ENABLED=$PIPELINE
-    exec "$BIN/switchboard" >"$OUT/switchboard-$backend-$port${PIPELINE:+-pipeline-$PIPELINE}.log" 2>&1
+    exec "${SB_BIN:-$BIN/switchboard}" >"$OUT/switchboard-$backend-$port${PIPELINE:+-pipeline-$PIPELINE}.log" 2>&1
   ) &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
