@@ -34,7 +34,8 @@ use crate::automation_calls::{self, GuardedCaller};
 use crate::broadcasts::sender::{Announcer, BROADCAST_JOB, BroadcastSender};
 use crate::bus::redis::RedisBus;
 use crate::channels::credentials::Sealer;
-use crate::channels::gateway::{Gateway, INBOUND_NOTES_EVERY, SessionRoute};
+use crate::channels::directory::{ChannelDirectory, INBOUND_NOTES_EVERY};
+use crate::channels::gateway::{Gateway, SessionRoute};
 use crate::channels::meta::graph::Graph;
 use crate::channels::templates::{TEMPLATE_SYNC_JOB, TemplateSync};
 use crate::channels::{Router, sandbox::Sandbox};
@@ -135,7 +136,7 @@ impl Application {
             store.clone(),
             inbox.clone(),
             driver,
-            whatsapp_web::sealed_keys(store.clone(), gateway.sealer().clone()),
+            whatsapp_web::sealed_keys(store.clone(), gateway.directory().sealer().clone()),
             node,
             whatsapp_web::settings(&config.whatsapp_web),
         );
@@ -198,7 +199,7 @@ impl Application {
             store.clone(),
             inbox.clone(),
             webhook_client.clone(),
-            gateway.sealer().clone(),
+            gateway.directory().sealer().clone(),
             sender_settings(&config.webhooks),
             metrics.clone(),
         );
@@ -254,6 +255,7 @@ impl Application {
             webhooks,
             webhook_client,
             jobs,
+            channels: gateway.directory().clone(),
             gateway,
             templates,
             broadcasts,
@@ -337,12 +339,12 @@ impl Application {
                 }
             }
         };
-        let gateway = self.state.gateway.clone();
+        let channels = self.state.channels.clone();
         let inbound_notes = async move {
             let mut tick = actix_rt::time::interval(INBOUND_NOTES_EVERY);
             loop {
                 tick.tick().await;
-                gateway.flush_inbound_notes().await;
+                channels.flush_inbound_notes().await;
             }
         };
         let sessions = self.state.sessions.clone();
@@ -568,11 +570,12 @@ fn build_gateway(
             "cannot build the Graph API client: {err}"
         )))
     })?;
+    let directory = ChannelDirectory::new(store.clone(), metrics.clone(), sealer);
     Ok(Gateway::new(
         store,
+        directory,
         metrics,
         graph,
-        sealer,
         channels.clone(),
     ))
 }
@@ -627,7 +630,7 @@ fn ai_models(
     };
     Ok(ai::Models::new(
         store,
-        gateway.sealer().clone(),
+        gateway.directory().sealer().clone(),
         client,
         rule,
         metrics.clone(),

@@ -4,6 +4,7 @@
 use crate::auth::access_token::AccessTokens;
 use crate::auth::throttle::SignInThrottle;
 use crate::broadcasts::sender::Announcer;
+use crate::channels::directory::ChannelDirectory;
 use crate::channels::gateway::Gateway;
 use crate::channels::templates::TemplateSync;
 use crate::config::Config;
@@ -46,7 +47,9 @@ pub struct AppState {
     pub webhook_client: GuardedClient,
     /// The node's runner of durable jobs.
     pub jobs: Arc<JobRunner>,
-    /// Connected channels: delivery workers, credentials, the Graph API client.
+    /// Which channel a webhook names, and every channel's credentials.
+    pub channels: Arc<ChannelDirectory>,
+    /// Replies leaving for connected channels: delivery workers, the Graph API client.
     pub gateway: Arc<Gateway>,
     /// WhatsApp message templates, synced from each channel's business account.
     pub templates: TemplateSync,

@@ -24,7 +24,7 @@ async fn saved(state: &AppState, tenant: TenantId) -> Result<Option<AiSettings>,
     let Some(sealed) = state.store.ai_settings(tenant).await? else {
         return Ok(None);
     };
-    AiSettings::open(state.gateway.sealer(), tenant, &sealed)
+    AiSettings::open(state.channels.sealer(), tenant, &sealed)
         .map(Some)
         .map_err(|err| ApiError::internal(format!("cannot open the AI settings: {err}")))
 }
@@ -70,7 +70,7 @@ pub async fn save_settings(
     let before = saved(&state, tenant).await.ok().flatten();
     let settings = body.into_inner().completed(before.as_ref())?;
     let sealed = settings
-        .seal(state.gateway.sealer(), tenant)
+        .seal(state.channels.sealer(), tenant)
         .map_err(|err| ApiError::internal(format!("cannot seal the AI settings: {err}")))?;
     state
         .store

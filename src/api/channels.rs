@@ -88,7 +88,7 @@ impl ChannelView {
 /// A channel as admins see it. Credentials that cannot be opened show as such: one
 /// broken row must not hide the others (or the way to repair it).
 fn view(state: &AppState, channel: &Channel) -> ChannelView {
-    match state.gateway.credentials(channel) {
+    match state.channels.credentials(channel) {
         Ok(credentials) => ChannelView::new(channel, Some(&credentials)),
         Err(reason) => {
             tracing::warn!(channel = %channel.id, %reason, "cannot open a channel's credentials");
@@ -358,7 +358,7 @@ pub async fn create(
         state: ChannelState::Active,
         settings: settings(body.settings)?,
         sealed_credentials: state
-            .gateway
+            .channels
             .sealer()
             .seal(id, &credentials)
             .map_err(ApiError::internal)?,
@@ -370,7 +370,7 @@ pub async fn create(
     };
     state.store.create_channel(&channel).await?;
     // A webhook that came for this id before it existed must not keep it unknown here.
-    state.gateway.forget(channel.id);
+    state.channels.forget(channel.id);
     schedule_template_sync(&state, &channel).await?;
     if channel.kind == ChannelKind::WhatsAppWeb {
         // The session starts at once: its QR code reaches admins as it comes.
@@ -452,7 +452,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut channel = find(&state, &auth, *id).await?;
-    let mut credentials = match state.gateway.credentials(&channel) {
+    let mut credentials = match state.channels.credentials(&channel) {
         Ok(credentials) => credentials,
         // Unreadable credentials are repaired by sending all of them again.
         Err(_)
@@ -510,7 +510,7 @@ pub async fn update(
         }
     }
     channel.sealed_credentials = state
-        .gateway
+        .channels
         .sealer()
         .seal(channel.id, &credentials)
         .map_err(ApiError::internal)?;
@@ -518,7 +518,7 @@ pub async fn update(
     if !state.store.update_channel(&channel).await? {
         return Err(ApiError::not_found("channel"));
     }
-    state.gateway.forget(channel.id);
+    state.channels.forget(channel.id);
     if changed.contains(&"settings") {
         schedule_template_sync(&state, &channel).await?;
     }
@@ -604,7 +604,7 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let channel = find(&state, &auth, *id).await?;
     let worker = state.gateway.health(channel.id);
-    let readable = state.gateway.credentials(&channel).is_ok();
+    let readable = state.channels.credentials(&channel).is_ok();
     let health = if channel.state == ChannelState::Disabled {
         "disabled"
     } else if !readable {

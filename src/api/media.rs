@@ -130,7 +130,7 @@ async fn graph_media(
     }
     .ok_or_else(|| ApiError::not_found("the channel of this message"))?;
     let credentials = state
-        .gateway
+        .channels
         .credentials(&channel)
         .map_err(ApiError::internal)?;
     let graph = state.gateway.graph();

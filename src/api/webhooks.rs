@@ -208,7 +208,7 @@ fn checked_types(raw: &[String]) -> Result<Vec<String>, ApiError> {
 fn new_secret(state: &AppState, endpoint: EndpointId) -> Result<(String, Vec<u8>), ApiError> {
     let secret = signature::generate_secret()
         .map_err(|err| ApiError::internal(format!("cannot draw a secret: {err}")))?;
-    let sealed = seal_secret(state.gateway.sealer(), endpoint, &secret)
+    let sealed = seal_secret(state.channels.sealer(), endpoint, &secret)
         .map_err(|err| ApiError::internal(format!("cannot seal a secret: {err}")))?;
     Ok((secret, sealed))
 }

@@ -279,7 +279,7 @@ impl BroadcastSender {
             Some(_) => return self.pause(&mut run, "the channel is disabled".into()).await,
             None => return self.pause(&mut run, "the channel was deleted".into()).await,
         };
-        let credentials = match self.gateway.credentials(&channel) {
+        let credentials = match self.gateway.directory().credentials(&channel) {
             Ok(credentials) => credentials,
             Err(reason) => return self.pause(&mut run, reason).await,
         };

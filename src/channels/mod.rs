@@ -2,6 +2,7 @@
 
 pub mod breaker;
 pub mod credentials;
+pub mod directory;
 pub mod gateway;
 pub mod meta;
 pub mod sandbox;

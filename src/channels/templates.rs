@@ -83,6 +83,7 @@ impl TemplateSync {
         };
         let credentials = self
             .gateway
+            .directory()
             .credentials(&channel)
             .map_err(SyncError::Credentials)?;
         let listed = self

@@ -10,7 +10,7 @@
 //! a store failure answers 500 (or 503) so Meta sends the delivery again, and replays
 //! are harmless because ingest is idempotent on the provider's message id.
 
-use crate::channels::gateway::{KnownChannel, KnownError};
+use crate::channels::directory::{KnownChannel, KnownError};
 use crate::channels::meta::graph::GraphError;
 use crate::channels::meta::leads::{self, LeadRef};
 use crate::channels::meta::signature;
@@ -47,7 +47,7 @@ pub struct Handshake {
 }
 
 async fn channel_of(state: &AppState, id: Uuid) -> Result<Arc<KnownChannel>, ApiError> {
-    match state.gateway.known_channel(ChannelId(id)).await {
+    match state.channels.known_channel(ChannelId(id)).await {
         Ok(Some(known)) => Ok(known),
         Ok(None) => Err(ApiError::not_found("channel")),
         Err(KnownError::Store(err)) => Err(err.into()),
@@ -123,7 +123,7 @@ pub async fn receive(
     let now = Millis::now();
     // Health needs the time to the second, not a write per delivery: noted in memory,
     // written by the gateway every second, never on this request's path.
-    state.gateway.note_inbound(channel.id, now);
+    state.channels.note_inbound(channel.id, now);
     let mut problems = Vec::new();
     let mut applied = 0usize;
     if channel.state == ChannelState::Disabled {
@@ -320,7 +320,7 @@ async fn apply(
                 return Ok(None);
             }
             let credentials = state
-                .gateway
+                .channels
                 .credentials(channel)
                 .map_err(ApiError::internal)?;
             let lead = match state
