@@ -2,32 +2,28 @@
 //! that channel's replies in order through its rate limit, retries what may succeed
 //! later, rests while the channel's circuit is open, and turns what cannot be
 //! delivered into a dead letter. Every outcome becomes a status on the message, so
-//! agents see it live.
+//! agents see it live. The channels and their credentials come from the directory
+//! (`directory.rs`), the calls themselves are the provider clients' (`clients.rs`).
 
 use super::breaker::{Breaker, Circuit};
+use super::clients::{Prepared, Providers, SessionRoute};
 use super::credentials::Credentials;
 use super::directory::ChannelDirectory;
 use super::meta::graph::{Graph, GraphError};
-use super::meta::outgoing;
 use super::worker_loop::serve_each;
 use crate::config::ChannelsConfig;
-use crate::http::guarded::GuardedClient;
 use crate::telemetry::Metrics;
-use crate::whatsapp_web::outgoing::with_file;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_actors::channel::{Channel, ChannelKind, ChannelState, DeadLetter};
+use switchboard_actors::channel::{Channel, ChannelState, DeadLetter};
 use switchboard_actors::inbox::WeakInbox;
 use switchboard_actors::inbox::outbound::Delivery;
 use switchboard_actors::inbox::records::StatusReport;
-use switchboard_actors::session::driver::{DriverError, WaOutgoing};
-use switchboard_actors::session::relay::{SessionAnswer, SessionCommand};
-use switchboard_actors::session::{SessionError, Sessions};
 use switchboard_actors::store::Store;
 use switchboard_actors::{
     ChannelId, ConversationId, DeadLetterId, DeliveryStatus, Direction, MessageKind, Millis,
@@ -58,43 +54,9 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     directory: Arc<ChannelDirectory>,
     metrics: Metrics,
-    graph: Graph,
     config: ChannelsConfig,
+    providers: Providers,
     workers: Mutex<HashMap<ChannelId, Worker>>,
-    /// WhatsApp Web channels send through their sessions (set once at start: the
-    /// sessions need the inbox, which needs this gateway).
-    sessions: OnceLock<SessionRoute>,
-}
-
-/// How replies reach WhatsApp Web sessions.
-pub struct SessionRoute {
-    pub sessions: Sessions,
-    /// Replies per second per session.
-    pub send_rate_per_second: u32,
-    /// Fetches media replies' links: a session uploads the file itself.
-    pub files: GuardedClient,
-}
-
-/// A reply ready to go: a Graph API call, or a message for a WhatsApp Web session.
-enum Prepared {
-    Graph {
-        record: Box<Channel>,
-        credentials: Credentials,
-        body: serde_json::Value,
-    },
-    Session {
-        tenant: TenantId,
-        message: WaOutgoing,
-    },
-}
-
-impl Prepared {
-    fn kind(&self) -> ChannelKind {
-        match self {
-            Prepared::Graph { record, .. } => record.kind,
-            Prepared::Session { .. } => ChannelKind::WhatsAppWeb,
-        }
-    }
 }
 
 /// What became of one reply.
@@ -115,20 +77,24 @@ impl Gateway {
             store,
             directory,
             metrics,
-            graph,
             config,
+            providers: Providers::new(graph),
             workers: Mutex::new(HashMap::new()),
-            sessions: OnceLock::new(),
         })
     }
 
     /// Where WhatsApp Web replies go.
     pub fn attach_sessions(&self, route: SessionRoute) {
-        let _ = self.sessions.set(route);
+        self.providers.attach_sessions(route);
     }
 
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        self.providers.graph()
+    }
+
+    /// The provider clients (a relayed session command runs through them).
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     /// The channels and their credentials the gateway sends with.
@@ -168,10 +134,11 @@ impl Gateway {
 
     /// Queues a reply on its channel's worker (started on first use). Returns at once.
     pub fn deliver(self: &Arc<Self>, inbox: WeakInbox, channel: ChannelId, delivery: Delivery) {
-        let rate = match (delivery.channel.channel(), self.sessions.get()) {
-            (Some((ChannelKind::WhatsAppWeb, _)), Some(route)) => route.send_rate_per_second,
-            _ => self.config.send_rate_per_second,
-        };
+        let rate = delivery
+            .channel
+            .channel()
+            .and_then(|(kind, _)| self.providers.send_rate(kind))
+            .unwrap_or(self.config.send_rate_per_second);
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         let worker = workers
             .entry(channel)
@@ -302,87 +269,13 @@ impl Gateway {
     }
 
     /// Everything that must hold before a reply's first call: the recipient, and a
-    /// request body the product accepts. A failure here is final.
+    /// request body the provider accepts. A failure here is final.
     async fn prepare(&self, channel: ChannelId, delivery: &Delivery) -> Result<Prepared, String> {
         let (record, credentials, to) = self
             .recipient(delivery.tenant, channel, delivery.conversation)
             .await?;
-        if record.kind == ChannelKind::WhatsAppWeb {
-            return crate::whatsapp_web::outgoing::message(&to, &delivery.message).map(|message| {
-                Prepared::Session {
-                    tenant: delivery.tenant,
-                    message,
-                }
-            });
-        }
-        let body = outgoing::request_body(record.kind, &to, &delivery.message)?;
-        Ok(Prepared::Graph {
-            record: Box::new(record),
-            credentials,
-            body,
-        })
-    }
-
-    /// One try at sending a prepared reply.
-    async fn attempt(&self, channel: ChannelId, prepared: &Prepared) -> Result<String, GraphError> {
-        match prepared {
-            Prepared::Graph {
-                record,
-                credentials,
-                body,
-            } => {
-                self.graph
-                    .send(
-                        record.kind,
-                        &record.account_id,
-                        &credentials.access_token,
-                        body,
-                    )
-                    .await
-            }
-            Prepared::Session { tenant, message } => {
-                let Some(route) = self.sessions.get() else {
-                    return Err(GraphError::Permanent(
-                        "WhatsApp Web sessions are not running on this server".into(),
-                    ));
-                };
-                // The node that sends a media reply fetches its file; another node
-                // gets the reply without it.
-                let message = if route.sessions.runs_here(channel) {
-                    with_file(&route.files, message.clone()).await?
-                } else {
-                    message.clone()
-                };
-                route
-                    .sessions
-                    .send(*tenant, channel, message)
-                    .await
-                    .map_err(graph_error)
-            }
-        }
-    }
-
-    /// Runs a command another node relayed for a session this node runs; a media
-    /// reply's file is fetched here first.
-    pub async fn run_session_command(
-        &self,
-        tenant: TenantId,
-        channel: ChannelId,
-        command: SessionCommand,
-    ) -> Result<SessionAnswer, SessionError> {
-        let route = self.sessions.get().ok_or(SessionError::Gone)?;
-        let command = match command {
-            SessionCommand::Send { message } => SessionCommand::Send {
-                message: with_file(&route.files, message)
-                    .await
-                    .map_err(|err| match err {
-                        GraphError::Permanent(reason) => DriverError::Permanent(reason),
-                        GraphError::Retryable { reason, .. } => DriverError::Transient(reason),
-                    })?,
-            },
-            other => other,
-        };
-        route.sessions.run_here(tenant, channel, command).await
+        self.providers
+            .prepare(delivery.tenant, record, credentials, &to, &delivery.message)
     }
 
     /// Tells the channel the customer's newest message was read. Best effort: a
@@ -422,33 +315,9 @@ impl Gateway {
             return Ok(());
         };
         let (record, credentials, customer) = self.recipient(tenant, channel, conversation).await?;
-        if record.kind == ChannelKind::WhatsAppWeb {
-            let route = self
-                .sessions
-                .get()
-                .ok_or("WhatsApp Web sessions are not running on this server")?;
-            for read in crate::whatsapp_web::outgoing::reads(&customer, &recent) {
-                route
-                    .sessions
-                    .mark_read(tenant, channel, read)
-                    .await
-                    .map_err(|err| err.to_string())?;
-            }
-            return Ok(());
-        }
-        let Some(body) = outgoing::mark_read_body(record.kind, &customer, &newest) else {
-            return Ok(());
-        };
-        self.graph
-            .send(
-                record.kind,
-                &record.account_id,
-                &credentials.access_token,
-                &body,
-            )
+        self.providers
+            .mark_read(tenant, &record, &credentials, &customer, &recent, &newest)
             .await
-            .map(|_| ())
-            .map_err(|err| err.to_string())
     }
 
     async fn send(
@@ -481,7 +350,7 @@ impl Gateway {
             }
             limiter.until_ready().await;
             attempts += 1;
-            let result = self.attempt(channel, &prepared).await;
+            let result = self.providers.send(channel, &prepared).await;
             let kind = prepared.kind();
             match result {
                 Ok(provider_id) => {
@@ -592,17 +461,4 @@ fn backoff(config: &ChannelsConfig, attempt: u32) -> Duration {
         Duration::from_millis(config.retry_max_ms),
         attempt,
     )
-}
-
-/// A session's failure as the delivery worker takes it: final, or worth another try.
-fn graph_error(error: SessionError) -> GraphError {
-    match error {
-        SessionError::Driver(DriverError::Permanent(reason)) | SessionError::NotNow(reason) => {
-            GraphError::Permanent(reason)
-        }
-        other => GraphError::Retryable {
-            reason: other.to_string(),
-            retry_after: None,
-        },
-    }
 }

@@ -1,6 +1,7 @@
 //! Channel adapters: where replies leave for the customer's channel.
 
 pub mod breaker;
+pub mod clients;
 pub mod credentials;
 pub mod directory;
 pub mod gateway;

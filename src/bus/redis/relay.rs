@@ -78,6 +78,7 @@ pub(super) fn arrived(bus: &Arc<RedisBus>, payload: &[u8]) {
             actix_rt::spawn(async move {
                 let result = match bus.gateway.get() {
                     Some(gateway) => gateway
+                        .providers()
                         .run_session_command(tenant, channel, command)
                         .await
                         .map_err(RelayedFailure::from),
