@@ -1,5 +1,6 @@
 //! Channel adapters: where replies leave for the customer's channel.
 
+pub mod adapter;
 pub mod breaker;
 pub mod clients;
 pub mod credentials;

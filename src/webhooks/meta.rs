@@ -10,11 +10,11 @@
 //! a store failure answers 500 (or 503) so Meta sends the delivery again, and replays
 //! are harmless because ingest is idempotent on the provider's message id.
 
+use crate::channels::adapter::{Account, Event, Refused, WebhookAdapter};
 use crate::channels::directory::{KnownChannel, KnownError};
+use crate::channels::meta::Meta;
 use crate::channels::meta::graph::GraphError;
 use crate::channels::meta::leads::{self, LeadRef};
-use crate::channels::meta::signature;
-use crate::channels::meta::webhook::{self, Account, Event};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::json::Query;
 use crate::state::AppState;
@@ -108,19 +108,12 @@ pub async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let known = channel_of(&state, *id).await?;
     let (channel, credentials) = (&known.channel, &known.credentials);
-    let header = request
-        .headers()
-        .get(signature::HEADER)
-        .and_then(|v| v.to_str().ok());
-    if !signature::verify(&credentials.app_secret, &body, header) {
-        state.metrics.record_webhook("meta", "rejected");
-        return Err(ApiError::new(
-            ErrorCode::InvalidSignature,
-            "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body under the app secret",
-        ));
-    }
-    state.metrics.record_webhook("meta", "received");
     let now = Millis::now();
+    if let Err(Refused(why)) = Meta::verify(credentials, request.headers(), &body, now) {
+        state.metrics.record_webhook(Meta::PROVIDER, "rejected");
+        return Err(ApiError::new(ErrorCode::InvalidSignature, why));
+    }
+    state.metrics.record_webhook(Meta::PROVIDER, "received");
     // Health needs the time to the second, not a write per delivery: noted in memory,
     // written by the gateway every second, never on this request's path.
     state.channels.note_inbound(channel.id, now);
@@ -129,7 +122,7 @@ pub async fn receive(
     if channel.state == ChannelState::Disabled {
         problems.push("the channel is disabled; nothing was delivered to the inbox".to_owned());
     } else {
-        match webhook::parse(&body) {
+        match Meta::parse(&body) {
             Err(problem) => problems.push(problem),
             Ok(parsed) => {
                 problems.extend(parsed.problems);

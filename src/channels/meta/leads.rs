@@ -1,7 +1,7 @@
 //! A Lead Ads lead, as the Graph API returns it, turned into a message on the lead's
 //! contact: the email and phone it carries find the person's existing contact.
 
-use super::webhook::Draft;
+use crate::channels::adapter::Draft;
 use serde_json::{Map, Value, json};
 use switchboard_actors::{Direction, Email, MessageKind, Millis, PhoneE164};
 

@@ -5,13 +5,11 @@
 //! becomes a problem that is kept (with the body) in the webhook log while the rest
 //! of the delivery is still used.
 
+use crate::channels::adapter::{Account, Draft, Event, Parsed};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_actors::channel::ChannelKind;
-use switchboard_actors::inbox::records::{Identity, Inbound};
-use switchboard_actors::{
-    ChannelKey, DeliveryStatus, Direction, Email, MessageKind, Millis, PhoneE164,
-};
+use switchboard_actors::{DeliveryStatus, Direction, MessageKind, Millis, PhoneE164};
 
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
@@ -36,81 +34,6 @@ pub struct Change {
     pub field: String,
     #[serde(default)]
     pub value: Value,
-}
-
-/// A message before it is placed on a channel: who the customer is and what was
-/// sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    pub direction: Direction,
-    pub customer_id: String,
-    pub customer_name: Option<String>,
-    pub customer_phone: Option<PhoneE164>,
-    pub customer_email: Option<Email>,
-    pub provider_id: String,
-    pub kind: MessageKind,
-    pub body: Option<String>,
-    pub attachment: Option<Value>,
-    pub at: Millis,
-}
-
-impl Draft {
-    pub fn into_inbound(self, channel: ChannelKey) -> Inbound {
-        Inbound {
-            sender: Identity {
-                channel: channel.clone(),
-                external_id: self.customer_id.clone(),
-            },
-            channel,
-            direction: self.direction,
-            sender_name: self.customer_name.unwrap_or(self.customer_id),
-            sender_phone: self.customer_phone,
-            sender_email: self.customer_email,
-            provider_id: Some(self.provider_id),
-            kind: self.kind,
-            body: self.body,
-            attachment: self.attachment,
-            received_at: self.at,
-        }
-    }
-}
-
-/// The provider account an event concerns; it names the channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub kind: ChannelKind,
-    pub id: String,
-}
-
-/// Something a webhook told us.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Message(Draft),
-    /// A delivery report for a message we sent, by the provider's message id.
-    Status {
-        provider_id: String,
-        status: DeliveryStatus,
-        error: Option<String>,
-    },
-    /// Messenger and Instagram report reads as "everything up to here".
-    ReadUpTo {
-        customer_id: String,
-        watermark: Millis,
-    },
-    /// A Lead Ads submission; the lead itself is fetched from the Graph API.
-    Lead {
-        leadgen_id: String,
-        form_id: Option<String>,
-        ad_id: Option<String>,
-    },
-}
-
-/// What one delivery held.
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub events: Vec<(Account, Event)>,
-    /// Parts that could not be read, each with the reason.
-    pub problems: Vec<String>,
 }
 
 /// Reads a delivery's body, its text normalised (`domain::text`). `Err` when it is not
