@@ -47,6 +47,7 @@ impl Prepared {
     }
 }
 
+/// Every provider a reply can leave through, as the delivery worker calls them.
 pub struct Providers {
     graph: Graph,
     /// WhatsApp Web channels send through their sessions (set once at start: the

@@ -115,7 +115,7 @@ pub async fn receive(
     }
     state.metrics.record_webhook(Meta::PROVIDER, "received");
     // Health needs the time to the second, not a write per delivery: noted in memory,
-    // written by the gateway every second, never on this request's path.
+    // written by the channel directory every second, never on this request's path.
     state.channels.note_inbound(channel.id, now);
     let mut problems = Vec::new();
     let mut applied = 0usize;
