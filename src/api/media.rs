@@ -133,7 +133,7 @@ async fn graph_media(
         .channels
         .credentials(&channel)
         .map_err(ApiError::internal)?;
-    let graph = state.gateway.graph();
+    let graph = state.gateway.providers().graph();
     Ok(match (media_id, media_url) {
         (Some(media_id), _) => graph.media(&credentials.access_token, media_id).await,
         // Messenger links carry their own signature; the token is not sent along.
@@ -150,7 +150,7 @@ async fn session_media(
     reference: &Value,
 ) -> Result<Vec<u8>, GraphError> {
     crate::whatsapp_web::media::download(
-        state.gateway.graph(),
+        state.gateway.providers().graph(),
         &state.config.whatsapp_web.media_urls,
         kind,
         reference,

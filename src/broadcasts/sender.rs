@@ -545,6 +545,7 @@ impl BroadcastSender {
         let kind = sending.channel.kind.as_str();
         let sent = self
             .gateway
+            .providers()
             .graph()
             .send_once(
                 sending.channel.kind,

@@ -88,11 +88,8 @@ impl Gateway {
         self.providers.attach_sessions(route);
     }
 
-    pub fn graph(&self) -> &Graph {
-        self.providers.graph()
-    }
-
-    /// The provider clients (a relayed session command runs through them).
+    /// The provider clients: the Graph API client (templates, media, broadcasts call
+    /// it directly) and the sessions (a relayed command runs through them).
     pub fn providers(&self) -> &Providers {
         &self.providers
     }

@@ -88,6 +88,7 @@ impl TemplateSync {
             .map_err(SyncError::Credentials)?;
         let listed = self
             .gateway
+            .providers()
             .graph()
             .templates(&credentials.access_token, account, MAX_TEMPLATES)
             .await

@@ -318,6 +318,7 @@ async fn apply(
                 .map_err(ApiError::internal)?;
             let lead = match state
                 .gateway
+                .providers()
                 .graph()
                 .lead(&credentials.access_token, &leadgen_id)
                 .await
