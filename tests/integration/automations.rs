@@ -660,6 +660,10 @@ async fn a_wait_survives_a_crash_and_the_next_step_runs_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
     tweak(&mut config);
+    // The run shows `waiting` just before its job is handed back with the wait's due
+    // time: a kill in between leaves the job under the dead node's lease (twice the
+    // job timeout), so a short timeout lets it lapse within the test's deadline.
+    config.jobs.timeout_secs = 3;
     let fake = FakeWhatsApp::new();
     let node = IsolatedNode::start(config.clone(), fake.driver());
     let crashed = TestApp::at(&node.base, db);
